@@ -1,0 +1,608 @@
+//! Job files: YAML text to a validated [`Job`], with every error at once.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ordo_inventory::NodeFilter;
+use ordo_inventory::yaml::{self, Diagnostics, Kind, Node, Pos};
+
+use crate::model::*;
+use crate::options::check_value;
+use crate::template::{Template, Var};
+use crate::units::{parse_duration, parse_size};
+
+const JOB: &[&str] = &[
+    "description",
+    "targets",
+    "options",
+    "run_as",
+    "workdir",
+    "env",
+    "timeout",
+    "parallelism",
+    "on_failure",
+    "remote_dir",
+    "steps",
+    "collect",
+    "archive",
+    "mail",
+];
+const OPTION: &[&str] = &[
+    "description",
+    "type",
+    "default",
+    "required",
+    "allowed",
+    "regex",
+    "secret",
+];
+const STEP: &[&str] = &[
+    "name",
+    "script",
+    "script_file",
+    "command",
+    "args",
+    "run_as",
+    "timeout",
+    "retries",
+    "retry_delay",
+    "allow_failure",
+];
+const RUN_AS: &[&str] = &["user", "method"];
+const COLLECT: &[&str] = &["paths", "max_file_size", "max_total_size", "on_failure"];
+const MAIL: &[&str] = &[
+    "to",
+    "cc",
+    "subject",
+    "body",
+    "when",
+    "max_attachment_size",
+    "send_empty",
+];
+
+const DEFAULT_SUBJECT: &str = "[ordo] ${job.name} ${execution.status} (${execution.id})";
+const DEFAULT_BODY: &str = "Job ${job.name}, execution ${execution.id}: ${execution.status}.\n\nThe per-server summary and the collected files are in the attached archive.\n";
+
+/// Parses one job file. `name` is the job's name (its path under the jobs folder).
+pub fn parse_job(text: &str, file: &Path, name: &str) -> Result<Job, Diagnostics> {
+    let mut d = Diagnostics::new(file);
+    let job = yaml::parse(text, &mut d).map(|root| read_job(&root, file, name, &mut d));
+    d.sort();
+    match job {
+        Some(job) if d.is_empty() => Ok(job),
+        _ => Err(d),
+    }
+}
+
+struct Cx<'a> {
+    d: &'a mut Diagnostics,
+    options: Vec<String>,
+}
+
+impl Cx<'_> {
+    /// Parses a template and checks that every `${option.x}` names a declared option.
+    fn template(&mut self, n: &Node, what: &str) -> Option<Template> {
+        let text = n.str(what, self.d)?;
+        match Template::parse(&text) {
+            Ok(t) => {
+                for v in t.vars() {
+                    match v {
+                        Var::Option(o) if !self.options.contains(o) => {
+                            let p = offset_pos(
+                                n,
+                                &text,
+                                t.source()
+                                    .find(&format!("option.{o}"))
+                                    .map_or(0, |i| i.saturating_sub(2)),
+                            );
+                            self.d.error(
+                                p,
+                                format!("{what}: `${{option.{o}}}` refers to an undeclared option"),
+                            );
+                        }
+                        Var::ExecutionStatus if !what.starts_with("mail") => {
+                            self.d.error(
+                                n.pos,
+                                format!(
+                                    "{what}: `${{execution.status}}` is only known in mail fields"
+                                ),
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+                Some(t)
+            }
+            Err(e) => {
+                self.d.error(
+                    offset_pos(n, &text, e.offset),
+                    format!("{what}: {}", e.message),
+                );
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, n: &Node, what: &str) -> Option<Duration> {
+        let text = n.str(what, self.d)?;
+        parse_duration(&text)
+            .map_err(|e| self.d.error(n.pos, format!("{what}: {e}")))
+            .ok()
+    }
+
+    fn size(&mut self, n: &Node, what: &str) -> Option<u64> {
+        let text = n.str(what, self.d)?;
+        parse_size(&text)
+            .map_err(|e| self.d.error(n.pos, format!("{what}: {e}")))
+            .ok()
+    }
+}
+
+/// The position of a character inside a plain one-line scalar; the scalar's own position
+/// otherwise (quotes and block scalars shift columns in ways not worth guessing).
+fn offset_pos(n: &Node, text: &str, offset: usize) -> Pos {
+    match &n.kind {
+        Kind::Scalar { plain: true, .. } if !text.contains('\n') => {
+            Pos::new(n.pos.line, n.pos.column + offset)
+        }
+        Kind::Scalar { plain: false, .. } if !text.contains('\n') => {
+            Pos::new(n.pos.line, n.pos.column + 1 + offset)
+        }
+        _ => n.pos,
+    }
+}
+
+fn read_job(root: &Node, file: &Path, name: &str, d: &mut Diagnostics) -> Job {
+    let f = root.fields("job", JOB, d);
+    let mut cx = Cx {
+        d,
+        options: Vec::new(),
+    };
+    let options = f
+        .get("options")
+        .map(|o| read_options(o, &mut cx))
+        .unwrap_or_default();
+    cx.options = options.iter().map(|o| o.name.clone()).collect();
+
+    let description = f
+        .get("description")
+        .and_then(|n| n.str("description", cx.d))
+        .unwrap_or_default();
+    let targets = match f.require("targets", "job", cx.d) {
+        Some(n) => n
+            .str("targets", cx.d)
+            .and_then(|t| match NodeFilter::parse(&t) {
+                Ok(filter) => Some(filter),
+                Err(e) => {
+                    let p = offset_pos(n, &t, e.column - 1);
+                    cx.d.error(p, format!("targets: {}", e.message));
+                    None
+                }
+            }),
+        None => None,
+    };
+    let run_as = f
+        .get("run_as")
+        .and_then(|n| read_run_as(n, "run_as", &mut cx));
+    let workdir = f.get("workdir").and_then(|n| cx.template(n, "workdir"));
+    let env = f
+        .get("env")
+        .map(|n| read_env(n, &mut cx))
+        .unwrap_or_default();
+    let timeout = f.get("timeout").and_then(|n| cx.duration(n, "timeout"));
+    let parallelism = f
+        .get("parallelism")
+        .and_then(|n| n.u64("parallelism", cx.d))
+        .unwrap_or(32);
+    if parallelism == 0 {
+        cx.d.error(
+            f.get("parallelism").map_or(f.pos, |n| n.pos),
+            "parallelism: must be at least 1",
+        );
+    }
+    let on_failure = match f.get("on_failure") {
+        Some(n) => match n.str("on_failure", cx.d).as_deref() {
+            Some("continue") | None => OnFailure::Continue,
+            Some("stop") => OnFailure::Stop,
+            Some(other) => {
+                cx.d.error(
+                    n.pos,
+                    format!("on_failure: `{other}` is not one of: continue, stop"),
+                );
+                OnFailure::Continue
+            }
+        },
+        None => OnFailure::Continue,
+    };
+    let remote_dir = f
+        .get("remote_dir")
+        .and_then(|n| n.str("remote_dir", cx.d))
+        .unwrap_or_else(|| "/tmp".into());
+    if !remote_dir.starts_with('/') {
+        cx.d.error(
+            f.get("remote_dir").map_or(f.pos, |n| n.pos),
+            format!("remote_dir: `{remote_dir}` must be an absolute path"),
+        );
+    }
+    let base = file.parent().unwrap_or(Path::new("."));
+    let steps = match f.require("steps", "job", cx.d) {
+        Some(n) => read_steps(n, base, &mut cx),
+        None => Vec::new(),
+    };
+    let collect = f.get("collect").and_then(|n| read_collect(n, &mut cx));
+    let archive = f
+        .get("archive")
+        .and_then(|n| n.bool("archive", cx.d))
+        .unwrap_or(true);
+    let mail = f.get("mail").and_then(|n| read_mail(n, &mut cx));
+
+    Job {
+        name: name.to_string(),
+        file: file.to_path_buf(),
+        description,
+        targets: targets.unwrap_or_else(NodeFilter::all),
+        options,
+        run_as,
+        workdir,
+        env,
+        timeout,
+        parallelism: parallelism.max(1) as usize,
+        on_failure,
+        remote_dir,
+        steps,
+        collect,
+        archive,
+        mail,
+    }
+}
+
+fn read_options(n: &Node, cx: &mut Cx<'_>) -> Vec<JobOption> {
+    let mut out = Vec::new();
+    for (name, o) in n.entries("options", cx.d) {
+        let what = format!("option `{name}`");
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            cx.d.error(
+                o.pos,
+                format!("{what}: names use letters, digits, `_` and `-` only"),
+            );
+        }
+        let f = o.fields(&what, OPTION, cx.d);
+        let kind = match f
+            .get("type")
+            .and_then(|t| t.str(&format!("{what}: type"), cx.d))
+            .as_deref()
+        {
+            None | Some("string") => OptionType::String,
+            Some("integer" | "int") => OptionType::Integer,
+            Some("boolean" | "bool") => OptionType::Boolean,
+            Some(other) => {
+                cx.d.error(
+                    f.get("type").map_or(o.pos, |t| t.pos),
+                    format!("{what}: unknown type `{other}` (expected string, integer or boolean)"),
+                );
+                OptionType::String
+            }
+        };
+        let regex = f.get("regex").and_then(|r| {
+            let text = r.str(&format!("{what}: regex"), cx.d)?;
+            regex::Regex::new(&format!("^(?:{text})$"))
+                .map_err(|e| {
+                    cx.d.error(
+                        r.pos,
+                        format!(
+                            "{what}: invalid regex: {}",
+                            e.to_string().lines().last().unwrap_or("")
+                        ),
+                    )
+                })
+                .ok()
+        });
+        let opt = JobOption {
+            description: f
+                .get("description")
+                .and_then(|v| v.str(&format!("{what}: description"), cx.d))
+                .unwrap_or_default(),
+            kind,
+            default: f
+                .get("default")
+                .and_then(|v| v.str(&format!("{what}: default"), cx.d)),
+            required: f
+                .get("required")
+                .and_then(|v| v.bool(&format!("{what}: required"), cx.d))
+                .unwrap_or(false),
+            allowed: f
+                .get("allowed")
+                .map(|v| {
+                    v.str_list(&format!("{what}: allowed"), cx.d)
+                        .into_iter()
+                        .map(|(s, _)| s)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            regex,
+            secret: f
+                .get("secret")
+                .and_then(|v| v.bool(&format!("{what}: secret"), cx.d))
+                .unwrap_or(false),
+            name: name.clone(),
+            pos: o.pos,
+        };
+        if let (Some(def), Some(node)) = (&opt.default, f.get("default")) {
+            if let Err(e) = check_value(&opt, def) {
+                cx.d.error(node.pos, format!("{what}: default {e}"));
+            }
+        }
+        out.push(opt);
+    }
+    out
+}
+
+fn read_run_as(n: &Node, what: &str, cx: &mut Cx<'_>) -> Option<RunAs> {
+    if let Kind::Scalar { .. } = n.kind {
+        return Some(RunAs {
+            user: cx.template(n, what)?,
+            method: RunAsMethod::Sudo,
+        });
+    }
+    let f = n.fields(what, RUN_AS, cx.d);
+    let user = f
+        .require("user", what, cx.d)
+        .and_then(|u| cx.template(u, &format!("{what}: user")))?;
+    let method = match f.get("method") {
+        Some(m) => {
+            let s = m.str(&format!("{what}: method"), cx.d)?;
+            RunAsMethod::parse(&s).or_else(|| {
+                cx.d.error(
+                    m.pos,
+                    format!("{what}: method `{s}` is not one of: sudo, su, sudo-su"),
+                );
+                None
+            })?
+        }
+        None => RunAsMethod::Sudo,
+    };
+    Some(RunAs { user, method })
+}
+
+fn read_env(n: &Node, cx: &mut Cx<'_>) -> Vec<(String, Template)> {
+    let mut out = Vec::new();
+    for (k, v) in n.entries("env", cx.d) {
+        if k.is_empty()
+            || k.starts_with(|c: char| c.is_ascii_digit())
+            || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            cx.d.error(v.pos, format!("env: `{k}` is not a valid variable name"));
+            continue;
+        }
+        if let Some(t) = cx.template(v, &format!("env `{k}`")) {
+            out.push((k, t));
+        }
+    }
+    out
+}
+
+fn read_steps(n: &Node, base: &Path, cx: &mut Cx<'_>) -> Vec<Step> {
+    let Kind::Seq(items) = &n.kind else {
+        cx.d.error(
+            n.pos,
+            format!("steps: expected a list, found {}", n.type_name()),
+        );
+        return Vec::new();
+    };
+    if items.is_empty() {
+        cx.d.error(n.pos, "steps: a job needs at least one step");
+    }
+    let mut out = Vec::new();
+    for (i, s) in items.iter().enumerate() {
+        let what = format!("step {}", i + 1);
+        let f = s.fields(&what, STEP, cx.d);
+        let given: Vec<&str> = ["script", "script_file", "command"]
+            .into_iter()
+            .filter(|k| f.has(k))
+            .collect();
+        if given.len() != 1 {
+            let msg = if given.is_empty() {
+                format!("{what}: needs one of `script`, `script_file` or `command`")
+            } else {
+                format!(
+                    "{what}: give only one of {}",
+                    given
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            cx.d.error(s.pos, msg);
+            continue;
+        }
+        let action = match given[0] {
+            "script" => f
+                .get("script")
+                .and_then(|n| cx.template(n, &format!("{what}: script")))
+                .map(StepAction::Script),
+            "command" => f
+                .get("command")
+                .and_then(|n| cx.template(n, &format!("{what}: command")))
+                .map(StepAction::Command),
+            _ => f.get("script_file").and_then(|n| {
+                let p = n.str(&format!("{what}: script_file"), cx.d)?;
+                let path = resolve(base, &p);
+                if !path.is_file() {
+                    cx.d.error(
+                        n.pos,
+                        format!("{what}: script_file `{}` does not exist", path.display()),
+                    );
+                    return None;
+                }
+                Some(StepAction::ScriptFile(path))
+            }),
+        };
+        let args = f.get("args").map(|a| match &a.kind {
+            Kind::Seq(items) => items
+                .iter()
+                .filter_map(|x| cx.template(x, &format!("{what}: args")))
+                .collect(),
+            _ => cx
+                .template(a, &format!("{what}: args"))
+                .into_iter()
+                .collect(),
+        });
+        let retries = f
+            .get("retries")
+            .and_then(|n| n.u64(&format!("{what}: retries"), cx.d))
+            .unwrap_or(0);
+        let step = Step {
+            name: f
+                .get("name")
+                .and_then(|n| n.str(&format!("{what}: name"), cx.d))
+                .unwrap_or_else(|| format!("step {}", i + 1)),
+            action: match action {
+                Some(a) => a,
+                None => continue,
+            },
+            args: args.unwrap_or_default(),
+            run_as: f
+                .get("run_as")
+                .and_then(|n| read_run_as(n, &format!("{what}: run_as"), cx)),
+            timeout: f
+                .get("timeout")
+                .and_then(|n| cx.duration(n, &format!("{what}: timeout"))),
+            retries: retries.min(100) as u32,
+            retry_delay: f
+                .get("retry_delay")
+                .and_then(|n| cx.duration(n, &format!("{what}: retry_delay")))
+                .unwrap_or(Duration::from_secs(5)),
+            allow_failure: f
+                .get("allow_failure")
+                .and_then(|n| n.bool(&format!("{what}: allow_failure"), cx.d))
+                .unwrap_or(false),
+        };
+        if matches!(step.action, StepAction::Command(_)) && !step.args.is_empty() {
+            cx.d.error(
+                f.get("args").map_or(s.pos, |n| n.pos),
+                format!(
+                    "{what}: `args` go with `script` or `script_file`; write them into `command`"
+                ),
+            );
+        }
+        out.push(step);
+    }
+    out
+}
+
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let path = Path::new(p);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+fn read_collect(n: &Node, cx: &mut Cx<'_>) -> Option<CollectSpec> {
+    let (paths_node, f) = match &n.kind {
+        Kind::Seq(_) | Kind::Scalar { .. } => (Some(n), None),
+        Kind::Map(_) => {
+            let f = n.fields("collect", COLLECT, cx.d);
+            (f.require("paths", "collect", cx.d), Some(f))
+        }
+    };
+    let mut paths = Vec::new();
+    if let Some(pn) = paths_node {
+        let items: Vec<&Node> = match &pn.kind {
+            Kind::Seq(items) => items.iter().collect(),
+            _ => vec![pn],
+        };
+        for item in items {
+            if let Some(t) = cx.template(item, "collect: paths") {
+                if !t.source().starts_with('/') && !t.source().starts_with("${") {
+                    cx.d.error(
+                        item.pos,
+                        format!("collect: `{}` must be an absolute path", t.source()),
+                    );
+                    continue;
+                }
+                paths.push(t);
+            }
+        }
+    }
+    let get = |k: &str| f.as_ref().and_then(|f| f.get(k));
+    Some(CollectSpec {
+        paths,
+        max_file_size: get("max_file_size")
+            .and_then(|n| cx.size(n, "collect: max_file_size"))
+            .unwrap_or(100 << 20),
+        max_total_size: get("max_total_size")
+            .and_then(|n| cx.size(n, "collect: max_total_size"))
+            .unwrap_or(1 << 30),
+        on_failure: get("on_failure")
+            .and_then(|n| n.bool("collect: on_failure", cx.d))
+            .unwrap_or(true),
+    })
+}
+
+fn read_mail(n: &Node, cx: &mut Cx<'_>) -> Option<MailSpec> {
+    let f = n.fields("mail", MAIL, cx.d);
+    let list = |key: &str, cx: &mut Cx<'_>| -> Vec<Template> {
+        match f.get(key) {
+            Some(v) => match &v.kind {
+                Kind::Seq(items) => items
+                    .iter()
+                    .filter_map(|x| cx.template(x, &format!("mail: {key}")))
+                    .collect(),
+                _ => cx
+                    .template(v, &format!("mail: {key}"))
+                    .into_iter()
+                    .collect(),
+            },
+            None => Vec::new(),
+        }
+    };
+    let to = list("to", cx);
+    let cc = list("cc", cx);
+    if to.is_empty() && cc.is_empty() {
+        cx.d.error(f.pos, "mail: needs at least one recipient in `to`");
+    }
+    let when = match f.get("when") {
+        Some(w) => match w.str("mail: when", cx.d).as_deref() {
+            Some("always") | None => MailWhen::Always,
+            Some("failure" | "on_failure") => MailWhen::OnFailure,
+            Some("success" | "on_success") => MailWhen::OnSuccess,
+            Some("never") => MailWhen::Never,
+            Some(other) => {
+                cx.d.error(
+                    w.pos,
+                    format!("mail: when `{other}` is not one of: always, failure, success, never"),
+                );
+                MailWhen::Always
+            }
+        },
+        None => MailWhen::Always,
+    };
+    Some(MailSpec {
+        to,
+        cc,
+        subject: f
+            .get("subject")
+            .and_then(|s| cx.template(s, "mail: subject"))
+            .unwrap_or_else(|| Template::parse(DEFAULT_SUBJECT).expect("valid default")),
+        body: f
+            .get("body")
+            .and_then(|s| cx.template(s, "mail: body"))
+            .unwrap_or_else(|| Template::parse(DEFAULT_BODY).expect("valid default")),
+        when,
+        max_attachment_size: f
+            .get("max_attachment_size")
+            .and_then(|s| cx.size(s, "mail: max_attachment_size"))
+            .unwrap_or(10 << 20),
+        send_empty: f
+            .get("send_empty")
+            .and_then(|s| s.bool("mail: send_empty", cx.d))
+            .unwrap_or(true),
+    })
+}

@@ -1,0 +1,231 @@
+//! `${...}` templates in steps, args, collect globs, environment and mail fields.
+//!
+//! Variables: `${option.NAME}`, `${node.name}`, `${node.host}`, `${node.port}`,
+//! `${node.user}`, `${node.attr.KEY}`, `${job.name}`, `${execution.id}`,
+//! `${execution.status}` (mail only). `$${` writes a literal `${`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A variable a template refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Var {
+    Option(String),
+    NodeName,
+    NodeHost,
+    NodePort,
+    NodeUser,
+    NodeAttr(String),
+    JobName,
+    ExecutionId,
+    ExecutionStatus,
+}
+
+impl fmt::Display for Var {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Var::Option(n) => write!(f, "option.{n}"),
+            Var::NodeName => f.write_str("node.name"),
+            Var::NodeHost => f.write_str("node.host"),
+            Var::NodePort => f.write_str("node.port"),
+            Var::NodeUser => f.write_str("node.user"),
+            Var::NodeAttr(k) => write!(f, "node.attr.{k}"),
+            Var::JobName => f.write_str("job.name"),
+            Var::ExecutionId => f.write_str("execution.id"),
+            Var::ExecutionStatus => f.write_str("execution.status"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Lit(String),
+    Var(Var),
+}
+
+/// A parsed template.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Template {
+    source: String,
+    parts: Vec<Part>,
+}
+
+/// A template error with the 0-based character offset where it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    pub offset: usize,
+    pub message: String,
+}
+
+/// The values a template is expanded with.
+#[derive(Debug, Clone, Default)]
+pub struct Context<'a> {
+    pub options: Option<&'a BTreeMap<String, String>>,
+    pub node_name: Option<&'a str>,
+    pub node_host: Option<&'a str>,
+    pub node_port: Option<u16>,
+    pub node_user: Option<&'a str>,
+    pub node_attrs: Option<&'a BTreeMap<String, String>>,
+    pub job_name: Option<&'a str>,
+    pub execution_id: Option<&'a str>,
+    pub execution_status: Option<&'a str>,
+}
+
+impl Template {
+    pub fn parse(source: &str) -> Result<Self, TemplateError> {
+        let chars: Vec<char> = source.chars().collect();
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i] == '$' && chars.get(i + 1) == Some(&'$') && chars.get(i + 2) == Some(&'{') {
+                lit.push_str("${");
+                i += 3;
+                continue;
+            }
+            if chars[i] == '$' && chars.get(i + 1) == Some(&'{') {
+                let start = i;
+                let Some(len) = chars[i + 2..].iter().position(|c| *c == '}') else {
+                    return Err(TemplateError {
+                        offset: start,
+                        message: "unclosed `${`".into(),
+                    });
+                };
+                let name: String = chars[i + 2..i + 2 + len].iter().collect();
+                let var = parse_var(name.trim()).map_err(|message| TemplateError {
+                    offset: start,
+                    message,
+                })?;
+                if !lit.is_empty() {
+                    parts.push(Part::Lit(std::mem::take(&mut lit)));
+                }
+                parts.push(Part::Var(var));
+                i += len + 3;
+                continue;
+            }
+            lit.push(chars[i]);
+            i += 1;
+        }
+        if !lit.is_empty() {
+            parts.push(Part::Lit(lit));
+        }
+        Ok(Template {
+            source: source.to_string(),
+            parts,
+        })
+    }
+
+    /// A template that is only this text (no variables).
+    pub fn literal(text: &str) -> Self {
+        Template {
+            source: text.replace("${", "$${"),
+            parts: vec![Part::Lit(text.to_string())],
+        }
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn vars(&self) -> impl Iterator<Item = &Var> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var(v) => Some(v),
+            Part::Lit(_) => None,
+        })
+    }
+
+    /// Expands the template; a variable without a value is an error naming it.
+    pub fn expand(&self, cx: &Context<'_>) -> Result<String, String> {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Lit(s) => out.push_str(s),
+                Part::Var(v) => out.push_str(&lookup(v, cx).ok_or_else(|| match v {
+                    Var::NodeAttr(k) => format!("`${{{v}}}`: the server has no attribute `{k}`"),
+                    _ => format!("`${{{v}}}` has no value here"),
+                })?),
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn lookup(v: &Var, cx: &Context<'_>) -> Option<String> {
+    match v {
+        Var::Option(n) => cx.options?.get(n).cloned(),
+        Var::NodeName => cx.node_name.map(str::to_string),
+        Var::NodeHost => cx.node_host.map(str::to_string),
+        Var::NodePort => cx.node_port.map(|p| p.to_string()),
+        Var::NodeUser => cx.node_user.map(str::to_string),
+        Var::NodeAttr(k) => cx.node_attrs?.get(k).cloned(),
+        Var::JobName => cx.job_name.map(str::to_string),
+        Var::ExecutionId => cx.execution_id.map(str::to_string),
+        Var::ExecutionStatus => cx.execution_status.map(str::to_string),
+    }
+}
+
+fn parse_var(name: &str) -> Result<Var, String> {
+    let bad = || {
+        format!(
+            "unknown variable `${{{name}}}` (expected option.NAME, node.name, node.host, node.port, node.user, node.attr.KEY, job.name, execution.id or execution.status)"
+        )
+    };
+    let (scope, rest) = name.split_once('.').ok_or_else(bad)?;
+    let ok_ident = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    Ok(match (scope, rest) {
+        ("option", n) if ok_ident(n) => Var::Option(n.to_string()),
+        ("node", "name") => Var::NodeName,
+        ("node", "host") => Var::NodeHost,
+        ("node", "port") => Var::NodePort,
+        ("node", "user") => Var::NodeUser,
+        ("node", attr) => match attr.split_once('.') {
+            Some(("attr" | "attributes", k)) if !k.is_empty() => Var::NodeAttr(k.to_string()),
+            _ => return Err(bad()),
+        },
+        ("job", "name") => Var::JobName,
+        ("execution", "id") => Var::ExecutionId,
+        ("execution", "status") => Var::ExecutionStatus,
+        _ => return Err(bad()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands() {
+        let t = Template::parse("run ${option.env} on ${node.name} ($${literal}) ${node.attr.dc}")
+            .unwrap();
+        let opts = BTreeMap::from([("env".to_string(), "SOC_PRODUCTION".to_string())]);
+        let attrs = BTreeMap::from([("dc".to_string(), "paris".to_string())]);
+        let cx = Context {
+            options: Some(&opts),
+            node_name: Some("web1"),
+            node_attrs: Some(&attrs),
+            ..Context::default()
+        };
+        assert_eq!(
+            t.expand(&cx).unwrap(),
+            "run SOC_PRODUCTION on web1 (${literal}) paris"
+        );
+        let t = Template::parse("${node.attr.missing}").unwrap();
+        assert!(
+            t.expand(&cx)
+                .unwrap_err()
+                .contains("no attribute `missing`")
+        );
+    }
+
+    #[test]
+    fn errors_have_offsets() {
+        let e = Template::parse("ab ${nope.x}").unwrap_err();
+        assert_eq!(e.offset, 3);
+        assert!(e.message.starts_with("unknown variable `${nope.x}`"));
+        assert_eq!(Template::parse("x ${option.a").unwrap_err().offset, 2);
+    }
+}
