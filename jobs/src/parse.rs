@@ -82,8 +82,21 @@ struct Cx<'a> {
 impl Cx<'_> {
     /// Parses a template and checks that every `${option.x}` names a declared option.
     fn template(&mut self, n: &Node, what: &str) -> Option<Template> {
+        self.template_with(n, what, false)
+    }
+
+    fn shell_template(&mut self, n: &Node, what: &str) -> Option<Template> {
+        self.template_with(n, what, true)
+    }
+
+    fn template_with(&mut self, n: &Node, what: &str, shell: bool) -> Option<Template> {
         let text = n.str(what, self.d)?;
-        match Template::parse(&text) {
+        let parsed = if shell {
+            Template::parse_shell(&text)
+        } else {
+            Template::parse(&text)
+        };
+        match parsed {
             Ok(t) => {
                 for v in t.vars() {
                     match v {
@@ -423,11 +436,11 @@ fn read_steps(n: &Node, base: &Path, cx: &mut Cx<'_>) -> Vec<Step> {
         let action = match given[0] {
             "script" => f
                 .get("script")
-                .and_then(|n| cx.template(n, &format!("{what}: script")))
+                .and_then(|n| cx.shell_template(n, &format!("{what}: script")))
                 .map(StepAction::Script),
             "command" => f
                 .get("command")
-                .and_then(|n| cx.template(n, &format!("{what}: command")))
+                .and_then(|n| cx.shell_template(n, &format!("{what}: command")))
                 .map(StepAction::Command),
             _ => f.get("script_file").and_then(|n| {
                 let p = n.str(&format!("{what}: script_file"), cx.d)?;

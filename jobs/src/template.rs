@@ -71,8 +71,21 @@ pub struct Context<'a> {
     pub execution_status: Option<&'a str>,
 }
 
+const SCOPES: [&str; 4] = ["option.", "node.", "job.", "execution."];
+
 impl Template {
+    /// Parses a template where every `${...}` must be one of ours.
     pub fn parse(source: &str) -> Result<Self, TemplateError> {
+        Self::parse_with(source, false)
+    }
+
+    /// For shell text (scripts, commands): `${...}` outside our scopes (`${HOME}`,
+    /// `${1:-x}`) is left to the shell.
+    pub fn parse_shell(source: &str) -> Result<Self, TemplateError> {
+        Self::parse_with(source, true)
+    }
+
+    fn parse_with(source: &str, shell: bool) -> Result<Self, TemplateError> {
         let chars: Vec<char> = source.chars().collect();
         let mut parts = Vec::new();
         let mut lit = String::new();
@@ -92,6 +105,11 @@ impl Template {
                     });
                 };
                 let name: String = chars[i + 2..i + 2 + len].iter().collect();
+                if shell && !SCOPES.iter().any(|sc| name.trim().starts_with(sc)) {
+                    lit.push_str("${");
+                    i += 2;
+                    continue;
+                }
                 let var = parse_var(name.trim()).map_err(|message| TemplateError {
                     offset: start,
                     message,
@@ -219,6 +237,18 @@ mod tests {
                 .unwrap_err()
                 .contains("no attribute `missing`")
         );
+    }
+
+    #[test]
+    fn shell_mode_leaves_shell_variables() {
+        let t = Template::parse_shell("echo ${HOME} ${1:-x} ${option.a}").unwrap();
+        let opts = BTreeMap::from([("a".to_string(), "A".to_string())]);
+        let cx = Context {
+            options: Some(&opts),
+            ..Context::default()
+        };
+        assert_eq!(t.expand(&cx).unwrap(), "echo ${HOME} ${1:-x} A");
+        assert!(Template::parse_shell("${option.}").is_err());
     }
 
     #[test]

@@ -1,1 +1,38 @@
-fn main() {}
+//! `controller`: parse arguments, set up logging, run, exit with the run's code.
+
+use clap::Parser;
+use ordo_controller::cli::{self, BadInput, EXIT_BAD_INPUT, EXIT_ERROR};
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ORDO_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = cli::Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            std::process::exit(EXIT_ERROR);
+        }
+    };
+    let code = match runtime.block_on(cli::main(args)) {
+        Ok(code) => code,
+        Err(e) => match e.downcast_ref::<BadInput>() {
+            Some(b) => {
+                eprintln!("{b}");
+                EXIT_BAD_INPUT
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                EXIT_ERROR
+            }
+        },
+    };
+    drop(runtime);
+    std::process::exit(code);
+}

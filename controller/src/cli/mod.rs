@@ -1,0 +1,154 @@
+//! The `controller` command line. Each subcommand lives in its own file.
+
+mod check;
+mod executions;
+mod plan;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use ordo_inventory::{Inventory, Node, NodeFilter};
+use ordo_jobs::{Job, OptionValues};
+
+use crate::config::ProjectConfig;
+
+/// Exit codes: every server succeeded; some failed; bad input; anything else.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_BAD_INPUT: i32 = 2;
+pub const EXIT_ERROR: i32 = 3;
+
+/// Input the operator must fix: printed as is, exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "controller",
+    version,
+    about = "ordo: run jobs across a fleet of servers, collect and mail the results"
+)]
+pub struct Cli {
+    /// Project folder (holds ordo.yaml, the inventory, jobs/ and data/).
+    #[arg(
+        short = 'C',
+        long,
+        env = "ORDO_PROJECT",
+        default_value = ".",
+        global = true
+    )]
+    pub project: PathBuf,
+    /// Inventory file: ordo YAML or an Ansible inventory (INI or YAML).
+    #[arg(short, long, env = "ORDO_INVENTORY", global = true)]
+    pub inventory: Option<PathBuf>,
+    /// Folder of job files.
+    #[arg(long, env = "ORDO_JOBS", global = true)]
+    pub jobs: Option<PathBuf>,
+    /// Folder for executions, archives, the outbox and the database.
+    #[arg(long, env = "ORDO_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL (default: SQLite in the data folder).
+    #[arg(long, env = "ORDO_DATABASE", global = true)]
+    pub database: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate ordo.yaml, the inventory and every job file; report every error.
+    Check,
+    /// Show which servers, steps and collect patterns a run would use; touch nothing.
+    Plan(plan::PlanArgs),
+    /// Run a job now.
+    Run(run::RunArgs),
+    /// Read the execution history.
+    #[command(subcommand)]
+    Executions(executions::ExecutionsCmd),
+}
+
+pub async fn main(cli: Cli) -> anyhow::Result<i32> {
+    match &cli.command {
+        Command::Check => check::run(&cli),
+        Command::Plan(a) => plan::run(&cli, a),
+        Command::Run(a) => run::run(&cli, a).await,
+        Command::Executions(c) => executions::run(&cli, c).await,
+    }
+}
+
+/// The project settings with command-line overrides applied.
+pub fn config(cli: &Cli) -> Result<ProjectConfig, BadInput> {
+    let mut cfg = ProjectConfig::load(&cli.project).map_err(|d| BadInput(d.to_string()))?;
+    if let Some(p) = &cli.inventory {
+        cfg.inventory = p.clone();
+    }
+    if let Some(p) = &cli.jobs {
+        cfg.jobs = p.clone();
+    }
+    if let Some(p) = &cli.data_dir {
+        cfg.data_dir = p.clone();
+        cfg.mail.outbox = p.join("outbox");
+    }
+    if cli.database.is_some() {
+        cfg.database = cli.database.clone();
+    }
+    Ok(cfg)
+}
+
+pub fn inventory(cfg: &ProjectConfig) -> Result<Inventory, BadInput> {
+    ordo_inventory::load(&cfg.inventory).map_err(|e| BadInput(e.to_string()))
+}
+
+pub fn job(cfg: &ProjectConfig, name: &str) -> Result<Job, BadInput> {
+    match ordo_jobs::load_job(&cfg.jobs, name) {
+        Ok(Ok(job)) => Ok(job),
+        Ok(Err(d)) => Err(BadInput(format!(
+            "{d}\n{} error(s) in job `{name}`",
+            d.len()
+        ))),
+        Err(e) => Err(BadInput(e.to_string())),
+    }
+}
+
+/// `k=v` pairs from `--opt`.
+pub fn parse_opts(raw: &[String]) -> Result<Vec<(String, String)>, BadInput> {
+    raw.iter()
+        .map(|s| {
+            s.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .ok_or_else(|| BadInput(format!("--opt `{s}`: expected NAME=VALUE")))
+        })
+        .collect()
+}
+
+pub fn options(job: &Job, raw: &[String]) -> Result<OptionValues, BadInput> {
+    ordo_jobs::resolve_options(job, &parse_opts(raw)?).map_err(|errs| BadInput(errs.join("\n")))
+}
+
+/// The job's targets, narrowed by `--limit`.
+pub fn select(inv: &Inventory, job: &Job, limit: Option<&str>) -> Result<Vec<Node>, BadInput> {
+    let mut filter = job.targets.clone();
+    if let Some(l) = limit {
+        let extra = NodeFilter::parse(l).map_err(|e| BadInput(format!("--limit: {e}")))?;
+        filter = filter.and(extra);
+    }
+    let nodes: Vec<Node> = inv
+        .nodes
+        .iter()
+        .filter(|n| filter.matches(n))
+        .cloned()
+        .collect();
+    if nodes.is_empty() {
+        return Err(BadInput(format!(
+            "no server matches `{filter}` in {} ({} servers)",
+            inv.nodes
+                .first()
+                .map(|_| "the inventory")
+                .unwrap_or("the (empty) inventory"),
+            inv.nodes.len()
+        )));
+    }
+    Ok(nodes)
+}

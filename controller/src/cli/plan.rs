@@ -1,0 +1,125 @@
+//! `controller plan <job>`: what a run would do, without connecting anywhere.
+
+use clap::Args;
+use ordo_jobs::{Context, StepAction};
+
+use super::{Cli, EXIT_OK};
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// The job's name (its path under the jobs folder, without extension).
+    pub job: String,
+    /// An option value, NAME=VALUE (repeatable).
+    #[arg(short = 'o', long = "opt")]
+    pub opts: Vec<String>,
+    /// Narrow the job's targets with another filter.
+    #[arg(short, long)]
+    pub limit: Option<String>,
+}
+
+pub fn run(cli: &Cli, a: &PlanArgs) -> anyhow::Result<i32> {
+    let cfg = super::config(cli)?;
+    let inv = super::inventory(&cfg)?;
+    let job = super::job(&cfg, &a.job)?;
+    let opts = super::options(&job, &a.opts)?;
+    let nodes = super::select(&inv, &job, a.limit.as_deref())?;
+    println!("job {}: {}", job.name, job.description);
+    println!(
+        "targets: {}{}",
+        job.targets,
+        a.limit
+            .as_ref()
+            .map(|l| format!(" and {l}"))
+            .unwrap_or_default()
+    );
+    for (k, v) in opts.masked() {
+        println!("option {k} = {v}");
+    }
+    println!(
+        "\n{} server(s), at most {} at once, on failure: {:?}",
+        nodes.len(),
+        job.parallelism,
+        job.on_failure
+    );
+    for n in &nodes {
+        println!(
+            "  {:<20} {}:{} user={} transport={} groups={}",
+            n.name,
+            n.host,
+            n.port.unwrap_or(22),
+            n.user.as_deref().unwrap_or("(default)"),
+            n.transport.as_str(),
+            n.groups.iter().cloned().collect::<Vec<_>>().join(",")
+        );
+    }
+    let first = &nodes[0];
+    let cx = Context {
+        options: Some(&opts.values),
+        node_name: Some(&first.name),
+        node_host: Some(&first.host),
+        node_port: first.port,
+        node_user: first.user.as_deref(),
+        node_attrs: Some(&first.attributes),
+        job_name: Some(&job.name),
+        execution_id: Some("<id>"),
+        execution_status: None,
+    };
+    let show = |t: &ordo_jobs::Template| {
+        opts.mask(
+            &t.expand(&cx)
+                .unwrap_or_else(|e| format!("{} ({e})", t.source())),
+        )
+    };
+    println!("\nsteps (as on {}):", first.name);
+    for (i, s) in job.steps.iter().enumerate() {
+        let what = match &s.action {
+            StepAction::Script(t) => format!("inline script, {} lines", show(t).lines().count()),
+            StepAction::ScriptFile(p) => format!("script file {}", p.display()),
+            StepAction::Command(t) => format!("command: {}", show(t)),
+        };
+        let args: Vec<String> = s.args.iter().map(show).collect();
+        let run_as = s
+            .run_as
+            .as_ref()
+            .or(job.run_as.as_ref())
+            .map(|r| format!(" as {} ({:?})", show(&r.user), r.method))
+            .unwrap_or_default();
+        let timeout = s
+            .timeout
+            .map(|t| format!(", timeout {}", humantime::format_duration(t)))
+            .unwrap_or_default();
+        println!(
+            "  {}. {} — {what}{}{run_as}{timeout}",
+            i + 1,
+            s.name,
+            if args.is_empty() {
+                String::new()
+            } else {
+                format!(" args {args:?}")
+            }
+        );
+    }
+    match &job.collect {
+        Some(c) => {
+            println!("\ncollect (as on {}):", first.name);
+            for p in &c.paths {
+                println!("  {}", show(p));
+            }
+            println!(
+                "  limits: {} per file, {} per server",
+                ordo_jobs::units::format_size(c.max_file_size),
+                ordo_jobs::units::format_size(c.max_total_size)
+            );
+        }
+        None => println!("\ncollect: nothing"),
+    }
+    if let Some(m) = &job.mail {
+        let to: Vec<String> = m.to.iter().map(show).collect();
+        let via = match &cfg.mail.smtp {
+            Some(s) => format!("SMTP {}", s.host),
+            None => format!("outbox {}", cfg.mail.outbox.display()),
+        };
+        println!("\nmail ({:?}) to {} via {via}", m.when, to.join(", "));
+    }
+    Ok(EXIT_OK)
+}

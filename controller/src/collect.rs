@@ -1,0 +1,158 @@
+//! Receiving collected files: a tar stream from the server, unpacked into the server's
+//! folder with every path checked (no `..`, no absolute path, no link, no device) and the
+//! total size limit enforced.
+
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+/// One file received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub remote_path: String,
+    /// Relative to the server's folder.
+    pub local_path: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Unpacked {
+    pub files: Vec<Received>,
+    pub warnings: Vec<String>,
+}
+
+/// Unpacks `reader` (a tar stream) into `dest`. `bases` are the collect globs' folders
+/// (`/tmp/`): a file is stored relative to the longest base it is under.
+pub fn unpack(
+    reader: impl Read,
+    dest: &Path,
+    bases: &[String],
+    max_total: u64,
+) -> std::io::Result<Unpacked> {
+    let mut out = Unpacked::default();
+    let mut total = 0u64;
+    let mut archive = tar::Archive::new(reader);
+    let mut entries = archive.entries()?;
+    for entry in entries.by_ref() {
+        let mut entry = entry?;
+        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let remote = format!("/{}", raw.trim_start_matches('/'));
+        if !entry.header().entry_type().is_file() {
+            out.warnings
+                .push(format!("{remote}: not a regular file, skipped"));
+            continue;
+        }
+        let Some(rel) = safe_relative(&remote, bases) else {
+            out.warnings.push(format!(
+                "{remote}: refused: the path would leave the server's folder"
+            ));
+            continue;
+        };
+        let size = entry.header().size()?;
+        if total + size > max_total {
+            out.warnings.push(format!(
+                "{remote}: not collected: the total size limit ({}) is reached",
+                ordo_jobs::units::format_size(max_total)
+            ));
+            continue;
+        }
+        let target = dest.join(&rel);
+        if target.exists() {
+            out.warnings.push(format!(
+                "{remote}: not collected: {} was already collected from another pattern",
+                rel.display()
+            ));
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut file = std::fs::File::create(&target)?;
+        let written = std::io::copy(&mut (&mut entry).take(size), &mut file)?;
+        total += written;
+        out.files.push(Received {
+            remote_path: remote,
+            local_path: rel.to_string_lossy().into_owned(),
+            size: written,
+        });
+    }
+    drop(entries);
+    // Drain what follows the end-of-archive marker so the sender never blocks.
+    std::io::copy(&mut archive.into_inner(), &mut std::io::sink())?;
+    Ok(out)
+}
+
+/// The path relative to the longest matching base, if it only goes down.
+fn safe_relative(remote: &str, bases: &[String]) -> Option<PathBuf> {
+    let path = Path::new(remote);
+    if path
+        .components()
+        .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+    {
+        return None;
+    }
+    let base = bases
+        .iter()
+        .filter(|b| remote.starts_with(b.as_str()))
+        .max_by_key(|b| b.len())?;
+    let rel = Path::new(&remote[base.len()..]);
+    if rel.as_os_str().is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        return None;
+    }
+    Some(rel.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            // set_path refuses `..`; write the raw name as a hostile server would.
+            let bytes = name.as_bytes();
+            h.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn unpacks_relative_to_base_and_refuses_escapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = tar_of(&[
+            ("tmp/fichier_a_log.txt", b"aaa"),
+            ("tmp/../etc/passwd", b"x"),
+            ("etc/shadow", b"x"),
+            ("tmp/sub/b.txt", b"bb"),
+        ]);
+        let out = unpack(&data[..], dir.path(), &["/tmp/".to_string()], 1 << 20).unwrap();
+        let got: Vec<_> = out
+            .files
+            .iter()
+            .map(|f| (f.local_path.as_str(), f.size))
+            .collect();
+        assert_eq!(got, vec![("fichier_a_log.txt", 3), ("sub/b.txt", 2)]);
+        assert_eq!(
+            std::fs::read(dir.path().join("fichier_a_log.txt")).unwrap(),
+            b"aaa"
+        );
+        assert_eq!(out.warnings.len(), 2, "{:?}", out.warnings);
+        assert!(out.warnings.iter().all(|w| w.contains("refused")));
+        assert!(!dir.path().join("../etc/passwd").exists());
+    }
+
+    #[test]
+    fn total_limit_is_enforced_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = tar_of(&[("tmp/a", b"12345"), ("tmp/b", b"12345"), ("tmp/c", b"1")]);
+        let out = unpack(&data[..], dir.path(), &["/tmp/".to_string()], 6).unwrap();
+        let got: Vec<_> = out.files.iter().map(|f| f.local_path.as_str()).collect();
+        assert_eq!(got, vec!["a", "c"]);
+        assert!(out.warnings[0].starts_with("/tmp/b: not collected: the total size limit"));
+    }
+}

@@ -1,0 +1,295 @@
+//! Project settings: `ordo.yaml` in the project folder (optional; every key has a default).
+//!
+//! ```yaml
+//! inventory: inventory.yaml        # ordo YAML, or an Ansible inventory (INI or YAML)
+//! jobs: jobs
+//! data_dir: data                   # executions, archives, outbox, database
+//! database: sqlite://data/ordo.db  # default: <data_dir>/ordo.db
+//! ssh:
+//!   user: ops                      # default login user (else the current user)
+//!   identity: [~/.ssh/id_ed25519]  # private keys tried in order
+//!   known_hosts: ~/.ssh/known_hosts
+//!   accept_new_host_keys: false
+//!   connect_timeout: 10s
+//!   connect_attempts: 4
+//! mail:
+//!   from: ordo@vip.example.com
+//!   outbox: data/outbox            # used when no smtp is set
+//!   smtp: { host: smtp.example.com, port: 587, tls: starttls, username: ordo,
+//!           password_env: ORDO_SMTP_PASSWORD, password_file: /etc/ordo/smtp.pass,
+//!           ca_file: /etc/ordo/ca.pem, timeout: 30s }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ordo_inventory::yaml::{self, Diagnostics};
+use ordo_jobs::units::parse_duration;
+
+#[derive(Debug, Clone)]
+pub struct ProjectConfig {
+    pub root: PathBuf,
+    pub inventory: PathBuf,
+    pub jobs: PathBuf,
+    pub data_dir: PathBuf,
+    pub database: Option<String>,
+    pub ssh: SshConfig,
+    pub mail: MailConfig,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SshConfig {
+    pub user: Option<String>,
+    pub identity: Vec<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+    pub accept_new_host_keys: bool,
+    pub connect_timeout: Duration,
+    pub connect_attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    None,
+    StartTls,
+    Tls,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: Option<u16>,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    pub from: String,
+    pub outbox: PathBuf,
+    pub smtp: Option<SmtpConfig>,
+}
+
+pub const CONFIG_FILE: &str = "ordo.yaml";
+
+impl ProjectConfig {
+    /// Reads `<root>/ordo.yaml` if it exists; defaults otherwise.
+    pub fn load(root: &Path) -> Result<Self, Diagnostics> {
+        let file = root.join(CONFIG_FILE);
+        let mut d = Diagnostics::new(&file);
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                d.error(yaml::Pos::new(1, 1), format!("cannot read: {e}"));
+                return Err(d);
+            }
+        };
+        let Some(doc) = yaml::parse(&text, &mut d) else {
+            return Err(d);
+        };
+        let cfg = read(root, &doc, &mut d);
+        d.sort();
+        if d.is_empty() { Ok(cfg) } else { Err(d) }
+    }
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"))
+}
+
+/// `~/x` is the home folder; relative paths are relative to the project folder.
+pub fn resolve(root: &Path, p: &str) -> PathBuf {
+    if let Some(rest) = p.strip_prefix("~/") {
+        home().join(rest)
+    } else if Path::new(p).is_absolute() {
+        PathBuf::from(p)
+    } else {
+        root.join(p)
+    }
+}
+
+fn read(root: &Path, doc: &yaml::Node, d: &mut Diagnostics) -> ProjectConfig {
+    let f = doc.fields(
+        "ordo.yaml",
+        &["inventory", "jobs", "data_dir", "database", "ssh", "mail"],
+        d,
+    );
+    let path = |key: &str, default: &str, d: &mut Diagnostics| {
+        let v = f
+            .get(key)
+            .and_then(|n| n.str(key, d))
+            .unwrap_or_else(|| default.to_string());
+        resolve(root, &v)
+    };
+    let inventory = path("inventory", "inventory.yaml", d);
+    let jobs = path("jobs", "jobs", d);
+    let data_dir = path("data_dir", "data", d);
+    let database = f.get("database").and_then(|n| n.str("database", d));
+
+    let mut ssh = SshConfig {
+        connect_timeout: Duration::from_secs(10),
+        connect_attempts: 4,
+        ..SshConfig::default()
+    };
+    if let Some(n) = f.get("ssh") {
+        let s = n.fields(
+            "ssh",
+            &[
+                "user",
+                "identity",
+                "known_hosts",
+                "accept_new_host_keys",
+                "connect_timeout",
+                "connect_attempts",
+            ],
+            d,
+        );
+        ssh.user = s.get("user").and_then(|v| v.str("ssh: user", d));
+        if let Some(v) = s.get("identity") {
+            ssh.identity = v
+                .str_list("ssh: identity", d)
+                .into_iter()
+                .map(|(p, _)| resolve(root, &p))
+                .collect();
+        }
+        ssh.known_hosts = s
+            .get("known_hosts")
+            .and_then(|v| v.str("ssh: known_hosts", d))
+            .map(|p| resolve(root, &p));
+        ssh.accept_new_host_keys = s
+            .get("accept_new_host_keys")
+            .and_then(|v| v.bool("ssh: accept_new_host_keys", d))
+            .unwrap_or(false);
+        if let Some(v) = s.get("connect_timeout") {
+            if let Some(t) = v.str("ssh: connect_timeout", d) {
+                match parse_duration(&t) {
+                    Ok(t) => ssh.connect_timeout = t,
+                    Err(e) => d.error(v.pos, format!("ssh: connect_timeout: {e}")),
+                }
+            }
+        }
+        if let Some(v) = s
+            .get("connect_attempts")
+            .and_then(|v| v.u64("ssh: connect_attempts", d))
+        {
+            ssh.connect_attempts = v.clamp(1, 20) as u32;
+        }
+    }
+    if ssh.identity.is_empty() {
+        ssh.identity = ["id_ed25519", "id_ecdsa", "id_rsa"]
+            .iter()
+            .map(|k| home().join(".ssh").join(k))
+            .collect();
+    }
+
+    let mut mail = MailConfig {
+        from: format!("ordo@{}", hostname()),
+        outbox: data_dir.join("outbox"),
+        smtp: None,
+    };
+    if let Some(n) = f.get("mail") {
+        let m = n.fields("mail", &["from", "outbox", "smtp"], d);
+        if let Some(v) = m.get("from").and_then(|v| v.str("mail: from", d)) {
+            mail.from = v;
+        }
+        if let Some(v) = m.get("outbox").and_then(|v| v.str("mail: outbox", d)) {
+            mail.outbox = resolve(root, &v);
+        }
+        if let Some(s) = m.get("smtp") {
+            mail.smtp = read_smtp(root, s, d);
+        }
+    }
+    ProjectConfig {
+        root: root.to_path_buf(),
+        inventory,
+        jobs,
+        data_dir,
+        database,
+        ssh,
+        mail,
+    }
+}
+
+fn read_smtp(root: &Path, n: &yaml::Node, d: &mut Diagnostics) -> Option<SmtpConfig> {
+    let s = n.fields(
+        "mail: smtp",
+        &[
+            "host",
+            "port",
+            "tls",
+            "username",
+            "password_env",
+            "password_file",
+            "ca_file",
+            "timeout",
+        ],
+        d,
+    );
+    let host = s
+        .require("host", "mail: smtp", d)?
+        .str("mail: smtp: host", d)?;
+    let tls = match s
+        .get("tls")
+        .and_then(|v| v.str("mail: smtp: tls", d))
+        .as_deref()
+    {
+        None | Some("starttls") => SmtpTls::StartTls,
+        Some("tls") => SmtpTls::Tls,
+        Some("none") => SmtpTls::None,
+        Some(other) => {
+            d.error(
+                s.get("tls").map_or(n.pos, |v| v.pos),
+                format!("mail: smtp: tls `{other}` is not one of: starttls, tls, none"),
+            );
+            SmtpTls::StartTls
+        }
+    };
+    let port = s
+        .get("port")
+        .and_then(|v| v.u64("mail: smtp: port", d))
+        .and_then(|p| u16::try_from(p).ok());
+    let timeout = s
+        .get("timeout")
+        .and_then(|v| {
+            v.str("mail: smtp: timeout", d).and_then(|t| {
+                parse_duration(&t)
+                    .map_err(|e| d.error(v.pos, format!("mail: smtp: timeout: {e}")))
+                    .ok()
+            })
+        })
+        .unwrap_or(Duration::from_secs(30));
+    Some(SmtpConfig {
+        host,
+        port,
+        tls,
+        username: s
+            .get("username")
+            .and_then(|v| v.str("mail: smtp: username", d)),
+        password_env: s
+            .get("password_env")
+            .and_then(|v| v.str("mail: smtp: password_env", d)),
+        password_file: s
+            .get("password_file")
+            .and_then(|v| v.str("mail: smtp: password_file", d))
+            .map(|p| resolve(root, &p)),
+        ca_file: s
+            .get("ca_file")
+            .and_then(|v| v.str("mail: smtp: ca_file", d))
+            .map(|p| resolve(root, &p)),
+        timeout,
+    })
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}

@@ -1,0 +1,205 @@
+//! The execution engine: one task per server, bounded by the job's parallelism, events
+//! streamed to whoever watches (terminal, store).
+
+mod lines;
+mod node;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use ordo_inventory::{Node, Transport};
+use ordo_jobs::{Job, OnFailure, OptionValues};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use lines::LineSplitter;
+
+use crate::collect::Received;
+use crate::transport::SshSettings;
+
+/// Everything a run needs, prepared and validated.
+pub struct RunRequest {
+    pub job: Arc<Job>,
+    pub options: OptionValues,
+    pub nodes: Vec<Node>,
+    pub execution_id: String,
+    /// `<data dir>/executions/<id>`: each server's files go in a folder of its own here.
+    pub exec_dir: PathBuf,
+    pub ssh: Option<SshSettings>,
+    pub parallelism: usize,
+    /// The contents of `script_file` steps, read once per run (index = step index).
+    pub script_files: Vec<Option<Vec<u8>>>,
+    /// Fired by Ctrl-C, an abort, or the job timeout.
+    pub cancel: CancellationToken,
+    /// Set when `cancel` fired because of the job's timeout.
+    pub timed_out: AtomicBool,
+}
+
+/// How a server's part of the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeStatus {
+    Succeeded,
+    Failed,
+    Unreachable,
+    TimedOut,
+    Aborted,
+    /// Not started: an earlier server failed and the job stops on failure.
+    Skipped,
+}
+
+impl NodeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeStatus::Succeeded => "succeeded",
+            NodeStatus::Failed => "failed",
+            NodeStatus::Unreachable => "unreachable",
+            NodeStatus::TimedOut => "timed-out",
+            NodeStatus::Aborted => "aborted",
+            NodeStatus::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeResult {
+    pub node: String,
+    pub host: String,
+    pub transport: Transport,
+    pub status: NodeStatus,
+    pub exit_code: Option<i32>,
+    pub step_reached: usize,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub files: Vec<Received>,
+    pub bytes: u64,
+    pub error: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+impl NodeResult {
+    fn new(node: &Node) -> Self {
+        NodeResult {
+            node: node.name.clone(),
+            host: node.host.clone(),
+            transport: node.transport,
+            status: NodeStatus::Succeeded,
+            exit_code: None,
+            step_reached: 0,
+            started_at: None,
+            finished_at: None,
+            files: Vec::new(),
+            bytes: 0,
+            error: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    pub fn duration(&self) -> Option<Duration> {
+        match (self.started_at, self.finished_at) {
+            (Some(s), Some(f)) if f >= s => Some(Duration::from_millis((f - s) as u64)),
+            _ => None,
+        }
+    }
+}
+
+/// What happens during a run, in order per server.
+#[derive(Debug, Clone)]
+pub enum Event {
+    NodeStarted {
+        node: String,
+    },
+    Line {
+        node: String,
+        step: usize,
+        stderr: bool,
+        ts: i64,
+        line: String,
+    },
+    Warning {
+        node: String,
+        message: String,
+    },
+    StepDone {
+        node: String,
+        step: usize,
+        name: String,
+        outcome: String,
+        duration: Duration,
+    },
+    Collected {
+        node: String,
+        files: usize,
+    },
+    NodeDone(Box<NodeResult>),
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Runs the job on every node; returns one result per node, in inventory order.
+pub async fn run(req: Arc<RunRequest>, events: mpsc::Sender<Event>) -> Vec<NodeResult> {
+    let finished = CancellationToken::new();
+    if let Some(t) = req.job.timeout {
+        let (req2, finished2) = (req.clone(), finished.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(t) => {
+                    req2.timed_out.store(true, Ordering::SeqCst);
+                    req2.cancel.cancel();
+                }
+                _ = finished2.cancelled() => {}
+            }
+        });
+    }
+    let limit = Arc::new(Semaphore::new(req.parallelism.max(1)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = JoinSet::new();
+    for (index, node) in req.nodes.iter().cloned().enumerate() {
+        let (req, limit, stop, events) = (req.clone(), limit.clone(), stop.clone(), events.clone());
+        tasks.spawn(async move {
+            let permit = tokio::select! {
+                p = limit.acquire_owned() => p.ok(),
+                _ = req.cancel.cancelled() => None,
+            };
+            let result = if permit.is_none() || stop.load(Ordering::SeqCst) {
+                let mut r = NodeResult::new(&node);
+                if permit.is_none() {
+                    r.status = if req.timed_out.load(Ordering::SeqCst) {
+                        NodeStatus::TimedOut
+                    } else {
+                        NodeStatus::Aborted
+                    };
+                    r.error = Some("not started: the run was stopped".into());
+                } else {
+                    r.status = NodeStatus::Skipped;
+                    r.error = Some(
+                        "not started: an earlier server failed and the job stops on failure".into(),
+                    );
+                }
+                r
+            } else {
+                let r = node::run_node(&req, &node, &events).await;
+                if !r.status.is_ok() && req.job.on_failure == OnFailure::Stop {
+                    stop.store(true, Ordering::SeqCst);
+                }
+                r
+            };
+            let _ = events.send(Event::NodeDone(Box::new(result.clone()))).await;
+            (index, result)
+        });
+    }
+    let mut results: Vec<(usize, NodeResult)> = Vec::with_capacity(req.nodes.len());
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(r) => results.push(r),
+            Err(e) => tracing::error!(error = %e, "a server task panicked"),
+        }
+    }
+    finished.cancel();
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}

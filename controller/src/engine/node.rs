@@ -1,0 +1,602 @@
+//! One server's part of a run: connect once, upload every script, run the steps in order,
+//! collect, clean up.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ordo_inventory::Node;
+use ordo_jobs::{Context, RunAsMethod, StepAction};
+use tokio::sync::mpsc;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+use tokio_util::sync::CancellationToken;
+
+use super::lines::LineSplitter;
+use super::{Event, NodeResult, NodeStatus, RunRequest, now_ms};
+use crate::collect;
+use crate::remote::{self, RunAsSpec};
+use crate::transport::{ExecEvent, ExitStatus, Session, TransportError, exec_collect};
+
+struct NodeRun<'a> {
+    req: &'a RunRequest,
+    node: &'a Node,
+    events: &'a mpsc::Sender<Event>,
+    result: NodeResult,
+}
+
+pub(super) async fn run_node(
+    req: &RunRequest,
+    node: &Node,
+    events: &mpsc::Sender<Event>,
+) -> NodeResult {
+    let mut run = NodeRun {
+        req,
+        node,
+        events,
+        result: NodeResult::new(node),
+    };
+    run.result.started_at = Some(now_ms());
+    let _ = events
+        .send(Event::NodeStarted {
+            node: node.name.clone(),
+        })
+        .await;
+    run.go().await;
+    run.result.finished_at = Some(now_ms());
+    run.result
+}
+
+impl NodeRun<'_> {
+    fn cx(&self) -> Context<'_> {
+        Context {
+            options: Some(&self.req.options.values),
+            node_name: Some(&self.node.name),
+            node_host: Some(&self.node.host),
+            node_port: self.node.port,
+            node_user: self.node.user.as_deref(),
+            node_attrs: Some(&self.node.attributes),
+            job_name: Some(&self.req.job.name),
+            execution_id: Some(&self.req.execution_id),
+            execution_status: None,
+        }
+    }
+
+    fn fail(&mut self, status: NodeStatus, error: impl Into<String>) {
+        self.result.status = status;
+        self.result.error = Some(self.req.options.mask(&error.into()));
+    }
+
+    async fn warn(&mut self, message: String) {
+        let message = self.req.options.mask(&message);
+        let _ = self
+            .events
+            .send(Event::Warning {
+                node: self.node.name.clone(),
+                message: message.clone(),
+            })
+            .await;
+        self.result.warnings.push(message);
+    }
+
+    fn cancelled_status(&self) -> NodeStatus {
+        if self.req.timed_out.load(Ordering::SeqCst) {
+            NodeStatus::TimedOut
+        } else {
+            NodeStatus::Aborted
+        }
+    }
+
+    async fn go(&mut self) {
+        let session = tokio::select! {
+            s = Session::connect(self.node, self.req.ssh.as_ref()) => s,
+            _ = self.req.cancel.cancelled() => Err(TransportError::Cancelled),
+        };
+        let session = match session {
+            Ok(s) => s,
+            Err(TransportError::Cancelled) => {
+                let st = self.cancelled_status();
+                return self.fail(st, "cancelled before the connection was made");
+            }
+            Err(e) => return self.fail(NodeStatus::Unreachable, e.to_string()),
+        };
+        let run_dir = format!(
+            "{}/ordo-{}-{}",
+            self.req.job.remote_dir.trim_end_matches('/'),
+            self.req.execution_id,
+            self.node.folder_name()
+        );
+        let steps_ok = self.upload_and_run(&session, &run_dir).await;
+        let collect_spec = self.req.job.collect.clone();
+        if let Some(spec) = collect_spec {
+            if (steps_ok || spec.on_failure) && !self.req.cancel.is_cancelled() {
+                self.collect(&session, &spec).await;
+            }
+        }
+        let never = CancellationToken::new();
+        match exec_collect(
+            &session,
+            &remote::cleanup_command(&run_dir),
+            Bytes::new(),
+            &never,
+        )
+        .await
+        {
+            Ok((st, _, err)) if !st.success() => {
+                self.warn(format!(
+                    "cleanup of {run_dir} failed: {}",
+                    String::from_utf8_lossy(&err).trim()
+                ))
+                .await
+            }
+            Err(e) => self.warn(format!("cleanup of {run_dir} failed: {e}")).await,
+            _ => {}
+        }
+        session.close().await;
+    }
+
+    /// The run-as target for a step, or `None` when no switch is needed.
+    fn run_as(
+        &self,
+        session: &Session,
+        spec: Option<&ordo_jobs::RunAs>,
+    ) -> Result<Option<RunAsSpec>, String> {
+        let Some(spec) = spec else { return Ok(None) };
+        let user = spec
+            .user
+            .expand(&self.cx())
+            .map_err(|e| format!("run_as: {e}"))?;
+        if user.is_empty() || (user == session.login_user() && spec.method != RunAsMethod::SudoSu) {
+            return Ok(None);
+        }
+        Ok(Some(RunAsSpec {
+            user,
+            method: spec.method,
+        }))
+    }
+
+    /// Uploads the scripts and runs the steps; true when every step succeeded.
+    async fn upload_and_run(&mut self, session: &Session, run_dir: &str) -> bool {
+        let job = self.req.job.clone();
+        // Build every script for this server first: a template error fails the server
+        // before anything runs on it.
+        let mut bundle = tar::Builder::new(Vec::new());
+        for (i, step) in job.steps.iter().enumerate() {
+            let text: Vec<u8> = match &step.action {
+                StepAction::Script(t) | StepAction::Command(t) => match t.expand(&self.cx()) {
+                    Ok(s) => s.into_bytes(),
+                    Err(e) => {
+                        self.fail(
+                            NodeStatus::Failed,
+                            format!("step {} ({}): {e}", i + 1, step.name),
+                        );
+                        return false;
+                    }
+                },
+                StepAction::ScriptFile(_) => self.req.script_files[i].clone().unwrap_or_default(),
+            };
+            let text = if text.starts_with(b"#!") {
+                text
+            } else {
+                [b"#!/bin/sh\n".as_slice(), &text].concat()
+            };
+            let mut h = tar::Header::new_gnu();
+            h.set_size(text.len() as u64);
+            h.set_mode(0o755);
+            h.set_mtime(now_ms() as u64 / 1000);
+            if bundle
+                .append_data(&mut h, format!("step-{}", i + 1), &text[..])
+                .is_err()
+            {
+                self.fail(NodeStatus::Failed, "cannot build the script bundle");
+                return false;
+            }
+        }
+        let bundle = match bundle.into_inner() {
+            Ok(b) => Bytes::from(b),
+            Err(e) => {
+                self.fail(
+                    NodeStatus::Failed,
+                    format!("cannot build the script bundle: {e}"),
+                );
+                return false;
+            }
+        };
+        match exec_collect(
+            session,
+            &remote::upload_command(run_dir),
+            bundle,
+            &self.req.cancel,
+        )
+        .await
+        {
+            Ok((st, _, err)) if !st.success() => {
+                self.fail(
+                    NodeStatus::Failed,
+                    format!(
+                        "upload to {run_dir} failed ({st}): {}",
+                        String::from_utf8_lossy(&err).trim()
+                    ),
+                );
+                return false;
+            }
+            Err(TransportError::Cancelled) => {
+                let st = self.cancelled_status();
+                self.fail(st, "cancelled during upload");
+                return false;
+            }
+            Err(e) => {
+                self.fail(NodeStatus::Unreachable, format!("upload failed: {e}"));
+                return false;
+            }
+            Ok(_) => {}
+        }
+        let mut env: Vec<(String, String)> = vec![
+            ("ORDO_JOB".into(), job.name.clone()),
+            ("ORDO_EXECUTION_ID".into(), self.req.execution_id.clone()),
+            ("ORDO_NODE_NAME".into(), self.node.name.clone()),
+            ("ORDO_NODE_HOST".into(), self.node.host.clone()),
+        ];
+        for (k, v) in &self.req.options.values {
+            env.push((format!("ORDO_OPTION_{}", env_name(k)), v.clone()));
+        }
+        for (k, v) in &self.node.attributes {
+            env.push((format!("ORDO_NODE_ATTR_{}", env_name(k)), v.clone()));
+        }
+        for (k, t) in &job.env {
+            match t.expand(&self.cx()) {
+                Ok(v) => env.push((k.clone(), v)),
+                Err(e) => {
+                    self.fail(NodeStatus::Failed, format!("env {k}: {e}"));
+                    return false;
+                }
+            }
+        }
+        let env = Bytes::from(remote::env_block(&env));
+        let workdir = match &job.workdir {
+            Some(t) => match t.expand(&self.cx()) {
+                Ok(w) => Some(remote::quote(&w)),
+                Err(e) => {
+                    self.fail(NodeStatus::Failed, format!("workdir: {e}"));
+                    return false;
+                }
+            },
+            None => None,
+        };
+        let mut all_ok = true;
+        for (i, step) in job.steps.iter().enumerate() {
+            self.result.step_reached = i + 1;
+            let args: Result<Vec<String>, String> =
+                step.args.iter().map(|a| a.expand(&self.cx())).collect();
+            let run_as = self.run_as(session, step.run_as.as_ref().or(job.run_as.as_ref()));
+            let (args, run_as) = match (args, run_as) {
+                (Ok(a), Ok(r)) => (a, r),
+                (Err(e), _) | (_, Err(e)) => {
+                    self.fail(
+                        NodeStatus::Failed,
+                        format!("step {} ({}): {e}", i + 1, step.name),
+                    );
+                    return false;
+                }
+            };
+            let script = format!("{run_dir}/step-{}", i + 1);
+            let command = remote::step_command(&script, &args, workdir.as_deref(), run_as.as_ref());
+            let mut attempt = 0;
+            let outcome = loop {
+                let started = Instant::now();
+                let outcome = self
+                    .run_step(
+                        session,
+                        i + 1,
+                        &command,
+                        env.clone(),
+                        step.timeout,
+                        run_as.is_some(),
+                    )
+                    .await;
+                let _ = self
+                    .events
+                    .send(Event::StepDone {
+                        node: self.node.name.clone(),
+                        step: i + 1,
+                        name: step.name.clone(),
+                        outcome: outcome.describe(),
+                        duration: started.elapsed(),
+                    })
+                    .await;
+                match &outcome {
+                    StepOutcome::Exited(st)
+                        if !st.success()
+                            && attempt < step.retries
+                            && !self.req.cancel.is_cancelled() =>
+                    {
+                        attempt += 1;
+                        self.warn(format!(
+                            "step {} ({}) {st}; retry {attempt} of {} in {:?}",
+                            i + 1,
+                            step.name,
+                            step.retries,
+                            step.retry_delay
+                        ))
+                        .await;
+                        tokio::select! {
+                            _ = tokio::time::sleep(step.retry_delay) => {}
+                            _ = self.req.cancel.cancelled() => {}
+                        }
+                    }
+                    _ => break outcome,
+                }
+            };
+            match outcome {
+                StepOutcome::Exited(st) => {
+                    self.result.exit_code = st.code();
+                    if !st.success() {
+                        if step.allow_failure {
+                            self.warn(format!(
+                                "step {} ({}) {st} (allowed to fail)",
+                                i + 1,
+                                step.name
+                            ))
+                            .await;
+                            continue;
+                        }
+                        self.fail(
+                            NodeStatus::Failed,
+                            format!("step {} ({}) failed: {st}", i + 1, step.name),
+                        );
+                        all_ok = false;
+                        break;
+                    }
+                }
+                StepOutcome::StepTimeout(t) => {
+                    self.fail(
+                        NodeStatus::TimedOut,
+                        format!(
+                            "step {} ({}) timed out after {}",
+                            i + 1,
+                            step.name,
+                            humantime::format_duration(t)
+                        ),
+                    );
+                    return false;
+                }
+                StepOutcome::Cancelled => {
+                    let st = self.cancelled_status();
+                    self.fail(st, format!("step {} ({}) was stopped", i + 1, step.name));
+                    return false;
+                }
+                StepOutcome::Lost(e) => {
+                    self.fail(
+                        NodeStatus::Unreachable,
+                        format!("step {} ({}): connection lost: {e}", i + 1, step.name),
+                    );
+                    return false;
+                }
+            }
+        }
+        all_ok
+    }
+
+    async fn run_step(
+        &mut self,
+        session: &Session,
+        step: usize,
+        command: &str,
+        env: Bytes,
+        timeout: Option<Duration>,
+        sudo: bool,
+    ) -> StepOutcome {
+        let token = self.req.cancel.child_token();
+        let done = CancellationToken::new();
+        let (tx, mut rx) = mpsc::channel::<ExecEvent>(256);
+        let mut timed_out = None;
+        let exec = async {
+            let tx = tx;
+            let r = session.exec(command, env, &tx, &token).await;
+            done.cancel();
+            r
+        };
+        let timer = async {
+            if let Some(t) = timeout {
+                tokio::select! {
+                    _ = tokio::time::sleep(t) => { timed_out = Some(t); token.cancel(); }
+                    _ = done.cancelled() => {}
+                }
+            }
+        };
+        let mut pid: Option<u32> = None;
+        let consume = async {
+            let (mut out, mut err) = (LineSplitter::default(), LineSplitter::default());
+            while let Some(ev) = rx.recv().await {
+                let (lines, stderr) = match &ev {
+                    ExecEvent::Stdout(b) => (out.push(b), false),
+                    ExecEvent::Stderr(b) => (err.push(b), true),
+                };
+                for line in lines {
+                    if stderr && pid.is_none() {
+                        if let Some(p) = line.strip_prefix(remote::PID_MARKER) {
+                            pid = p.trim().parse().ok();
+                            continue;
+                        }
+                    }
+                    self.line(step, stderr, line).await;
+                }
+            }
+            for (s, stderr) in [(&mut out, false), (&mut err, true)] {
+                if let Some(l) = s.finish() {
+                    self.line(step, stderr, l).await;
+                }
+            }
+        };
+        let (result, (), ()) = tokio::join!(exec, timer, consume);
+        match result {
+            Ok(st) => StepOutcome::Exited(st),
+            Err(TransportError::Cancelled) => {
+                if let Some(pid) = pid {
+                    let never = CancellationToken::new();
+                    let kill = remote::kill_command(pid, 2, sudo);
+                    if let Err(e) = exec_collect(session, &kill, Bytes::new(), &never).await {
+                        tracing::warn!(node = %self.node.name, error = %e, "could not stop the remote processes");
+                    }
+                }
+                match timed_out {
+                    Some(t) => StepOutcome::StepTimeout(t),
+                    None => StepOutcome::Cancelled,
+                }
+            }
+            Err(e) => StepOutcome::Lost(e.to_string()),
+        }
+    }
+
+    async fn line(&self, step: usize, stderr: bool, line: String) {
+        let _ = self
+            .events
+            .send(Event::Line {
+                node: self.node.name.clone(),
+                step,
+                stderr,
+                ts: now_ms(),
+                line: self.req.options.mask(&line),
+            })
+            .await;
+    }
+
+    async fn collect(&mut self, session: &Session, spec: &ordo_jobs::CollectSpec) {
+        let mut patterns = Vec::new();
+        for t in &spec.paths {
+            match t.expand(&self.cx()) {
+                Ok(p) => patterns.push(p),
+                Err(e) => return self.warn(format!("collect: {e}")).await,
+            }
+        }
+        let bases: Vec<String> = patterns
+            .iter()
+            .map(|p| remote::glob_base(p).to_string())
+            .collect();
+        let run_as = match self.run_as(session, self.req.job.run_as.as_ref()) {
+            Ok(r) => r,
+            Err(e) => return self.warn(format!("collect: {e}")).await,
+        };
+        let command = remote::collect_command(&patterns, spec.max_file_size, run_as.as_ref());
+        let dest = self.req.exec_dir.join(self.node.folder_name());
+        let (tx, mut rx) = mpsc::channel::<ExecEvent>(64);
+        let (data_tx, data_rx) = mpsc::channel::<std::io::Result<Bytes>>(64);
+        let max_total = spec.max_total_size;
+        let dest2 = dest.clone();
+        let unpacker = tokio::task::spawn_blocking(move || {
+            let reader = SyncIoBridge::new(StreamReader::new(
+                tokio_stream::wrappers::ReceiverStream::new(data_rx),
+            ));
+            std::fs::create_dir_all(&dest2)?;
+            collect::unpack(reader, &dest2, &bases, max_total)
+        });
+        let never = CancellationToken::new();
+        let exec = async {
+            let tx = tx;
+            session.exec(&command, Bytes::new(), &tx, &never).await
+        };
+        let route = async {
+            let mut stderr = LineSplitter::default();
+            let mut notes = Vec::new();
+            let mut data_tx = Some(data_tx);
+            while let Some(ev) = rx.recv().await {
+                match ev {
+                    ExecEvent::Stdout(b) => {
+                        if let Some(d) = &data_tx {
+                            if d.send(Ok(b)).await.is_err() {
+                                data_tx = None;
+                            }
+                        }
+                    }
+                    ExecEvent::Stderr(b) => notes.extend(stderr.push(&b)),
+                }
+            }
+            notes.extend(stderr.finish());
+            drop(data_tx);
+            notes
+        };
+        let (status, notes) = tokio::join!(exec, route);
+        let unpacked = unpacker.await;
+        for note in notes {
+            if let Some(f) = note.strip_prefix(remote::TOO_BIG_MARKER) {
+                self.warn(format!(
+                    "{f}: not collected: larger than the per-file limit ({})",
+                    ordo_jobs::units::format_size(spec.max_file_size)
+                ))
+                .await;
+            } else if !note.contains("Removing leading") && !note.trim().is_empty() {
+                self.warn(format!("collect: {note}")).await;
+            }
+        }
+        match status {
+            Ok(st) if !st.success() => self.warn(format!("collect command ended with {st}")).await,
+            Err(e) => self.warn(format!("collect failed: {e}")).await,
+            Ok(_) => {}
+        }
+        match unpacked {
+            Ok(Ok(u)) => {
+                for w in u.warnings {
+                    self.warn(w).await;
+                }
+                self.result.bytes = u.files.iter().map(|f| f.size).sum();
+                self.result.files = u.files;
+            }
+            Ok(Err(e)) => {
+                self.warn(format!(
+                    "collect: cannot unpack into {}: {e}",
+                    dest.display()
+                ))
+                .await
+            }
+            Err(e) => self.warn(format!("collect: {e}")).await,
+        }
+        if self.result.files.is_empty() {
+            let _ = std::fs::remove_dir(&dest);
+        }
+        let _ = self
+            .events
+            .send(Event::Collected {
+                node: self.node.name.clone(),
+                files: self.result.files.len(),
+            })
+            .await;
+    }
+}
+
+enum StepOutcome {
+    Exited(ExitStatus),
+    StepTimeout(Duration),
+    Cancelled,
+    Lost(String),
+}
+
+impl StepOutcome {
+    fn describe(&self) -> String {
+        match self {
+            StepOutcome::Exited(st) => st.to_string(),
+            StepOutcome::StepTimeout(t) => {
+                format!("timed out after {}", humantime::format_duration(*t))
+            }
+            StepOutcome::Cancelled => "stopped".into(),
+            StepOutcome::Lost(e) => format!("connection lost: {e}"),
+        }
+    }
+}
+
+/// `my-opt.x` becomes `MY_OPT_X`.
+fn env_name(k: &str) -> String {
+    k.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl NodeStatus {
+    pub fn is_ok(self) -> bool {
+        self == NodeStatus::Succeeded
+    }
+}

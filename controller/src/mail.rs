@@ -1,0 +1,146 @@
+//! Sending the run's mail: SMTP (STARTTLS, implicit TLS, or plain on a trusted relay), or an
+//! outbox folder of `.eml` files when no SMTP server is configured.
+
+use std::path::Path;
+
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::{MailConfig, SmtpTls};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("mail: invalid address `{addr}`: {reason}")]
+    Address { addr: String, reason: String },
+    #[error("mail: {0}")]
+    Build(String),
+    #[error("mail: SMTP {host}: {reason}")]
+    Smtp { host: String, reason: String },
+    #[error("mail: outbox {dir}: {reason}")]
+    Outbox { dir: String, reason: String },
+}
+
+/// A mail ready to go.
+pub struct Outgoing {
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub subject: String,
+    pub body: String,
+    /// File name and bytes of the attachment.
+    pub attachment: Option<(String, Vec<u8>)>,
+}
+
+fn mailbox(addr: &str) -> Result<Mailbox, MailError> {
+    addr.trim()
+        .parse()
+        .map_err(|e: lettre::address::AddressError| MailError::Address {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+pub fn build(cfg: &MailConfig, m: &Outgoing) -> Result<Message, MailError> {
+    let mut b = Message::builder()
+        .from(mailbox(&cfg.from)?)
+        .subject(m.subject.clone());
+    for a in &m.to {
+        b = b.to(mailbox(a)?);
+    }
+    for a in &m.cc {
+        b = b.cc(mailbox(a)?);
+    }
+    let text = SinglePart::plain(m.body.clone());
+    let msg = match &m.attachment {
+        Some((name, bytes)) => {
+            let ct = ContentType::parse("application/gzip")
+                .map_err(|e| MailError::Build(e.to_string()))?;
+            b.multipart(
+                MultiPart::mixed()
+                    .singlepart(text)
+                    .singlepart(Attachment::new(name.clone()).body(bytes.clone(), ct)),
+            )
+        }
+        None => b.singlepart(text),
+    };
+    msg.map_err(|e| MailError::Build(e.to_string()))
+}
+
+/// Sends the mail; returns where it went (`smtp host` or the `.eml` path).
+pub async fn send(cfg: &MailConfig, m: &Outgoing) -> Result<String, MailError> {
+    let msg = build(cfg, m)?;
+    match &cfg.smtp {
+        None => {
+            let dir = &cfg.outbox;
+            let err = |reason: String| MailError::Outbox {
+                dir: dir.display().to_string(),
+                reason,
+            };
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| err(e.to_string()))?;
+            let id = AsyncFileTransport::<Tokio1Executor>::new(dir)
+                .send(msg)
+                .await
+                .map_err(|e| err(e.to_string()))?;
+            Ok(dir.join(format!("{id}.eml")).display().to_string())
+        }
+        Some(smtp) => {
+            let err = |reason: String| MailError::Smtp {
+                host: smtp.host.clone(),
+                reason,
+            };
+            let tls_params = || -> Result<TlsParameters, MailError> {
+                let mut b = TlsParameters::builder(smtp.host.clone());
+                if let Some(ca) = &smtp.ca_file {
+                    let pem = std::fs::read(ca)
+                        .map_err(|e| err(format!("ca_file {}: {e}", ca.display())))?;
+                    b = b.add_root_certificate(
+                        Certificate::from_pem(&pem)
+                            .map_err(|e| err(format!("ca_file {}: {e}", ca.display())))?,
+                    );
+                }
+                b.build_rustls().map_err(|e| err(e.to_string()))
+            };
+            let (tls, default_port) = match smtp.tls {
+                SmtpTls::None => (Tls::None, 25),
+                SmtpTls::StartTls => (Tls::Required(tls_params()?), 587),
+                SmtpTls::Tls => (Tls::Wrapper(tls_params()?), 465),
+            };
+            let mut t = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
+                .port(smtp.port.unwrap_or(default_port))
+                .tls(tls)
+                .timeout(Some(smtp.timeout));
+            if let Some(user) = &smtp.username {
+                t = t.credentials(Credentials::new(user.clone(), password(smtp).map_err(err)?));
+            }
+            let resp = t.build().send(msg).await.map_err(|e| err(e.to_string()))?;
+            Ok(format!(
+                "smtp {}:{} ({})",
+                smtp.host,
+                smtp.port.unwrap_or(default_port),
+                resp.message().collect::<Vec<_>>().join(" ")
+            ))
+        }
+    }
+}
+
+fn password(smtp: &crate::config::SmtpConfig) -> Result<String, String> {
+    if let Some(var) = &smtp.password_env {
+        return std::env::var(var)
+            .map_err(|_| format!("password_env: environment variable {var} is not set"));
+    }
+    if let Some(f) = &smtp.password_file {
+        return std::fs::read_to_string(f)
+            .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+            .map_err(|e| format!("password_file {}: {e}", f.display()));
+    }
+    Err("username is set but neither password_env nor password_file".into())
+}
+
+/// The size of a file, or 0 when it cannot be read.
+pub fn file_size(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}

@@ -1,0 +1,152 @@
+//! What the operator sees: live lines with time and server, a progress bar on a terminal,
+//! and the summary table at the end.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::engine::{Event, NodeResult};
+
+pub struct Terminal {
+    bar: Option<ProgressBar>,
+    width: usize,
+}
+
+impl Terminal {
+    pub fn new(total: usize, names_width: usize, progress: bool) -> Self {
+        let bar = (progress && std::io::stderr().is_terminal()).then(|| {
+            let pb = ProgressBar::new(total as u64);
+            pb.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} servers {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            pb.enable_steady_tick(Duration::from_millis(120));
+            pb
+        });
+        Terminal {
+            bar,
+            width: names_width.min(32),
+        }
+    }
+
+    fn print(&self, text: String) {
+        match &self.bar {
+            Some(pb) => pb.println(text),
+            None => println!("{text}"),
+        }
+    }
+
+    pub fn event(&mut self, ev: &Event, failed: usize) {
+        match ev {
+            Event::Line {
+                node,
+                stderr,
+                ts,
+                line,
+                ..
+            } => {
+                let sep = if *stderr { '!' } else { '|' };
+                self.print(format!(
+                    "{} {:<w$} {sep} {line}",
+                    clock(*ts),
+                    node,
+                    w = self.width
+                ));
+            }
+            Event::Warning { node, message } => {
+                self.print(format!(
+                    "{} {:<w$} ! warning: {message}",
+                    clock(crate::engine::now_ms()),
+                    node,
+                    w = self.width
+                ));
+            }
+            Event::StepDone {
+                node,
+                step,
+                name,
+                outcome,
+                duration,
+            } if outcome != "exit code 0" => {
+                self.print(format!(
+                    "{} {:<w$} ! step {step} ({name}): {outcome} after {:.1}s",
+                    clock(crate::engine::now_ms()),
+                    node,
+                    duration.as_secs_f64(),
+                    w = self.width
+                ));
+            }
+            Event::NodeDone(r) => {
+                if let Some(pb) = &self.bar {
+                    pb.inc(1);
+                    if failed > 0 {
+                        pb.set_message(format!("({failed} failed)"));
+                    }
+                }
+                if !r.status.is_ok() {
+                    let err = r.error.as_deref().unwrap_or("");
+                    self.print(format!(
+                        "{} {:<w$} ! {}: {err}",
+                        clock(crate::engine::now_ms()),
+                        r.node,
+                        r.status.as_str(),
+                        w = self.width
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(pb) = &self.bar {
+            pb.finish_and_clear();
+        }
+    }
+}
+
+fn clock(ts_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ts_ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%H:%M:%S%.3f")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// The per-server summary as a table.
+pub fn summary_table(results: &[NodeResult]) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "SERVER", "STATUS", "EXIT", "DURATION", "FILES", "ERROR",
+    ]);
+    for r in results {
+        t.add_row(vec![
+            r.node.clone(),
+            r.status.as_str().to_string(),
+            r.exit_code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into()),
+            r.duration()
+                .map(|d| format!("{:.1}s", d.as_secs_f64()))
+                .unwrap_or_else(|| "-".into()),
+            if r.files.is_empty() {
+                "0".to_string()
+            } else {
+                format!(
+                    "{} ({})",
+                    r.files.len(),
+                    ordo_jobs::units::format_size(r.bytes)
+                )
+            },
+            r.error.clone().unwrap_or_default(),
+        ]);
+    }
+    t.to_string()
+}

@@ -1,0 +1,284 @@
+//! The shell commands a run sends to a server.
+//!
+//! Every transport executes command strings with stdin and streamed stdout/stderr, so the
+//! whole protocol of a run is here, in one place, as POSIX `sh`:
+//!
+//! 1. **upload**: one `tar -x` into a fresh per-run folder with every step's script;
+//! 2. **step**: prints a pid marker (for kill), switches user (sudo/su), reads the
+//!    environment block from stdin (so option values, secrets included, never appear on a
+//!    command line or on disk), changes directory and `exec`s the script with its args;
+//! 3. **collect**: expands the collect globs, skips links and files over the size limit,
+//!    and streams a tar of the rest on stdout;
+//! 4. **cleanup**: removes the per-run folder;
+//! 5. **kill**: signals the step's whole process group and session.
+
+use ordo_jobs::RunAsMethod;
+
+/// The marker a step prints on stderr before anything else: `\x1eordo-pid <pid>`.
+pub const PID_MARKER: &str = "\u{1e}ordo-pid ";
+/// Printed on stderr by the collect command for each file over the size limit.
+pub const TOO_BIG_MARKER: &str = "ordo-too-big ";
+
+/// Single-quotes `s` for a POSIX shell.
+pub fn quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// A glob as a shell word: wildcards stay active, everything else is quoted.
+pub fn glob_word(pattern: &str) -> String {
+    let mut out = String::new();
+    let mut lit = String::new();
+    let mut chars = pattern.chars().peekable();
+    let flush = |lit: &mut String, out: &mut String| {
+        if !lit.is_empty() {
+            out.push_str(&format!("'{}'", lit.replace('\'', r"'\''")));
+            lit.clear();
+        }
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '*' | '?' => {
+                flush(&mut lit, &mut out);
+                out.push(c);
+            }
+            '[' => {
+                // A bracket expression of plain characters stays active; anything odd is literal.
+                let rest: String = chars.clone().collect();
+                match rest.find(']') {
+                    Some(end)
+                        if end > 0
+                            && rest[..end]
+                                .chars()
+                                .all(|x| x.is_ascii_alphanumeric() || "!^-_.".contains(x)) =>
+                    {
+                        flush(&mut lit, &mut out);
+                        out.push('[');
+                        out.push_str(&rest[..end]);
+                        out.push(']');
+                        for _ in 0..=end {
+                            chars.next();
+                        }
+                    }
+                    _ => lit.push(c),
+                }
+            }
+            _ => lit.push(c),
+        }
+    }
+    flush(&mut lit, &mut out);
+    out
+}
+
+/// The folder a glob's matches are stored under: everything before the first wildcard,
+/// up to the last `/` (`/var/log/app-*.log` gives `/var/log/`).
+pub fn glob_base(pattern: &str) -> &str {
+    let first_wild = pattern.find(['*', '?', '[']).unwrap_or(pattern.len());
+    match pattern[..first_wild].rfind('/') {
+        Some(i) => &pattern[..=i],
+        None => "/",
+    }
+}
+
+/// Who the step runs as, and how to get there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAsSpec {
+    pub user: String,
+    pub method: RunAsMethod,
+}
+
+/// Wraps `inner` (a shell script text) so it runs as `run_as` with `args` as `$1...`.
+/// `inner` reads its own stdin; `args` are passed as separate, quoted words.
+pub fn as_user(inner: &str, args: &[String], run_as: Option<&RunAsSpec>) -> String {
+    let quoted_args: Vec<String> = args.iter().map(|a| quote(a)).collect();
+    let sh = format!("/bin/sh -c {} ordo {}", quote(inner), quoted_args.join(" "));
+    let sh = sh.trim_end().to_string();
+    match run_as {
+        None => format!("exec {sh}"),
+        Some(r) => match r.method {
+            RunAsMethod::Sudo => format!("exec sudo -n -H -u {} -- {sh}", quote(&r.user)),
+            RunAsMethod::Su => format!(
+                "exec su - {} -s /bin/sh -c {}",
+                quote(&r.user),
+                quote(&format!("exec {sh}"))
+            ),
+            RunAsMethod::SudoSu => format!(
+                "exec sudo -n su - {} -s /bin/sh -c {}",
+                quote(&r.user),
+                quote(&format!("exec {sh}"))
+            ),
+        },
+    }
+}
+
+/// Makes the per-run folder and unpacks the scripts' tar (sent on stdin) into it.
+pub fn upload_command(run_dir: &str) -> String {
+    format!(
+        "umask 022 && mkdir -m 0755 {d} && tar -xf - -C {d}",
+        d = quote(run_dir)
+    )
+}
+
+/// Runs one uploaded script. stdin carries the `export` block, then EOF.
+pub fn step_command(
+    script: &str,
+    args: &[String],
+    workdir: Option<&str>,
+    run_as: Option<&RunAsSpec>,
+) -> String {
+    let cd = match workdir {
+        Some(w) => format!(
+            "cd {w} || {{ echo \"ordo: cannot change to working directory {}\" >&2; exit 126; }}",
+            w.replace('"', "")
+        ),
+        None => "cd \"${HOME:-/}\" 2>/dev/null || cd /".to_string(),
+    };
+    let inner = format!(
+        "eval \"$(cat)\" || exit 126\n{cd}\nexec {} \"$@\" </dev/null",
+        quote(script)
+    );
+    format!(
+        "printf '\\036ordo-pid %s\\n' $$ >&2; {}",
+        as_user(&inner, args, run_as)
+    )
+}
+
+/// The `export` block a step reads from stdin.
+pub fn env_block(vars: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (k, v) in vars {
+        out.push_str(&format!("export {k}={}\n", quote(v)));
+    }
+    out
+}
+
+/// Streams a tar of the files matching `patterns` on stdout.
+pub fn collect_command(
+    patterns: &[String],
+    max_file_size: u64,
+    run_as: Option<&RunAsSpec>,
+) -> String {
+    let words: Vec<String> = patterns.iter().map(|p| glob_word(p)).collect();
+    let inner = format!(
+        "set --\n\
+         for f in {words}; do\n\
+           if [ -f \"$f\" ] && [ ! -L \"$f\" ]; then\n\
+             if [ -n \"$(find \"$f\" -prune -size +{max}c 2>/dev/null)\" ]; then printf '{marker}%s\\n' \"$f\" >&2; else set -- \"$@\" \"$f\"; fi\n\
+           fi\n\
+         done\n\
+         [ $# -eq 0 ] && exit 0\n\
+         exec tar -cf - -- \"$@\"",
+        words = words.join(" "),
+        max = max_file_size,
+        marker = TOO_BIG_MARKER,
+    );
+    as_user(&inner, &[], run_as)
+}
+
+/// Removes the per-run folder.
+pub fn cleanup_command(run_dir: &str) -> String {
+    format!("rm -rf -- {}", quote(run_dir))
+}
+
+/// Signals a step's process group and session: TERM, then KILL after `grace_secs`.
+pub fn kill_command(pid: u32, grace_secs: u32, with_sudo: bool) -> String {
+    let s = if with_sudo { "sudo -n " } else { "" };
+    format!(
+        "{s}kill -TERM -- -{pid} 2>/dev/null; {s}pkill -TERM -s {pid} 2>/dev/null; sleep {grace_secs}; {s}kill -KILL -- -{pid} 2>/dev/null; {s}pkill -KILL -s {pid} 2>/dev/null; exit 0"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(cmd: &str) -> std::process::Output {
+        std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(cmd)
+            .output()
+            .unwrap()
+    }
+
+    #[test]
+    fn quoting_round_trips_through_sh() {
+        for s in ["plain", "with space", "it's", "$HOME `x` \"q\"", "", "a\nb"] {
+            let out = sh(&format!("printf %s {}", quote(s)));
+            assert_eq!(String::from_utf8_lossy(&out.stdout), s);
+        }
+    }
+
+    #[test]
+    fn glob_words_expand_only_wildcards() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "fichier_a log.txt",
+            "fichier_b_log.txt",
+            "x$y.txt",
+            "n1.txt",
+            "n2.txt",
+        ] {
+            std::fs::write(dir.path().join(f), "x").unwrap();
+        }
+        let d = dir.path().display().to_string();
+        let list = |pat: &str| {
+            let out = sh(&format!(
+                "for f in {}; do echo \"$f\"; done",
+                glob_word(&format!("{d}/{pat}"))
+            ));
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| l.rsplit('/').next().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            list("fichier_*log.txt"),
+            vec!["fichier_a log.txt", "fichier_b_log.txt"]
+        );
+        assert_eq!(list("x$y.txt"), vec!["x$y.txt"]);
+        assert_eq!(list("n[12].txt"), vec!["n1.txt", "n2.txt"]);
+        assert_eq!(glob_base("/tmp/fichier_*log.txt"), "/tmp/");
+        assert_eq!(glob_base("/var/log/app/x.log"), "/var/log/app/");
+    }
+
+    #[test]
+    fn step_reads_env_from_stdin_and_passes_args() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("s.sh");
+        std::fs::write(&script, "#!/bin/sh\necho \"$1|$2|$SECRET|$(pwd)\"\n").unwrap();
+        sh(&format!("chmod 755 {}", script.display()));
+        let cmd = step_command(
+            &script.display().to_string(),
+            &["a b".into(), "it's".into()],
+            Some(&dir.path().display().to_string()),
+            None,
+        );
+        let mut child = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&cmd)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(env_block(&[("SECRET".into(), "p@ss 'w$rd".into())]).as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout.trim(),
+            format!("a b|it's|p@ss 'w$rd|{}", dir.path().display())
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).starts_with(PID_MARKER));
+    }
+}

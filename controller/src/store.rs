@@ -1,0 +1,411 @@
+//! Execution history: SQLite by default, PostgreSQL on the same code path (sqlx Any).
+
+use std::path::Path;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+// Dynamic SQL here is only constants composed in code; values are always bound.
+use sqlx::{AnyPool, AssertSqlSafe, Row};
+
+/// Schema steps, applied in order once each (recorded in `schema_version`).
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_executions.sql"))];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {url}: {source}")]
+    Open { url: String, source: sqlx::Error },
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("no execution matches `{0}`")]
+    NotFound(String),
+    #[error("`{0}` matches several executions: give more characters")]
+    Ambiguous(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone)]
+pub struct ExecutionRow {
+    pub id: String,
+    pub job: String,
+    pub status: String,
+    pub options: String,
+    pub targets: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub nodes_total: i64,
+    pub nodes_ok: i64,
+    pub nodes_failed: i64,
+    pub archive: Option<String>,
+    pub mail: Option<String>,
+    pub started_by: String,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NodeRow {
+    pub execution_id: String,
+    pub node: String,
+    pub host: String,
+    pub transport: String,
+    pub status: String,
+    pub exit_code: Option<i64>,
+    pub step_reached: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub files: i64,
+    pub bytes: i64,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub seq: i64,
+    pub node: String,
+    pub step: i64,
+    pub stream: String,
+    pub ts: i64,
+    pub line: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct CollectedFile {
+    pub node: String,
+    pub remote_path: String,
+    pub local_path: String,
+    pub size: i64,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+/// The default database URL for a data folder.
+pub fn default_url(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("ordo.db").display())
+}
+
+impl Store {
+    pub async fn open(url: &str) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 1 } else { 5 })
+            .connect(url)
+            .await
+            .map_err(|source| StoreError::Open {
+                url: redact(url),
+                source,
+            })?;
+        if sqlite {
+            sqlx::query("PRAGMA journal_mode=WAL")
+                .execute(&pool)
+                .await?;
+            sqlx::query("PRAGMA busy_timeout=10000")
+                .execute(&pool)
+                .await?;
+        }
+        let store = Store { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY)")
+            .execute(&self.pool)
+            .await?;
+        let done: Vec<i64> = sqlx::query("SELECT version FROM schema_version")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.get::<i64, _>(0))
+            .collect();
+        for (version, sql) in MIGRATIONS {
+            if done.contains(version) {
+                continue;
+            }
+            let mut tx = self.pool.begin().await?;
+            let code: String = sql
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            for stmt in code.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                sqlx::query(AssertSqlSafe(stmt.to_string()))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+                .bind(*version)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    pub async fn insert_execution(&self, e: &ExecutionRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO executions (id, job, status, options, targets, started_at, nodes_total, started_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&e.id)
+        .bind(&e.job)
+        .bind(&e.status)
+        .bind(&e.options)
+        .bind(&e.targets)
+        .bind(e.started_at)
+        .bind(e.nodes_total)
+        .bind(&e.started_by)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn finish_execution(&self, e: &ExecutionRow) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE executions SET status = $2, finished_at = $3, nodes_ok = $4, nodes_failed = $5, archive = $6, mail = $7, error = $8 WHERE id = $1",
+        )
+        .bind(&e.id)
+        .bind(&e.status)
+        .bind(e.finished_at)
+        .bind(e.nodes_ok)
+        .bind(e.nodes_failed)
+        .bind(e.archive.clone())
+        .bind(e.mail.clone())
+        .bind(e.error.clone())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn upsert_node(&self, n: &NodeRow) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM node_results WHERE execution_id = $1 AND node = $2")
+            .bind(&n.execution_id)
+            .bind(&n.node)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO node_results (execution_id, node, host, transport, status, exit_code, step_reached, started_at, finished_at, files, bytes, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&n.execution_id)
+        .bind(&n.node)
+        .bind(&n.host)
+        .bind(&n.transport)
+        .bind(&n.status)
+        .bind(n.exit_code)
+        .bind(n.step_reached)
+        .bind(n.started_at)
+        .bind(n.finished_at)
+        .bind(n.files)
+        .bind(n.bytes)
+        .bind(n.error.clone())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn insert_logs(&self, execution_id: &str, lines: &[LogLine]) -> StoreResult<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for l in lines {
+            sqlx::query("INSERT INTO log_lines (execution_id, seq, node, step, stream, ts, line) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(execution_id)
+                .bind(l.seq)
+                .bind(&l.node)
+                .bind(l.step)
+                .bind(&l.stream)
+                .bind(l.ts)
+                .bind(&l.line)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn insert_files(
+        &self,
+        execution_id: &str,
+        files: &[CollectedFile],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for f in files {
+            sqlx::query("INSERT INTO collected_files (execution_id, node, remote_path, local_path, size) VALUES ($1, $2, $3, $4, $5)")
+                .bind(execution_id)
+                .bind(&f.node)
+                .bind(&f.remote_path)
+                .bind(&f.local_path)
+                .bind(f.size)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn list_executions(
+        &self,
+        job: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<ExecutionRow>> {
+        let rows = match job {
+            Some(j) => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "{EXEC_SELECT} WHERE job = $1 ORDER BY started_at DESC, id DESC LIMIT $2"
+                )))
+                .bind(j)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "{EXEC_SELECT} ORDER BY started_at DESC, id DESC LIMIT $1"
+                )))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        Ok(rows.iter().map(exec_row).collect())
+    }
+
+    /// An execution by full id, unique prefix, or `latest`.
+    pub async fn find_execution(&self, key: &str) -> StoreResult<ExecutionRow> {
+        let rows = if key == "latest" || key == "last" {
+            sqlx::query(AssertSqlSafe(format!(
+                "{EXEC_SELECT} ORDER BY started_at DESC, id DESC LIMIT 1"
+            )))
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            sqlx::query(AssertSqlSafe(format!(
+                "{EXEC_SELECT} WHERE id = $1 OR id LIKE $2 ORDER BY id LIMIT 2"
+            )))
+            .bind(key)
+            .bind(format!("{}%", key.replace(['%', '_'], "")))
+            .fetch_all(&self.pool)
+            .await?
+        };
+        let found: Vec<ExecutionRow> = rows.iter().map(exec_row).collect();
+        if let Some(exact) = found.iter().find(|e| e.id == key) {
+            return Ok(exact.clone());
+        }
+        match found.len() {
+            0 => Err(StoreError::NotFound(key.to_string())),
+            1 => Ok(found[0].clone()),
+            _ => Err(StoreError::Ambiguous(key.to_string())),
+        }
+    }
+
+    pub async fn nodes(&self, execution_id: &str) -> StoreResult<Vec<NodeRow>> {
+        let rows = sqlx::query(
+            "SELECT execution_id, node, host, transport, status, exit_code, step_reached, started_at, finished_at, files, bytes, error FROM node_results WHERE execution_id = $1 ORDER BY node",
+        )
+        .bind(execution_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| NodeRow {
+                execution_id: r.get(0),
+                node: r.get(1),
+                host: r.get(2),
+                transport: r.get(3),
+                status: r.get(4),
+                exit_code: r.get::<Option<i32>, _>(5).map(i64::from),
+                step_reached: i64::from(r.get::<i32, _>(6)),
+                started_at: r.get(7),
+                finished_at: r.get(8),
+                files: i64::from(r.get::<i32, _>(9)),
+                bytes: r.get(10),
+                error: r.get(11),
+            })
+            .collect())
+    }
+
+    pub async fn logs(&self, execution_id: &str, node: Option<&str>) -> StoreResult<Vec<LogLine>> {
+        let mut q = String::from(
+            "SELECT seq, node, step, stream, ts, line FROM log_lines WHERE execution_id = $1",
+        );
+        if node.is_some() {
+            q.push_str(" AND node = $2");
+        }
+        q.push_str(" ORDER BY seq");
+        let mut query = sqlx::query(AssertSqlSafe(q)).bind(execution_id);
+        if let Some(n) = node {
+            query = query.bind(n);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        Ok(rows
+            .iter()
+            .map(|r| LogLine {
+                seq: r.get(0),
+                node: r.get(1),
+                step: i64::from(r.get::<i32, _>(2)),
+                stream: r.get(3),
+                ts: r.get(4),
+                line: r.get(5),
+            })
+            .collect())
+    }
+
+    pub async fn files(&self, execution_id: &str) -> StoreResult<Vec<CollectedFile>> {
+        let rows = sqlx::query("SELECT node, remote_path, local_path, size FROM collected_files WHERE execution_id = $1 ORDER BY node, local_path")
+            .bind(execution_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| CollectedFile {
+                node: r.get(0),
+                remote_path: r.get(1),
+                local_path: r.get(2),
+                size: r.get(3),
+            })
+            .collect())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+const EXEC_SELECT: &str = "SELECT id, job, status, options, targets, started_at, finished_at, nodes_total, nodes_ok, nodes_failed, archive, mail, started_by, error FROM executions";
+
+fn exec_row(r: &AnyRow) -> ExecutionRow {
+    ExecutionRow {
+        id: r.get(0),
+        job: r.get(1),
+        status: r.get(2),
+        options: r.get(3),
+        targets: r.get(4),
+        started_at: r.get(5),
+        finished_at: r.get(6),
+        nodes_total: i64::from(r.get::<i32, _>(7)),
+        nodes_ok: i64::from(r.get::<i32, _>(8)),
+        nodes_failed: i64::from(r.get::<i32, _>(9)),
+        archive: r.get(10),
+        mail: r.get(11),
+        started_by: r.get(12),
+        error: r.get(13),
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:****{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
