@@ -113,6 +113,15 @@ impl Cx<'_> {
                                 format!("{what}: `${{option.{o}}}` refers to an undeclared option"),
                             );
                         }
+                        Var::NodeName
+                        | Var::NodeHost
+                        | Var::NodePort
+                        | Var::NodeUser
+                        | Var::NodeAttr(_)
+                            if what.starts_with("mail") =>
+                        {
+                            self.d.error(n.pos, format!("{what}: `${{{v}}}` is not known here: one mail covers every server"));
+                        }
                         Var::ExecutionStatus if !what.starts_with("mail") => {
                             self.d.error(
                                 n.pos,

@@ -1,1 +1,138 @@
+//! Fixtures for ordo's end-to-end tests: real OpenSSH servers (each with a private `/tmp`),
+//! a real SMTP server, and a project folder to run the `controller` binary in.
+//!
+//! Every fixture owns its temporary folder and processes and stops them on drop.
+//! The tests need root (to start sshd in its own mount namespace and to create the test
+//! users); `.ci/run` installs `openssh-server`, `sudo`, `python3-aiosmtpd` and `openssl`.
 
+pub mod project;
+pub mod smtp;
+pub mod sshd;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The SSH login user of the test fleet; may `sudo` to anyone without a password.
+pub const LOGIN_USER: &str = "ordologin";
+/// The user jobs run as (`run_as`).
+pub const RUN_AS_USER: &str = "ordorunner";
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// Polls until something accepts connections on `port`.
+pub fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("{what} did not start listening on port {port} within 20 s");
+}
+
+/// Polls `check` until it holds or the deadline passes.
+pub fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// A temporary folder outside `/tmp` (each sshd mounts its own `/tmp`), readable by the
+/// test users.
+pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
+    // target/debug/deps/<test> -> target/tmp
+    let exe = std::env::current_exe().expect("current exe");
+    let base = exe
+        .ancestors()
+        .nth(3)
+        .map(|t| t.join("tmp"))
+        .unwrap_or_else(|| PathBuf::from("/var/tmp"));
+    std::fs::create_dir_all(&base).expect("create target tmp dir");
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&base)
+        .expect("tempdir");
+    chmod(dir.path(), 0o755);
+    dir
+}
+
+pub fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// Runs a command and returns its stdout; panics with its stderr when it fails.
+pub fn sh(cmd: &str) -> String {
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .expect("spawn sh");
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Makes sure the test users exist and that the login user may sudo (as `.ci/run` does).
+pub fn ensure_test_users() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let is_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout == b"0\n")
+            .unwrap_or(false);
+        assert!(
+            is_root,
+            "the end-to-end tests must run as root (they start sshd and create test users)"
+        );
+        for user in [LOGIN_USER, RUN_AS_USER] {
+            let exists = Command::new("id")
+                .arg(user)
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            if !exists {
+                sh(&format!("useradd --create-home --shell /bin/sh {user}"));
+            }
+            // No password, but not locked: sshd without PAM refuses locked (`!`) accounts.
+            sh(&format!("usermod -p '*' {user}"));
+        }
+        let rule = format!("{LOGIN_USER} ALL=(ALL) NOPASSWD: ALL\n");
+        let path = Path::new("/etc/sudoers.d/ordo-tests");
+        if std::fs::read_to_string(path).ok().as_deref() != Some(rule.as_str()) {
+            std::fs::write(path, rule).expect("write sudoers rule");
+            chmod(path, 0o440);
+        }
+    });
+}
+
+/// The `controller` binary built by `cargo test --workspace`.
+pub fn controller_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let bin = dir.join("controller");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` so the binary is built",
+        bin.display()
+    );
+    bin
+}

@@ -1,0 +1,148 @@
+//! A real OpenSSH server on a loopback port, in its own mount namespace with a private
+//! tmpfs on `/tmp`, so that several "servers" on one machine each have their own `/tmp`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::{chmod, free_port, sh, temp_dir, wait_for_port};
+
+/// A user key pair for the controller, shared by a test's servers.
+pub struct ClientKey {
+    pub private: PathBuf,
+    pub public: String,
+    _dir: tempfile::TempDir,
+}
+
+impl ClientKey {
+    pub fn new() -> Self {
+        let dir = temp_dir("client-key");
+        let private = dir.path().join("id_ed25519");
+        sh(&format!(
+            "ssh-keygen -q -t ed25519 -N '' -C ordo-test -f {}",
+            private.display()
+        ));
+        let public =
+            std::fs::read_to_string(private.with_extension("pub")).expect("read public key");
+        ClientKey {
+            private,
+            public,
+            _dir: dir,
+        }
+    }
+}
+
+impl Default for ClientKey {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub struct SshServer {
+    pub port: u16,
+    /// `ssh-ed25519 AAAA...` of the server's host key.
+    pub host_key: String,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl SshServer {
+    /// Starts sshd trusting `key` for every user.
+    pub fn start(key: &ClientKey) -> Self {
+        crate::ensure_test_users();
+        std::fs::create_dir_all("/run/sshd").expect("create /run/sshd");
+        let dir = temp_dir("sshd");
+        let d = dir.path();
+        let host_key = d.join("host_ed25519");
+        sh(&format!(
+            "ssh-keygen -q -t ed25519 -N '' -f {}",
+            host_key.display()
+        ));
+        let pubkey = std::fs::read_to_string(host_key.with_extension("pub")).expect("host pub key");
+        let host_key_line = pubkey
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        std::fs::write(d.join("authorized_keys"), &key.public).expect("authorized_keys");
+        chmod(&d.join("authorized_keys"), 0o644);
+        let port = free_port();
+        let config = format!(
+            "Port {port}\n\
+             ListenAddress 127.0.0.1\n\
+             HostKey {hk}\n\
+             PidFile none\n\
+             UsePAM no\n\
+             StrictModes no\n\
+             AuthorizedKeysFile {ak}\n\
+             PasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\n\
+             PermitRootLogin prohibit-password\n\
+             Subsystem sftp internal-sftp\n\
+             MaxStartups 200:30:400\n\
+             MaxSessions 100\n\
+             LogLevel VERBOSE\n",
+            hk = host_key.display(),
+            ak = d.join("authorized_keys").display(),
+        );
+        let cfg = d.join("sshd_config");
+        std::fs::write(&cfg, config).expect("sshd_config");
+        let log = std::fs::File::create(d.join("sshd.log")).expect("sshd log");
+        let child = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "/bin/sh", "-c"])
+            .arg(format!(
+                "mount -t tmpfs -o mode=1777 tmpfs /tmp && exec /usr/sbin/sshd -D -e -f {}",
+                cfg.display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start sshd (is openssh-server installed?)");
+        wait_for_port(port, "sshd");
+        SshServer {
+            port,
+            host_key: host_key_line,
+            dir,
+            child,
+        }
+    }
+
+    /// The known_hosts line for this server.
+    pub fn known_hosts_line(&self) -> String {
+        format!("[127.0.0.1]:{} {}\n", self.port, self.host_key)
+    }
+
+    /// What sshd logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// How many logins sshd accepted.
+    pub fn accepted_logins(&self) -> usize {
+        self.log().matches("Accepted publickey").count()
+    }
+
+    /// Runs a command inside this server's mount namespace (to look at its `/tmp`).
+    pub fn exec_inside(&self, cmd: &str) -> String {
+        sh(&format!(
+            "nsenter --target {} --mount /bin/sh -c {}",
+            self.child.id(),
+            shell_quote(cmd)
+        ))
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SshServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}

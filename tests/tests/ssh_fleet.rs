@@ -1,0 +1,325 @@
+//! The VIP job (seed 001) over real OpenSSH servers and a real SMTP server.
+//!
+//! Each sshd has its own private /tmp, so every server writes the same
+//! `/tmp/fichier_result_log.txt`; the mailed archive must hold each server's own copy.
+
+use ordo_tests::project::{Project, untar_gz};
+use ordo_tests::smtp::SmtpServer;
+use ordo_tests::sshd::{ClientKey, SshServer};
+use ordo_tests::{LOGIN_USER, RUN_AS_USER, free_port};
+
+const VIP_JOB: &str = r#"
+description: VIP data collection
+targets: group:A or group:B
+options:
+  environment: { default: SOC_PRODUCTION, allowed: [SOC_PRODUCTION, SOC_RECETTE] }
+run_as: ordorunner
+steps:
+  - name: supplied script
+    script_file: ../scripts/fichier_fourni.sh
+    args: ["${option.environment}"]
+    timeout: 60s
+collect:
+  paths: ["/tmp/fichier_*log.txt"]
+mail:
+  to: [ops@example.com]
+  subject: "VIP ${job.name} ${execution.status}"
+"#;
+
+/// Writes one line per server, as the run-as user, then fails where told to.
+const SCRIPT: &str = r#"#!/bin/sh
+echo "server=$ORDO_NODE_NAME user=$(id -un) env=$1 dc=$ORDO_NODE_ATTR_DC" > /tmp/fichier_result_log.txt
+echo "hello from $ORDO_NODE_NAME"
+echo "a warning from $ORDO_NODE_NAME" >&2
+if [ "$ORDO_NODE_ATTR_FAIL" = yes ]; then echo "giving up" >&2; exit 3; fi
+"#;
+
+/// A live output line: `<time> <server> <|or!> <text>`, whatever the column width.
+fn has_line(out: &str, server: &str, sep: &str, text: &str) -> bool {
+    out.lines().any(|l| {
+        let mut w = l.split_whitespace();
+        w.next();
+        w.next() == Some(server) && w.next() == Some(sep) && l.trim_end().ends_with(text)
+    })
+}
+
+fn config(p: &Project, key: &ClientKey, smtp: &SmtpServer) {
+    p.write(
+        "ordo.yaml",
+        &format!(
+            "ssh:\n  user: {LOGIN_USER}\n  identity: [{}]\n  known_hosts: known_hosts\n  connect_timeout: 5s\n  connect_attempts: 2\n\
+             mail:\n  from: vip@example.com\n  smtp: {{ host: localhost, port: {}, tls: starttls, ca_file: {} }}\n",
+            key.private.display(),
+            smtp.port,
+            smtp.ca_file.as_ref().expect("tls smtp").display()
+        ),
+    );
+}
+
+#[test]
+fn vip_job_collects_each_servers_file_and_mails_the_archive() {
+    let key = ClientKey::new();
+    let servers: Vec<SshServer> = (0..4).map(|_| SshServer::start(&key)).collect();
+    let smtp = SmtpServer::start_tls();
+    let p = Project::new();
+    config(&p, &key, &smtp);
+    let down_port = free_port();
+    // known_hosts: web1..web3 and db1 right; `rogue` points at web1's port with the key of
+    // another server recorded (a changed host key).
+    let mut known = String::new();
+    for s in &servers[..3] {
+        known.push_str(&s.known_hosts_line());
+    }
+    known.push_str(&format!(
+        "[127.0.0.1]:{} {}\n",
+        servers[3].port, servers[0].host_key
+    ));
+    p.write("known_hosts", &known);
+    p.write(
+        "inventory.yaml",
+        &format!(
+            "servers:\n\
+             \x20 web1: {{ host: 127.0.0.1, port: {}, groups: [A], attributes: {{ dc: angers }} }}\n\
+             \x20 web2: {{ host: 127.0.0.1, port: {}, groups: [A], attributes: {{ dc: paris }} }}\n\
+             \x20 db1: {{ host: 127.0.0.1, port: {}, groups: [B], attributes: {{ dc: lyon, fail: \"yes\" }} }}\n\
+             \x20 rogue: {{ host: 127.0.0.1, port: {}, groups: [B], attributes: {{ dc: x }} }}\n\
+             \x20 down: {{ host: 127.0.0.1, port: {down_port}, groups: [B], attributes: {{ dc: y }} }}\n\
+             \x20 batch1: {{ host: 127.0.0.1, port: 1, groups: [C] }}\n",
+            servers[0].port, servers[1].port, servers[2].port, servers[3].port
+        ),
+    );
+    p.write("jobs/vip.yaml", VIP_JOB);
+    p.write("scripts/fichier_fourni.sh", SCRIPT);
+
+    let run = p
+        .controller(&["run", "vip", "--no-progress"])
+        .expect_code(1);
+    let out = &run.stdout;
+
+    // Live output: each line with its server's name.
+    assert!(has_line(out, "web1", "|", "hello from web1"), "{out}");
+    assert!(has_line(out, "web2", "!", "a warning from web2"), "{out}");
+    assert!(has_line(out, "db1", "!", "giving up"), "{out}");
+    // batch1 is in group C: not selected.
+    assert!(!out.contains("batch1"), "{out}");
+
+    // The mail: received over STARTTLS, with the archive attached.
+    let mails = smtp.wait_for(1);
+    assert_eq!(mails.len(), 1);
+    let mail = mails[0].parsed();
+    assert_eq!(mail.subject(), Some("VIP vip failed"));
+    let to: Vec<String> = mail
+        .to()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.address().map(str::to_string))
+        .collect();
+    assert_eq!(to, vec!["ops@example.com"]);
+    let attachment = mail.attachments().next().expect("an attachment");
+    let files = untar_gz(attachment.contents());
+    let find = |server: &str| -> String {
+        files
+            .iter()
+            .find(|(k, _)| k.ends_with(&format!("/{server}/fichier_result_log.txt")))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no file for {server} in {:?}", files.keys()))
+    };
+    assert_eq!(
+        find("web1").trim(),
+        format!("server=web1 user={RUN_AS_USER} env=SOC_PRODUCTION dc=angers")
+    );
+    assert_eq!(
+        find("web2").trim(),
+        format!("server=web2 user={RUN_AS_USER} env=SOC_PRODUCTION dc=paris")
+    );
+    // db1's script wrote its file before failing: results help diagnose, so it is collected.
+    assert_eq!(
+        find("db1").trim(),
+        format!("server=db1 user={RUN_AS_USER} env=SOC_PRODUCTION dc=lyon")
+    );
+    let summary = files
+        .iter()
+        .find(|(k, _)| k.ends_with("/summary.txt"))
+        .map(|(_, v)| v.clone())
+        .expect("summary.txt");
+    for (server, status) in [
+        ("web1", "succeeded"),
+        ("web2", "succeeded"),
+        ("db1", "failed"),
+        ("rogue", "unreachable"),
+        ("down", "unreachable"),
+    ] {
+        let line = summary
+            .lines()
+            .find(|l| l.contains(&format!(" {server} ")))
+            .unwrap_or_else(|| panic!("{server} not in summary:\n{summary}"));
+        assert!(line.contains(status), "{server} should be {status}: {line}");
+    }
+    assert!(summary.contains("HOST KEY OF 127.0.0.1:"), "{summary}");
+    assert!(summary.contains("exit code 3"), "{summary}");
+    assert!(
+        summary.contains(&format!("cannot connect to 127.0.0.1:{down_port}")),
+        "{summary}"
+    );
+
+    // One SSH connection per server for the whole run, and nothing left behind.
+    for s in &servers[..3] {
+        assert_eq!(s.accepted_logins(), 1, "one login per server:\n{}", s.log());
+        assert_eq!(
+            s.exec_inside("ls -d /tmp/ordo-* 2>/dev/null || true")
+                .trim(),
+            "",
+            "run folder removed"
+        );
+    }
+    assert_eq!(
+        servers[3].accepted_logins(),
+        0,
+        "a changed host key is never logged in to"
+    );
+
+    // The history: rows for the execution, each server, and the log lines.
+    let show = p
+        .controller(&["executions", "show", "latest"])
+        .expect_code(0)
+        .stdout;
+    assert!(show.contains("status    failed"), "{show}");
+    for (server, status) in [
+        ("web1", "succeeded"),
+        ("db1", "failed"),
+        ("down", "unreachable"),
+    ] {
+        assert!(
+            show.lines()
+                .any(|l| l.contains(server) && l.contains(status)),
+            "{server}: {show}"
+        );
+    }
+    assert!(show.contains("web2/fichier_result_log.txt"), "{show}");
+    let log = p
+        .controller(&["executions", "log", "latest", "--server", "web1"])
+        .expect_code(0)
+        .stdout;
+    assert!(has_line(&log, "web1", "|", "hello from web1"), "{log}");
+    assert!(!log.contains("web2"), "{log}");
+}
+
+#[test]
+fn unknown_host_key_is_refused_unless_accepted() {
+    let key = ClientKey::new();
+    let server = SshServer::start(&key);
+    let smtp = SmtpServer::start_tls();
+    let p = Project::new();
+    config(&p, &key, &smtp);
+    p.write("known_hosts", "");
+    p.write(
+        "inventory.yaml",
+        &format!(
+            "servers:\n  new1: {{ host: 127.0.0.1, port: {}, groups: [A] }}\n",
+            server.port
+        ),
+    );
+    p.write("jobs/vip.yaml", VIP_JOB);
+    p.write("scripts/fichier_fourni.sh", SCRIPT);
+
+    let refused = p
+        .controller(&["run", "vip", "--no-progress", "--no-mail"])
+        .expect_code(1);
+    assert!(
+        refused.stdout.contains("host key of 127.0.0.1:"),
+        "{}",
+        refused.stdout
+    );
+    assert!(
+        refused.stdout.contains("is not known (SHA256:"),
+        "{}",
+        refused.stdout
+    );
+    assert_eq!(server.accepted_logins(), 0);
+
+    p.controller(&[
+        "run",
+        "vip",
+        "--no-progress",
+        "--no-mail",
+        "--accept-new-host-keys",
+    ])
+    .expect_code(0);
+    assert_eq!(server.accepted_logins(), 1);
+    assert!(
+        p.read("known_hosts")
+            .contains(&server.host_key.split(' ').nth(1).unwrap().to_string())
+    );
+    // Now known: a plain run succeeds.
+    p.controller(&["run", "vip", "--no-progress", "--no-mail"])
+        .expect_code(0);
+}
+
+#[test]
+fn ansible_inventory_and_limit_select_servers() {
+    let key = ClientKey::new();
+    let a = SshServer::start(&key);
+    let b = SshServer::start(&key);
+    let smtp = SmtpServer::start_tls();
+    let p = Project::new();
+    config(&p, &key, &smtp);
+    p.write(
+        "known_hosts",
+        &format!("{}{}", a.known_hosts_line(), b.known_hosts_line()),
+    );
+    p.write(
+        "hosts.ini",
+        &format!(
+            "[A]\nalpha ansible_host=127.0.0.1 ansible_port={} dc=angers\n[B]\nbeta ansible_host=127.0.0.1 ansible_port={} dc=nantes\n[prod:children]\nA\nB\n[prod:vars]\nansible_user={LOGIN_USER}\n",
+            a.port, b.port
+        ),
+    );
+    p.write("jobs/vip.yaml", VIP_JOB);
+    p.write("scripts/fichier_fourni.sh", SCRIPT);
+    let inv = p.path().join("hosts.ini").display().to_string();
+    let plan = p
+        .controller(&["--inventory", &inv, "plan", "vip", "--limit", "dc=nantes"])
+        .expect_code(0)
+        .stdout;
+    assert!(
+        plan.contains("1 server(s)") && plan.contains("beta") && !plan.contains("alpha"),
+        "{plan}"
+    );
+    assert_eq!(b.accepted_logins(), 0, "plan connects nowhere");
+    let run = p
+        .controller(&[
+            "--inventory",
+            &inv,
+            "run",
+            "vip",
+            "--limit",
+            "dc=nantes",
+            "--opt",
+            "environment=SOC_RECETTE",
+            "--no-progress",
+        ])
+        .expect_code(0);
+    assert!(
+        has_line(&run.stdout, "beta", "|", "hello from beta"),
+        "{}",
+        run.stdout
+    );
+    let mail = &smtp.wait_for(1)[0];
+    let files = untar_gz(
+        mail.parsed()
+            .attachments()
+            .next()
+            .expect("attachment")
+            .contents(),
+    );
+    let file = files
+        .iter()
+        .find(|(k, _)| k.ends_with("/beta/fichier_result_log.txt"))
+        .expect("beta's file")
+        .1;
+    assert_eq!(
+        file.trim(),
+        format!("server=beta user={RUN_AS_USER} env=SOC_RECETTE dc=nantes")
+    );
+    assert!(!files.keys().any(|k| k.contains("/alpha/")));
+}
