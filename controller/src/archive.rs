@@ -55,7 +55,7 @@ mod tests {
             names,
             vec![
                 "vip-1/summary.txt",
-                "vip-1/web1",
+                "vip-1/web1/",
                 "vip-1/web1/fichier_log.txt"
             ]
         );

@@ -73,7 +73,7 @@ impl Terminal {
                 duration,
             } if outcome != "exit code 0" => {
                 self.print(format!(
-                    "{} {:<w$} ! step {step} ({name}): {outcome} after {:.1}s",
+                    "{} {:<w$} ! step {step} ({name}): {outcome} ({:.1}s)",
                     clock(crate::engine::now_ms()),
                     node,
                     duration.as_secs_f64(),

@@ -186,11 +186,22 @@ pub fn cleanup_command(run_dir: &str) -> String {
 }
 
 /// Signals a step's process group and session: TERM, then KILL after `grace_secs`.
-pub fn kill_command(pid: u32, grace_secs: u32, with_sudo: bool) -> String {
-    let s = if with_sudo { "sudo -n " } else { "" };
-    format!(
-        "{s}kill -TERM -- -{pid} 2>/dev/null; {s}pkill -TERM -s {pid} 2>/dev/null; sleep {grace_secs}; {s}kill -KILL -- -{pid} 2>/dev/null; {s}pkill -KILL -s {pid} 2>/dev/null; exit 0"
-    )
+///
+/// Always the shell's builtin `kill`, run by `/bin/sh -c` (under sudo when the step ran as
+/// another user): procps-ng 4.0's `/usr/bin/kill -TERM -PGID` signals far more than the
+/// group, and dash's builtin rejects `kill -- -PGID`, so the form is `kill -TERM -PGID`.
+/// `None` for a pid that is not a real process group (0 or 1 would mean "everything").
+pub fn kill_command(pid: u32, grace_secs: u32, with_sudo: bool) -> Option<String> {
+    if pid <= 1 {
+        return None;
+    }
+    let script = format!(
+        "kill -TERM -{pid} 2>/dev/null; pkill -TERM -s {pid} 2>/dev/null; \
+         i=0; while [ $i -lt {grace_secs} ] && {{ kill -0 -{pid} 2>/dev/null || pgrep -s {pid} >/dev/null 2>&1; }}; do sleep 1; i=$((i+1)); done; \
+         kill -KILL -{pid} 2>/dev/null; pkill -KILL -s {pid} 2>/dev/null; exit 0"
+    );
+    let sudo = if with_sudo { "sudo -n " } else { "" };
+    Some(format!("{sudo}/bin/sh -c {}", quote(&script)))
 }
 
 #[cfg(test)]
@@ -280,5 +291,17 @@ mod tests {
             format!("a b|it's|p@ss 'w$rd|{}", dir.path().display())
         );
         assert!(String::from_utf8_lossy(&out.stderr).starts_with(PID_MARKER));
+    }
+
+    #[test]
+    fn kill_never_targets_everything() {
+        assert_eq!(kill_command(0, 1, false), None);
+        assert_eq!(kill_command(1, 1, true), None);
+        let cmd = kill_command(4242, 2, true).unwrap();
+        assert!(
+            cmd.starts_with("sudo -n /bin/sh -c 'kill -TERM -4242 "),
+            "{cmd}"
+        );
+        assert!(!cmd.contains("/usr/bin/kill"));
     }
 }

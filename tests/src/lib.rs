@@ -134,5 +134,34 @@ pub fn controller_bin() -> PathBuf {
         "{} is missing: run the tests with `cargo test --workspace` so the binary is built",
         bin.display()
     );
+    // `cargo test -p ordo-tests` alone does not rebuild the binary: refuse a stale one
+    // rather than test old code.
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .expect("binary mtime");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for krate in ["controller", "inventory", "jobs"] {
+        if let Some(newer) = newest_source(&root.join(krate).join("src")).filter(|t| *t > built) {
+            let _ = newer;
+            panic!(
+                "{} is older than the sources in {krate}/src: run `cargo test --workspace` (or `cargo build -p ordo-controller` first)",
+                bin.display()
+            );
+        }
+    }
     bin
+}
+
+fn newest_source(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        let t = if p.is_dir() {
+            newest_source(&p)
+        } else {
+            e.metadata().ok().and_then(|m| m.modified().ok())
+        };
+        newest = newest.max(t);
+    }
+    newest
 }

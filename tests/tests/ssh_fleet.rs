@@ -323,3 +323,58 @@ fn ansible_inventory_and_limit_select_servers() {
     );
     assert!(!files.keys().any(|k| k.contains("/alpha/")));
 }
+
+#[test]
+fn a_step_timeout_kills_the_run_as_users_processes_over_ssh() {
+    let key = ClientKey::new();
+    let server = SshServer::start(&key);
+    let smtp = SmtpServer::start_tls();
+    let p = Project::new();
+    config(&p, &key, &smtp);
+    p.write("known_hosts", &server.known_hosts_line());
+    p.write(
+        "inventory.yaml",
+        &format!(
+            "servers:\n  s1: {{ host: 127.0.0.1, port: {}, groups: [A] }}\n",
+            server.port
+        ),
+    );
+    let marker = format!("ordo-ssh-timeout-{}", std::process::id());
+    p.write(
+        "jobs/hang.yaml",
+        &format!(
+            "targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - name: hang\n    script: |\n      echo started as $(id -un)\n      sh -c 'sleep 300; echo {marker}' &\n      sleep 301\n    timeout: 2s\n"
+        ),
+    );
+    let run = p
+        .controller(&["run", "hang", "--no-progress"])
+        .expect_code(1);
+    assert!(
+        has_line(&run.stdout, "s1", "|", &format!("started as {RUN_AS_USER}")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("step 1 (hang) timed out after 2s"),
+        "{}",
+        run.stdout
+    );
+    let left = std::process::Command::new("pgrep")
+        .args(["-u", RUN_AS_USER, "-f", &marker])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "processes left: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    let sleeps = std::process::Command::new("pgrep")
+        .args(["-u", RUN_AS_USER, "-x", "sleep"])
+        .output()
+        .unwrap();
+    assert!(
+        sleeps.stdout.is_empty(),
+        "sleep processes left: {}",
+        String::from_utf8_lossy(&sleeps.stdout)
+    );
+}

@@ -431,9 +431,8 @@ impl NodeRun<'_> {
         match result {
             Ok(st) => StepOutcome::Exited(st),
             Err(TransportError::Cancelled) => {
-                if let Some(pid) = pid {
+                if let Some(kill) = pid.and_then(|pid| remote::kill_command(pid, 2, sudo)) {
                     let never = CancellationToken::new();
-                    let kill = remote::kill_command(pid, 2, sudo);
                     if let Err(e) = exec_collect(session, &kill, Bytes::new(), &never).await {
                         tracing::warn!(node = %self.node.name, error = %e, "could not stop the remote processes");
                     }
