@@ -31,51 +31,53 @@ pub fn unpack(
     let mut out = Unpacked::default();
     let mut total = 0u64;
     let mut archive = tar::Archive::new(reader);
-    let mut entries = archive.entries()?;
-    for entry in entries.by_ref() {
-        let mut entry = entry?;
-        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let remote = format!("/{}", raw.trim_start_matches('/'));
-        if !entry.header().entry_type().is_file() {
-            out.warnings
-                .push(format!("{remote}: not a regular file, skipped"));
-            continue;
+    // The entries borrow the archive; the block ends the borrow before `into_inner`.
+    {
+        let mut entries = archive.entries()?;
+        for entry in entries.by_ref() {
+            let mut entry = entry?;
+            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let remote = format!("/{}", raw.trim_start_matches('/'));
+            if !entry.header().entry_type().is_file() {
+                out.warnings
+                    .push(format!("{remote}: not a regular file, skipped"));
+                continue;
+            }
+            let Some(rel) = safe_relative(&remote, bases) else {
+                out.warnings.push(format!(
+                    "{remote}: refused: the path would leave the server's folder"
+                ));
+                continue;
+            };
+            let size = entry.header().size()?;
+            if total + size > max_total {
+                out.warnings.push(format!(
+                    "{remote}: not collected: the total size limit ({}) is reached",
+                    ordo_jobs::units::format_size(max_total)
+                ));
+                continue;
+            }
+            let target = dest.join(&rel);
+            if target.exists() {
+                out.warnings.push(format!(
+                    "{remote}: not collected: {} was already collected from another pattern",
+                    rel.display()
+                ));
+                continue;
+            }
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let mut file = std::fs::File::create(&target)?;
+            let written = std::io::copy(&mut (&mut entry).take(size), &mut file)?;
+            total += written;
+            out.files.push(Received {
+                remote_path: remote,
+                local_path: rel.to_string_lossy().into_owned(),
+                size: written,
+            });
         }
-        let Some(rel) = safe_relative(&remote, bases) else {
-            out.warnings.push(format!(
-                "{remote}: refused: the path would leave the server's folder"
-            ));
-            continue;
-        };
-        let size = entry.header().size()?;
-        if total + size > max_total {
-            out.warnings.push(format!(
-                "{remote}: not collected: the total size limit ({}) is reached",
-                ordo_jobs::units::format_size(max_total)
-            ));
-            continue;
-        }
-        let target = dest.join(&rel);
-        if target.exists() {
-            out.warnings.push(format!(
-                "{remote}: not collected: {} was already collected from another pattern",
-                rel.display()
-            ));
-            continue;
-        }
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut file = std::fs::File::create(&target)?;
-        let written = std::io::copy(&mut (&mut entry).take(size), &mut file)?;
-        total += written;
-        out.files.push(Received {
-            remote_path: remote,
-            local_path: rel.to_string_lossy().into_owned(),
-            size: written,
-        });
     }
-    drop(entries);
     // Drain what follows the end-of-archive marker so the sender never blocks.
     std::io::copy(&mut archive.into_inner(), &mut std::io::sink())?;
     Ok(out)

@@ -166,12 +166,12 @@ fn read(root: &Path, doc: &yaml::Node, d: &mut Diagnostics) -> ProjectConfig {
             .get("accept_new_host_keys")
             .and_then(|v| v.bool("ssh: accept_new_host_keys", d))
             .unwrap_or(false);
-        if let Some(v) = s.get("connect_timeout") {
-            if let Some(t) = v.str("ssh: connect_timeout", d) {
-                match parse_duration(&t) {
-                    Ok(t) => ssh.connect_timeout = t,
-                    Err(e) => d.error(v.pos, format!("ssh: connect_timeout: {e}")),
-                }
+        if let Some(v) = s.get("connect_timeout")
+            && let Some(t) = v.str("ssh: connect_timeout", d)
+        {
+            match parse_duration(&t) {
+                Ok(t) => ssh.connect_timeout = t,
+                Err(e) => d.error(v.pos, format!("ssh: connect_timeout: {e}")),
             }
         }
         if let Some(v) = s

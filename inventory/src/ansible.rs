@@ -11,10 +11,13 @@ use crate::model::{Inventory, Node, Transport};
 use crate::ordo_yaml::ancestors;
 use crate::yaml::{Diagnostics, Kind, Node as Y, Pos};
 
+/// Variables with the position each was set at.
+type Vars = Vec<(String, String, Pos)>;
+
 #[derive(Default)]
 struct Builder {
-    hosts: Vec<(String, Pos, Vec<(String, String, Pos)>)>,
-    group_vars: BTreeMap<String, Vec<(String, String, Pos)>>,
+    hosts: Vec<(String, Pos, Vars)>,
+    group_vars: BTreeMap<String, Vars>,
     members: BTreeMap<String, BTreeSet<String>>,
     parents: BTreeMap<String, BTreeSet<String>>,
     groups: BTreeSet<String>,
@@ -336,7 +339,7 @@ fn read_yaml_group(name: &str, parent: Option<&str>, g: &Y, b: &mut Builder, d: 
 }
 
 /// Variables as strings; lists and mappings are kept as their flow text.
-fn scalar_vars(y: &Y, what: &str, d: &mut Diagnostics) -> Vec<(String, String, Pos)> {
+fn scalar_vars(y: &Y, what: &str, d: &mut Diagnostics) -> Vars {
     y.entries(what, d)
         .into_iter()
         .map(|(k, v)| {

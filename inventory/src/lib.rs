@@ -52,11 +52,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Inventory, Diagnostics> {
     let mut d = Diagnostics::new(path);
     let inv = match detect(text, path) {
         Format::AnsibleIni => Some(ansible::parse_ini(text, &mut d)),
-        Format::AnsibleYaml | Format::Ordo => yaml::parse(text, &mut d).and_then(|root| {
+        Format::AnsibleYaml | Format::Ordo => yaml::parse(text, &mut d).map(|root| {
             if detect_yaml(&root) == Format::Ordo {
-                Some(ordo_yaml::read(&root, &mut d))
+                ordo_yaml::read(&root, &mut d)
             } else {
-                Some(ansible::read_yaml(&root, &mut d))
+                ansible::read_yaml(&root, &mut d)
             }
         }),
     };

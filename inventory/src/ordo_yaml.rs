@@ -86,15 +86,16 @@ fn read_server(what: &str, y: &Y, mut n: Node, known: &[&str], d: &mut Diagnosti
     {
         n.user = Some(v);
     }
-    if let Some(v) = f.get("transport") {
-        if let Some(s) = v.str(&format!("{what}: transport"), d) {
-            match Transport::parse(&s) {
-                Some(t) => n.transport = t,
-                None => d.error(
-                    v.pos,
-                    format!("{what}: unknown transport `{s}` (expected ssh, agent or local)"),
-                ),
-            }
+    if let Some((v, s)) = f
+        .get("transport")
+        .and_then(|v| v.str(&format!("{what}: transport"), d).map(|s| (v, s)))
+    {
+        match Transport::parse(&s) {
+            Some(t) => n.transport = t,
+            None => d.error(
+                v.pos,
+                format!("{what}: unknown transport `{s}` (expected ssh, agent or local)"),
+            ),
         }
     }
     if let Some(v) = f.get("groups") {
@@ -140,8 +141,8 @@ fn names(v: &Y, what: &str, d: &mut Diagnostics) -> Vec<String> {
 }
 
 fn read_groups(y: &Y, inv: &mut Inventory, d: &mut Diagnostics) {
-    let mut members: BTreeMap<String, (Pos, Vec<(String, Pos)>, Vec<(String, Pos)>)> =
-        BTreeMap::new();
+    type Names = Vec<(String, Pos)>;
+    let mut members: BTreeMap<String, (Pos, Names, Names)> = BTreeMap::new();
     for (name, g) in y.entries("groups", d) {
         let what = format!("group `{name}`");
         let f = g.fields(&what, GROUP, d);

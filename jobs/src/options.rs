@@ -74,13 +74,13 @@ pub fn check_value(opt: &crate::model::JobOption, value: &str) -> Result<(), Str
             opt.allowed.join(", ")
         ));
     }
-    if let Some(re) = &opt.regex {
-        if !re.is_match(value) {
-            return Err(format!(
-                "`{shown}` does not match the pattern `{}`",
-                re.as_str()
-            ));
-        }
+    if let Some(re) = &opt.regex
+        && !re.is_match(value)
+    {
+        return Err(format!(
+            "`{shown}` does not match the pattern `{}`",
+            re.as_str()
+        ));
     }
     Ok(())
 }

@@ -353,10 +353,10 @@ fn read_options(n: &Node, cx: &mut Cx<'_>) -> Vec<JobOption> {
             name: name.clone(),
             pos: o.pos,
         };
-        if let (Some(def), Some(node)) = (&opt.default, f.get("default")) {
-            if let Err(e) = check_value(&opt, def) {
-                cx.d.error(node.pos, format!("{what}: default {e}"));
-            }
+        if let (Some(def), Some(node)) = (&opt.default, f.get("default"))
+            && let Err(e) = check_value(&opt, def)
+        {
+            cx.d.error(node.pos, format!("{what}: default {e}"));
         }
         out.push(opt);
     }

@@ -311,10 +311,10 @@ async fn observe(
             }
         };
         let Some(ev) = ev else { break };
-        if let Event::NodeDone(r) = &ev {
-            if !r.status.is_ok() {
-                failed += 1;
-            }
+        if let Event::NodeDone(r) = &ev
+            && !r.status.is_ok()
+        {
+            failed += 1;
         }
         term.event(&ev, failed);
         match ev {

@@ -107,10 +107,11 @@ impl NodeRun<'_> {
         );
         let steps_ok = self.upload_and_run(&session, &run_dir).await;
         let collect_spec = self.req.job.collect.clone();
-        if let Some(spec) = collect_spec {
-            if (steps_ok || spec.on_failure) && !self.req.cancel.is_cancelled() {
-                self.collect(&session, &spec).await;
-            }
+        if let Some(spec) = collect_spec
+            && (steps_ok || spec.on_failure)
+            && !self.req.cancel.is_cancelled()
+        {
+            self.collect(&session, &spec).await;
         }
         let never = CancellationToken::new();
         match exec_collect(
@@ -412,11 +413,12 @@ impl NodeRun<'_> {
                     ExecEvent::Stderr(b) => (err.push(b), true),
                 };
                 for line in lines {
-                    if stderr && pid.is_none() {
-                        if let Some(p) = line.strip_prefix(remote::PID_MARKER) {
-                            pid = p.trim().parse().ok();
-                            continue;
-                        }
+                    if stderr
+                        && pid.is_none()
+                        && let Some(p) = line.strip_prefix(remote::PID_MARKER)
+                    {
+                        pid = p.trim().parse().ok();
+                        continue;
                     }
                     self.line(step, stderr, line).await;
                 }
@@ -500,10 +502,10 @@ impl NodeRun<'_> {
             while let Some(ev) = rx.recv().await {
                 match ev {
                     ExecEvent::Stdout(b) => {
-                        if let Some(d) = &data_tx {
-                            if d.send(Ok(b)).await.is_err() {
-                                data_tx = None;
-                            }
+                        if let Some(d) = &data_tx
+                            && d.send(Ok(b)).await.is_err()
+                        {
+                            data_tx = None;
                         }
                     }
                     ExecEvent::Stderr(b) => notes.extend(stderr.push(&b)),
