@@ -17,7 +17,7 @@
 //!   outbox: data/outbox            # used when no smtp is set
 //!   smtp: { host: smtp.example.com, port: 587, tls: starttls, username: ordo,
 //!           password_env: ORDO_SMTP_PASSWORD, password_file: /etc/ordo/smtp.pass,
-//!           ca_file: /etc/ordo/ca.pem, timeout: 30s }
+//!           ca_file: /etc/ordo/ca.pem, timeout: 60s }   # timeout: the whole exchange
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -263,7 +263,7 @@ fn read_smtp(root: &Path, n: &yaml::Node, d: &mut Diagnostics) -> Option<SmtpCon
                     .ok()
             })
         })
-        .unwrap_or(Duration::from_secs(30));
+        .unwrap_or(Duration::from_secs(60));
     Some(SmtpConfig {
         host,
         port,

@@ -116,7 +116,16 @@ pub async fn send(cfg: &MailConfig, m: &Outgoing) -> Result<String, MailError> {
             if let Some(user) = &smtp.username {
                 t = t.credentials(Credentials::new(user.clone(), password(smtp).map_err(err)?));
             }
-            let resp = t.build().send(msg).await.map_err(|e| err(e.to_string()))?;
+            // lettre's async transport only bounds the TCP connect: bound the whole exchange.
+            let resp = tokio::time::timeout(smtp.timeout, t.build().send(msg))
+                .await
+                .map_err(|_| {
+                    err(format!(
+                        "no answer within {}",
+                        humantime::format_duration(smtp.timeout)
+                    ))
+                })?
+                .map_err(|e| err(e.to_string()))?;
             Ok(format!(
                 "smtp {}:{} ({})",
                 smtp.host,

@@ -59,7 +59,13 @@ impl Project {
 
     /// Runs `controller -C <project> <args>`.
     pub fn controller(&self, args: &[&str]) -> Outcome {
+        self.controller_env(args, &[])
+    }
+
+    /// Runs `controller -C <project> <args>` with extra environment variables.
+    pub fn controller_env(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
         let out = Command::new(controller_bin())
+            .envs(env.iter().copied())
             .arg("-C")
             .arg(self.dir.path())
             .args(args)

@@ -28,26 +28,38 @@ impl ReceivedMail {
     }
 }
 
+/// How the server protects the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    Plain,
+    StartTls,
+    /// Implicit TLS (SMTPS).
+    Tls,
+}
+
 impl SmtpServer {
     /// Plain SMTP on 127.0.0.1.
     pub fn start() -> Self {
-        Self::start_inner(false)
+        Self::start_with(SmtpTls::Plain, None)
     }
 
     /// SMTP that requires STARTTLS, with a certificate for `localhost` signed by a test CA.
     pub fn start_tls() -> Self {
-        Self::start_inner(true)
+        Self::start_with(SmtpTls::StartTls, None)
     }
 
-    fn start_inner(tls: bool) -> Self {
+    /// `auth` is `user:password`, then required before any mail is accepted.
+    pub fn start_with(tls: SmtpTls, auth: Option<&str>) -> Self {
         let dir = temp_dir("smtp");
         let d = dir.path();
-        let maildir = d.join("maildir");
         let port = free_port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/smtp_server.py");
         let mut cmd = Command::new("/usr/bin/python3");
-        cmd.args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")]);
+        cmd.arg(&script)
+            .args(["--port", &port.to_string()])
+            .args(["--maildir", &d.join("maildir").display().to_string()]);
         let mut ca_file = None;
-        if tls {
+        if tls != SmtpTls::Plain {
             sh(&format!(
                 "cd {d} && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=ordo test CA' -keyout ca.key -out ca.pem 2>/dev/null \
                  && openssl req -newkey rsa:2048 -nodes -subj '/CN=localhost' -keyout server.key -out server.csr 2>/dev/null \
@@ -58,21 +70,20 @@ impl SmtpServer {
             cmd.args(["--tlscert", &d.join("server.pem").display().to_string()]);
             cmd.args(["--tlskey", &d.join("server.key").display().to_string()]);
             ca_file = Some(d.join("ca.pem"));
-        } else {
-            cmd.arg("--no-requiretls");
         }
-        cmd.args([
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-            &maildir.display().to_string(),
-        ]);
+        if tls == SmtpTls::Tls {
+            cmd.arg("--smtps");
+        }
+        if let Some(a) = auth {
+            cmd.args(["--auth", a]);
+        }
         let log = std::fs::File::create(d.join("smtp.log")).expect("smtp log");
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("start aiosmtpd (is python3-aiosmtpd installed?)");
+            .expect("start the SMTP server (is python3-aiosmtpd installed?)");
         wait_for_port(port, "the SMTP server");
         SmtpServer {
             port,

@@ -31,6 +31,20 @@ impl ClientKey {
     }
 }
 
+impl ClientKey {
+    /// The same key, by its private key file (for another thread).
+    pub fn from_existing(private: &Path) -> Self {
+        let dir = temp_dir("client-key-copy");
+        let public =
+            std::fs::read_to_string(private.with_extension("pub")).expect("read public key");
+        ClientKey {
+            private: private.to_path_buf(),
+            public,
+            _dir: dir,
+        }
+    }
+}
+
 impl Default for ClientKey {
     fn default() -> Self {
         Self::new()
@@ -48,6 +62,11 @@ pub struct SshServer {
 impl SshServer {
     /// Starts sshd trusting `key` for every user.
     pub fn start(key: &ClientKey) -> Self {
+        Self::start_on(key, free_port())
+    }
+
+    /// Starts sshd on a given port.
+    pub fn start_on(key: &ClientKey, port: u16) -> Self {
         crate::ensure_test_users();
         std::fs::create_dir_all("/run/sshd").expect("create /run/sshd");
         let dir = temp_dir("sshd");
@@ -65,7 +84,6 @@ impl SshServer {
             .join(" ");
         std::fs::write(d.join("authorized_keys"), &key.public).expect("authorized_keys");
         chmod(&d.join("authorized_keys"), 0o644);
-        let port = free_port();
         let config = format!(
             "Port {port}\n\
              ListenAddress 127.0.0.1\n\

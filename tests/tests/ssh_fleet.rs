@@ -378,3 +378,237 @@ fn a_step_timeout_kills_the_run_as_users_processes_over_ssh() {
         String::from_utf8_lossy(&sleeps.stdout)
     );
 }
+
+#[test]
+fn refused_keys_silent_servers_and_late_starters_are_handled_per_server() {
+    let key = ClientKey::new();
+    let other = ClientKey::new();
+    let good = SshServer::start(&key);
+    let wrong_key = SshServer::start(&other);
+    // Accepts TCP and never speaks SSH.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let _hold = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in silent.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    // Starts listening only after the run has begun: refused at first, then retried.
+    let late_port = free_port();
+    let late = {
+        let key_path = key.private.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            let k = ClientKey::from_existing(&key_path);
+            SshServer::start_on(&k, late_port)
+        })
+    };
+    let smtp = SmtpServer::start_tls();
+    let p = Project::new();
+    p.write(
+        "ordo.yaml",
+        &format!(
+            "ssh:\n  user: {LOGIN_USER}\n  identity: [{}]\n  known_hosts: known_hosts\n  connect_timeout: 2s\n  connect_attempts: 5\n\
+             mail:\n  smtp: {{ host: localhost, port: {}, tls: starttls, ca_file: {} }}\n",
+            key.private.display(),
+            smtp.port,
+            smtp.ca_file.as_ref().unwrap().display()
+        ),
+    );
+    p.write(
+        "inventory.yaml",
+        &format!(
+            "servers:\n  good: {{ host: 127.0.0.1, port: {} }}\n  wrongkey: {{ host: 127.0.0.1, port: {} }}\n  silent: {{ host: 127.0.0.1, port: {silent_port} }}\n  late: {{ host: 127.0.0.1, port: {late_port} }}\n",
+            good.port, wrong_key.port
+        ),
+    );
+    p.write(
+        "jobs/hi.yaml",
+        "targets: all\nsteps:\n  - command: echo hi from $ORDO_NODE_NAME\n",
+    );
+    // The late server's host key is learnt on first contact.
+    p.write(
+        "known_hosts",
+        &format!(
+            "{}{}",
+            good.known_hosts_line(),
+            wrong_key.known_hosts_line()
+        ),
+    );
+    let started = std::time::Instant::now();
+    let run = p
+        .controller(&["run", "hi", "--no-progress", "--accept-new-host-keys"])
+        .expect_code(1);
+    let late = late.join().unwrap();
+    let out = &run.stdout;
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.contains("┆") && l.contains(&format!(" {name} ")))
+            .unwrap_or_else(|| panic!("{name}: {out}"))
+            .to_string()
+    };
+    assert!(row("good").contains("succeeded"), "{out}");
+    assert!(
+        row("late").contains("succeeded"),
+        "a refused connection is retried: {out}"
+    );
+    assert!(
+        row("wrongkey").contains("unreachable")
+            && out.contains(&format!(
+                "authentication refused for user `{LOGIN_USER}` on 127.0.0.1:{}",
+                wrong_key.port
+            )),
+        "{out}"
+    );
+    assert!(
+        row("silent").contains("unreachable")
+            && out.contains(&format!(
+                "connection to 127.0.0.1:{silent_port} timed out after 2 s"
+            )),
+        "{out}"
+    );
+    assert!(has_line(out, "late", "|", "hi from late"), "{out}");
+    assert_eq!(late.accepted_logins(), 1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn run_as_with_su_and_sudo_su() {
+    let key = ClientKey::new();
+    let server = SshServer::start(&key);
+    let smtp = SmtpServer::start_tls();
+    let p = Project::new();
+    config(&p, &key, &smtp);
+    p.write("known_hosts", &server.known_hosts_line());
+    p.write(
+        "inventory.yaml",
+        &format!(
+            "servers:\n  as-root: {{ host: 127.0.0.1, port: {port}, user: root, attributes: {{ method: su }} }}\n  as-login: {{ host: 127.0.0.1, port: {port}, attributes: {{ method: sudo-su }} }}\n",
+            port = server.port
+        ),
+    );
+    p.write(
+        "jobs/su.yaml",
+        &format!(
+            "targets: attr.method=su\nrun_as: {{ user: {RUN_AS_USER}, method: su }}\nsteps:\n  - script: echo \"i am $(id -un) with $1\"\n    args: [\"an arg\"]\n"
+        ),
+    );
+    p.write(
+        "jobs/sudosu.yaml",
+        &format!(
+            "targets: attr.method=sudo-su\nrun_as: {{ user: {RUN_AS_USER}, method: sudo-su }}\nsteps:\n  - script: echo \"i am $(id -un) with $1\"\n    args: [\"an arg\"]\n"
+        ),
+    );
+    let su = p.controller(&["run", "su", "--no-progress"]).expect_code(0);
+    assert!(
+        has_line(
+            &su.stdout,
+            "as-root",
+            "|",
+            &format!("i am {RUN_AS_USER} with an arg")
+        ),
+        "{}",
+        su.stdout
+    );
+    let sudo_su = p
+        .controller(&["run", "sudosu", "--no-progress"])
+        .expect_code(0);
+    assert!(
+        has_line(
+            &sudo_su.stdout,
+            "as-login",
+            "|",
+            &format!("i am {RUN_AS_USER} with an arg")
+        ),
+        "{}",
+        sudo_su.stdout
+    );
+}
+
+#[test]
+fn ctrl_c_stops_every_server_and_records_the_run_as_aborted() {
+    let key = ClientKey::new();
+    let a = SshServer::start(&key);
+    let b = SshServer::start(&key);
+    let smtp = SmtpServer::start_tls();
+    let p = Project::new();
+    config(&p, &key, &smtp);
+    p.write(
+        "known_hosts",
+        &format!("{}{}", a.known_hosts_line(), b.known_hosts_line()),
+    );
+    p.write(
+        "inventory.yaml",
+        &format!("servers:\n  a: {{ host: 127.0.0.1, port: {} }}\n  b: {{ host: 127.0.0.1, port: {} }}\n", a.port, b.port),
+    );
+    let marker = format!("ordo-abort-{}", std::process::id());
+    p.write(
+        "jobs/long.yaml",
+        &format!("targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - script: |\n      echo started\n      sh -c 'sleep 300; echo {marker}' &\n      sleep 302\n"),
+    );
+    let mut child = std::process::Command::new(ordo_tests::controller_bin())
+        .args([
+            "-C",
+            &p.path().display().to_string(),
+            "run",
+            "long",
+            "--no-progress",
+            "--no-mail",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    ordo_tests::wait_until(
+        "both servers to start the step",
+        std::time::Duration::from_secs(20),
+        || {
+            std::process::Command::new("pgrep")
+                .args(["-u", RUN_AS_USER, "-f", &marker])
+                .output()
+                .map(|o| {
+                    o.stdout
+                        .split(|b| *b == b'\n')
+                        .filter(|l| !l.is_empty())
+                        .count()
+                        >= 2
+                })
+                .unwrap_or(false)
+        },
+    );
+    ordo_tests::sh(&format!("kill -INT {}", child.id()));
+    let status = child.wait().unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("execution") && stdout.contains(" aborted: 0 of 2"),
+        "{stdout}"
+    );
+    let left = std::process::Command::new("pgrep")
+        .args(["-u", RUN_AS_USER, "-f", &marker])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "processes left: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    let show = p
+        .controller(&["executions", "show", "latest"])
+        .expect_code(0)
+        .stdout;
+    assert!(show.contains("status    aborted"), "{show}");
+    assert_eq!(
+        show.lines()
+            .filter(|l| l.contains("┆") && l.contains("aborted"))
+            .count(),
+        2,
+        "{show}"
+    );
+}
