@@ -12,6 +12,7 @@ use crate::engine::{Event, NodeResult};
 pub struct Terminal {
     bar: Option<ProgressBar>,
     width: usize,
+    running: usize,
 }
 
 impl Terminal {
@@ -30,6 +31,7 @@ impl Terminal {
         Terminal {
             bar,
             width: names_width.min(32),
+            running: 0,
         }
     }
 
@@ -40,8 +42,23 @@ impl Terminal {
         }
     }
 
+    fn status(&self, failed: usize) {
+        if let Some(pb) = &self.bar {
+            let mut msg = format!("({} running", self.running);
+            if failed > 0 {
+                msg.push_str(&format!(", {failed} failed"));
+            }
+            msg.push(')');
+            pb.set_message(msg);
+        }
+    }
+
     pub fn event(&mut self, ev: &Event, failed: usize) {
         match ev {
+            Event::NodeStarted { .. } => {
+                self.running += 1;
+                self.status(failed);
+            }
             Event::Line {
                 node,
                 stderr,
@@ -81,12 +98,13 @@ impl Terminal {
                 ));
             }
             Event::NodeDone(r) => {
+                if r.started_at.is_some() {
+                    self.running = self.running.saturating_sub(1);
+                }
                 if let Some(pb) = &self.bar {
                     pb.inc(1);
-                    if failed > 0 {
-                        pb.set_message(format!("({failed} failed)"));
-                    }
                 }
+                self.status(failed);
                 if !r.status.is_ok() {
                     let err = r.error.as_deref().unwrap_or("");
                     self.print(format!(

@@ -15,16 +15,8 @@ use crate::model::{Inventory, Node, Transport};
 use crate::yaml::{Diagnostics, Node as Y, Pos};
 
 const TOP: &[&str] = &["defaults", "servers", "groups"];
+/// Keys of a server, and of `defaults` (which gives any of them to every server).
 const SERVER: &[&str] = &[
-    "host",
-    "port",
-    "user",
-    "transport",
-    "groups",
-    "tags",
-    "attributes",
-];
-const DEFAULTS: &[&str] = &[
     "host",
     "port",
     "user",
@@ -38,7 +30,7 @@ const GROUP: &[&str] = &["servers", "children", "description"];
 pub(crate) fn read(root: &Y, d: &mut Diagnostics) -> Inventory {
     let top = root.fields("inventory", TOP, d);
     let defaults = match top.get("defaults") {
-        Some(n) => read_server("defaults", n, Node::new("defaults", n.pos), DEFAULTS, d),
+        Some(n) => read_server("defaults", n, Node::new("defaults", n.pos), SERVER, d),
         None => Node::new("defaults", root.pos),
     };
     let mut inv = Inventory::default();

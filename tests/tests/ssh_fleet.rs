@@ -56,13 +56,38 @@ fn config(p: &Project, key: &ClientKey, smtp: &SmtpServer) {
     );
 }
 
+/// `n` servers trusting one key, a STARTTLS SMTP server, and a project whose ordo.yaml
+/// and known_hosts point at them.
+struct Fleet {
+    /// Kept for its files: the controller reads the private key.
+    _key: ClientKey,
+    servers: Vec<SshServer>,
+    smtp: SmtpServer,
+    p: Project,
+}
+
+impl Fleet {
+    fn start(n: usize) -> Self {
+        let key = ClientKey::new();
+        let servers: Vec<SshServer> = (0..n).map(|_| SshServer::start(&key)).collect();
+        let smtp = SmtpServer::start_tls();
+        let p = Project::new();
+        config(&p, &key, &smtp);
+        let known: String = servers.iter().map(SshServer::known_hosts_line).collect();
+        p.write("known_hosts", &known);
+        Fleet {
+            _key: key,
+            servers,
+            smtp,
+            p,
+        }
+    }
+}
+
 #[test]
 fn vip_job_collects_each_servers_file_and_mails_the_archive() {
-    let key = ClientKey::new();
-    let servers: Vec<SshServer> = (0..4).map(|_| SshServer::start(&key)).collect();
-    let smtp = SmtpServer::start_tls();
-    let p = Project::new();
-    config(&p, &key, &smtp);
+    let f = Fleet::start(4);
+    let (servers, smtp, p) = (&f.servers, &f.smtp, &f.p);
     let down_port = free_port();
     // known_hosts: web1..web3 and db1 right; `rogue` points at web1's port with the key of
     // another server recorded (a changed host key).
@@ -206,11 +231,8 @@ fn vip_job_collects_each_servers_file_and_mails_the_archive() {
 
 #[test]
 fn unknown_host_key_is_refused_unless_accepted() {
-    let key = ClientKey::new();
-    let server = SshServer::start(&key);
-    let smtp = SmtpServer::start_tls();
-    let p = Project::new();
-    config(&p, &key, &smtp);
+    let f = Fleet::start(1);
+    let (server, p) = (&f.servers[0], &f.p);
     p.write("known_hosts", "");
     p.write(
         "inventory.yaml",
@@ -257,16 +279,8 @@ fn unknown_host_key_is_refused_unless_accepted() {
 
 #[test]
 fn ansible_inventory_and_limit_select_servers() {
-    let key = ClientKey::new();
-    let a = SshServer::start(&key);
-    let b = SshServer::start(&key);
-    let smtp = SmtpServer::start_tls();
-    let p = Project::new();
-    config(&p, &key, &smtp);
-    p.write(
-        "known_hosts",
-        &format!("{}{}", a.known_hosts_line(), b.known_hosts_line()),
-    );
+    let f = Fleet::start(2);
+    let (a, b, smtp, p) = (&f.servers[0], &f.servers[1], &f.smtp, &f.p);
     p.write(
         "hosts.ini",
         &format!(
@@ -326,12 +340,8 @@ fn ansible_inventory_and_limit_select_servers() {
 
 #[test]
 fn a_step_timeout_kills_the_run_as_users_processes_over_ssh() {
-    let key = ClientKey::new();
-    let server = SshServer::start(&key);
-    let smtp = SmtpServer::start_tls();
-    let p = Project::new();
-    config(&p, &key, &smtp);
-    p.write("known_hosts", &server.known_hosts_line());
+    let f = Fleet::start(1);
+    let (server, p) = (&f.servers[0], &f.p);
     p.write(
         "inventory.yaml",
         &format!(
@@ -479,12 +489,8 @@ fn refused_keys_silent_servers_and_late_starters_are_handled_per_server() {
 
 #[test]
 fn run_as_with_su_and_sudo_su() {
-    let key = ClientKey::new();
-    let server = SshServer::start(&key);
-    let smtp = SmtpServer::start_tls();
-    let p = Project::new();
-    config(&p, &key, &smtp);
-    p.write("known_hosts", &server.known_hosts_line());
+    let f = Fleet::start(1);
+    let (server, p) = (&f.servers[0], &f.p);
     p.write(
         "inventory.yaml",
         &format!(
@@ -532,16 +538,8 @@ fn run_as_with_su_and_sudo_su() {
 
 #[test]
 fn ctrl_c_stops_every_server_and_records_the_run_as_aborted() {
-    let key = ClientKey::new();
-    let a = SshServer::start(&key);
-    let b = SshServer::start(&key);
-    let smtp = SmtpServer::start_tls();
-    let p = Project::new();
-    config(&p, &key, &smtp);
-    p.write(
-        "known_hosts",
-        &format!("{}{}", a.known_hosts_line(), b.known_hosts_line()),
-    );
+    let f = Fleet::start(2);
+    let (a, b, p) = (&f.servers[0], &f.servers[1], &f.p);
     p.write(
         "inventory.yaml",
         &format!("servers:\n  a: {{ host: 127.0.0.1, port: {} }}\n  b: {{ host: 127.0.0.1, port: {} }}\n", a.port, b.port),
