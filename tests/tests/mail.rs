@@ -107,7 +107,7 @@ fn refused_credentials_are_reported_and_recorded() {
     // The servers succeeded: the run's code says so; the mail failure is on stderr and in history.
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(
-        run.stderr.contains(&format!("mail: SMTP localhost: ")),
+        run.stderr.contains("mail: SMTP localhost: "),
         "{}",
         run.stderr
     );
