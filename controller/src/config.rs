@@ -5,6 +5,7 @@
 //! jobs: jobs
 //! data_dir: data                   # executions, archives, outbox, database
 //! database: sqlite://data/ordo.db  # default: <data_dir>/ordo.db
+//! pki_dir: data/pki                # the agents' CA (controller pki init)
 //! ssh:
 //!   user: ops                      # default login user (else the current user)
 //!   identity: [~/.ssh/id_ed25519]  # private keys tried in order
@@ -33,6 +34,8 @@ pub struct ProjectConfig {
     pub jobs: PathBuf,
     pub data_dir: PathBuf,
     pub database: Option<String>,
+    /// The agents' certificate authority (see `controller pki`).
+    pub pki_dir: PathBuf,
     pub ssh: SshConfig,
     pub mail: MailConfig,
 }
@@ -131,6 +134,10 @@ fn read(root: &Path, doc: &yaml::Node, d: &mut Diagnostics) -> ProjectConfig {
     let jobs = path("jobs", "jobs", d);
     let data_dir = path("data_dir", "data", d);
     let database = f.get("database").and_then(|n| n.str("database", d));
+    let pki_dir = match f.get("pki_dir").and_then(|n| n.str("pki_dir", d)) {
+        Some(p) => resolve(root, &p),
+        None => data_dir.join("pki"),
+    };
 
     let mut ssh = SshConfig {
         connect_timeout: Duration::from_secs(10),
@@ -211,6 +218,7 @@ fn read(root: &Path, doc: &yaml::Node, d: &mut Diagnostics) -> ProjectConfig {
         jobs,
         data_dir,
         database,
+        pki_dir,
         ssh,
         mail,
     }

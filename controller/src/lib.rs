@@ -8,6 +8,6 @@ pub mod config;
 pub mod engine;
 pub mod mail;
 pub mod output;
-pub mod remote;
+pub mod pki;
 pub mod store;
 pub mod transport;

@@ -2,6 +2,7 @@
 
 mod check;
 mod executions;
+mod pki;
 mod plan;
 mod run;
 
@@ -67,6 +68,9 @@ pub enum Command {
     /// Read the execution history.
     #[command(subcommand)]
     Executions(executions::ExecutionsCmd),
+    /// The certificate authority for agents: create it, sign agents' requests.
+    #[command(subcommand)]
+    Pki(pki::PkiCmd),
 }
 
 pub async fn main(cli: Cli) -> anyhow::Result<i32> {
@@ -75,6 +79,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Plan(a) => plan::run(&cli, a),
         Command::Run(a) => run::run(&cli, a).await,
         Command::Executions(c) => executions::run(&cli, c).await,
+        Command::Pki(c) => pki::run(&cli, c),
     }
 }
 
@@ -90,6 +95,7 @@ pub fn config(cli: &Cli) -> Result<ProjectConfig, BadInput> {
     if let Some(p) = &cli.data_dir {
         cfg.data_dir = p.clone();
         cfg.mail.outbox = p.join("outbox");
+        cfg.pki_dir = p.join("pki");
     }
     if cli.database.is_some() {
         cfg.database = cli.database.clone();

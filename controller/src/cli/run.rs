@@ -17,7 +17,7 @@ use crate::config::ProjectConfig;
 use crate::engine::{self, Event, NodeResult, RunRequest, now_ms};
 use crate::output::{Terminal, summary_table};
 use crate::store::{CollectedFile, ExecutionRow, LogLine, NodeRow, Store};
-use crate::transport::SshSettings;
+use crate::transport::{AgentSettings, Settings, SshSettings};
 use crate::{archive, mail};
 
 #[derive(Args, Debug)]
@@ -51,11 +51,7 @@ pub async fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
     let options = super::options(&job, &a.opts)?;
     let nodes = super::select(&inv, &job, a.limit.as_deref())?;
     let script_files = read_scripts(&job)?;
-    let ssh = if nodes.iter().any(|n| n.transport == Transport::Ssh) {
-        Some(ssh_settings(&cfg, a.accept_new_host_keys)?)
-    } else {
-        None
-    };
+    let transports = transport_settings(&cfg, &nodes, a.accept_new_host_keys)?;
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data folder {}", cfg.data_dir.display()))?;
     let url = cfg
@@ -120,7 +116,7 @@ pub async fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
         nodes,
         execution_id: id.clone(),
         exec_dir: exec_dir.clone(),
-        ssh,
+        transports,
         parallelism,
         script_files,
         cancel: cancel.clone(),
@@ -265,6 +261,31 @@ fn read_scripts(job: &Job) -> Result<Vec<Option<Vec<u8>>>, BadInput> {
             _ => Ok(None),
         })
         .collect()
+}
+
+/// Loads what the selected servers' transports need (SSH keys, the agent PKI), only then.
+pub fn transport_settings(
+    cfg: &ProjectConfig,
+    nodes: &[ordo_inventory::Node],
+    accept_new: bool,
+) -> Result<Settings, BadInput> {
+    let mut s = Settings::default();
+    if nodes.iter().any(|n| n.transport == Transport::Ssh) {
+        s.ssh = Some(ssh_settings(cfg, accept_new)?);
+    }
+    if nodes.iter().any(|n| n.transport == Transport::Agent) {
+        let pki = crate::pki::Pki::new(&cfg.pki_dir);
+        s.agent = Some(
+            AgentSettings::load(
+                &pki.ca_cert(),
+                &pki.controller_cert(),
+                &pki.controller_key(),
+                cfg.ssh.connect_timeout,
+            )
+            .map_err(|e| BadInput(e.to_string()))?,
+        );
+    }
+    Ok(s)
 }
 
 fn ssh_settings(cfg: &ProjectConfig, accept_new: bool) -> Result<SshSettings, BadInput> {

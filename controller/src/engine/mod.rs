@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 pub use lines::LineSplitter;
 
 use crate::collect::Received;
-use crate::transport::SshSettings;
+use crate::transport::Settings;
 
 /// Everything a run needs, prepared and validated.
 pub struct RunRequest {
@@ -28,7 +28,8 @@ pub struct RunRequest {
     pub execution_id: String,
     /// `<data dir>/executions/<id>`: each server's files go in a folder of its own here.
     pub exec_dir: PathBuf,
-    pub ssh: Option<SshSettings>,
+    /// SSH and agent settings, loaded when a selected server needs them.
+    pub transports: Settings,
     pub parallelism: usize,
     /// The contents of `script_file` steps, read once per run (index = step index).
     pub script_files: Vec<Option<Vec<u8>>>,

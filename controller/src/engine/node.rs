@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ordo_inventory::Node;
 use ordo_jobs::{Context, RunAsMethod, StepAction};
+use ordo_proto::shell::{self as remote, RunAsSpec, SwitchMethod};
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::sync::CancellationToken;
@@ -14,8 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::lines::LineSplitter;
 use super::{Event, NodeResult, NodeStatus, RunRequest, now_ms};
 use crate::collect;
-use crate::remote::{self, RunAsSpec};
-use crate::transport::{ExecEvent, ExitStatus, Session, TransportError, exec_collect};
+use crate::transport::{ExecEvent, ExitStatus, FetchEvent, Session, TransportError};
 
 struct NodeRun<'a> {
     req: &'a RunRequest,
@@ -88,7 +88,7 @@ impl NodeRun<'_> {
 
     async fn go(&mut self) {
         let session = tokio::select! {
-            s = Session::connect(self.node, self.req.ssh.as_ref()) => s,
+            s = Session::connect(self.node, &self.req.transports) => s,
             _ = self.req.cancel.cancelled() => Err(TransportError::Cancelled),
         };
         let session = match session {
@@ -113,24 +113,8 @@ impl NodeRun<'_> {
         {
             self.collect(&session, &spec).await;
         }
-        let never = CancellationToken::new();
-        match exec_collect(
-            &session,
-            &remote::cleanup_command(&run_dir),
-            Bytes::new(),
-            &never,
-        )
-        .await
-        {
-            Ok((st, _, err)) if !st.success() => {
-                self.warn(format!(
-                    "cleanup of {run_dir} failed: {}",
-                    String::from_utf8_lossy(&err).trim()
-                ))
-                .await
-            }
-            Err(e) => self.warn(format!("cleanup of {run_dir} failed: {e}")).await,
-            _ => {}
+        if let Err(e) = session.remove_dir(&run_dir).await {
+            self.warn(format!("cleanup of {run_dir} failed: {e}")).await;
         }
         session.close().await;
     }
@@ -149,10 +133,12 @@ impl NodeRun<'_> {
         if user.is_empty() || (user == session.login_user() && spec.method != RunAsMethod::SudoSu) {
             return Ok(None);
         }
-        Ok(Some(RunAsSpec {
-            user,
-            method: spec.method,
-        }))
+        let method = match spec.method {
+            RunAsMethod::Sudo => SwitchMethod::Sudo,
+            RunAsMethod::Su => SwitchMethod::Su,
+            RunAsMethod::SudoSu => SwitchMethod::SudoSu,
+        };
+        Ok(Some(RunAsSpec { user, method }))
     }
 
     /// Uploads the scripts and runs the steps; true when every step succeeded.
@@ -160,7 +146,7 @@ impl NodeRun<'_> {
         let job = self.req.job.clone();
         // Build every script for this server first: a template error fails the server
         // before anything runs on it.
-        let mut bundle = tar::Builder::new(Vec::new());
+        let mut files = Vec::new();
         for (i, step) in job.steps.iter().enumerate() {
             let text: Vec<u8> = match &step.action {
                 StepAction::Script(t) | StepAction::Command(t) => match t.expand(&self.cx()) {
@@ -180,56 +166,23 @@ impl NodeRun<'_> {
             } else {
                 [b"#!/bin/sh\n".as_slice(), &text].concat()
             };
-            let mut h = tar::Header::new_gnu();
-            h.set_size(text.len() as u64);
-            h.set_mode(0o755);
-            h.set_mtime(now_ms() as u64 / 1000);
-            if bundle
-                .append_data(&mut h, format!("step-{}", i + 1), &text[..])
-                .is_err()
-            {
-                self.fail(NodeStatus::Failed, "cannot build the script bundle");
-                return false;
-            }
+            files.push((format!("step-{}", i + 1), text));
         }
-        let bundle = match bundle.into_inner() {
-            Ok(b) => Bytes::from(b),
-            Err(e) => {
-                self.fail(
-                    NodeStatus::Failed,
-                    format!("cannot build the script bundle: {e}"),
-                );
-                return false;
-            }
-        };
-        match exec_collect(
-            session,
-            &remote::upload_command(run_dir),
-            bundle,
-            &self.req.cancel,
-        )
-        .await
-        {
-            Ok((st, _, err)) if !st.success() => {
-                self.fail(
-                    NodeStatus::Failed,
-                    format!(
-                        "upload to {run_dir} failed ({st}): {}",
-                        String::from_utf8_lossy(&err).trim()
-                    ),
-                );
-                return false;
-            }
+        match session.upload(run_dir, files, &self.req.cancel).await {
+            Ok(()) => {}
             Err(TransportError::Cancelled) => {
                 let st = self.cancelled_status();
                 self.fail(st, "cancelled during upload");
+                return false;
+            }
+            Err(e @ TransportError::Io(_)) => {
+                self.fail(NodeStatus::Failed, e.to_string());
                 return false;
             }
             Err(e) => {
                 self.fail(NodeStatus::Unreachable, format!("upload failed: {e}"));
                 return false;
             }
-            Ok(_) => {}
         }
         let mut env: Vec<(String, String)> = vec![
             ("ORDO_JOB".into(), job.name.clone()),
@@ -280,7 +233,7 @@ impl NodeRun<'_> {
                 }
             };
             let script = format!("{run_dir}/step-{}", i + 1);
-            let command = remote::step_command(&script, &args, workdir.as_deref(), run_as.as_ref());
+            let command = remote::step_script(&script, &args, workdir.as_deref());
             let mut attempt = 0;
             let outcome = loop {
                 let started = Instant::now();
@@ -291,7 +244,7 @@ impl NodeRun<'_> {
                         &command,
                         env.clone(),
                         step.timeout,
-                        run_as.is_some(),
+                        run_as.as_ref(),
                     )
                     .await;
                 let _ = self
@@ -377,6 +330,8 @@ impl NodeRun<'_> {
         all_ok
     }
 
+    /// Runs one step; a timeout or a stop cancels the exec, and the transport kills the
+    /// step's whole process tree.
     async fn run_step(
         &mut self,
         session: &Session,
@@ -384,7 +339,7 @@ impl NodeRun<'_> {
         command: &str,
         env: Bytes,
         timeout: Option<Duration>,
-        sudo: bool,
+        run_as: Option<&RunAsSpec>,
     ) -> StepOutcome {
         let token = self.req.cancel.child_token();
         let done = CancellationToken::new();
@@ -392,7 +347,7 @@ impl NodeRun<'_> {
         let mut timed_out = None;
         let exec = async {
             let tx = tx;
-            let r = session.exec(command, env, &tx, &token).await;
+            let r = session.exec(command, env, run_as, &tx, &token).await;
             done.cancel();
             r
         };
@@ -404,7 +359,6 @@ impl NodeRun<'_> {
                 }
             }
         };
-        let mut pid: Option<u32> = None;
         let consume = async {
             let (mut out, mut err) = (LineSplitter::default(), LineSplitter::default());
             while let Some(ev) = rx.recv().await {
@@ -413,13 +367,6 @@ impl NodeRun<'_> {
                     ExecEvent::Stderr(b) => (err.push(b), true),
                 };
                 for line in lines {
-                    if stderr
-                        && pid.is_none()
-                        && let Some(p) = line.strip_prefix(remote::PID_MARKER)
-                    {
-                        pid = p.trim().parse().ok();
-                        continue;
-                    }
                     self.line(step, stderr, line).await;
                 }
             }
@@ -432,18 +379,10 @@ impl NodeRun<'_> {
         let (result, (), ()) = tokio::join!(exec, timer, consume);
         match result {
             Ok(st) => StepOutcome::Exited(st),
-            Err(TransportError::Cancelled) => {
-                if let Some(kill) = pid.and_then(|pid| remote::kill_command(pid, 2, sudo)) {
-                    let never = CancellationToken::new();
-                    if let Err(e) = exec_collect(session, &kill, Bytes::new(), &never).await {
-                        tracing::warn!(node = %self.node.name, error = %e, "could not stop the remote processes");
-                    }
-                }
-                match timed_out {
-                    Some(t) => StepOutcome::StepTimeout(t),
-                    None => StepOutcome::Cancelled,
-                }
-            }
+            Err(TransportError::Cancelled) => match timed_out {
+                Some(t) => StepOutcome::StepTimeout(t),
+                None => StepOutcome::Cancelled,
+            },
             Err(e) => StepOutcome::Lost(e.to_string()),
         }
     }
@@ -477,9 +416,8 @@ impl NodeRun<'_> {
             Ok(r) => r,
             Err(e) => return self.warn(format!("collect: {e}")).await,
         };
-        let command = remote::collect_command(&patterns, spec.max_file_size, run_as.as_ref());
         let dest = self.req.exec_dir.join(self.node.folder_name());
-        let (tx, mut rx) = mpsc::channel::<ExecEvent>(64);
+        let (tx, mut rx) = mpsc::channel::<FetchEvent>(64);
         let (data_tx, data_rx) = mpsc::channel::<std::io::Result<Bytes>>(64);
         let max_total = spec.max_total_size;
         let dest2 = dest.clone();
@@ -490,43 +428,38 @@ impl NodeRun<'_> {
             std::fs::create_dir_all(&dest2)?;
             collect::unpack(reader, &dest2, &bases, max_total)
         });
-        let never = CancellationToken::new();
-        let exec = async {
+        let fetch = async {
             let tx = tx;
-            session.exec(&command, Bytes::new(), &tx, &never).await
+            session
+                .fetch(&patterns, spec.max_file_size, run_as.as_ref(), &tx)
+                .await
         };
         let route = async {
-            let mut stderr = LineSplitter::default();
             let mut notes = Vec::new();
             let mut data_tx = Some(data_tx);
             while let Some(ev) = rx.recv().await {
                 match ev {
-                    ExecEvent::Stdout(b) => {
+                    FetchEvent::Tar(b) => {
                         if let Some(d) = &data_tx
                             && d.send(Ok(b)).await.is_err()
                         {
                             data_tx = None;
                         }
                     }
-                    ExecEvent::Stderr(b) => notes.extend(stderr.push(&b)),
+                    FetchEvent::TooBig(f) => notes.push(format!(
+                        "{f}: not collected: larger than the per-file limit ({})",
+                        ordo_jobs::units::format_size(spec.max_file_size)
+                    )),
+                    FetchEvent::Note(n) => notes.push(format!("collect: {n}")),
                 }
             }
-            notes.extend(stderr.finish());
             drop(data_tx);
             notes
         };
-        let (status, notes) = tokio::join!(exec, route);
+        let (status, notes) = tokio::join!(fetch, route);
         let unpacked = unpacker.await;
         for note in notes {
-            if let Some(f) = note.strip_prefix(remote::TOO_BIG_MARKER) {
-                self.warn(format!(
-                    "{f}: not collected: larger than the per-file limit ({})",
-                    ordo_jobs::units::format_size(spec.max_file_size)
-                ))
-                .await;
-            } else if !note.contains("Removing leading") && !note.trim().is_empty() {
-                self.warn(format!("collect: {note}")).await;
-            }
+            self.warn(note).await;
         }
         match status {
             Ok(st) if !st.success() => self.warn(format!("collect command ended with {st}")).await,

@@ -1,7 +1,16 @@
-//! How the controller reaches a server. Every transport offers one primitive, `exec`: run
-//! a shell command string with some stdin, stream stdout and stderr, return the exit status.
-//! A run is built from that alone (see [`crate::remote`]); one session per server per run.
+//! How the controller reaches a server: one [`Session`] per server per run, over SSH, an
+//! agent (gRPC with mutual TLS), or locally. Every transport does the same four things:
+//!
+//! - `exec`: run a shell script text as a user, stdin in, stdout/stderr streamed back;
+//!   cancelling it kills the command's whole process tree;
+//! - `upload`: write the run's scripts into a fresh folder;
+//! - `fetch`: stream back the files matching globs as a tar, with the same rules everywhere;
+//! - `remove_dir`: clean up.
+//!
+//! SSH and local do all four with the shell commands of [`ordo_proto::shell`]; the agent
+//! does them natively.
 
+mod agent;
 mod local;
 mod ssh;
 
@@ -9,9 +18,11 @@ use std::fmt;
 
 use bytes::Bytes;
 use ordo_inventory::{Node, Transport};
+use ordo_proto::shell::{self, RunAsSpec};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use agent::{AgentSession, AgentSettings};
 pub use local::{LocalSession, current_user};
 pub use ssh::{SshSession, SshSettings};
 
@@ -20,6 +31,17 @@ pub use ssh::{SshSession, SshSettings};
 pub enum ExecEvent {
     Stdout(Bytes),
     Stderr(Bytes),
+}
+
+/// What `fetch` sends back.
+#[derive(Debug, Clone)]
+pub enum FetchEvent {
+    /// The next bytes of the tar stream.
+    Tar(Bytes),
+    /// A file that was not sent (over the size limit), by path.
+    TooBig(String),
+    /// Anything else the other side said.
+    Note(String),
 }
 
 /// How a command ended.
@@ -36,7 +58,6 @@ impl ExitStatus {
         *self == ExitStatus::Code(0)
     }
 
-    /// The exit code to record: the code, 128+n style for signals is not known, so -1.
     pub fn code(&self) -> Option<i32> {
         match self {
             ExitStatus::Code(c) => Some(*c),
@@ -89,12 +110,14 @@ pub enum TransportError {
     NoKey(String),
     #[error("ssh: {0}")]
     Ssh(String),
+    #[error("agent {addr}: {reason}")]
+    Agent { addr: String, reason: String },
+    #[error("agent transport: {0}")]
+    AgentSetup(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("cancelled")]
     Cancelled,
-    #[error("transport `{0}` is not available in this build")]
-    Unsupported(&'static str),
 }
 
 impl TransportError {
@@ -107,30 +130,68 @@ impl TransportError {
     }
 }
 
+/// Settings for every transport of a run; each is loaded only when a server needs it.
+#[derive(Clone, Default)]
+pub struct Settings {
+    pub ssh: Option<SshSettings>,
+    pub agent: Option<AgentSettings>,
+}
+
 /// An open connection to one server.
 pub enum Session {
     Ssh(SshSession),
     Local(LocalSession),
+    Agent(AgentSession),
 }
 
 impl Session {
-    pub async fn connect(
-        node: &Node,
-        ssh: Option<&SshSettings>,
-    ) -> Result<Session, TransportError> {
+    pub async fn connect(node: &Node, settings: &Settings) -> Result<Session, TransportError> {
         match node.transport {
             Transport::Local => Ok(Session::Local(LocalSession::new())),
-            Transport::Ssh => match ssh {
+            Transport::Ssh => match &settings.ssh {
                 Some(ssh) => Ok(Session::Ssh(SshSession::connect(node, ssh).await?)),
                 None => Err(TransportError::NoKey("SSH settings were not loaded".into())),
             },
-            Transport::Agent => Err(TransportError::Unsupported("agent")),
+            Transport::Agent => match &settings.agent {
+                Some(a) => Ok(Session::Agent(AgentSession::connect(node, a).await?)),
+                None => Err(TransportError::AgentSetup(
+                    "agent settings were not loaded".into(),
+                )),
+            },
         }
     }
 
-    /// Runs `command`, writes `stdin` then EOF, and streams output into `out`.
-    /// When `cancel` fires the command's channel is closed and `Cancelled` returned.
+    /// The user commands run as when no run-as is asked for.
+    pub fn login_user(&self) -> &str {
+        match self {
+            Session::Ssh(s) => s.user(),
+            Session::Local(s) => s.user(),
+            Session::Agent(s) => s.user(),
+        }
+    }
+
+    /// Runs `command` (shell script text) as `run_as`, writes `stdin` then EOF, streams
+    /// output into `out`. When `cancel` fires, the command's whole process tree is stopped
+    /// and `Cancelled` returned.
     pub async fn exec(
+        &self,
+        command: &str,
+        stdin: Bytes,
+        run_as: Option<&RunAsSpec>,
+        out: &mpsc::Sender<ExecEvent>,
+        cancel: &CancellationToken,
+    ) -> Result<ExitStatus, TransportError> {
+        match self {
+            Session::Agent(a) => {
+                a.exec(command, stdin, run_as.map(|r| r.user.as_str()), out, cancel)
+                    .await
+            }
+            _ => self.shell_exec(command, stdin, run_as, out, cancel).await,
+        }
+    }
+
+    /// A plain command over SSH or locally, as the login user.
+    async fn raw_exec(
         &self,
         command: &str,
         stdin: Bytes,
@@ -140,25 +201,179 @@ impl Session {
         match self {
             Session::Ssh(s) => s.exec(command, stdin, out, cancel).await,
             Session::Local(s) => s.exec(command, stdin, out, cancel).await,
+            Session::Agent(a) => a.exec(command, stdin, None, out, cancel).await,
         }
     }
 
-    /// The login user on the other side (for deciding whether run-as needs a switch).
-    pub fn login_user(&self) -> &str {
-        match self {
-            Session::Ssh(s) => s.user(),
-            Session::Local(s) => s.user(),
+    /// exec for the shell transports: user switch with sudo/su, pid marker, and on cancel
+    /// the kill of the marked process group and session.
+    async fn shell_exec(
+        &self,
+        command: &str,
+        stdin: Bytes,
+        run_as: Option<&RunAsSpec>,
+        out: &mpsc::Sender<ExecEvent>,
+        cancel: &CancellationToken,
+    ) -> Result<ExitStatus, TransportError> {
+        let full = shell::with_pid_marker(&shell::as_user(command, run_as));
+        let (tx, mut rx) = mpsc::channel::<ExecEvent>(64);
+        let mut pid: Option<u32> = None;
+        let run = async move {
+            let tx = tx;
+            self.raw_exec(&full, stdin, &tx, cancel).await
+        };
+        let forward = async {
+            // The marker is the first line on stderr; everything else goes through.
+            let mut head: Option<Vec<u8>> = Some(Vec::new());
+            while let Some(ev) = rx.recv().await {
+                let ev = match (ev, head.as_mut()) {
+                    (ExecEvent::Stderr(b), Some(buf)) => {
+                        buf.extend_from_slice(&b);
+                        let Some(nl) = buf.iter().position(|c| *c == b'\n') else {
+                            if buf.len() < 64 {
+                                continue;
+                            }
+                            let all = head.take().unwrap_or_default();
+                            let _ = out.send(ExecEvent::Stderr(Bytes::from(all))).await;
+                            continue;
+                        };
+                        let all = head.take().unwrap_or_default();
+                        let line = String::from_utf8_lossy(&all[..nl]);
+                        match line.strip_prefix(shell::PID_MARKER) {
+                            Some(p) => pid = p.trim().parse().ok(),
+                            None => {
+                                let _ = out
+                                    .send(ExecEvent::Stderr(Bytes::copy_from_slice(&all[..=nl])))
+                                    .await;
+                            }
+                        }
+                        if all.len() <= nl + 1 {
+                            continue;
+                        }
+                        ExecEvent::Stderr(Bytes::copy_from_slice(&all[nl + 1..]))
+                    }
+                    (ev, _) => ev,
+                };
+                if out.send(ev).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let (result, ()) = tokio::join!(run, forward);
+        if let Err(TransportError::Cancelled) = &result {
+            let sudo = run_as.is_some() && self.login_user() != "root";
+            if let Some(kill) = pid.and_then(|p| shell::kill_command(p, 2, sudo)) {
+                let never = CancellationToken::new();
+                if let Err(e) = exec_collect(self, &kill, Bytes::new(), &never).await {
+                    tracing::warn!(error = %e, "could not stop the remote processes");
+                }
+            }
+        }
+        result
+    }
+
+    /// Makes `dir` (which must not exist) and writes `files` (name, content) into it, mode 0755.
+    pub async fn upload(
+        &self,
+        dir: &str,
+        files: Vec<(String, Vec<u8>)>,
+        cancel: &CancellationToken,
+    ) -> Result<(), TransportError> {
+        if let Session::Agent(a) = self {
+            return a.upload(dir, files).await;
+        }
+        let mut bundle = tar::Builder::new(Vec::new());
+        for (name, data) in &files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o755);
+            h.set_mtime(chrono::Utc::now().timestamp().max(0) as u64);
+            bundle.append_data(&mut h, name, &data[..])?;
+        }
+        let bundle = Bytes::from(bundle.into_inner()?);
+        let (st, _, err) = exec_collect(self, &shell::upload_command(dir), bundle, cancel).await?;
+        if !st.success() {
+            return Err(TransportError::Io(std::io::Error::other(format!(
+                "upload to {dir} failed ({st}): {}",
+                String::from_utf8_lossy(&err).trim()
+            ))));
+        }
+        Ok(())
+    }
+
+    /// Streams the files matching `patterns`, read as `run_as`, as a tar into `out`.
+    pub async fn fetch(
+        &self,
+        patterns: &[String],
+        max_file_size: u64,
+        run_as: Option<&RunAsSpec>,
+        out: &mpsc::Sender<FetchEvent>,
+    ) -> Result<ExitStatus, TransportError> {
+        if let Session::Agent(a) = self {
+            return a
+                .fetch(
+                    patterns,
+                    max_file_size,
+                    run_as.map(|r| r.user.as_str()),
+                    out,
+                )
+                .await;
+        }
+        let (tx, mut rx) = mpsc::channel::<ExecEvent>(64);
+        let never = CancellationToken::new();
+        let command = shell::collect_script(patterns, max_file_size);
+        let run = async move {
+            let tx = tx;
+            self.exec(&command, Bytes::new(), run_as, &tx, &never).await
+        };
+        let route = async {
+            let mut notes = crate::engine::LineSplitter::default();
+            let mut lines = Vec::new();
+            while let Some(ev) = rx.recv().await {
+                match ev {
+                    ExecEvent::Stdout(b) => {
+                        let _ = out.send(FetchEvent::Tar(b)).await;
+                    }
+                    ExecEvent::Stderr(b) => lines.extend(notes.push(&b)),
+                }
+            }
+            lines.extend(notes.finish());
+            for l in lines {
+                let ev = match l.strip_prefix(shell::TOO_BIG_MARKER) {
+                    Some(f) => FetchEvent::TooBig(f.to_string()),
+                    None if l.contains("Removing leading") || l.trim().is_empty() => continue,
+                    None => FetchEvent::Note(l),
+                };
+                let _ = out.send(ev).await;
+            }
+        };
+        let (status, ()) = tokio::join!(run, route);
+        status
+    }
+
+    /// Removes a folder made by `upload`.
+    pub async fn remove_dir(&self, dir: &str) -> Result<(), TransportError> {
+        let never = CancellationToken::new();
+        let (st, _, err) =
+            exec_collect(self, &shell::cleanup_command(dir), Bytes::new(), &never).await?;
+        if st.success() {
+            Ok(())
+        } else {
+            Err(TransportError::Io(std::io::Error::other(
+                String::from_utf8_lossy(&err).trim().to_string(),
+            )))
         }
     }
 
     pub async fn close(self) {
-        if let Session::Ssh(s) = self {
-            s.close().await;
+        match self {
+            Session::Ssh(s) => s.close().await,
+            Session::Agent(_) | Session::Local(_) => {}
         }
     }
 }
 
-/// Runs a command and collects its whole output (for short housekeeping commands).
+/// Runs a housekeeping command as the login user and collects its whole output.
 pub async fn exec_collect(
     session: &Session,
     command: &str,
@@ -176,12 +391,10 @@ pub async fn exec_collect(
         }
         (o, e)
     };
-    let (status, (o, e)) = tokio::join!(
-        async move {
-            let tx = tx;
-            session.exec(command, stdin, &tx, cancel).await
-        },
-        gather
-    );
+    let run = async move {
+        let tx = tx;
+        session.raw_exec(command, stdin, &tx, cancel).await
+    };
+    let (status, (o, e)) = tokio::join!(run, gather);
     Ok((status?, o, e))
 }

@@ -1,18 +1,30 @@
-//! The shell commands a run sends to a server.
+//! The shell side of the wire: every command a run sends to a server, as POSIX `sh`.
 //!
-//! Every transport executes command strings with stdin and streamed stdout/stderr, so the
-//! whole protocol of a run is here, in one place, as POSIX `sh`:
+//! Over SSH (and locally) these strings are the whole protocol; the agent runs the same
+//! step and collect scripts, switching user natively instead of with sudo:
 //!
 //! 1. **upload**: one `tar -x` into a fresh per-run folder with every step's script;
-//! 2. **step**: prints a pid marker (for kill), switches user (sudo/su), reads the
-//!    environment block from stdin (so option values, secrets included, never appear on a
-//!    command line or on disk), changes directory and `exec`s the script with its args;
-//! 3. **collect**: expands the collect globs, skips links and files over the size limit,
+//! 2. **step**: reads the environment block from stdin (so option values, secrets
+//!    included, never appear on a command line or on disk), changes directory and `exec`s
+//!    the script with its arguments;
+//! 3. **user switch** (`as_user`): `sudo -n -u`, `su -` or `sudo -n su -`;
+//! 4. **pid marker**: the shell prints its pid first, so a cancelled command's process
+//!    group and session can be killed;
+//! 5. **collect**: expands the collect globs, skips links and files over the size limit,
 //!    and streams a tar of the rest on stdout;
-//! 4. **cleanup**: removes the per-run folder;
-//! 5. **kill**: signals the step's whole process group and session.
+//! 6. **cleanup**: removes the per-run folder;
+//! 7. **kill**: signals a command's whole process group and session.
 
-use ordo_jobs::RunAsMethod;
+/// How to become another user from a shell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwitchMethod {
+    /// `sudo -n -H -u USER`.
+    Sudo,
+    /// `su - USER` (the login user must be root).
+    Su,
+    /// `sudo -n su - USER`.
+    SudoSu,
+}
 
 /// The marker a step prints on stderr before anything else: `\x1eordo-pid <pid>`.
 pub const PID_MARKER: &str = "\u{1e}ordo-pid ";
@@ -85,35 +97,39 @@ pub fn glob_base(pattern: &str) -> &str {
     }
 }
 
-/// Who the step runs as, and how to get there.
+/// Who a command runs as, and how a shell gets there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunAsSpec {
     pub user: String,
-    pub method: RunAsMethod,
+    pub method: SwitchMethod,
 }
 
-/// Wraps `inner` (a shell script text) so it runs as `run_as` with `args` as `$1...`.
-/// `inner` reads its own stdin; `args` are passed as separate, quoted words.
-pub fn as_user(inner: &str, args: &[String], run_as: Option<&RunAsSpec>) -> String {
-    let quoted_args: Vec<String> = args.iter().map(|a| quote(a)).collect();
-    let sh = format!("/bin/sh -c {} ordo {}", quote(inner), quoted_args.join(" "));
-    let sh = sh.trim_end().to_string();
+/// Wraps `inner` (a shell script text) so that `/bin/sh` runs it as `run_as`.
+/// `inner` reads the command's stdin.
+pub fn as_user(inner: &str, run_as: Option<&RunAsSpec>) -> String {
+    let sh = format!("/bin/sh -c {}", quote(inner));
     match run_as {
         None => format!("exec {sh}"),
         Some(r) => match r.method {
-            RunAsMethod::Sudo => format!("exec sudo -n -H -u {} -- {sh}", quote(&r.user)),
-            RunAsMethod::Su => format!(
+            SwitchMethod::Sudo => format!("exec sudo -n -H -u {} -- {sh}", quote(&r.user)),
+            SwitchMethod::Su => format!(
                 "exec su - {} -s /bin/sh -c {}",
                 quote(&r.user),
                 quote(&format!("exec {sh}"))
             ),
-            RunAsMethod::SudoSu => format!(
+            SwitchMethod::SudoSu => format!(
                 "exec sudo -n su - {} -s /bin/sh -c {}",
                 quote(&r.user),
                 quote(&format!("exec {sh}"))
             ),
         },
     }
+}
+
+/// Prefixes a command with the pid marker (see [`PID_MARKER`]): the shell that reads the
+/// command prints its pid on stderr first.
+pub fn with_pid_marker(command: &str) -> String {
+    format!("printf '\\036ordo-pid %s\\n' $$ >&2; {command}")
 }
 
 /// Makes the per-run folder and unpacks the scripts' tar (sent on stdin) into it.
@@ -124,13 +140,9 @@ pub fn upload_command(run_dir: &str) -> String {
     )
 }
 
-/// Runs one uploaded script. stdin carries the `export` block, then EOF.
-pub fn step_command(
-    script: &str,
-    args: &[String],
-    workdir: Option<&str>,
-    run_as: Option<&RunAsSpec>,
-) -> String {
+/// The script text that runs one uploaded script with its arguments; stdin carries the
+/// `export` block, then EOF. `workdir` is already quoted.
+pub fn step_script(script: &str, args: &[String], workdir: Option<&str>) -> String {
     let cd = match workdir {
         Some(w) => format!(
             "cd {w} || {{ echo \"ordo: cannot change to working directory {}\" >&2; exit 126; }}",
@@ -138,13 +150,11 @@ pub fn step_command(
         ),
         None => "cd \"${HOME:-/}\" 2>/dev/null || cd /".to_string(),
     };
-    let inner = format!(
-        "eval \"$(cat)\" || exit 126\n{cd}\nexec {} \"$@\" </dev/null",
-        quote(script)
-    );
+    let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
     format!(
-        "printf '\\036ordo-pid %s\\n' $$ >&2; {}",
-        as_user(&inner, args, run_as)
+        "eval \"$(cat)\" || exit 126\n{cd}\nexec {} {} </dev/null",
+        quote(script),
+        args.join(" ")
     )
 }
 
@@ -157,14 +167,11 @@ pub fn env_block(vars: &[(String, String)]) -> String {
     out
 }
 
-/// Streams a tar of the files matching `patterns` on stdout.
-pub fn collect_command(
-    patterns: &[String],
-    max_file_size: u64,
-    run_as: Option<&RunAsSpec>,
-) -> String {
+/// The script that streams a tar of the files matching `patterns` on stdout; files over
+/// `max_file_size` (0: no limit) are named on stderr after [`TOO_BIG_MARKER`] instead.
+pub fn collect_script(patterns: &[String], max_file_size: u64) -> String {
     let words: Vec<String> = patterns.iter().map(|p| glob_word(p)).collect();
-    let inner = format!(
+    format!(
         "set --\n\
          for f in {words}; do\n\
            if [ -f \"$f\" ] && [ ! -L \"$f\" ]; then\n\
@@ -174,10 +181,13 @@ pub fn collect_command(
          [ $# -eq 0 ] && exit 0\n\
          exec tar -cf - -- \"$@\"",
         words = words.join(" "),
-        max = max_file_size,
+        max = if max_file_size == 0 {
+            u64::MAX / 2
+        } else {
+            max_file_size
+        },
         marker = TOO_BIG_MARKER,
-    );
-    as_user(&inner, &[], run_as)
+    )
 }
 
 /// Removes the per-run folder.
@@ -263,12 +273,14 @@ mod tests {
         let script = dir.path().join("s.sh");
         std::fs::write(&script, "#!/bin/sh\necho \"$1|$2|$SECRET|$(pwd)\"\n").unwrap();
         sh(&format!("chmod 755 {}", script.display()));
-        let cmd = step_command(
-            &script.display().to_string(),
-            &["a b".into(), "it's".into()],
-            Some(&dir.path().display().to_string()),
+        let cmd = with_pid_marker(&as_user(
+            &step_script(
+                &script.display().to_string(),
+                &["a b".into(), "it's".into()],
+                Some(&quote(&dir.path().display().to_string())),
+            ),
             None,
-        );
+        ));
         let mut child = std::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(&cmd)

@@ -1,0 +1,106 @@
+//! ordo's agent: serves the `ordo.agent.v1.Agent` gRPC service over mutual TLS on a
+//! production server, so the controller can run jobs there without SSH.
+
+pub mod config;
+pub mod enroll;
+mod process;
+mod service;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use ordo_proto::agent::agent_server::AgentServer;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::{Request, Status};
+
+pub use config::AgentConfig;
+
+/// The common name of the first certificate in a PEM file, and its expiry (Unix seconds).
+pub fn cert_info(pem: &[u8]) -> anyhow::Result<(String, i64)> {
+    let (_, p) = x509_parser::pem::parse_x509_pem(pem).context("not a PEM certificate")?;
+    let cert = p.parse_x509().context("not an X.509 certificate")?;
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|c| c.as_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    Ok((cn, cert.validity().not_after.timestamp()))
+}
+
+/// Only clients whose certificate names one of `controllers` get through.
+fn client_check(
+    controllers: Arc<Vec<String>>,
+) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
+    move |req: Request<()>| {
+        let certs = req
+            .peer_certs()
+            .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+        let first = certs
+            .first()
+            .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+        let name = x509_parser::parse_x509_certificate(first.as_ref())
+            .ok()
+            .and_then(|(_, c)| {
+                c.subject()
+                    .iter_common_name()
+                    .next()
+                    .and_then(|n| n.as_str().ok())
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        if controllers.iter().any(|c| c == &name) {
+            Ok(req)
+        } else {
+            Err(Status::permission_denied(format!(
+                "client `{name}` is not a controller this agent accepts"
+            )))
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves; running commands' groups are stopped when their
+/// callers go away.
+pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let cert =
+        std::fs::read(&cfg.cert).with_context(|| format!("cannot read {}", cfg.cert.display()))?;
+    let key =
+        std::fs::read(&cfg.key).with_context(|| format!("cannot read {}", cfg.key.display()))?;
+    let ca = std::fs::read(&cfg.ca).with_context(|| format!("cannot read {}", cfg.ca.display()))?;
+    let (cn, not_after) = cert_info(&cert).with_context(|| format!("{}", cfg.cert.display()))?;
+    if cn != cfg.name {
+        anyhow::bail!(
+            "{}: the certificate is for `{cn}`, but this agent's name is `{}`",
+            cfg.cert.display(),
+            cfg.name
+        );
+    }
+    let tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(cert, key))
+        .client_ca_root(Certificate::from_pem(ca));
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    tracing::info!(name = %cfg.name, listen = %listener.local_addr()?, "agent ready");
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(ordo_proto::agent::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("reflection service")?;
+    let check = client_check(Arc::new(cfg.controllers.clone()));
+    let service =
+        AgentServer::with_interceptor(service::AgentService::new(Arc::new(cfg), not_after), check);
+    let incoming = TcpListenerStream::new(listener);
+    Server::builder()
+        .tls_config(tls)
+        .context("TLS configuration")?
+        .tcp_nodelay(true)
+        .add_service(service)
+        .add_service(reflection)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .context("the gRPC server stopped")?;
+    Ok(())
+}

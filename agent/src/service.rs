@@ -1,0 +1,370 @@
+//! The `ordo.agent.v1.Agent` service.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+use ordo_proto::agent::agent_server::Agent;
+use ordo_proto::agent::{
+    ExecInput, ExecOutput, ExitStatus, FetchChunk, FetchRequest, FetchSkipped, HealthRequest,
+    HealthResponse, KillRequest, KillResult, UploadInput, UploadResult, exec_input, exec_output,
+    fetch_chunk, upload_input,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::config::AgentConfig;
+use crate::process::{self, SpawnError};
+
+type OutStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Output chunks in flight per command: with 32 KiB reads, at most ~1 MiB buffered.
+const CHANNEL_DEPTH: usize = 32;
+const READ_SIZE: usize = 32 * 1024;
+
+pub struct AgentService {
+    cfg: Arc<AgentConfig>,
+    started: Instant,
+    running: Arc<AtomicU32>,
+    limit: Arc<Semaphore>,
+    /// Kill switches of the running commands, by exec id. A plain mutex: held only to
+    /// insert, remove or look up, never across an await.
+    kills: Arc<Mutex<HashMap<String, CancellationToken>>>,
+    cert_not_after: i64,
+}
+
+impl AgentService {
+    pub fn new(cfg: Arc<AgentConfig>, cert_not_after: i64) -> Self {
+        AgentService {
+            limit: Arc::new(Semaphore::new(cfg.max_concurrent)),
+            cfg,
+            started: Instant::now(),
+            running: Arc::new(AtomicU32::new(0)),
+            kills: Arc::new(Mutex::new(HashMap::new())),
+            cert_not_after,
+        }
+    }
+
+    fn check_user(&self, run_as: &str) -> Result<(), Status> {
+        if !run_as.is_empty() && !self.cfg.user_allowed(run_as) {
+            return Err(Status::permission_denied(
+                SpawnError::NotAllowed(run_as.to_string()).to_string(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn spawn_status(e: SpawnError) -> Status {
+    match e {
+        SpawnError::NotAllowed(_) => Status::permission_denied(e.to_string()),
+        SpawnError::NoUser(_) | SpawnError::CannotSwitch(..) => {
+            Status::failed_precondition(e.to_string())
+        }
+        SpawnError::Io(_) => Status::internal(e.to_string()),
+    }
+}
+
+/// Forwards a pipe into the response channel in bounded chunks.
+async fn pump(
+    mut r: impl tokio::io::AsyncRead + Unpin,
+    tx: mpsc::Sender<Result<ExecOutput, Status>>,
+    stderr: bool,
+) {
+    let mut buf = vec![0u8; READ_SIZE];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                let data = buf[..n].to_vec();
+                let msg = if stderr {
+                    exec_output::Msg::Stderr(data)
+                } else {
+                    exec_output::Msg::Stdout(data)
+                };
+                if tx.send(Ok(ExecOutput { msg: Some(msg) })).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Agent for AgentService {
+    async fn health(&self, _: Request<HealthRequest>) -> Result<Response<HealthResponse>, Status> {
+        Ok(Response::new(HealthResponse {
+            name: self.cfg.name.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            running: self.running.load(Ordering::SeqCst),
+            max_concurrent: self.cfg.max_concurrent as u32,
+            allowed_users: self.cfg.allowed_users.clone(),
+            user: process::own_user(),
+            certificate_not_after: self.cert_not_after,
+        }))
+    }
+
+    type ExecStream = OutStream<ExecOutput>;
+
+    async fn exec(
+        &self,
+        request: Request<Streaming<ExecInput>>,
+    ) -> Result<Response<Self::ExecStream>, Status> {
+        let mut input = request.into_inner();
+        let start = match input.message().await? {
+            Some(ExecInput {
+                msg: Some(exec_input::Msg::Start(s)),
+            }) => s,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first message of Exec must be `start`",
+                ));
+            }
+        };
+        self.check_user(&start.run_as)?;
+        let env: Vec<(String, String)> = start.env.into_iter().collect();
+        let run_as = Some(start.run_as.as_str()).filter(|u| !u.is_empty());
+        let mut cmd = process::shell(&start.command, run_as, &env, Some(&start.workdir))
+            .map_err(spawn_status)?;
+        let permit = self
+            .limit
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Status::unavailable("the agent is stopping"))?;
+        let mut child = cmd.spawn().map_err(|e| spawn_status(SpawnError::Io(e)))?;
+        let kill = CancellationToken::new();
+        if !start.exec_id.is_empty() {
+            self.kills
+                .lock()
+                .expect("poisoned")
+                .insert(start.exec_id.clone(), kill.clone());
+        }
+        let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+        let (running, kills, grace) = (
+            self.running.clone(),
+            self.kills.clone(),
+            self.cfg.kill_grace,
+        );
+        running.fetch_add(1, Ordering::SeqCst);
+        let exec_id = start.exec_id.clone();
+        let timeout =
+            (start.timeout_secs > 0).then(|| Duration::from_secs(u64::from(start.timeout_secs)));
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut stdin = child.stdin.take();
+            let feed = async {
+                while let Ok(Some(msg)) = input.message().await {
+                    match msg.msg {
+                        Some(exec_input::Msg::Stdin(data)) => {
+                            if let Some(s) = stdin.as_mut()
+                                && s.write_all(&data).await.is_err()
+                            {
+                                stdin = None;
+                            }
+                        }
+                        Some(exec_input::Msg::CloseStdin(_)) => break,
+                        _ => {}
+                    }
+                }
+                // The caller's stream ended (or broke): the command has all its input.
+                drop(stdin);
+            };
+            let out = pump(child.stdout.take().expect("piped"), tx.clone(), false);
+            let err = pump(child.stderr.take().expect("piped"), tx.clone(), true);
+            let io = async { tokio::join!(out, err) };
+            let gone = tx.clone();
+            // Ends when the command is done, or must be stopped.
+            let outcome = tokio::select! {
+                ((), _) = async { tokio::join!(feed, io) } => "done",
+                _ = kill.cancelled() => "killed",
+                _ = async { match timeout { Some(t) => tokio::time::sleep(t).await, None => std::future::pending().await } } => "timed-out",
+                _ = gone.closed() => "caller-gone",
+            };
+            if outcome != "done" {
+                process::stop_group(&mut child, grace).await;
+            }
+            let status = child.wait().await;
+            let mut exit = ExitStatus {
+                timed_out: outcome == "timed-out",
+                killed: outcome == "killed",
+                ..Default::default()
+            };
+            if let Ok(st) = status {
+                exit.code = st.code();
+                if let Some(sig) = std::os::unix::process::ExitStatusExt::signal(&st) {
+                    exit.signal = process::signal_name(sig);
+                }
+            }
+            let _ = tx
+                .send(Ok(ExecOutput {
+                    msg: Some(exec_output::Msg::Exit(exit)),
+                }))
+                .await;
+            if !exec_id.is_empty() {
+                kills.lock().expect("poisoned").remove(&exec_id);
+            }
+            running.fetch_sub(1, Ordering::SeqCst);
+            if outcome == "caller-gone" {
+                tracing::warn!(
+                    exec_id,
+                    "the controller went away: the command's process group was stopped"
+                );
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn upload(
+        &self,
+        request: Request<Streaming<UploadInput>>,
+    ) -> Result<Response<UploadResult>, Status> {
+        let mut input = request.into_inner();
+        let header = match input.message().await? {
+            Some(UploadInput {
+                msg: Some(upload_input::Msg::Header(h)),
+            }) => h,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first message of Upload must be `header`",
+                ));
+            }
+        };
+        let path = std::path::PathBuf::from(&header.path);
+        if !path.is_absolute() || path.file_name().is_none() {
+            return Err(Status::invalid_argument(format!(
+                "upload: `{}` is not an absolute file path",
+                header.path
+            )));
+        }
+        let parent = path
+            .parent()
+            .unwrap_or(std::path::Path::new("/"))
+            .to_path_buf();
+        if header.create_dirs {
+            tokio::fs::create_dir_all(&parent)
+                .await
+                .map_err(|e| Status::internal(format!("mkdir {}: {e}", parent.display())))?;
+        }
+        let tmp = parent.join(format!(
+            ".{}.part",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        let mut file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| Status::internal(format!("{}: {e}", tmp.display())))?;
+        let mut bytes = 0u64;
+        while let Some(msg) = input.message().await? {
+            if let Some(upload_input::Msg::Data(d)) = msg.msg {
+                file.write_all(&d)
+                    .await
+                    .map_err(|e| Status::internal(format!("{}: {e}", tmp.display())))?;
+                bytes += d.len() as u64;
+            }
+        }
+        file.sync_all()
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let mode = if header.mode == 0 {
+            0o644
+        } else {
+            header.mode & 0o7777
+        };
+        let perms: std::fs::Permissions = std::os::unix::fs::PermissionsExt::from_mode(mode);
+        tokio::fs::set_permissions(&tmp, perms)
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        tokio::fs::rename(&tmp, &path)
+            .await
+            .map_err(|e| Status::internal(format!("{}: {e}", path.display())))?;
+        Ok(Response::new(UploadResult { bytes }))
+    }
+
+    type FetchStream = OutStream<FetchChunk>;
+
+    async fn fetch(
+        &self,
+        request: Request<FetchRequest>,
+    ) -> Result<Response<Self::FetchStream>, Status> {
+        let req = request.into_inner();
+        self.check_user(&req.run_as)?;
+        if req.patterns.iter().any(|p| !p.starts_with('/')) {
+            return Err(Status::invalid_argument("fetch: patterns must be absolute"));
+        }
+        let script = ordo_proto::shell::collect_script(&req.patterns, req.max_file_size);
+        let run_as = Some(req.run_as.as_str()).filter(|u| !u.is_empty());
+        let mut child = process::shell(&script, run_as, &[], None)
+            .map_err(spawn_status)?
+            .spawn()
+            .map_err(|e| spawn_status(SpawnError::Io(e)))?;
+        drop(child.stdin.take());
+        let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+        let max = req.max_file_size;
+        tokio::spawn(async move {
+            let mut stdout = child.stdout.take().expect("piped");
+            let mut stderr = child.stderr.take().expect("piped");
+            let tar_tx = tx.clone();
+            let data = async move {
+                let mut buf = vec![0u8; READ_SIZE];
+                loop {
+                    match stdout.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            let msg = FetchChunk {
+                                msg: Some(fetch_chunk::Msg::Tar(buf[..n].to_vec())),
+                            };
+                            if tar_tx.send(Ok(msg)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            };
+            let mut notes = Vec::new();
+            let (_, _) = tokio::join!(data, stderr.read_to_end(&mut notes));
+            for line in String::from_utf8_lossy(&notes).lines() {
+                let msg = match line.strip_prefix(ordo_proto::shell::TOO_BIG_MARKER) {
+                    Some(path) => fetch_chunk::Msg::Skipped(FetchSkipped {
+                        path: path.to_string(),
+                        reason: format!("larger than {max} bytes"),
+                    }),
+                    None if line.contains("Removing leading") || line.trim().is_empty() => continue,
+                    None => fetch_chunk::Msg::Note(line.to_string()),
+                };
+                let _ = tx.send(Ok(FetchChunk { msg: Some(msg) })).await;
+            }
+            match child.wait().await {
+                Ok(st) if !st.success() => {
+                    let _ = tx
+                        .send(Err(Status::internal(format!(
+                            "collecting files ended with {st}"
+                        ))))
+                        .await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(Status::internal(e.to_string()))).await;
+                }
+                Ok(_) => {}
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn kill(&self, request: Request<KillRequest>) -> Result<Response<KillResult>, Status> {
+        let id = request.into_inner().exec_id;
+        let token = self.kills.lock().expect("poisoned").get(&id).cloned();
+        if let Some(t) = &token {
+            t.cancel();
+        }
+        Ok(Response::new(KillResult {
+            found: token.is_some(),
+        }))
+    }
+}

@@ -1,0 +1,96 @@
+//! `controller pki init|sign`: the agents' certificate authority.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+
+use super::{BadInput, Cli, EXIT_OK};
+use crate::pki::Pki;
+
+#[derive(Subcommand, Debug)]
+pub enum PkiCmd {
+    /// Create the CA and the controller's client certificate in the PKI folder.
+    Init,
+    /// Sign an agent's certificate signing request (made by `agent enroll`), after showing
+    /// what it asks for. The agent's private key never leaves the agent.
+    Sign {
+        /// The request (PEM), e.g. /etc/ordo-agent/agent.csr copied from the agent.
+        csr: PathBuf,
+        /// Where to write the certificate (default: next to the request, `.pem`).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Days the certificate is valid.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Approve without asking.
+        #[arg(short, long)]
+        yes: bool,
+    },
+}
+
+pub fn run(cli: &Cli, cmd: &PkiCmd) -> anyhow::Result<i32> {
+    let cfg = super::config(cli)?;
+    let pki = Pki::new(&cfg.pki_dir);
+    match cmd {
+        PkiCmd::Init => {
+            pki.init().map_err(|e| BadInput(e.to_string()))?;
+            println!("created the agents' CA in {}", cfg.pki_dir.display());
+            println!(
+                "  {}  copy this public certificate to every agent (tls.ca)",
+                pki.ca_cert().display()
+            );
+            println!(
+                "  {}  the controller's client certificate",
+                pki.controller_cert().display()
+            );
+        }
+        PkiCmd::Sign {
+            csr,
+            out,
+            days,
+            yes,
+        } => {
+            let pem = std::fs::read_to_string(csr)
+                .map_err(|e| BadInput(format!("{}: {e}", csr.display())))?;
+            let info =
+                Pki::inspect(&pem).map_err(|e| BadInput(format!("{}: {e}", csr.display())))?;
+            println!(
+                "request {}: agent `{}`, names: {}",
+                csr.display(),
+                info.common_name,
+                info.dns_names.join(", ")
+            );
+            if !yes {
+                if !std::io::stdin().is_terminal() {
+                    return Err(BadInput(
+                        "refusing to sign without approval: answer on a terminal, or pass --yes"
+                            .into(),
+                    )
+                    .into());
+                }
+                print!("sign it for {days} days? [y/N] ");
+                std::io::stdout().flush()?;
+                let mut answer = String::new();
+                std::io::stdin().lock().read_line(&mut answer)?;
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    println!("not signed");
+                    return Ok(super::EXIT_FAILED);
+                }
+            }
+            let cert = pki
+                .sign_agent(&pem, *days)
+                .map_err(|e| BadInput(e.to_string()))?;
+            let out = out.clone().unwrap_or_else(|| csr.with_extension("pem"));
+            std::fs::write(&out, cert)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "signed: {} (copy it to the agent, with {})",
+                out.display(),
+                pki.ca_cert().display()
+            );
+        }
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,285 @@
+//! The `agent` transport: gRPC with mutual TLS to the ordo agent on the server.
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ordo_inventory::Node;
+use ordo_proto::agent::agent_client::AgentClient;
+use ordo_proto::agent::{
+    ExecInput, ExecStart, FetchRequest, HealthRequest, HealthResponse, KillRequest, UploadHeader,
+    UploadInput, exec_input, exec_output, fetch_chunk, upload_input,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use super::{ExecEvent, ExitStatus, FetchEvent, TransportError};
+
+/// The agents' default port.
+pub const DEFAULT_PORT: u16 = 7443;
+const CHUNK: usize = 64 * 1024;
+
+/// The controller's identity towards agents, shared by every connection of a run.
+#[derive(Clone)]
+pub struct AgentSettings {
+    ca: Certificate,
+    identity: Identity,
+    pub connect_timeout: Duration,
+}
+
+impl AgentSettings {
+    /// Reads the CA and the controller's client certificate and key (see `controller pki`).
+    pub fn load(
+        ca: &Path,
+        cert: &Path,
+        key: &Path,
+        connect_timeout: Duration,
+    ) -> Result<Self, TransportError> {
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|e| {
+                TransportError::AgentSetup(format!(
+                    "cannot read {}: {e} (run `controller pki init`)",
+                    p.display()
+                ))
+            })
+        };
+        Ok(AgentSettings {
+            ca: Certificate::from_pem(read(ca)?),
+            identity: Identity::from_pem(read(cert)?, read(key)?),
+            connect_timeout,
+        })
+    }
+}
+
+pub struct AgentSession {
+    client: AgentClient<Channel>,
+    addr: String,
+    health: HealthResponse,
+}
+
+impl AgentSession {
+    pub async fn connect(node: &Node, s: &AgentSettings) -> Result<AgentSession, TransportError> {
+        let port = node.port.unwrap_or(DEFAULT_PORT);
+        let host = if node.host.contains(':') {
+            format!("[{}]", node.host)
+        } else {
+            node.host.clone()
+        };
+        let addr = format!("{host}:{port}");
+        let err = |reason: String| TransportError::Agent {
+            addr: addr.clone(),
+            reason,
+        };
+        // The agent's certificate must be for the server's name in the inventory.
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(s.ca.clone())
+            .identity(s.identity.clone())
+            .domain_name(node.name.clone());
+        let endpoint = Endpoint::from_shared(format!("https://{addr}"))
+            .map_err(|e| err(e.to_string()))?
+            .tls_config(tls)
+            .map_err(|e| err(e.to_string()))?
+            .connect_timeout(s.connect_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30));
+        let channel = tokio::time::timeout(s.connect_timeout, endpoint.connect())
+            .await
+            .map_err(|_| TransportError::ConnectTimeout {
+                addr: addr.clone(),
+                secs: s.connect_timeout.as_secs(),
+            })?
+            .map_err(|e| TransportError::Connect {
+                addr: addr.clone(),
+                reason: describe(&e),
+            })?;
+        let mut client = AgentClient::new(channel).max_decoding_message_size(16 << 20);
+        let health = client
+            .health(HealthRequest {})
+            .await
+            .map_err(|e| err(format!("health check refused: {}", e.message())))?
+            .into_inner();
+        Ok(AgentSession {
+            client,
+            addr,
+            health,
+        })
+    }
+
+    pub fn user(&self) -> &str {
+        &self.health.user
+    }
+
+    pub fn health(&self) -> &HealthResponse {
+        &self.health
+    }
+
+    fn status_err(&self, what: &str, e: tonic::Status) -> TransportError {
+        TransportError::Agent {
+            addr: self.addr.clone(),
+            reason: format!("{what}: {}", e.message()),
+        }
+    }
+
+    pub async fn exec(
+        &self,
+        command: &str,
+        stdin: Bytes,
+        run_as: Option<&str>,
+        out: &mpsc::Sender<ExecEvent>,
+        cancel: &CancellationToken,
+    ) -> Result<ExitStatus, TransportError> {
+        let exec_id = uuid::Uuid::now_v7().to_string();
+        let (tx, rx) = mpsc::channel::<ExecInput>(4);
+        let start = ExecStart {
+            command: command.to_string(),
+            run_as: run_as.unwrap_or_default().to_string(),
+            exec_id: exec_id.clone(),
+            ..Default::default()
+        };
+        let msg = |m| ExecInput { msg: Some(m) };
+        let _ = tx.send(msg(exec_input::Msg::Start(start))).await;
+        let feeder = tokio::spawn(async move {
+            for chunk in stdin.chunks(CHUNK) {
+                if tx
+                    .send(msg(exec_input::Msg::Stdin(chunk.to_vec())))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            let _ = tx.send(msg(exec_input::Msg::CloseStdin(true))).await;
+        });
+        let mut client = self.client.clone();
+        let call = client.exec(ReceiverStream::new(rx));
+        let mut stream = tokio::select! {
+            r = call => r.map_err(|e| self.status_err("exec", e))?.into_inner(),
+            _ = cancel.cancelled() => { feeder.abort(); return Err(TransportError::Cancelled); }
+        };
+        let mut status = ExitStatus::Unknown;
+        loop {
+            let next = tokio::select! {
+                m = stream.message() => m,
+                _ = cancel.cancelled() => {
+                    // Ask for the kill explicitly, and wait for the agent to confirm the end.
+                    let mut c = self.client.clone();
+                    let _ = c.kill(KillRequest { exec_id: exec_id.clone(), grace_secs: 0 }).await;
+                    let _ = tokio::time::timeout(Duration::from_secs(10), async { while let Ok(Some(_)) = stream.message().await {} }).await;
+                    feeder.abort();
+                    return Err(TransportError::Cancelled);
+                }
+            };
+            match next {
+                Ok(Some(m)) => match m.msg {
+                    Some(exec_output::Msg::Stdout(d)) => {
+                        let _ = out.send(ExecEvent::Stdout(Bytes::from(d))).await;
+                    }
+                    Some(exec_output::Msg::Stderr(d)) => {
+                        let _ = out.send(ExecEvent::Stderr(Bytes::from(d))).await;
+                    }
+                    Some(exec_output::Msg::Exit(e)) => {
+                        status = match (e.code, e.signal.as_str()) {
+                            (Some(c), _) => ExitStatus::Code(c),
+                            (None, "") => ExitStatus::Unknown,
+                            (None, sig) => ExitStatus::Signal(sig.to_string()),
+                        };
+                    }
+                    None => {}
+                },
+                Ok(None) => break,
+                Err(e) => return Err(self.status_err("exec", e)),
+            }
+        }
+        feeder.abort();
+        Ok(status)
+    }
+
+    pub async fn upload(
+        &self,
+        dir: &str,
+        files: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), TransportError> {
+        for (name, data) in files {
+            let (tx, rx) = mpsc::channel::<UploadInput>(4);
+            let header = UploadHeader {
+                path: format!("{}/{name}", dir.trim_end_matches('/')),
+                mode: 0o755,
+                create_dirs: true,
+            };
+            let feeder = tokio::spawn(async move {
+                let _ = tx
+                    .send(UploadInput {
+                        msg: Some(upload_input::Msg::Header(header)),
+                    })
+                    .await;
+                for chunk in data.chunks(CHUNK) {
+                    if tx
+                        .send(UploadInput {
+                            msg: Some(upload_input::Msg::Data(chunk.to_vec())),
+                        })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+            let mut client = self.client.clone();
+            let r = client.upload(ReceiverStream::new(rx)).await;
+            feeder.abort();
+            r.map_err(|e| self.status_err(&format!("upload of {name}"), e))?;
+        }
+        Ok(())
+    }
+
+    pub async fn fetch(
+        &self,
+        patterns: &[String],
+        max_file_size: u64,
+        run_as: Option<&str>,
+        out: &mpsc::Sender<FetchEvent>,
+    ) -> Result<ExitStatus, TransportError> {
+        let mut client = self.client.clone();
+        let req = FetchRequest {
+            patterns: patterns.to_vec(),
+            run_as: run_as.unwrap_or_default().to_string(),
+            max_file_size,
+        };
+        let mut stream = client
+            .fetch(req)
+            .await
+            .map_err(|e| self.status_err("fetch", e))?
+            .into_inner();
+        loop {
+            match stream.message().await {
+                Ok(Some(c)) => {
+                    let ev = match c.msg {
+                        Some(fetch_chunk::Msg::Tar(d)) => FetchEvent::Tar(Bytes::from(d)),
+                        Some(fetch_chunk::Msg::Skipped(s)) => FetchEvent::TooBig(s.path),
+                        Some(fetch_chunk::Msg::Note(n)) => FetchEvent::Note(n),
+                        None => continue,
+                    };
+                    if out.send(ev).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return Err(self.status_err("fetch", e)),
+            }
+        }
+        Ok(ExitStatus::Code(0))
+    }
+}
+
+/// A transport error with its causes, which tonic keeps in its source chain.
+fn describe(e: &tonic::transport::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        out.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    out
+}
