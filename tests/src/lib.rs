@@ -5,6 +5,7 @@
 //! The tests need root (to start sshd in its own mount namespace and to create the test
 //! users); `.ci/run` installs `openssh-server`, `sudo`, `python3-aiosmtpd` and `openssl`.
 
+pub mod agent;
 pub mod project;
 pub mod smtp;
 pub mod sshd;
@@ -126,25 +127,33 @@ pub fn ensure_test_users() {
 
 /// The `controller` binary built by `cargo test --workspace`.
 pub fn controller_bin() -> PathBuf {
+    fresh_bin("controller")
+}
+
+/// A workspace binary, refusing one older than the sources it is built from:
+/// `cargo test -p ordo-tests` alone does not rebuild binaries.
+pub fn fresh_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join("controller");
+    let bin = dir.join(name);
     assert!(
         bin.exists(),
-        "{} is missing: run the tests with `cargo test --workspace` so the binary is built",
+        "{} is missing: run the tests with `cargo test --workspace` so the binaries are built",
         bin.display()
     );
-    // `cargo test -p ordo-tests` alone does not rebuild the binary: refuse a stale one
-    // rather than test old code.
     let built = std::fs::metadata(&bin)
         .and_then(|m| m.modified())
         .expect("binary mtime");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for krate in ["controller", "inventory", "jobs"] {
-        if let Some(newer) = newest_source(&root.join(krate).join("src")).filter(|t| *t > built) {
-            let _ = newer;
+    // The crates each binary is built from.
+    let sources: &[&str] = match name {
+        "agent" => &["agent", "proto", "inventory"],
+        _ => &["controller", "proto", "inventory", "jobs"],
+    };
+    for krate in sources {
+        if newest_source(&root.join(krate).join("src")).is_some_and(|t| t > built) {
             panic!(
-                "{} is older than the sources in {krate}/src: run `cargo test --workspace` (or `cargo build -p ordo-controller` first)",
+                "{} is older than the sources in {krate}/src: run `cargo test --workspace` (or `cargo build --workspace` first)",
                 bin.display()
             );
         }

@@ -1,0 +1,264 @@
+//! Real agents over gRPC with mutual TLS, enrolled through the real commands; the same
+//! job as over SSH; a mixed inventory; untrusted clients; run-as enforcement; kills.
+
+use std::process::Command;
+
+use ordo_tests::agent::AgentProcess;
+use ordo_tests::project::{Project, untar_gz};
+use ordo_tests::smtp::SmtpServer;
+use ordo_tests::sshd::{ClientKey, SshServer};
+use ordo_tests::{LOGIN_USER, RUN_AS_USER, sh};
+
+const VIP_JOB: &str = r#"
+targets: all
+options:
+  environment: { default: SOC_PRODUCTION }
+run_as: ordorunner
+steps:
+  - name: supplied script
+    script: |
+      echo "server=$ORDO_NODE_NAME user=$(id -un) env=$1" > /tmp/fichier_result_log.txt
+      echo "hello from $ORDO_NODE_NAME"
+    args: ["${option.environment}"]
+collect: ["/tmp/fichier_*log.txt"]
+mail: { to: [ops@example.com], subject: "VIP ${execution.status}" }
+"#;
+
+fn has_line(out: &str, server: &str, sep: &str, text: &str) -> bool {
+    out.lines().any(|l| {
+        let mut w = l.split_whitespace();
+        w.next();
+        w.next() == Some(server) && w.next() == Some(sep) && l.trim_end().ends_with(text)
+    })
+}
+
+fn row(out: &str, server: &str) -> String {
+    out.lines()
+        .find(|l| l.contains('┆') && l.contains(&format!(" {server} ")))
+        .unwrap_or_else(|| panic!("{server} not in:\n{out}"))
+        .to_string()
+}
+
+/// A project with its CA initialised and mail going to `smtp`.
+fn project(smtp: &SmtpServer, ssh: Option<&ClientKey>) -> Project {
+    let p = Project::new();
+    let mut cfg = format!(
+        "mail:\n  smtp: {{ host: localhost, port: {}, tls: starttls, ca_file: {} }}\n",
+        smtp.port,
+        smtp.ca_file.as_ref().unwrap().display()
+    );
+    if let Some(k) = ssh {
+        cfg.push_str(&format!(
+            "ssh:\n  user: {LOGIN_USER}\n  identity: [{}]\n  known_hosts: known_hosts\n",
+            k.private.display()
+        ));
+    }
+    p.write("ordo.yaml", &cfg);
+    p.controller(&["pki", "init"]).expect_code(0);
+    p
+}
+
+#[test]
+fn one_job_across_ssh_servers_and_agents_gives_one_archive() {
+    let smtp = SmtpServer::start_tls();
+    let key = ClientKey::new();
+    let p = project(&smtp, Some(&key));
+    let web1 = SshServer::start(&key);
+    let web2 = SshServer::start(&key);
+    let ag1 = AgentProcess::start(&p, "ag1", &format!("[{RUN_AS_USER}]"));
+    let ag2 = AgentProcess::start(&p, "ag2", &format!("[{RUN_AS_USER}]"));
+    p.write(
+        "known_hosts",
+        &format!("{}{}", web1.known_hosts_line(), web2.known_hosts_line()),
+    );
+    p.write(
+        "inventory.yaml",
+        &format!(
+            "servers:\n  web1: {{ host: 127.0.0.1, port: {} }}\n  web2: {{ host: 127.0.0.1, port: {} }}\n{}{}",
+            web1.port,
+            web2.port,
+            ag1.inventory_line(""),
+            ag2.inventory_line("")
+        ),
+    );
+    p.write("jobs/vip.yaml", VIP_JOB);
+    let run = p
+        .controller(&["run", "vip", "--no-progress"])
+        .expect_code(0);
+    for s in ["web1", "web2", "ag1", "ag2"] {
+        assert!(
+            has_line(&run.stdout, s, "|", &format!("hello from {s}")),
+            "{}",
+            run.stdout
+        );
+        assert!(row(&run.stdout, s).contains("succeeded"), "{}", run.stdout);
+    }
+    let mail = &smtp.wait_for(1)[0];
+    assert_eq!(mail.parsed().subject(), Some("VIP succeeded"));
+    let files = untar_gz(
+        mail.parsed()
+            .attachments()
+            .next()
+            .expect("attachment")
+            .contents(),
+    );
+    // The same layout and content whichever transport reached the server.
+    for s in ["web1", "web2", "ag1", "ag2"] {
+        let (_, content) = files
+            .iter()
+            .find(|(k, _)| k.ends_with(&format!("/{s}/fichier_result_log.txt")))
+            .unwrap_or_else(|| panic!("no file for {s}: {:?}", files.keys()));
+        assert_eq!(
+            content.trim(),
+            format!("server={s} user={RUN_AS_USER} env=SOC_PRODUCTION")
+        );
+    }
+    let show = p
+        .controller(&["executions", "show", "latest"])
+        .expect_code(0)
+        .stdout;
+    assert!(
+        show.lines()
+            .any(|l| l.contains("ag1") && l.contains("succeeded")),
+        "{show}"
+    );
+}
+
+#[test]
+fn clients_without_a_controller_certificate_get_nothing() {
+    let smtp = SmtpServer::start_tls();
+    let p = project(&smtp, None);
+    let ag = AgentProcess::start(&p, "ag1", "[\"*\"]");
+    p.write(
+        "inventory.yaml",
+        &format!("servers:\n{}", ag.inventory_line("")),
+    );
+    p.write(
+        "jobs/hi.yaml",
+        "targets: all\nsteps:\n  - command: echo reached\n",
+    );
+    p.controller(&["run", "hi", "--no-progress", "--no-mail"])
+        .expect_code(0);
+
+    // 1. A controller with its own, unrelated CA.
+    let other = project(&smtp, None);
+    other.write(
+        "inventory.yaml",
+        &format!("servers:\n{}", ag.inventory_line("")),
+    );
+    other.write(
+        "jobs/hi.yaml",
+        "targets: all\nsteps:\n  - command: echo reached\n",
+    );
+    let run = other
+        .controller(&["run", "hi", "--no-progress", "--no-mail"])
+        .expect_code(1);
+    assert!(
+        row(&run.stdout, "ag1").contains("unreachable"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("| reached"), "{}", run.stdout);
+
+    // 2. A client certificate from the right CA, but not for a controller.
+    let pki = p.path().join("data/pki");
+    let intruder = other.path().join("data/pki");
+    sh(&format!(
+        "cd {i} && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=intruder' -keyout controller.key -out intruder.csr 2>/dev/null \
+         && printf 'extendedKeyUsage=clientAuth\\n' > ext && openssl x509 -req -in intruder.csr -CA {c}/ca.pem -CAkey {c}/ca.key -CAcreateserial -days 1 -extfile ext -out controller.pem 2>/dev/null \
+         && cp {c}/ca.pem ca.pem",
+        i = intruder.display(),
+        c = pki.display()
+    ));
+    let run = other
+        .controller(&["run", "hi", "--no-progress", "--no-mail"])
+        .expect_code(1);
+    assert!(
+        run.stdout
+            .contains("client `intruder` is not a controller this agent accepts"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("| reached"), "{}", run.stdout);
+
+    // 3. No client certificate at all: the TLS handshake fails.
+    let no_cert = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{}", ag.port),
+            "-CAfile",
+            &pki.join("ca.pem").display().to_string(),
+            "-verify_return_error",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&no_cert.stdout),
+        String::from_utf8_lossy(&no_cert.stderr)
+    );
+    assert!(
+        text.contains("alert")
+            && (text.contains("certificate required") || text.contains("handshake failure")),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_agent_enforces_its_allowed_users_and_kills_whole_trees() {
+    let smtp = SmtpServer::start_tls();
+    let p = project(&smtp, None);
+    let ag = AgentProcess::start(&p, "ag1", &format!("[{RUN_AS_USER}]"));
+    p.write(
+        "inventory.yaml",
+        &format!("servers:\n{}", ag.inventory_line("")),
+    );
+    p.write(
+        "jobs/nobody.yaml",
+        "targets: all\nrun_as: nobody\nsteps:\n  - command: id -un\n",
+    );
+    let run = p
+        .controller(&["run", "nobody", "--no-progress", "--no-mail"])
+        .expect_code(1);
+    assert!(
+        run.stdout
+            .contains("user `nobody` is not allowed to run commands on this agent"),
+        "{}",
+        run.stdout
+    );
+
+    let marker = format!("ordo-agent-timeout-{}", std::process::id());
+    p.write(
+        "jobs/hang.yaml",
+        &format!("targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - name: hang\n    script: |\n      echo started as $(id -un)\n      sh -c 'sleep 300; echo {marker}' &\n      sleep 301\n    timeout: 2s\n"),
+    );
+    let run = p
+        .controller(&["run", "hang", "--no-progress", "--no-mail"])
+        .expect_code(1);
+    assert!(
+        has_line(
+            &run.stdout,
+            "ag1",
+            "|",
+            &format!("started as {RUN_AS_USER}")
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("step 1 (hang) timed out after 2s"),
+        "{}",
+        run.stdout
+    );
+    let left = Command::new("pgrep")
+        .args(["-u", RUN_AS_USER, "-f", &marker])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "processes left: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
