@@ -7,7 +7,10 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 /// Schema steps, applied in order once each (recorded in `schema_version`).
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_executions.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_executions.sql")),
+    (2, include_str!("../migrations/0002_agents.sql")),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -73,6 +76,17 @@ pub struct CollectedFile {
     pub remote_path: String,
     pub local_path: String,
     pub size: i64,
+}
+
+/// The last contact with an agent.
+#[derive(Debug, Clone)]
+pub struct AgentRow {
+    pub name: String,
+    pub address: String,
+    pub version: String,
+    pub run_user: String,
+    pub cert_not_after: i64,
+    pub last_contact: i64,
 }
 
 #[derive(Clone)]
@@ -366,6 +380,42 @@ impl Store {
                 remote_path: r.get(1),
                 local_path: r.get(2),
                 size: r.get(3),
+            })
+            .collect())
+    }
+
+    pub async fn upsert_agent(&self, a: &AgentRow) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM agents WHERE name = $1")
+            .bind(&a.name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO agents (name, address, version, run_user, cert_not_after, last_contact) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&a.name)
+            .bind(&a.address)
+            .bind(&a.version)
+            .bind(&a.run_user)
+            .bind(a.cert_not_after)
+            .bind(a.last_contact)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn agents(&self) -> StoreResult<Vec<AgentRow>> {
+        let rows = sqlx::query("SELECT name, address, version, run_user, cert_not_after, last_contact FROM agents ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AgentRow {
+                name: r.get(0),
+                address: r.get(1),
+                version: r.get(2),
+                run_user: r.get(3),
+                cert_not_after: r.get(4),
+                last_contact: r.get(5),
             })
             .collect())
     }

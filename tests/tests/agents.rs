@@ -262,3 +262,45 @@ fn the_agent_enforces_its_allowed_users_and_kills_whole_trees() {
         String::from_utf8_lossy(&left.stdout)
     );
 }
+
+#[test]
+fn agents_list_shows_each_agent_and_remembers_the_last_contact() {
+    let smtp = SmtpServer::start_tls();
+    let p = project(&smtp, None);
+    let ag1 = AgentProcess::start(&p, "ag1", "[\"*\"]");
+    let ag2 = AgentProcess::start(&p, "ag2", "[\"*\"]");
+    p.write(
+        "inventory.yaml",
+        &format!(
+            "servers:\n{}{}  web9: {{ host: 127.0.0.1 }}\n",
+            ag1.inventory_line(""),
+            ag2.inventory_line("")
+        ),
+    );
+    let list = p.controller(&["agents", "list"]).expect_code(0).stdout;
+    let version = env!("CARGO_PKG_VERSION");
+    for name in ["ag1", "ag2"] {
+        let r = row(&list, name);
+        assert!(
+            r.contains(" up ") && r.contains(version) && r.contains(" root "),
+            "{list}"
+        );
+    }
+    assert!(!list.contains("web9"), "only agents are listed: {list}");
+    // The certificate expiry is a year out.
+    let year = (chrono_year() + 1).to_string();
+    assert!(row(&list, "ag1").contains(&year), "{list}");
+
+    drop(ag2);
+    let list = p.controller(&["agents", "list"]).expect_code(1).stdout;
+    let r = row(&list, "ag2");
+    assert!(r.contains("down: cannot connect"), "{list}");
+    assert!(
+        r.contains(version) && !r.contains("never"),
+        "the last contact is remembered: {list}"
+    );
+}
+
+fn chrono_year() -> i32 {
+    sh("date +%Y").trim().parse().unwrap()
+}

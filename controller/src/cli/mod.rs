@@ -1,10 +1,11 @@
 //! The `controller` command line. Each subcommand lives in its own file.
 
+mod agents;
 mod check;
 mod executions;
 mod pki;
 mod plan;
-mod run;
+pub(crate) mod run;
 
 use std::path::PathBuf;
 
@@ -68,6 +69,9 @@ pub enum Command {
     /// Read the execution history.
     #[command(subcommand)]
     Executions(executions::ExecutionsCmd),
+    /// The agents of the inventory.
+    #[command(subcommand)]
+    Agents(agents::AgentsCmd),
     /// The certificate authority for agents: create it, sign agents' requests.
     #[command(subcommand)]
     Pki(pki::PkiCmd),
@@ -80,6 +84,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(a) => run::run(&cli, a).await,
         Command::Executions(c) => executions::run(&cli, c).await,
         Command::Pki(c) => pki::run(&cli, c),
+        Command::Agents(c) => agents::run(&cli, c).await,
     }
 }
 

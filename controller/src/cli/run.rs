@@ -370,6 +370,7 @@ async fn observe(
                     line: format!("warning: {message}"),
                 });
             }
+            Event::AgentSeen(row) => store.upsert_agent(&row).await?,
             Event::NodeDone(r) => {
                 store.insert_logs(&id, &std::mem::take(&mut batch)).await?;
                 store.upsert_node(&node_row(&id, &r)).await?;

@@ -134,6 +134,8 @@ pub enum Event {
         node: String,
         files: usize,
     },
+    /// An agent answered its health check on connection.
+    AgentSeen(crate::store::AgentRow),
     NodeDone(Box<NodeResult>),
 }
 

@@ -99,6 +99,9 @@ impl NodeRun<'_> {
             }
             Err(e) => return self.fail(NodeStatus::Unreachable, e.to_string()),
         };
+        if let Session::Agent(a) = &session {
+            let _ = self.events.send(Event::AgentSeen(a.row(self.node))).await;
+        }
         let run_dir = format!(
             "{}/ordo-{}-{}",
             self.req.job.remote_dir.trim_end_matches('/'),

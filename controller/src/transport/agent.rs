@@ -115,6 +115,18 @@ impl AgentSession {
         &self.health
     }
 
+    /// What to record about this contact.
+    pub fn row(&self, node: &Node) -> crate::store::AgentRow {
+        crate::store::AgentRow {
+            name: node.name.clone(),
+            address: self.addr.clone(),
+            version: self.health.version.clone(),
+            run_user: self.health.user.clone(),
+            cert_not_after: self.health.certificate_not_after,
+            last_contact: chrono::Utc::now().timestamp_millis(),
+        }
+    }
+
     fn status_err(&self, what: &str, e: tonic::Status) -> TransportError {
         TransportError::Agent {
             addr: self.addr.clone(),

@@ -10,7 +10,7 @@
 //! SSH and local do all four with the shell commands of [`ordo_proto::shell`]; the agent
 //! does them natively.
 
-mod agent;
+pub mod agent;
 mod local;
 mod ssh;
 
