@@ -85,10 +85,13 @@ pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> anyhow
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     tracing::info!(name = %cfg.name, listen = %listener.local_addr()?, "agent ready");
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(ordo_proto::agent::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("reflection service")?;
+    // Reflection in both versions: grpcurl asks v1 first, older clients only v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(ordo_proto::agent::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1().context("reflection service")?;
+    let reflection_v1alpha = reflection().build_v1alpha().context("reflection service")?;
     let check = client_check(Arc::new(cfg.controllers.clone()));
     let service =
         AgentServer::with_interceptor(service::AgentService::new(Arc::new(cfg), not_after), check);
@@ -98,7 +101,8 @@ pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> anyhow
         .context("TLS configuration")?
         .tcp_nodelay(true)
         .add_service(service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .context("the gRPC server stopped")?;

@@ -1,7 +1,7 @@
 //! What the operator sees: live lines with time and server, a progress bar on a terminal,
 //! and the summary table at the end.
 
-use std::io::IsTerminal;
+use std::io::{BufWriter, IsTerminal, Stdout, Write};
 use std::time::Duration;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
@@ -13,6 +13,8 @@ pub struct Terminal {
     bar: Option<ProgressBar>,
     width: usize,
     running: usize,
+    /// Lines are buffered and flushed whenever no event is waiting (see `flush`).
+    out: BufWriter<Stdout>,
 }
 
 impl Terminal {
@@ -32,14 +34,22 @@ impl Terminal {
             bar,
             width: names_width.min(32),
             running: 0,
+            out: BufWriter::with_capacity(64 * 1024, std::io::stdout()),
         }
     }
 
-    fn print(&self, text: String) {
+    fn print(&mut self, text: String) {
         match &self.bar {
             Some(pb) => pb.println(text),
-            None => println!("{text}"),
+            None => {
+                let _ = writeln!(self.out, "{text}");
+            }
         }
+    }
+
+    /// Writes out buffered lines; call it when no event is waiting.
+    pub fn flush(&mut self) {
+        let _ = self.out.flush();
     }
 
     fn status(&self, failed: usize) {
@@ -120,7 +130,8 @@ impl Terminal {
         }
     }
 
-    pub fn finish(&self) {
+    pub fn finish(&mut self) {
+        self.flush();
         if let Some(pb) = &self.bar {
             pb.finish_and_clear();
         }

@@ -338,6 +338,9 @@ async fn observe(
             failed += 1;
         }
         term.event(&ev, failed);
+        if rx.is_empty() {
+            term.flush();
+        }
         match ev {
             Event::Line {
                 node,

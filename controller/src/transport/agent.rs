@@ -285,13 +285,20 @@ impl AgentSession {
     }
 }
 
-/// A transport error with its causes, which tonic keeps in its source chain.
+/// A transport error with its causes (tonic keeps them in its source chain), each said once:
+/// "tcp connect error: Connection refused (os error 111)".
 fn describe(e: &tonic::transport::Error) -> String {
-    let mut out = e.to_string();
+    let mut parts: Vec<String> = vec![e.to_string()];
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
-        out.push_str(&format!(": {s}"));
+        let text = s.to_string();
+        if !parts.iter().any(|p| p == &text) {
+            parts.push(text);
+        }
         src = s.source();
     }
-    out
+    if parts.len() > 1 && parts[0] == "transport error" {
+        parts.remove(0);
+    }
+    parts.join(": ")
 }
