@@ -325,3 +325,61 @@ fn a_stock_grpc_client_with_the_right_certificate_can_talk_to_the_agent() {
     assert!(!refused.status.success());
     assert!(!String::from_utf8_lossy(&refused.stdout).contains("health:"));
 }
+
+#[test]
+fn ctrl_c_stops_commands_on_agents_and_records_the_run_as_aborted() {
+    let smtp = SmtpServer::start_tls();
+    let p = project(&smtp, None);
+    let a = AgentProcess::start(&p, "ag1", "[\"*\"]");
+    let b = AgentProcess::start(&p, "ag2", "[\"*\"]");
+    p.write(
+        "inventory.yaml",
+        &format!("servers:\n{}{}", a.inventory_line(""), b.inventory_line("")),
+    );
+    let marker = format!("ordo-agent-abort-{}", std::process::id());
+    p.write(
+        "jobs/long.yaml",
+        &format!("targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - script: |\n      sh -c 'sleep 300; echo {marker}' &\n      sleep 302\n"),
+    );
+    let mut child = Command::new(ordo_tests::controller_bin())
+        .args([
+            "-C",
+            &p.path().display().to_string(),
+            "run",
+            "long",
+            "--no-progress",
+            "--no-mail",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let running = || {
+        Command::new("pgrep")
+            .args(["-u", RUN_AS_USER, "-f", &marker])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+            .unwrap_or(0)
+    };
+    ordo_tests::wait_until(
+        "both agents to start the step",
+        std::time::Duration::from_secs(20),
+        || running() >= 2,
+    );
+    sh(&format!("kill -INT {}", child.id()));
+    let status = child.wait().unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains(" aborted: 0 of 2"), "{stdout}");
+    assert_eq!(
+        running(),
+        0,
+        "no process of the script is left on either agent"
+    );
+    let show = p
+        .controller(&["executions", "show", "latest"])
+        .expect_code(0)
+        .stdout;
+    assert!(show.contains("status    aborted"), "{show}");
+}
