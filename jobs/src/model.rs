@@ -139,6 +139,9 @@ pub struct CollectSpec {
     pub max_total_size: u64,
     /// Collect even when a step failed (the default: yes, results help diagnose).
     pub on_failure: bool,
+    /// Read the files as the job's run-as user; by default they are read as the login
+    /// user, as the seed's `scp` and Ansible's `fetch` do (one user switch fewer).
+    pub run_as: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

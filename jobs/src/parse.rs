@@ -49,7 +49,13 @@ const STEP: &[&str] = &[
     "allow_failure",
 ];
 const RUN_AS: &[&str] = &["user", "method"];
-const COLLECT: &[&str] = &["paths", "max_file_size", "max_total_size", "on_failure"];
+const COLLECT: &[&str] = &[
+    "paths",
+    "max_file_size",
+    "max_total_size",
+    "on_failure",
+    "run_as",
+];
 const MAIL: &[&str] = &[
     "to",
     "cc",
@@ -565,6 +571,9 @@ fn read_collect(n: &Node, cx: &mut Cx<'_>) -> Option<CollectSpec> {
         on_failure: get("on_failure")
             .and_then(|n| n.bool("collect: on_failure", cx.d))
             .unwrap_or(true),
+        run_as: get("run_as")
+            .and_then(|n| n.bool("collect: run_as", cx.d))
+            .unwrap_or(false),
     })
 }
 

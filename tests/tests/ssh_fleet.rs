@@ -610,3 +610,44 @@ fn ctrl_c_stops_every_server_and_records_the_run_as_aborted() {
         "{show}"
     );
 }
+
+#[test]
+fn collect_reads_as_the_login_user_unless_run_as_is_asked() {
+    let f = Fleet::start(1);
+    let (server, p) = (&f.servers[0], &f.p);
+    p.write(
+        "inventory.yaml",
+        &format!(
+            "servers:\n  s1: {{ host: 127.0.0.1, port: {} }}\n",
+            server.port
+        ),
+    );
+    let job = |run_as: bool| {
+        format!(
+            "targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - script: |\n      umask 077\n      echo private > /tmp/secret_log.txt\ncollect:\n  paths: [/tmp/secret_log.txt]\n  run_as: {run_as}\n"
+        )
+    };
+    p.write("jobs/login.yaml", &job(false));
+    p.write("jobs/runas.yaml", &job(true));
+    let run = p
+        .controller(&["run", "login", "--no-progress", "--no-mail"])
+        .expect_code(0);
+    assert!(
+        run.stdout.contains("Permission denied"),
+        "the login user cannot read a 0600 file: {}",
+        run.stdout
+    );
+    let run = p
+        .controller(&["run", "runas", "--no-progress", "--no-mail"])
+        .expect_code(0);
+    assert!(run.stdout.contains("1 file(s) collected"), "{}", run.stdout);
+    // Only the second run collected it (IDs made in the same second do not sort by time).
+    let collected: Vec<_> = std::fs::read_dir(p.path().join("data/executions"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("s1/secret_log.txt"))
+        .filter(|f| f.exists())
+        .collect();
+    assert_eq!(collected.len(), 1);
+    assert_eq!(std::fs::read_to_string(&collected[0]).unwrap(), "private\n");
+}

@@ -415,9 +415,13 @@ impl NodeRun<'_> {
             .iter()
             .map(|p| remote::glob_base(p).to_string())
             .collect();
-        let run_as = match self.run_as(session, self.req.job.run_as.as_ref()) {
-            Ok(r) => r,
-            Err(e) => return self.warn(format!("collect: {e}")).await,
+        let run_as = if spec.run_as {
+            match self.run_as(session, self.req.job.run_as.as_ref()) {
+                Ok(r) => r,
+                Err(e) => return self.warn(format!("collect: {e}")).await,
+            }
+        } else {
+            None
         };
         let dest = self.req.exec_dir.join(self.node.folder_name());
         let (tx, mut rx) = mpsc::channel::<FetchEvent>(64);

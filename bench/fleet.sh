@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# The VIP job on a fleet of N real OpenSSH "servers" on this machine, run by ordo and by
+# the tools ops use today, side by side: ansible-core (best configuration), Debian's pssh
+# (parallel-scp + parallel-ssh + parallel-slurp), and a plain `xargs -P` ssh/scp script.
+#
+# Usage: bench/fleet.sh [N=50] [RUNS=3]      (run as root; loopback only; stops by itself)
+#
+# The fleet: N loopback addresses 127.0.<10+i/250>.<1+i%250>, port 2222, served by
+# ceil(N/16) sshd processes (OpenSSH allows 16 listen sockets each), with MaxStartups and
+# MaxSessions raised as an operator would for a fleet. Every tool logs in as the plain user
+# `ordobench` (root's .bashrc on this machine costs ~250 ms per command) with one ed25519 key,
+# and checks host keys against one known_hosts file.
+#
+# The workload (seed 001): push a small script, run it as another user (`ordorunner`, via
+# sudo) with an argument, collect the file it writes (/tmp/fichier_<address>_log.txt; the
+# servers share this machine's /tmp, so each file is named after its server), tar.gz the
+# collected files (ordo also mails the archive to its outbox and records the run).
+#
+# Reported: wall time (median of RUNS), CPU time of the tool's whole process tree
+# (user+sys, median), peak RSS of its largest process (GNU time), and sshd's CPU per run.
+set -euo pipefail
+N=${1:-50}
+RUNS=${2:-3}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+W=/var/tmp/ordo-fleet-$N
+PORT=2222
+RESULTS=$ROOT/bench/results-fleet-$N.txt
+
+log() { printf '%s\n' "$*" >&2; }
+
+# --- tools -------------------------------------------------------------------------------
+command -v parallel-ssh >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pssh openssh-server sudo time >/dev/null
+python3 -c 'import ansible' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check ansible-core
+cargo build --release -q -p ordo-controller --manifest-path "$ROOT/Cargo.toml"
+CONTROLLER=$ROOT/target/release/controller
+
+# --- users -------------------------------------------------------------------------------
+for u in ordobench ordorunner; do
+  id "$u" >/dev/null 2>&1 || useradd --create-home --shell /bin/sh "$u"
+  usermod -p '*' "$u"
+done
+echo 'ordobench ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/ordo-bench && chmod 440 /etc/sudoers.d/ordo-bench
+ulimit -n "$(ulimit -Hn)"
+
+# --- fleet -------------------------------------------------------------------------------
+rm -rf "$W" && mkdir -p "$W" && chmod 755 "$W"
+cd "$W"
+ssh-keygen -q -t ed25519 -N '' -f host_key
+ssh-keygen -q -t ed25519 -N '' -f client_key
+cp client_key.pub authorized_keys && chmod 644 authorized_keys
+addr() { echo "127.0.$((10 + $1 / 250)).$((1 + $1 % 250))"; }
+: > hosts
+for i in $(seq 0 $((N - 1))); do addr "$i" >> hosts; done
+HOSTKEY=$(cut -d' ' -f1,2 host_key.pub)
+awk -v p=$PORT -v k="$HOSTKEY" '{printf "[%s]:%d %s\n", $1, p, k}' hosts > known_hosts
+mkdir -p /run/sshd
+SSHD_PIDS=()
+split -l 16 -d -a 3 hosts group.
+for g in group.*; do
+  {
+    echo "Port $PORT"
+    sed 's/^/ListenAddress /' "$g"
+    echo "HostKey $W/host_key"
+    echo "PidFile none"
+    echo "UsePAM no"
+    echo "StrictModes no"
+    echo "AuthorizedKeysFile $W/authorized_keys"
+    echo "PasswordAuthentication no"
+    echo "Subsystem sftp internal-sftp"
+    echo "MaxStartups 1000:30:2000"
+    echo "MaxSessions 100"
+    echo "LogLevel ERROR"
+  } > "$g.conf"
+  /usr/sbin/sshd -D -e -f "$W/$g.conf" 2>>sshd.log &
+  SSHD_PIDS+=($!)
+done
+cleanup() { kill "${SSHD_PIDS[@]}" 2>/dev/null || true; }
+trap cleanup EXIT
+for a in $(cat hosts); do
+  for _ in $(seq 200); do (exec 3<>"/dev/tcp/$a/$PORT") 2>/dev/null && break; sleep 0.02; done
+done
+log "fleet: $N servers on ${#SSHD_PIDS[@]} sshd processes"
+
+# sshd's CPU (its own and its reaped sessions'), in seconds.
+sshd_cpu() {
+  local t=0 p
+  for p in "${SSHD_PIDS[@]}"; do
+    t=$((t + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat")))
+  done
+  echo "scale=2; $t / $(getconf CLK_TCK)" | bc
+}
+
+# --- the script every tool pushes --------------------------------------------------------
+cat > fichier_fourni.sh <<'EOF'
+#!/bin/sh
+# $1: environment, $2: this server's name (its address)
+{
+  echo "environment: $1"
+  echo "server: $2"
+  echo "user: $(id -un)"
+} > "/tmp/fichier_$2_log.txt"
+echo "done on $2"
+EOF
+chmod 755 fichier_fourni.sh
+SSH_OPTS="-i $W/client_key -o UserKnownHostsFile=$W/known_hosts -o StrictHostKeyChecking=yes -o BatchMode=yes -o KexAlgorithms=curve25519-sha256 -o ConnectTimeout=30 -p $PORT"
+
+# --- ordo --------------------------------------------------------------------------------
+mkdir -p ordo/jobs
+cat > ordo/ordo.yaml <<EOF
+ssh: { user: ordobench, identity: [$W/client_key], known_hosts: $W/known_hosts, connect_timeout: 30s }
+EOF
+{ echo "servers:"; awk -v p=$PORT '{printf "  s%d: { host: %s, port: %d }\n", NR, $1, p}' hosts; } > ordo/inventory.yaml
+cat > ordo/jobs/vip.yaml <<EOF
+targets: all
+parallelism: $N
+run_as: ordorunner
+steps:
+  - script_file: $W/fichier_fourni.sh
+    args: [SOC_PRODUCTION, "\${node.host}"]
+collect: ["/tmp/fichier_\${node.host}_log.txt"]
+mail: { to: [ops@example.com] }
+EOF
+run_ordo() {
+  "$CONTROLLER" -C "$W/ordo" run vip --no-progress > "$W/ordo.out"
+}
+check_ordo() {
+  local d
+  d=$(ls -td "$W"/ordo/data/executions/*/ | head -1)
+  [ "$(find "$d" -name 'fichier_*_log.txt' | wc -l)" = "$N" ] && grep -q "user: ordorunner" "$(find "$d" -name 'fichier_*_log.txt' | head -1)"
+}
+
+# --- xargs -P ssh/scp --------------------------------------------------------------------
+cat > xargs_one.sh <<EOF
+#!/bin/sh
+a=\$1
+scp -q $(echo "$SSH_OPTS" | sed 's/-p /-P /') $W/fichier_fourni.sh ordobench@\$a:/tmp/fourni_\$a.sh &&
+ssh $SSH_OPTS ordobench@\$a "chmod 755 /tmp/fourni_\$a.sh && sudo -n -u ordorunner /tmp/fourni_\$a.sh SOC_PRODUCTION \$a" >/dev/null &&
+mkdir -p $W/xargs.out/\$a && scp -q $(echo "$SSH_OPTS" | sed 's/-p /-P /') ordobench@\$a:/tmp/fichier_\${a}_log.txt $W/xargs.out/\$a/
+EOF
+chmod 755 xargs_one.sh
+run_xargs() {
+  rm -rf xargs.out && mkdir xargs.out
+  xargs -P "$N" -n 1 "$W/xargs_one.sh" < hosts
+  tar -czf xargs.tar.gz xargs.out
+}
+check_xargs() { [ "$(find xargs.out -name 'fichier_*' | wc -l)" = "$N" ]; }
+
+# --- pssh --------------------------------------------------------------------------------
+sed 's/$/:'"$PORT"'/' hosts > pssh_hosts
+PSSH_X="-x -i -x $W/client_key -x -oUserKnownHostsFile=$W/known_hosts -x -oStrictHostKeyChecking=yes -x -oKexAlgorithms=curve25519-sha256"
+run_pssh() {
+  rm -rf pssh.out
+  # shellcheck disable=SC2086
+  parallel-scp -h pssh_hosts -l ordobench -p "$N" -t 60 $PSSH_X fichier_fourni.sh /tmp/fourni.sh >/dev/null
+  # shellcheck disable=SC2086,SC2016
+  parallel-ssh -h pssh_hosts -l ordobench -p "$N" -t 60 $PSSH_X \
+    'a=$(echo $SSH_CONNECTION | cut -d" " -f3); chmod 755 /tmp/fourni.sh && sudo -n -u ordorunner /tmp/fourni.sh SOC_PRODUCTION $a && cp /tmp/fichier_${a}_log.txt /tmp/fichier_pssh_${a}.txt' >/dev/null
+  # shellcheck disable=SC2086
+  parallel-slurp -h pssh_hosts -l ordobench -p "$N" -t 60 -L pssh.out $PSSH_X '/tmp/fichier_pssh_*.txt' fichier_log.txt >/dev/null
+  tar -czf pssh.tar.gz pssh.out
+}
+check_pssh() { [ "$(find pssh.out -name 'fichier_log.txt*' | wc -l)" = "$N" ]; }
+
+# --- ansible (pipelining, ControlPersist, forks = min(N, 200), curve25519) ----------------
+# More than 200 forks only adds Python processes on 2 cores (and risks the memory).
+FORKS=$(( N < 200 ? N : 200 ))
+awk -v p=$PORT '{printf "s%d ansible_host=%s ansible_port=%d\n", NR, $1, p}' hosts > ansible_hosts
+cat > ansible.cfg <<EOF
+[defaults]
+inventory = $W/ansible_hosts
+remote_user = ordobench
+private_key_file = $W/client_key
+forks = $FORKS
+host_key_checking = True
+gathering = explicit
+interpreter_python = /usr/bin/python3
+stdout_callback = default
+[ssh_connection]
+pipelining = True
+ssh_args = -o ControlMaster=auto -o ControlPersist=120s -o UserKnownHostsFile=$W/known_hosts -o KexAlgorithms=curve25519-sha256
+control_path_dir = $W/cp
+EOF
+cat > vip.yml <<EOF
+- hosts: all
+  tasks:
+    - copy: { src: $W/fichier_fourni.sh, dest: "/tmp/fourni_{{ ansible_host }}.sh", mode: "0755" }
+    - shell: "/tmp/fourni_{{ ansible_host }}.sh SOC_PRODUCTION {{ ansible_host }}"
+      become: true
+      become_user: ordorunner
+    - fetch: { src: "/tmp/fichier_{{ ansible_host }}_log.txt", dest: "$W/ansible.out/" }
+- hosts: localhost
+  connection: local
+  tasks:
+    - command: tar -czf $W/ansible.tar.gz -C $W ansible.out
+EOF
+run_ansible() {
+  rm -rf ansible.out
+  ANSIBLE_CONFIG=$W/ansible.cfg ansible-playbook vip.yml > ansible.log 2>&1
+}
+check_ansible() { [ "$(find ansible.out -name 'fichier_*' | wc -l)" = "$N" ]; }
+
+# --- measure -----------------------------------------------------------------------------
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+: > "$RESULTS"
+for tool in ${TOOLS:-ordo xargs pssh ansible}; do
+  walls=(); cpus=(); rsss=(); sshds=()
+  for r in $(seq "$RUNS"); do
+    before=$(sshd_cpu)
+    start=$(date +%s.%N)
+    /usr/bin/time -f '%U %S %M' -o "$W/time.$tool" bash -c "$(declare -f run_$tool); cd $W; W=$W N=$N PSSH_X='$PSSH_X' CONTROLLER=$CONTROLLER run_$tool"
+    end=$(date +%s.%N)
+    after=$(sshd_cpu)
+    "check_$tool" || { log "$tool: run $r did not collect $N files"; exit 1; }
+    read -r u s m < "$W/time.$tool"
+    walls+=("$(echo "$end - $start" | bc)"); cpus+=("$(echo "$u + $s" | bc)"); rsss+=("$m"); sshds+=("$(echo "$after - $before" | bc)")
+    log "$tool run $r: wall $(echo "$end - $start" | bc) s, cpu $(echo "$u + $s" | bc) s, rss $((m / 1024)) MiB, sshd $(echo "$after - $before" | bc) s"
+  done
+  printf '%s N=%s wall=%s cpu=%s rss_mib=%s sshd_cpu=%s\n' "$tool" "$N" \
+    "$(printf '%s\n' "${walls[@]}" | median)" "$(printf '%s\n' "${cpus[@]}" | median)" \
+    "$(( $(printf '%s\n' "${rsss[@]}" | sort -n | tail -1) / 1024 ))" "$(printf '%s\n' "${sshds[@]}" | median)" | tee -a "$RESULTS"
+done
+log "results in $RESULTS"
