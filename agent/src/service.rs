@@ -298,7 +298,7 @@ impl Agent for AgentService {
         if req.patterns.iter().any(|p| !p.starts_with('/')) {
             return Err(Status::invalid_argument("fetch: patterns must be absolute"));
         }
-        let script = ordo_proto::shell::collect_script(&req.patterns, req.max_file_size);
+        let script = ordo_proto::shell::collect_script(&req.patterns, req.max_file_size, None);
         let run_as = Some(req.run_as.as_str()).filter(|u| !u.is_empty());
         let mut child = process::shell(&script, run_as, &[], None)
             .map_err(spawn_status)?

@@ -169,8 +169,15 @@ pub fn env_block(vars: &[(String, String)]) -> String {
 
 /// The script that streams a tar of the files matching `patterns` on stdout; files over
 /// `max_file_size` (0: no limit) are named on stderr after [`TOO_BIG_MARKER`] instead.
-pub fn collect_script(patterns: &[String], max_file_size: u64) -> String {
+/// `then` (a command, e.g. the cleanup) runs afterwards, silently; the exit status stays tar's.
+pub fn collect_script(patterns: &[String], max_file_size: u64, then: Option<&str>) -> String {
     let words: Vec<String> = patterns.iter().map(|p| glob_word(p)).collect();
+    let tail = match then {
+        None => "[ $# -eq 0 ] && exit 0\nexec tar -cf - -- \"$@\"".to_string(),
+        Some(cmd) => format!(
+            "st=0\nif [ $# -gt 0 ]; then tar -cf - -- \"$@\"; st=$?; fi\n{cmd} >/dev/null 2>&1\nexit $st"
+        ),
+    };
     format!(
         "set --\n\
          for f in {words}; do\n\
@@ -178,8 +185,7 @@ pub fn collect_script(patterns: &[String], max_file_size: u64) -> String {
              if [ -n \"$(find \"$f\" -prune -size +{max}c 2>/dev/null)\" ]; then printf '{marker}%s\\n' \"$f\" >&2; else set -- \"$@\" \"$f\"; fi\n\
            fi\n\
          done\n\
-         [ $# -eq 0 ] && exit 0\n\
-         exec tar -cf - -- \"$@\"",
+         {tail}",
         words = words.join(" "),
         max = if max_file_size == 0 {
             u64::MAX / 2
@@ -303,6 +309,37 @@ mod tests {
             format!("a b|it's|p@ss 'w$rd|{}", dir.path().display())
         );
         assert!(String::from_utf8_lossy(&out.stderr).starts_with(PID_MARKER));
+    }
+
+    #[test]
+    fn collect_then_cleanup_keeps_tars_status_and_removes_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        std::fs::write(dir.path().join("a_log.txt"), "aaa").unwrap();
+        let pattern = format!("{}/*_log.txt", dir.path().display());
+        let script = collect_script(
+            &[pattern.clone()],
+            0,
+            Some(&cleanup_command(&run.display().to_string())),
+        );
+        let out = sh(&script);
+        assert!(out.status.success());
+        let mut names = Vec::new();
+        for e in tar::Archive::new(&out.stdout[..]).entries().unwrap() {
+            names.push(e.unwrap().path().unwrap().display().to_string());
+        }
+        assert_eq!(names.len(), 1);
+        assert!(names[0].ends_with("a_log.txt"));
+        assert!(!run.exists(), "the run folder is removed");
+        // Nothing matches: empty output, success, folder still removed.
+        std::fs::create_dir(&run).unwrap();
+        let none = sh(&collect_script(
+            &[format!("{}/nothing*", dir.path().display())],
+            0,
+            Some(&cleanup_command(&run.display().to_string())),
+        ));
+        assert!(none.status.success() && none.stdout.is_empty() && !run.exists());
     }
 
     #[test]

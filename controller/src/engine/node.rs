@@ -110,13 +110,14 @@ impl NodeRun<'_> {
         );
         let steps_ok = self.upload_and_run(&session, &run_dir).await;
         let collect_spec = self.req.job.collect.clone();
+        let mut cleaned = false;
         if let Some(spec) = collect_spec
             && (steps_ok || spec.on_failure)
             && !self.req.cancel.is_cancelled()
         {
-            self.collect(&session, &spec).await;
+            cleaned = self.collect(&session, &spec, &run_dir).await;
         }
-        if let Err(e) = session.remove_dir(&run_dir).await {
+        if !cleaned && let Err(e) = session.remove_dir(&run_dir).await {
             self.warn(format!("cleanup of {run_dir} failed: {e}")).await;
         }
         session.close().await;
@@ -403,12 +404,21 @@ impl NodeRun<'_> {
             .await;
     }
 
-    async fn collect(&mut self, session: &Session, spec: &ordo_jobs::CollectSpec) {
+    /// Collects into the server's folder; true when the run folder was removed with it.
+    async fn collect(
+        &mut self,
+        session: &Session,
+        spec: &ordo_jobs::CollectSpec,
+        run_dir: &str,
+    ) -> bool {
         let mut patterns = Vec::new();
         for t in &spec.paths {
             match t.expand(&self.cx()) {
                 Ok(p) => patterns.push(p),
-                Err(e) => return self.warn(format!("collect: {e}")).await,
+                Err(e) => {
+                    self.warn(format!("collect: {e}")).await;
+                    return false;
+                }
             }
         }
         let bases: Vec<String> = patterns
@@ -418,7 +428,10 @@ impl NodeRun<'_> {
         let run_as = if spec.run_as {
             match self.run_as(session, self.req.job.run_as.as_ref()) {
                 Ok(r) => r,
-                Err(e) => return self.warn(format!("collect: {e}")).await,
+                Err(e) => {
+                    self.warn(format!("collect: {e}")).await;
+                    return false;
+                }
             }
         } else {
             None
@@ -438,7 +451,13 @@ impl NodeRun<'_> {
         let fetch = async {
             let tx = tx;
             session
-                .fetch(&patterns, spec.max_file_size, run_as.as_ref(), &tx)
+                .fetch(
+                    &patterns,
+                    spec.max_file_size,
+                    run_as.as_ref(),
+                    Some(run_dir),
+                    &tx,
+                )
                 .await
         };
         let route = async {
@@ -468,11 +487,18 @@ impl NodeRun<'_> {
         for note in notes {
             self.warn(note).await;
         }
-        match status {
-            Ok(st) if !st.success() => self.warn(format!("collect command ended with {st}")).await,
-            Err(e) => self.warn(format!("collect failed: {e}")).await,
-            Ok(_) => {}
-        }
+        let cleaned = match status {
+            Ok((st, cleaned)) => {
+                if !st.success() {
+                    self.warn(format!("collect command ended with {st}")).await;
+                }
+                cleaned
+            }
+            Err(e) => {
+                self.warn(format!("collect failed: {e}")).await;
+                false
+            }
+        };
         match unpacked {
             Ok(Ok(u)) => {
                 for w in u.warnings {
@@ -500,6 +526,7 @@ impl NodeRun<'_> {
                 files: self.result.files.len(),
             })
             .await;
+        cleaned
     }
 }
 

@@ -302,26 +302,34 @@ impl Session {
     }
 
     /// Streams the files matching `patterns`, read as `run_as`, as a tar into `out`.
+    /// With `cleanup`, a shell transport also removes that folder in the same command when
+    /// it can (reading as the login user): the returned flag says whether it did.
     pub async fn fetch(
         &self,
         patterns: &[String],
         max_file_size: u64,
         run_as: Option<&RunAsSpec>,
+        cleanup: Option<&str>,
         out: &mpsc::Sender<FetchEvent>,
-    ) -> Result<ExitStatus, TransportError> {
+    ) -> Result<(ExitStatus, bool), TransportError> {
         if let Session::Agent(a) = self {
-            return a
+            let st = a
                 .fetch(
                     patterns,
                     max_file_size,
                     run_as.map(|r| r.user.as_str()),
                     out,
                 )
-                .await;
+                .await?;
+            return Ok((st, false));
         }
         let (tx, mut rx) = mpsc::channel::<ExecEvent>(64);
         let never = CancellationToken::new();
-        let command = shell::collect_script(patterns, max_file_size);
+        let then = cleanup
+            .filter(|_| run_as.is_none())
+            .map(shell::cleanup_command);
+        let cleaned = then.is_some();
+        let command = shell::collect_script(patterns, max_file_size, then.as_deref());
         let run = async move {
             let tx = tx;
             self.exec(&command, Bytes::new(), run_as, &tx, &never).await
@@ -348,7 +356,7 @@ impl Session {
             }
         };
         let (status, ()) = tokio::join!(run, route);
-        status
+        Ok((status?, cleaned))
     }
 
     /// Removes a folder made by `upload`.
