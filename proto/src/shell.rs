@@ -319,7 +319,7 @@ mod tests {
         std::fs::write(dir.path().join("a_log.txt"), "aaa").unwrap();
         let pattern = format!("{}/*_log.txt", dir.path().display());
         let script = collect_script(
-            &[pattern.clone()],
+            std::slice::from_ref(&pattern),
             0,
             Some(&cleanup_command(&run.display().to_string())),
         );
