@@ -20,6 +20,35 @@ pub const LOGIN_USER: &str = "ordologin";
 /// The user jobs run as (`run_as`).
 pub const RUN_AS_USER: &str = "ordorunner";
 
+/// A live output line `<time> <server> <|or!> <text>`, whatever the column width.
+pub fn has_line(out: &str, server: &str, sep: &str, text: &str) -> bool {
+    out.lines().any(|l| {
+        let mut w = l.split_whitespace();
+        w.next();
+        w.next() == Some(server) && w.next() == Some(sep) && l.trim_end().ends_with(text)
+    })
+}
+
+/// A server's row of the summary table.
+pub fn summary_row(out: &str, server: &str) -> String {
+    out.lines()
+        .find(|l| l.contains('┆') && l.contains(&format!(" {server} ")))
+        .unwrap_or_else(|| panic!("{server} not in:\n{out}"))
+        .to_string()
+}
+
+/// The processes of `user` whose command line contains `pattern` (pgrep -f), one a line.
+pub fn processes(user: &str, pattern: &str) -> Vec<String> {
+    let out = Command::new("pgrep")
+        .args(["-a", "-u", user, "-f", pattern])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 /// A free TCP port on 127.0.0.1 (bound then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

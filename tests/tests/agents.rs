@@ -7,7 +7,7 @@ use ordo_tests::agent::AgentProcess;
 use ordo_tests::project::{Project, untar_gz};
 use ordo_tests::smtp::SmtpServer;
 use ordo_tests::sshd::{ClientKey, SshServer};
-use ordo_tests::{LOGIN_USER, RUN_AS_USER, sh};
+use ordo_tests::{LOGIN_USER, RUN_AS_USER, has_line, processes, sh, summary_row};
 
 const VIP_JOB: &str = r#"
 targets: all
@@ -23,21 +23,6 @@ steps:
 collect: ["/tmp/fichier_*log.txt"]
 mail: { to: [ops@example.com], subject: "VIP ${execution.status}" }
 "#;
-
-fn has_line(out: &str, server: &str, sep: &str, text: &str) -> bool {
-    out.lines().any(|l| {
-        let mut w = l.split_whitespace();
-        w.next();
-        w.next() == Some(server) && w.next() == Some(sep) && l.trim_end().ends_with(text)
-    })
-}
-
-fn row(out: &str, server: &str) -> String {
-    out.lines()
-        .find(|l| l.contains('┆') && l.contains(&format!(" {server} ")))
-        .unwrap_or_else(|| panic!("{server} not in:\n{out}"))
-        .to_string()
-}
 
 /// A project with its CA initialised and mail going to `smtp`.
 fn project(smtp: &SmtpServer, ssh: Option<&ClientKey>) -> Project {
@@ -91,7 +76,11 @@ fn one_job_across_ssh_servers_and_agents_gives_one_archive() {
             "{}",
             run.stdout
         );
-        assert!(row(&run.stdout, s).contains("succeeded"), "{}", run.stdout);
+        assert!(
+            summary_row(&run.stdout, s).contains("succeeded"),
+            "{}",
+            run.stdout
+        );
     }
     let mail = &smtp.wait_for(1)[0];
     assert_eq!(mail.parsed().subject(), Some("VIP succeeded"));
@@ -154,7 +143,7 @@ fn clients_without_a_controller_certificate_get_nothing() {
         .controller(&["run", "hi", "--no-progress", "--no-mail"])
         .expect_code(1);
     assert!(
-        row(&run.stdout, "ag1").contains("unreachable"),
+        summary_row(&run.stdout, "ag1").contains("unreachable"),
         "{}",
         run.stdout
     );
@@ -237,15 +226,8 @@ fn the_agent_enforces_its_allowed_users_and_kills_whole_trees() {
         "{}",
         run.stdout
     );
-    let left = Command::new("pgrep")
-        .args(["-u", RUN_AS_USER, "-f", &marker])
-        .output()
-        .unwrap();
-    assert!(
-        left.stdout.is_empty(),
-        "processes left: {}",
-        String::from_utf8_lossy(&left.stdout)
-    );
+    let left = processes(RUN_AS_USER, &marker);
+    assert!(left.is_empty(), "processes left: {left:?}");
 }
 
 #[test]
@@ -265,7 +247,7 @@ fn agents_list_shows_each_agent_and_remembers_the_last_contact() {
     let list = p.controller(&["agents", "list"]).expect_code(0).stdout;
     let version = env!("CARGO_PKG_VERSION");
     for name in ["ag1", "ag2"] {
-        let r = row(&list, name);
+        let r = summary_row(&list, name);
         assert!(
             r.contains(" up ") && r.contains(version) && r.contains(" root "),
             "{list}"
@@ -274,11 +256,11 @@ fn agents_list_shows_each_agent_and_remembers_the_last_contact() {
     assert!(!list.contains("web9"), "only agents are listed: {list}");
     // The certificate expiry is a year out.
     let year = (chrono_year() + 1).to_string();
-    assert!(row(&list, "ag1").contains(&year), "{list}");
+    assert!(summary_row(&list, "ag1").contains(&year), "{list}");
 
     drop(ag2);
     let list = p.controller(&["agents", "list"]).expect_code(1).stdout;
-    let r = row(&list, "ag2");
+    let r = summary_row(&list, "ag2");
     assert!(r.contains("down: cannot connect"), "{list}");
     assert!(
         r.contains(version) && !r.contains("never"),
@@ -354,13 +336,7 @@ fn ctrl_c_stops_commands_on_agents_and_records_the_run_as_aborted() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let running = || {
-        Command::new("pgrep")
-            .args(["-u", RUN_AS_USER, "-f", &marker])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
-            .unwrap_or(0)
-    };
+    let running = || processes(RUN_AS_USER, &marker).len();
     ordo_tests::wait_until(
         "both agents to start the step",
         std::time::Duration::from_secs(20),

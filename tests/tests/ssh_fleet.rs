@@ -6,7 +6,7 @@
 use ordo_tests::project::{Project, untar_gz};
 use ordo_tests::smtp::SmtpServer;
 use ordo_tests::sshd::{ClientKey, SshServer};
-use ordo_tests::{LOGIN_USER, RUN_AS_USER, free_port};
+use ordo_tests::{LOGIN_USER, RUN_AS_USER, free_port, has_line, processes};
 
 const VIP_JOB: &str = r#"
 description: VIP data collection
@@ -33,15 +33,6 @@ echo "hello from $ORDO_NODE_NAME"
 echo "a warning from $ORDO_NODE_NAME" >&2
 if [ "$ORDO_NODE_ATTR_FAIL" = yes ]; then echo "giving up" >&2; exit 3; fi
 "#;
-
-/// A live output line: `<time> <server> <|or!> <text>`, whatever the column width.
-fn has_line(out: &str, server: &str, sep: &str, text: &str) -> bool {
-    out.lines().any(|l| {
-        let mut w = l.split_whitespace();
-        w.next();
-        w.next() == Some(server) && w.next() == Some(sep) && l.trim_end().ends_with(text)
-    })
-}
 
 fn config(p: &Project, key: &ClientKey, smtp: &SmtpServer) {
     p.write(
@@ -369,24 +360,10 @@ fn a_step_timeout_kills_the_run_as_users_processes_over_ssh() {
         "{}",
         run.stdout
     );
-    let left = std::process::Command::new("pgrep")
-        .args(["-u", RUN_AS_USER, "-f", &marker])
-        .output()
-        .unwrap();
-    assert!(
-        left.stdout.is_empty(),
-        "processes left: {}",
-        String::from_utf8_lossy(&left.stdout)
-    );
-    let sleeps = std::process::Command::new("pgrep")
-        .args(["-u", RUN_AS_USER, "-x", "sleep"])
-        .output()
-        .unwrap();
-    assert!(
-        sleeps.stdout.is_empty(),
-        "sleep processes left: {}",
-        String::from_utf8_lossy(&sleeps.stdout)
-    );
+    let left = processes(RUN_AS_USER, &marker);
+    assert!(left.is_empty(), "processes left: {left:?}");
+    let sleeps = processes(RUN_AS_USER, "^sleep ");
+    assert!(sleeps.is_empty(), "sleep processes left: {sleeps:?}");
 }
 
 #[test]
@@ -565,19 +542,7 @@ fn ctrl_c_stops_every_server_and_records_the_run_as_aborted() {
     ordo_tests::wait_until(
         "both servers to start the step",
         std::time::Duration::from_secs(20),
-        || {
-            std::process::Command::new("pgrep")
-                .args(["-u", RUN_AS_USER, "-f", &marker])
-                .output()
-                .map(|o| {
-                    o.stdout
-                        .split(|b| *b == b'\n')
-                        .filter(|l| !l.is_empty())
-                        .count()
-                        >= 2
-                })
-                .unwrap_or(false)
-        },
+        || processes(RUN_AS_USER, &marker).len() >= 2,
     );
     ordo_tests::sh(&format!("kill -INT {}", child.id()));
     let status = child.wait().unwrap();
@@ -588,15 +553,8 @@ fn ctrl_c_stops_every_server_and_records_the_run_as_aborted() {
         stdout.contains("execution") && stdout.contains(" aborted: 0 of 2"),
         "{stdout}"
     );
-    let left = std::process::Command::new("pgrep")
-        .args(["-u", RUN_AS_USER, "-f", &marker])
-        .output()
-        .unwrap();
-    assert!(
-        left.stdout.is_empty(),
-        "processes left: {}",
-        String::from_utf8_lossy(&left.stdout)
-    );
+    let left = processes(RUN_AS_USER, &marker);
+    assert!(left.is_empty(), "processes left: {left:?}");
     let show = p
         .controller(&["executions", "show", "latest"])
         .expect_code(0)
