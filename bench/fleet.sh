@@ -74,7 +74,11 @@ for g in group.*; do
   /usr/sbin/sshd -D -e -f "$W/$g.conf" 2>>sshd.log &
   SSHD_PIDS+=($!)
 done
-cleanup() { kill "${SSHD_PIDS[@]}" 2>/dev/null || true; }
+# The servers share this machine's /tmp: leave nothing of the workload behind.
+cleanup() {
+  kill "${SSHD_PIDS[@]}" 2>/dev/null || true
+  rm -f /tmp/fichier_127.0.*_log.txt /tmp/fourni_127.0.*.sh /tmp/fourni.sh /tmp/fichier_pssh_127.0.*.txt
+}
 trap cleanup EXIT
 for a in $(cat hosts); do
   for _ in $(seq 200); do (exec 3<>"/dev/tcp/$a/$PORT") 2>/dev/null && break; sleep 0.02; done

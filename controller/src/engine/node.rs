@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ordo_inventory::Node;
 use ordo_jobs::{Context, RunAsMethod, StepAction};
-use ordo_proto::shell::{self as remote, RunAsSpec, SwitchMethod};
+use ordo_proto::shell::{self, RunAsSpec, SwitchMethod};
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::sync::CancellationToken;
@@ -209,10 +209,10 @@ impl NodeRun<'_> {
                 }
             }
         }
-        let env = Bytes::from(remote::env_block(&env));
+        let env = Bytes::from(shell::env_block(&env));
         let workdir = match &job.workdir {
             Some(t) => match t.expand(&self.cx()) {
-                Ok(w) => Some(remote::quote(&w)),
+                Ok(w) => Some(shell::quote(&w)),
                 Err(e) => {
                     self.fail(NodeStatus::Failed, format!("workdir: {e}"));
                     return false;
@@ -237,7 +237,7 @@ impl NodeRun<'_> {
                 }
             };
             let script = format!("{run_dir}/step-{}", i + 1);
-            let command = remote::step_script(&script, &args, workdir.as_deref());
+            let command = shell::step_script(&script, &args, workdir.as_deref());
             let mut attempt = 0;
             let outcome = loop {
                 let started = Instant::now();
@@ -423,7 +423,7 @@ impl NodeRun<'_> {
         }
         let bases: Vec<String> = patterns
             .iter()
-            .map(|p| remote::glob_base(p).to_string())
+            .map(|p| shell::glob_base(p).to_string())
             .collect();
         let run_as = if spec.run_as {
             match self.run_as(session, self.req.job.run_as.as_ref()) {
