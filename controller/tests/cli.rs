@@ -338,3 +338,36 @@ fn collect_limits_links_and_per_server_folders() {
         );
     }
 }
+
+#[test]
+fn a_closed_stdout_does_not_stop_the_run() {
+    // `controller run job | head`: the reader goes away; the run must finish and be recorded.
+    let dir = project(
+        "servers:\n  a: { transport: local }\n",
+        &[(
+            "t",
+            "targets: all\nsteps:\n  - script: |\n      for i in $(seq 3000); do echo line $i; done\n",
+        )],
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_controller"))
+        .arg("-C")
+        .arg(dir.path())
+        .args(["run", "t", "--no-progress"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    let show = controller(dir.path(), &["executions", "show", "latest"]).stdout;
+    assert!(show.contains("status    succeeded"), "{show}");
+    let log = controller(dir.path(), &["executions", "log", "latest"]).stdout;
+    assert!(log.contains("| line 3000"), "every line is recorded");
+}

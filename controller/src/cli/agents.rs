@@ -44,7 +44,7 @@ pub async fn run(cli: &Cli, cmd: &AgentsCmd) -> anyhow::Result<i32> {
         .cloned()
         .collect();
     if nodes.is_empty() {
-        println!(
+        say!(
             "no agent in {} (servers with `transport: agent`)",
             cfg.inventory.display()
         );
@@ -120,6 +120,6 @@ pub async fn run(cli: &Cli, cmd: &AgentsCmd) -> anyhow::Result<i32> {
         }
     }
     store.close().await;
-    println!("{t}");
+    say!("{t}");
     Ok(if down == 0 { EXIT_OK } else { EXIT_FAILED })
 }

@@ -38,7 +38,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
         Err(e) => problems.push(e.to_string()),
     }
     if problems.is_empty() {
-        println!(
+        say!(
             "ok: {} ({servers} servers), {jobs} jobs in {}",
             cfg.inventory.display(),
             cfg.jobs.display()

@@ -74,11 +74,11 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
                     e.nodes_failed.to_string(),
                 ]);
             }
-            println!("{t}");
+            say!("{t}");
         }
         ExecutionsCmd::Show { id } => {
             let e = store.find_execution(id).await?;
-            println!(
+            say!(
                 "execution {}\njob       {}\nstatus    {}\nstarted   {} by {}\nduration  {}",
                 e.id,
                 e.job,
@@ -87,15 +87,15 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
                 e.started_by,
                 took(&e)
             );
-            println!("targets   {}\noptions   {}", e.targets, e.options);
+            say!("targets   {}\noptions   {}", e.targets, e.options);
             if let Some(a) = &e.archive {
-                println!("archive   {a}");
+                say!("archive   {a}");
             }
             if let Some(m) = &e.mail {
-                println!("mail      {m}");
+                say!("mail      {m}");
             }
             if let Some(err) = &e.error {
-                println!("error     {err}");
+                say!("error     {err}");
             }
             let mut t = Table::new();
             t.load_preset(UTF8_FULL_CONDENSED);
@@ -120,14 +120,17 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
                     n.error.unwrap_or_default(),
                 ]);
             }
-            println!("\n{t}");
+            say!("\n{t}");
             let files = store.files(&e.id).await?;
             if !files.is_empty() {
-                println!("\ncollected files:");
+                say!("\ncollected files:");
                 for f in files {
-                    println!(
+                    say!(
                         "  {}/{}  ({} bytes, from {})",
-                        f.node, f.local_path, f.size, f.remote_path
+                        f.node,
+                        f.local_path,
+                        f.size,
+                        f.remote_path
                     );
                 }
             }
@@ -145,7 +148,7 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
                             .to_string()
                     })
                     .unwrap_or_default();
-                println!("{ts} {:<width$} {sep} {}", l.node, l.line);
+                say!("{ts} {:<width$} {sep} {}", l.node, l.line);
             }
         }
     }

@@ -1,5 +1,14 @@
 //! The `controller` command line. Each subcommand lives in its own file.
 
+/// Prints a line on stdout. A closed stdout (`controller run ... | head`) is not an error:
+/// `println!` would panic and stop a run half way; the run goes on and is recorded.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod agents;
 mod check;
 mod executions;

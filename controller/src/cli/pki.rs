@@ -36,12 +36,12 @@ pub fn run(cli: &Cli, cmd: &PkiCmd) -> anyhow::Result<i32> {
     match cmd {
         PkiCmd::Init => {
             pki.init().map_err(|e| BadInput(e.to_string()))?;
-            println!("created the agents' CA in {}", cfg.pki_dir.display());
-            println!(
+            say!("created the agents' CA in {}", cfg.pki_dir.display());
+            say!(
                 "  {}  copy this public certificate to every agent (tls.ca)",
                 pki.ca_cert().display()
             );
-            println!(
+            say!(
                 "  {}  the controller's client certificate",
                 pki.controller_cert().display()
             );
@@ -56,7 +56,7 @@ pub fn run(cli: &Cli, cmd: &PkiCmd) -> anyhow::Result<i32> {
                 .map_err(|e| BadInput(format!("{}: {e}", csr.display())))?;
             let info =
                 Pki::inspect(&pem).map_err(|e| BadInput(format!("{}: {e}", csr.display())))?;
-            println!(
+            say!(
                 "request {}: agent `{}`, names: {}",
                 csr.display(),
                 info.common_name,
@@ -75,7 +75,7 @@ pub fn run(cli: &Cli, cmd: &PkiCmd) -> anyhow::Result<i32> {
                 let mut answer = String::new();
                 std::io::stdin().lock().read_line(&mut answer)?;
                 if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                    println!("not signed");
+                    say!("not signed");
                     return Ok(super::EXIT_FAILED);
                 }
             }
@@ -85,7 +85,7 @@ pub fn run(cli: &Cli, cmd: &PkiCmd) -> anyhow::Result<i32> {
             let out = out.clone().unwrap_or_else(|| csr.with_extension("pem"));
             std::fs::write(&out, cert)
                 .with_context(|| format!("cannot write {}", out.display()))?;
-            println!(
+            say!(
                 "signed: {} (copy it to the agent, with {})",
                 out.display(),
                 pki.ca_cert().display()

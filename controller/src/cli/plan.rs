@@ -23,8 +23,8 @@ pub fn run(cli: &Cli, a: &PlanArgs) -> anyhow::Result<i32> {
     let job = super::job(&cfg, &a.job)?;
     let opts = super::options(&job, &a.opts)?;
     let nodes = super::select(&inv, &job, a.limit.as_deref())?;
-    println!("job {}: {}", job.name, job.description);
-    println!(
+    say!("job {}: {}", job.name, job.description);
+    say!(
         "targets: {}{}",
         job.targets,
         a.limit
@@ -33,16 +33,16 @@ pub fn run(cli: &Cli, a: &PlanArgs) -> anyhow::Result<i32> {
             .unwrap_or_default()
     );
     for (k, v) in opts.masked() {
-        println!("option {k} = {v}");
+        say!("option {k} = {v}");
     }
-    println!(
+    say!(
         "\n{} server(s), at most {} at once, on failure: {:?}",
         nodes.len(),
         job.parallelism,
         job.on_failure
     );
     for n in &nodes {
-        println!(
+        say!(
             "  {:<20} {}:{} user={} transport={} groups={}",
             n.name,
             n.host,
@@ -70,7 +70,7 @@ pub fn run(cli: &Cli, a: &PlanArgs) -> anyhow::Result<i32> {
                 .unwrap_or_else(|e| format!("{} ({e})", t.source())),
         )
     };
-    println!("\nsteps (as on {}):", first.name);
+    say!("\nsteps (as on {}):", first.name);
     for (i, s) in job.steps.iter().enumerate() {
         let what = match &s.action {
             StepAction::Script(t) => format!("inline script, {} lines", show(t).lines().count()),
@@ -88,7 +88,7 @@ pub fn run(cli: &Cli, a: &PlanArgs) -> anyhow::Result<i32> {
             .timeout
             .map(|t| format!(", timeout {}", humantime::format_duration(t)))
             .unwrap_or_default();
-        println!(
+        say!(
             "  {}. {} — {what}{}{run_as}{timeout}",
             i + 1,
             s.name,
@@ -101,17 +101,17 @@ pub fn run(cli: &Cli, a: &PlanArgs) -> anyhow::Result<i32> {
     }
     match &job.collect {
         Some(c) => {
-            println!("\ncollect (as on {}):", first.name);
+            say!("\ncollect (as on {}):", first.name);
             for p in &c.paths {
-                println!("  {}", show(p));
+                say!("  {}", show(p));
             }
-            println!(
+            say!(
                 "  limits: {} per file, {} per server",
                 ordo_jobs::units::format_size(c.max_file_size),
                 ordo_jobs::units::format_size(c.max_total_size)
             );
         }
-        None => println!("\ncollect: nothing"),
+        None => say!("\ncollect: nothing"),
     }
     if let Some(m) = &job.mail {
         let to: Vec<String> = m.to.iter().map(show).collect();
@@ -119,7 +119,7 @@ pub fn run(cli: &Cli, a: &PlanArgs) -> anyhow::Result<i32> {
             Some(s) => format!("SMTP {}", s.host),
             None => format!("outbox {}", cfg.mail.outbox.display()),
         };
-        println!("\nmail ({:?}) to {} via {via}", m.when, to.join(", "));
+        say!("\nmail ({:?}) to {} via {via}", m.when, to.join(", "));
     }
     Ok(EXIT_OK)
 }

@@ -85,7 +85,7 @@ pub async fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
     };
     store.insert_execution(&row).await?;
     let parallelism = a.parallelism.unwrap_or(job.parallelism).max(1);
-    println!(
+    say!(
         "execution {id}: job {} on {} server(s), {} at once",
         job.name,
         nodes.len(),
@@ -196,7 +196,7 @@ pub async fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
             .await
             {
                 Ok(where_) => {
-                    println!("mail sent: {where_}");
+                    say!("mail sent: {where_}");
                     mail_note = Some(where_);
                 }
                 Err(e) => {
@@ -206,7 +206,7 @@ pub async fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
             }
         } else if wanted {
             mail_note = Some("not sent: nothing was collected (send_empty: false)".into());
-            println!("mail not sent: nothing was collected");
+            say!("mail not sent: nothing was collected");
         }
     }
 
@@ -219,11 +219,11 @@ pub async fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
     store.finish_execution(&row).await?;
     store.close().await;
 
-    println!("\n{table}");
+    say!("\n{table}");
     if let Some(p) = &archive_path {
-        println!("archive: {} ({} file(s) collected)", p.display(), collected);
+        say!("archive: {} ({} file(s) collected)", p.display(), collected);
     }
-    println!(
+    say!(
         "execution {id} {status}: {} of {} server(s) succeeded in {:.1}s",
         results.len() - failed,
         results.len(),
@@ -236,13 +236,16 @@ pub async fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
     })
 }
 
-/// `20261124-070512-3fa9c1`: sortable, readable, unique.
+/// `20261124-070512-4813fa`: date, time, milliseconds (so IDs sort by time even within
+/// one second), then three random hex digits.
 fn execution_id() -> String {
+    let now = chrono::Local::now();
     let u = uuid::Uuid::now_v7().simple().to_string();
     format!(
-        "{}-{}",
-        chrono::Local::now().format("%Y%m%d-%H%M%S"),
-        &u[u.len() - 6..]
+        "{}-{:03}{}",
+        now.format("%Y%m%d-%H%M%S"),
+        now.timestamp_subsec_millis().min(999),
+        &u[u.len() - 3..]
     )
 }
 
