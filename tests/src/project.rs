@@ -82,6 +82,35 @@ impl Project {
     }
 }
 
+impl Project {
+    /// Runs `controller -C <project> <args>`, waits until `ready` holds (checked every
+    /// 50 ms, 20 s at most), interrupts it as Ctrl-C would (SIGINT), and returns what it did.
+    pub fn controller_interrupted(&self, args: &[&str], ready: impl FnMut() -> bool) -> Outcome {
+        let child = Command::new(controller_bin())
+            .arg("-C")
+            .arg(self.dir.path())
+            .args(args)
+            .env_remove("ORDO_PROJECT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run controller");
+        crate::wait_until(
+            "the run to be under way",
+            std::time::Duration::from_secs(20),
+            ready,
+        );
+        crate::sh(&format!("kill -INT {}", child.id()));
+        let out = child.wait_with_output().expect("wait for controller");
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl Default for Project {
     fn default() -> Self {
         Self::new()

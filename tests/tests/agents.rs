@@ -323,35 +323,15 @@ fn ctrl_c_stops_commands_on_agents_and_records_the_run_as_aborted() {
         "jobs/long.yaml",
         &format!("targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - script: |\n      sh -c 'sleep 300; echo {marker}' &\n      sleep 302\n"),
     );
-    let mut child = Command::new(ordo_tests::controller_bin())
-        .args([
-            "-C",
-            &p.path().display().to_string(),
-            "run",
-            "long",
-            "--no-progress",
-            "--no-mail",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let running = || processes(RUN_AS_USER, &marker).len();
-    ordo_tests::wait_until(
-        "both agents to start the step",
-        std::time::Duration::from_secs(20),
-        || running() >= 2,
-    );
-    sh(&format!("kill -INT {}", child.id()));
-    let status = child.wait().unwrap();
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
-    assert_eq!(status.code(), Some(1), "{stdout}");
+    let run = p.controller_interrupted(&["run", "long", "--no-progress", "--no-mail"], || {
+        processes(RUN_AS_USER, &marker).len() >= 2
+    });
+    let stdout = run.expect_code(1).stdout;
     assert!(stdout.contains(" aborted: 0 of 2"), "{stdout}");
-    assert_eq!(
-        running(),
-        0,
-        "no process of the script is left on either agent"
+    let left = processes(RUN_AS_USER, &marker);
+    assert!(
+        left.is_empty(),
+        "no process of the script is left on either agent: {left:?}"
     );
     let show = p
         .controller(&["executions", "show", "latest"])

@@ -526,29 +526,10 @@ fn ctrl_c_stops_every_server_and_records_the_run_as_aborted() {
         "jobs/long.yaml",
         &format!("targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - script: |\n      echo started\n      sh -c 'sleep 300; echo {marker}' &\n      sleep 302\n"),
     );
-    let mut child = std::process::Command::new(ordo_tests::controller_bin())
-        .args([
-            "-C",
-            &p.path().display().to_string(),
-            "run",
-            "long",
-            "--no-progress",
-            "--no-mail",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    ordo_tests::wait_until(
-        "both servers to start the step",
-        std::time::Duration::from_secs(20),
-        || processes(RUN_AS_USER, &marker).len() >= 2,
-    );
-    ordo_tests::sh(&format!("kill -INT {}", child.id()));
-    let status = child.wait().unwrap();
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
-    assert_eq!(status.code(), Some(1), "{stdout}");
+    let run = p.controller_interrupted(&["run", "long", "--no-progress", "--no-mail"], || {
+        processes(RUN_AS_USER, &marker).len() >= 2
+    });
+    let stdout = run.expect_code(1).stdout;
     assert!(
         stdout.contains("execution") && stdout.contains(" aborted: 0 of 2"),
         "{stdout}"

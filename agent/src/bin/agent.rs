@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -15,28 +15,24 @@ struct Cli {
     command: Command,
 }
 
+/// The configuration file, shared by `run` and `check-config`.
+#[derive(Args, Debug)]
+struct ConfigArg {
+    #[arg(
+        short,
+        long,
+        env = "ORDO_AGENT_CONFIG",
+        default_value = "/etc/ordo-agent/agent.yaml"
+    )]
+    config: PathBuf,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve until stopped (SIGINT or SIGTERM).
-    Run {
-        #[arg(
-            short,
-            long,
-            env = "ORDO_AGENT_CONFIG",
-            default_value = "/etc/ordo-agent/agent.yaml"
-        )]
-        config: PathBuf,
-    },
+    Run(ConfigArg),
     /// Check the configuration file and its TLS files; report every problem.
-    CheckConfig {
-        #[arg(
-            short,
-            long,
-            env = "ORDO_AGENT_CONFIG",
-            default_value = "/etc/ordo-agent/agent.yaml"
-        )]
-        config: PathBuf,
-    },
+    CheckConfig(ConfigArg),
     /// Make this agent's private key and certificate signing request, for
     /// `controller pki sign`. The key stays here.
     Enroll {
@@ -63,33 +59,35 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::CheckConfig { config } => match ordo_agent::AgentConfig::load(&config) {
-            Ok(cfg) => match std::fs::read(&cfg.cert)
-                .map_err(anyhow::Error::from)
-                .and_then(|c| ordo_agent::cert_info(&c))
-            {
-                Ok((cn, _)) if cn != cfg.name => {
-                    eprintln!(
-                        "{}: the certificate is for `{cn}`, but `name` is `{}`",
-                        cfg.cert.display(),
-                        cfg.name
-                    );
+        Command::CheckConfig(ConfigArg { config }) => {
+            match ordo_agent::AgentConfig::load(&config) {
+                Ok(cfg) => match std::fs::read(&cfg.cert)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|c| ordo_agent::cert_info(&c))
+                {
+                    Ok((cn, _)) if cn != cfg.name => {
+                        eprintln!(
+                            "{}: the certificate is for `{cn}`, but `name` is `{}`",
+                            cfg.cert.display(),
+                            cfg.name
+                        );
+                        2
+                    }
+                    Ok(_) => {
+                        println!("ok: agent `{}` on {}", cfg.name, cfg.listen);
+                        0
+                    }
+                    Err(e) => {
+                        eprintln!("{}: {e:#}", cfg.cert.display());
+                        2
+                    }
+                },
+                Err(d) => {
+                    eprintln!("{d}");
                     2
                 }
-                Ok(_) => {
-                    println!("ok: agent `{}` on {}", cfg.name, cfg.listen);
-                    0
-                }
-                Err(e) => {
-                    eprintln!("{}: {e:#}", cfg.cert.display());
-                    2
-                }
-            },
-            Err(d) => {
-                eprintln!("{d}");
-                2
             }
-        },
+        }
         Command::Enroll { name, dir, dns } => {
             match ordo_agent::enroll::make_request(&dir, &name, &dns) {
                 Ok(r) => {
@@ -107,7 +105,7 @@ fn main() {
                 }
             }
         }
-        Command::Run { config } => {
+        Command::Run(ConfigArg { config }) => {
             let cfg = match ordo_agent::AgentConfig::load(&config) {
                 Ok(c) => c,
                 Err(d) => {
