@@ -161,13 +161,15 @@ pub async fn run(req: Arc<RunRequest>, events: mpsc::Sender<Event>) -> Vec<NodeR
     let limit = Arc::new(Semaphore::new(req.parallelism.max(1)));
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = JoinSet::new();
+    // Permits are taken here, in inventory order, so servers start in that order (with
+    // `parallelism: 1` and `on_failure: stop`, nothing after the first failure starts).
     for (index, node) in req.nodes.iter().cloned().enumerate() {
-        let (req, limit, stop, events) = (req.clone(), limit.clone(), stop.clone(), events.clone());
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => p.ok(),
+            _ = req.cancel.cancelled() => None,
+        };
+        let (req, stop, events) = (req.clone(), stop.clone(), events.clone());
         tasks.spawn(async move {
-            let permit = tokio::select! {
-                p = limit.acquire_owned() => p.ok(),
-                _ = req.cancel.cancelled() => None,
-            };
             let result = if permit.is_none() || stop.load(Ordering::SeqCst) {
                 let mut r = NodeResult::new(&node);
                 if permit.is_none() {
@@ -192,6 +194,7 @@ pub async fn run(req: Arc<RunRequest>, events: mpsc::Sender<Event>) -> Vec<NodeR
                 r
             };
             let _ = events.send(Event::NodeDone(Box::new(result.clone()))).await;
+            drop(permit);
             (index, result)
         });
     }
