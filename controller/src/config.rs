@@ -19,6 +19,13 @@
 //!   smtp: { host: smtp.example.com, port: 587, tls: starttls, username: ordo,
 //!           password_env: ORDO_SMTP_PASSWORD, password_file: /etc/ordo/smtp.pass,
 //!           ca_file: /etc/ordo/ca.pem, timeout: 60s }   # timeout: the whole exchange
+//! serve:
+//!   timezone: Europe/Paris         # for schedules without their own (default: TZ, /etc/timezone, UTC)
+//!   lease_ttl: 15s                 # a leader silent this long is replaced (high availability)
+//!   misfire_grace: 60s             # a fire up to this late still runs (failover, restart)
+//!   dead_after: 60s                # a controller silent this long has its runs marked interrupted
+//!   retention: { max_age: 90d, max_count: 1000 }   # per job, unless the job says otherwise
+//!   listen: 127.0.0.1:8080         # the HTTP API (reload, health)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -38,6 +45,57 @@ pub struct ProjectConfig {
     pub pki_dir: PathBuf,
     pub ssh: SshConfig,
     pub mail: MailConfig,
+    pub serve: ServeConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub timezone: chrono_tz::Tz,
+    pub lease_ttl: Duration,
+    pub misfire_grace: Duration,
+    pub dead_after: Duration,
+    pub retention: ordo_jobs::Retention,
+    pub listen: Option<String>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            timezone: system_timezone(),
+            lease_ttl: Duration::from_secs(15),
+            misfire_grace: Duration::from_secs(60),
+            dead_after: Duration::from_secs(60),
+            retention: ordo_jobs::Retention {
+                max_age: Some(Duration::from_secs(90 * 86400)),
+                max_count: Some(1000),
+            },
+            listen: None,
+        }
+    }
+}
+
+/// The machine's time zone: `TZ`, else `/etc/timezone`, else `/etc/localtime`'s link
+/// target, else UTC.
+pub fn system_timezone() -> chrono_tz::Tz {
+    let from_env = std::env::var("TZ")
+        .ok()
+        .map(|t| t.trim_start_matches(':').to_string());
+    let from_file = || {
+        std::fs::read_to_string("/etc/timezone")
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    let from_link = || {
+        std::fs::read_link("/etc/localtime").ok().and_then(|p| {
+            let s = p.to_string_lossy().to_string();
+            s.split_once("zoneinfo/").map(|(_, z)| z.to_string())
+        })
+    };
+    [from_env, from_file(), from_link()]
+        .into_iter()
+        .flatten()
+        .find_map(|z| z.parse().ok())
+        .unwrap_or(chrono_tz::UTC)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -120,7 +178,16 @@ pub fn resolve(root: &Path, p: &str) -> PathBuf {
 fn read(root: &Path, doc: &yaml::Node, d: &mut Diagnostics) -> ProjectConfig {
     let f = doc.fields(
         "ordo.yaml",
-        &["inventory", "jobs", "data_dir", "database", "ssh", "mail"],
+        &[
+            "inventory",
+            "jobs",
+            "data_dir",
+            "database",
+            "pki_dir",
+            "ssh",
+            "mail",
+            "serve",
+        ],
         d,
     );
     let path = |key: &str, default: &str, d: &mut Diagnostics| {
@@ -212,6 +279,7 @@ fn read(root: &Path, doc: &yaml::Node, d: &mut Diagnostics) -> ProjectConfig {
             mail.smtp = read_smtp(root, s, d);
         }
     }
+    let serve = f.get("serve").map(|n| read_serve(n, d)).unwrap_or_default();
     ProjectConfig {
         root: root.to_path_buf(),
         inventory,
@@ -221,7 +289,70 @@ fn read(root: &Path, doc: &yaml::Node, d: &mut Diagnostics) -> ProjectConfig {
         pki_dir,
         ssh,
         mail,
+        serve,
     }
+}
+
+fn read_serve(n: &yaml::Node, d: &mut Diagnostics) -> ServeConfig {
+    let s = n.fields(
+        "serve",
+        &[
+            "timezone",
+            "lease_ttl",
+            "misfire_grace",
+            "dead_after",
+            "retention",
+            "listen",
+        ],
+        d,
+    );
+    let mut out = ServeConfig::default();
+    let dur = |key: &str, d: &mut Diagnostics| {
+        let v = s.get(key)?;
+        let t = v.str(&format!("serve: {key}"), d)?;
+        parse_duration(&t)
+            .map_err(|e| d.error(v.pos, format!("serve: {key}: {e}")))
+            .ok()
+    };
+    if let Some(t) = dur("lease_ttl", d) {
+        out.lease_ttl = t.max(Duration::from_secs(1));
+    }
+    if let Some(t) = dur("misfire_grace", d) {
+        out.misfire_grace = t;
+    }
+    if let Some(t) = dur("dead_after", d) {
+        out.dead_after = t.max(Duration::from_secs(2));
+    }
+    if let Some(v) = s.get("timezone")
+        && let Some(z) = v.str("serve: timezone", d)
+    {
+        match z.parse() {
+            Ok(tz) => out.timezone = tz,
+            Err(_) => d.error(
+                v.pos,
+                format!("serve: unknown time zone `{z}` (IANA names, e.g. Europe/Paris or UTC)"),
+            ),
+        }
+    }
+    if let Some(r) = s.get("retention") {
+        let f = r.fields("serve: retention", &["max_age", "max_count"], d);
+        if let Some(v) = f.get("max_age")
+            && let Some(t) = v.str("serve: retention: max_age", d)
+        {
+            match parse_duration(&t) {
+                Ok(t) => out.retention.max_age = Some(t),
+                Err(e) => d.error(v.pos, format!("serve: retention: max_age: {e}")),
+            }
+        }
+        if let Some(c) = f
+            .get("max_count")
+            .and_then(|v| v.u64("serve: retention: max_count", d))
+        {
+            out.retention.max_count = Some(c.max(1));
+        }
+    }
+    out.listen = s.get("listen").and_then(|v| v.str("serve: listen", d));
+    out
 }
 
 fn read_smtp(root: &Path, n: &yaml::Node, d: &mut Diagnostics) -> Option<SmtpConfig> {

@@ -1,13 +1,24 @@
 //! ordo's controller: runs jobs across a fleet over SSH or locally, collects, archives,
 //! mails and records every execution.
 
+/// Prints a line on stdout. A closed stdout (`controller run ... | head`) is not an error:
+/// `println!` would panic and stop a run half way; the run goes on and is recorded.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod archive;
 pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod engine;
+pub mod exec;
 pub mod mail;
 pub mod output;
 pub mod pki;
+pub mod serve;
 pub mod store;
 pub mod transport;

@@ -55,8 +55,14 @@ pub fn build(cfg: &MailConfig, m: &Outgoing) -> Result<Message, MailError> {
     let text = SinglePart::plain(m.body.clone());
     let msg = match &m.attachment {
         Some((name, bytes)) => {
-            let ct = ContentType::parse("application/gzip")
-                .map_err(|e| MailError::Build(e.to_string()))?;
+            let mime = if name.ends_with(".gz") {
+                "application/gzip"
+            } else if name.ends_with(".txt") || name.ends_with(".log") {
+                "text/plain; charset=utf-8"
+            } else {
+                "application/octet-stream"
+            };
+            let ct = ContentType::parse(mime).map_err(|e| MailError::Build(e.to_string()))?;
             b.multipart(
                 MultiPart::mixed()
                     .singlepart(text)

@@ -4,6 +4,8 @@
 mod model;
 mod options;
 mod parse;
+pub mod schedule;
+mod set;
 pub mod template;
 pub mod units;
 
@@ -13,6 +15,8 @@ pub use model::*;
 pub use options::{check_value, resolve_options};
 pub use ordo_inventory::{Diagnostic, Diagnostics, Pos};
 pub use parse::parse_job;
+pub use schedule::{Missed, Overlap, Schedule};
+pub use set::{JobSet, SetError, check_references, load_all};
 pub use template::{Context, Template};
 
 /// Why jobs could not be loaded.

@@ -27,6 +27,135 @@ pub struct Job {
     pub collect: Option<CollectSpec>,
     pub archive: bool,
     pub mail: Option<MailSpec>,
+    /// When `controller serve` fires the job by itself.
+    pub schedule: Option<crate::Schedule>,
+    /// Fire the job when a matching file appears in a folder on the controller.
+    pub watch: Option<Watch>,
+    /// Follow-up jobs, by outcome.
+    pub then: Chain,
+    /// Who hears about which events of the job's runs.
+    pub notify: Vec<Notify>,
+    /// When a run counts as late (the `late` event).
+    pub late: Option<Late>,
+    /// How much history of this job is kept.
+    pub retention: Option<Retention>,
+}
+
+impl Job {
+    /// Every other job this one starts (job steps and follow-ups), with where it is named.
+    pub fn references(&self) -> Vec<&JobRef> {
+        let steps = self.steps.iter().filter_map(|s| match &s.action {
+            StepAction::Job(r) => Some(r),
+            _ => None,
+        });
+        steps
+            .chain(self.then.on_success.iter())
+            .chain(self.then.on_failure.iter())
+            .chain(self.then.always.iter())
+            .collect()
+    }
+
+    /// True when no step runs on servers (only job steps): no targets are needed.
+    pub fn runs_on_servers(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| !matches!(s.action, StepAction::Job(_)))
+    }
+}
+
+/// Another job started by this one, with option values (templates over this run).
+#[derive(Debug, Clone)]
+pub struct JobRef {
+    pub job: String,
+    pub options: Vec<(String, Template)>,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Chain {
+    pub on_success: Vec<JobRef>,
+    pub on_failure: Vec<JobRef>,
+    pub always: Vec<JobRef>,
+}
+
+/// A folder watched on the controller.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    pub path: PathBuf,
+    /// Wildcard on the file name (`*.csv`).
+    pub pattern: String,
+    pub matcher: globset::GlobMatcher,
+    pub recursive: bool,
+    /// The job option that receives the file's full path.
+    pub option: String,
+    /// Scan every this often instead of relying on inotify (network filesystems).
+    pub poll: Option<Duration>,
+    /// A file fires once its size and modification time stayed the same this long.
+    pub settle: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NotifyEvent {
+    Start,
+    Success,
+    Failure,
+    Late,
+}
+
+impl NotifyEvent {
+    pub const ALL: [NotifyEvent; 4] = [
+        NotifyEvent::Start,
+        NotifyEvent::Success,
+        NotifyEvent::Failure,
+        NotifyEvent::Late,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyEvent::Start => "start",
+            NotifyEvent::Success => "success",
+            NotifyEvent::Failure => "failure",
+            NotifyEvent::Late => "late",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum NotifyTarget {
+    Mail {
+        to: Vec<String>,
+        /// Attach the run's output (every server's lines) as a text file.
+        attach_log: bool,
+    },
+    Webhook {
+        url: String,
+        headers: Vec<(String, String)>,
+        timeout: Duration,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Notify {
+    pub on: Vec<NotifyEvent>,
+    pub target: NotifyTarget,
+}
+
+/// A run is late past a fixed duration, or past a multiple of its usual duration (the
+/// mean of the last successful runs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Late {
+    After(Duration),
+    Factor(f64),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub max_age: Option<Duration>,
+    pub max_count: Option<u64>,
 }
 
 /// How to become the run-as user.
@@ -106,6 +235,9 @@ pub enum StepAction {
     ScriptFile(PathBuf),
     /// A shell command line, run with `sh -c`.
     Command(Template),
+    /// Another job, run once (on its own targets) when every server finished the steps
+    /// before this one.
+    Job(JobRef),
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +259,7 @@ impl Step {
             StepAction::Script(_) => "script",
             StepAction::ScriptFile(_) => "script_file",
             StepAction::Command(_) => "command",
+            StepAction::Job(_) => "job",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! users); `.ci/run` installs `openssh-server`, `sudo`, `python3-aiosmtpd` and `openssl`.
 
 pub mod agent;
+pub mod postgres;
 pub mod project;
 pub mod smtp;
 pub mod sshd;

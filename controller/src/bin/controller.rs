@@ -5,14 +5,19 @@ use ordo_controller::cli::{self, BadInput, EXIT_BAD_INPUT, EXIT_ERROR};
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = cli::Cli::parse();
+    // `serve` tells what it does; one-shot commands only warn.
+    let default_level = match args.command {
+        cli::Command::Serve(_) => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ORDO_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| default_level.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = cli::Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -50,7 +50,7 @@ pub async fn run(cli: &Cli, cmd: &AgentsCmd) -> anyhow::Result<i32> {
         );
         return Ok(EXIT_OK);
     }
-    let settings = super::run::transport_settings(&cfg, &nodes, false)?;
+    let settings = crate::exec::transport_settings(&cfg, &nodes, false)?;
     std::fs::create_dir_all(&cfg.data_dir)?;
     let url = cfg
         .database

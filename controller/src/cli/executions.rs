@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
-use super::{Cli, EXIT_OK};
+use super::{BadInput, Cli, EXIT_OK};
 use crate::store::{ExecutionRow, Store};
 
 #[derive(Subcommand, Debug)]
@@ -21,6 +21,36 @@ pub enum ExecutionsCmd {
     Show {
         /// Execution ID, a unique prefix of it, or `latest`.
         id: String,
+    },
+    /// Run an execution again: same job, options and servers (secret options must be
+    /// given again with --opt).
+    Retry {
+        /// Execution ID, a unique prefix of it, or `latest`.
+        id: String,
+        /// Only the servers that did not succeed.
+        #[arg(long)]
+        failed_only: bool,
+        /// An option value, NAME=VALUE (repeatable): overrides the recorded one.
+        #[arg(short = 'o', long = "opt")]
+        opts: Vec<String>,
+        /// Trust and record host keys not yet in known_hosts.
+        #[arg(long)]
+        accept_new_host_keys: bool,
+        /// Do not send the job's mail.
+        #[arg(long)]
+        no_mail: bool,
+        /// No progress bar.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Delete old executions and their files, by each job's retention (or ordo.yaml's).
+    Purge {
+        /// Only this job's executions.
+        #[arg(long)]
+        job: Option<String>,
+        /// Show what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// The recorded output of an execution.
     Log {
@@ -61,13 +91,14 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
             let mut t = Table::new();
             t.load_preset(UTF8_FULL_CONDENSED);
             t.set_header(vec![
-                "ID", "JOB", "STATUS", "STARTED", "DURATION", "SERVERS", "FAILED",
+                "ID", "JOB", "STATUS", "CAUSE", "STARTED", "DURATION", "SERVERS", "FAILED",
             ]);
             for e in &rows {
                 t.add_row(vec![
                     e.id.clone(),
                     e.job.clone(),
                     e.status.clone(),
+                    e.cause.clone(),
                     when(e.started_at),
                     took(e),
                     e.nodes_total.to_string(),
@@ -88,6 +119,13 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
                 took(&e)
             );
             say!("targets   {}\noptions   {}", e.targets, e.options);
+            say!("cause     {}", e.cause);
+            if let Some(r) = &e.retry_of {
+                say!("retry of  {r}");
+            }
+            if let Some(p) = &e.parent_id {
+                say!("started by execution {p}");
+            }
             if let Some(a) = &e.archive {
                 say!("archive   {a}");
             }
@@ -135,6 +173,42 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
                 }
             }
         }
+        ExecutionsCmd::Retry {
+            id,
+            failed_only,
+            opts,
+            accept_new_host_keys,
+            no_mail,
+            no_progress,
+        } => {
+            let e = store.find_execution(id).await?;
+            let nodes = store.nodes(&e.id).await?;
+            store.close().await;
+            return retry(
+                cfg,
+                e,
+                nodes,
+                *failed_only,
+                opts,
+                (*accept_new_host_keys, *no_mail, *no_progress),
+            )
+            .await;
+        }
+        ExecutionsCmd::Purge { job, dry_run } => {
+            let env = crate::exec::Env {
+                inventory: ordo_inventory::Inventory::default(),
+                jobs: super::jobset(&cfg).unwrap_or_default(),
+                store: store.clone(),
+                instance: String::new(),
+                cfg,
+            };
+            let ids = crate::serve::purge(&env, *dry_run, job.as_deref()).await?;
+            let verb = if *dry_run { "would purge" } else { "purged" };
+            say!("{verb} {} execution(s)", ids.len());
+            for id in ids {
+                say!("  {id}");
+            }
+        }
         ExecutionsCmd::Log { id, server } => {
             let e = store.find_execution(id).await?;
             let lines = store.logs(&e.id, server.as_deref()).await?;
@@ -154,4 +228,86 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
     }
     store.close().await;
     Ok(EXIT_OK)
+}
+
+/// `executions retry`: the recorded job, options and servers, run again in the foreground.
+async fn retry(
+    cfg: crate::config::ProjectConfig,
+    e: ExecutionRow,
+    nodes: Vec<crate::store::NodeRow>,
+    failed_only: bool,
+    opts: &[String],
+    (accept_new_host_keys, no_mail, no_progress): (bool, bool, bool),
+) -> anyhow::Result<i32> {
+    if e.status == "running" {
+        return Err(BadInput(format!(
+            "execution {} is still running (controller {}): wait for it, or for it to be marked interrupted",
+            e.id, e.owner
+        ))
+        .into());
+    }
+    let inv = super::inventory(&cfg)?;
+    let (jobs, job) = super::job_in_set(&cfg, &e.job)?;
+    let recorded: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&e.options).unwrap_or_default();
+    let overrides = super::parse_opts(opts)?;
+    let mut given: Vec<(String, String)> = Vec::new();
+    let mut missing = Vec::new();
+    for o in &job.options {
+        if let Some((_, v)) = overrides.iter().find(|(k, _)| *k == o.name) {
+            given.push((o.name.clone(), v.clone()));
+        } else if let Some(v) = recorded.get(&o.name) {
+            if o.secret {
+                missing.push(o.name.clone());
+            } else {
+                given.push((o.name.clone(), v.clone()));
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(BadInput(format!(
+            "secret option(s) {} are not recorded: give them again with --opt NAME=VALUE",
+            missing.join(", ")
+        ))
+        .into());
+    }
+    let options =
+        ordo_jobs::resolve_options(&job, &given).map_err(|errs| BadInput(errs.join("\n")))?;
+    let servers: Vec<String> = nodes
+        .iter()
+        .filter(|n| !failed_only || n.status != "succeeded")
+        .map(|n| n.node.clone())
+        .collect();
+    if servers.is_empty() && job.runs_on_servers() {
+        return Err(BadInput(if failed_only {
+            format!(
+                "execution {}: every server succeeded, nothing to retry",
+                e.id
+            )
+        } else {
+            format!("execution {}: no server was recorded", e.id)
+        })
+        .into());
+    }
+    say!(
+        "retrying execution {} ({}) on {} server(s): {}",
+        e.id,
+        e.status,
+        servers.len(),
+        servers.join(", ")
+    );
+    let launch = crate::exec::Launch {
+        options,
+        only_nodes: Some(servers),
+        accept_new_host_keys,
+        no_mail,
+        cause: "retry".into(),
+        retry_of: Some(e.id.clone()),
+        started_by: crate::transport::current_user(),
+        terminal: true,
+        progress: !no_progress,
+        ..crate::exec::Launch::default()
+    };
+    crate::exec::select_nodes(&inv, &job, &launch)?;
+    super::run::run_in_foreground(cfg, inv, jobs, job, launch).await
 }

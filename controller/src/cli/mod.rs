@@ -1,20 +1,12 @@
 //! The `controller` command line. Each subcommand lives in its own file.
 
-/// Prints a line on stdout. A closed stdout (`controller run ... | head`) is not an error:
-/// `println!` would panic and stop a run half way; the run goes on and is recorded.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
-
 mod agents;
 mod check;
 mod executions;
 mod pki;
 mod plan;
 pub(crate) mod run;
+mod serve;
 
 use std::path::PathBuf;
 
@@ -75,7 +67,11 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Run a job now.
     Run(run::RunArgs),
-    /// Read the execution history.
+    /// The long-running controller: schedules, file triggers, history, notifications.
+    Serve(serve::ServeArgs),
+    /// Every scheduled or watching job, with its next fire times.
+    Schedules(serve::SchedulesArgs),
+    /// Read the execution history; retry an execution; purge old ones.
     #[command(subcommand)]
     Executions(executions::ExecutionsCmd),
     /// The agents of the inventory.
@@ -91,6 +87,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Check => check::run(&cli),
         Command::Plan(a) => plan::run(&cli, a),
         Command::Run(a) => run::run(&cli, a).await,
+        Command::Serve(a) => serve::serve(&cli, a).await,
+        Command::Schedules(a) => serve::schedules(&cli, a).await,
         Command::Executions(c) => executions::run(&cli, c).await,
         Command::Pki(c) => pki::run(&cli, c),
         Command::Agents(c) => agents::run(&cli, c).await,
@@ -119,6 +117,47 @@ pub fn config(cli: &Cli) -> Result<ProjectConfig, BadInput> {
 
 pub fn inventory(cfg: &ProjectConfig) -> Result<Inventory, BadInput> {
     ordo_inventory::load(&cfg.inventory).map_err(|e| BadInput(e.to_string()))
+}
+
+/// The database URL: `--database`, `database:` in ordo.yaml, or SQLite in the data folder.
+pub fn database_url(cfg: &ProjectConfig) -> String {
+    cfg.database
+        .clone()
+        .unwrap_or_else(|| crate::store::default_url(&cfg.data_dir))
+}
+
+/// Every job, checked together; an error names every problem of every file.
+pub fn jobset(cfg: &ProjectConfig) -> Result<ordo_jobs::JobSet, BadInput> {
+    ordo_jobs::load_all(&cfg.jobs).map_err(|e| BadInput(e.to_string()))
+}
+
+/// A job and the jobs it may start. When another job file is broken, a job that starts
+/// no other job still runs; one that does needs the whole set valid.
+pub fn job_in_set(
+    cfg: &ProjectConfig,
+    name: &str,
+) -> Result<(ordo_jobs::JobSet, std::sync::Arc<Job>), BadInput> {
+    match ordo_jobs::load_all(&cfg.jobs) {
+        Ok(set) => match set.get(name).cloned() {
+            Some(j) => Ok((set, j)),
+            None => Err(job(cfg, name)
+                .err()
+                .unwrap_or_else(|| BadInput(format!("job `{name}` not found")))),
+        },
+        Err(set_err) => {
+            let j = std::sync::Arc::new(job(cfg, name)?);
+            if j.references().is_empty() {
+                let mut set = ordo_jobs::JobSet::default();
+                set.jobs.insert(name.to_string(), j.clone());
+                Ok((set, j))
+            } else {
+                Err(BadInput(format!(
+                    "{set_err}
+job `{name}` starts other jobs: every job file must be valid"
+                )))
+            }
+        }
+    }
 }
 
 pub fn job(cfg: &ProjectConfig, name: &str) -> Result<Job, BadInput> {

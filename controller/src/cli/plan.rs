@@ -76,6 +76,22 @@ pub fn run(cli: &Cli, a: &PlanArgs) -> anyhow::Result<i32> {
             StepAction::Script(t) => format!("inline script, {} lines", show(t).lines().count()),
             StepAction::ScriptFile(p) => format!("script file {}", p.display()),
             StepAction::Command(t) => format!("command: {}", show(t)),
+            StepAction::Job(r) => format!(
+                "job {} (once, on the controller, after every server finished the steps before){}",
+                r.job,
+                if r.options.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " options {}",
+                        r.options
+                            .iter()
+                            .map(|(k, t)| format!("{k}={}", show(t)))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    )
+                }
+            ),
         };
         let args: Vec<String> = s.args.iter().map(show).collect();
         let run_as = s

@@ -33,6 +33,9 @@ pub struct RunRequest {
     pub parallelism: usize,
     /// The contents of `script_file` steps, read once per run (index = step index).
     pub script_files: Vec<Option<Vec<u8>>>,
+    /// The steps this pass runs (all of them, unless job steps split the job into
+    /// phases); files are collected after the pass that ends with the last step.
+    pub steps: std::ops::Range<usize>,
     /// Fired by Ctrl-C, an abort, or the job timeout.
     pub cancel: CancellationToken,
     /// Set when `cancel` fired because of the job's timeout.
@@ -81,6 +84,11 @@ pub struct NodeResult {
 }
 
 impl NodeResult {
+    /// The result of a server that has not run anything (yet).
+    pub fn not_started(node: &Node) -> Self {
+        Self::new(node)
+    }
+
     fn new(node: &Node) -> Self {
         NodeResult {
             node: node.name.clone(),
@@ -122,6 +130,11 @@ pub enum Event {
     Warning {
         node: String,
         message: String,
+    },
+    /// A step starts on a server (first attempt).
+    StepStarted {
+        node: String,
+        step: usize,
     },
     StepDone {
         node: String,

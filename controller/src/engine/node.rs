@@ -109,7 +109,12 @@ impl NodeRun<'_> {
             self.node.folder_name()
         );
         let steps_ok = self.upload_and_run(&session, &run_dir).await;
-        let collect_spec = self.req.job.collect.clone();
+        let collect_spec = self
+            .req
+            .job
+            .collect
+            .clone()
+            .filter(|_| self.req.steps.end == self.req.job.steps.len());
         let mut cleaned = false;
         if let Some(spec) = collect_spec
             && (steps_ok || spec.on_failure)
@@ -151,7 +156,13 @@ impl NodeRun<'_> {
         // Build every script for this server first: a template error fails the server
         // before anything runs on it.
         let mut files = Vec::new();
-        for (i, step) in job.steps.iter().enumerate() {
+        for (i, step) in job
+            .steps
+            .iter()
+            .enumerate()
+            .take(self.req.steps.end)
+            .skip(self.req.steps.start)
+        {
             let text: Vec<u8> = match &step.action {
                 StepAction::Script(t) | StepAction::Command(t) => match t.expand(&self.cx()) {
                     Ok(s) => s.into_bytes(),
@@ -164,6 +175,17 @@ impl NodeRun<'_> {
                     }
                 },
                 StepAction::ScriptFile(_) => self.req.script_files[i].clone().unwrap_or_default(),
+                StepAction::Job(_) => {
+                    self.fail(
+                        NodeStatus::Failed,
+                        format!(
+                            "step {} ({}): a job step runs on the controller, not on a server",
+                            i + 1,
+                            step.name
+                        ),
+                    );
+                    return false;
+                }
             };
             let text = if text.starts_with(b"#!") {
                 text
@@ -221,7 +243,13 @@ impl NodeRun<'_> {
             None => None,
         };
         let mut all_ok = true;
-        for (i, step) in job.steps.iter().enumerate() {
+        for (i, step) in job
+            .steps
+            .iter()
+            .enumerate()
+            .take(self.req.steps.end)
+            .skip(self.req.steps.start)
+        {
             self.result.step_reached = i + 1;
             let args: Result<Vec<String>, String> =
                 step.args.iter().map(|a| a.expand(&self.cx())).collect();
@@ -238,6 +266,13 @@ impl NodeRun<'_> {
             };
             let script = format!("{run_dir}/step-{}", i + 1);
             let command = shell::step_script(&script, &args, workdir.as_deref());
+            let _ = self
+                .events
+                .send(Event::StepStarted {
+                    node: self.node.name.clone(),
+                    step: i + 1,
+                })
+                .await;
             let mut attempt = 0;
             let outcome = loop {
                 let started = Instant::now();

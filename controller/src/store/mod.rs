@@ -6,10 +6,14 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 // Dynamic SQL here is only constants composed in code; values are always bound.
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
+mod serve;
+pub use serve::{FireRow, NotificationRow};
+
 /// Schema steps, applied in order once each (recorded in `schema_version`).
 const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/0001_executions.sql")),
-    (2, include_str!("../migrations/0002_agents.sql")),
+    (1, include_str!("../../migrations/0001_executions.sql")),
+    (2, include_str!("../../migrations/0002_agents.sql")),
+    (3, include_str!("../../migrations/0003_serve.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +30,7 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ExecutionRow {
     pub id: String,
     pub job: String,
@@ -42,6 +46,15 @@ pub struct ExecutionRow {
     pub mail: Option<String>,
     pub started_by: String,
     pub error: Option<String>,
+    /// Why it started: manual, schedule, watch, follow-up, job-step, retry.
+    pub cause: String,
+    /// The controller process running it (see the `controllers` table).
+    pub owner: String,
+    /// The schedule fire or file-watch trigger it runs for.
+    pub fire_key: Option<String>,
+    pub retry_of: Option<String>,
+    /// The execution that started this one (follow-up, job step).
+    pub parent_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -92,6 +105,7 @@ pub struct AgentRow {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    postgres: bool,
 }
 
 /// The default database URL for a data folder.
@@ -124,17 +138,38 @@ impl Store {
                 .execute(&pool)
                 .await?;
         }
-        let store = Store { pool };
+        let store = Store {
+            pool,
+            postgres: url.starts_with("postgres"),
+        };
         store.migrate().await?;
         Ok(store)
     }
 
+    /// Applies the missing schema steps. On PostgreSQL an advisory lock makes controllers
+    /// that start together take turns.
     async fn migrate(&self) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        if self.postgres {
+            sqlx::query("SELECT pg_advisory_lock(7060) ")
+                .execute(&mut *conn)
+                .await?;
+        }
+        let result = self.migrate_on(&mut conn).await;
+        if self.postgres {
+            sqlx::query("SELECT pg_advisory_unlock(7060)")
+                .execute(&mut *conn)
+                .await?;
+        }
+        result
+    }
+
+    async fn migrate_on(&self, conn: &mut sqlx::AnyConnection) -> StoreResult<()> {
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY)")
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await?;
         let done: Vec<i64> = sqlx::query("SELECT version FROM schema_version")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await?
             .iter()
             .map(|r| r.get::<i64, _>(0))
@@ -143,7 +178,7 @@ impl Store {
             if done.contains(version) {
                 continue;
             }
-            let mut tx = self.pool.begin().await?;
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             let code: String = sql
                 .lines()
                 .filter(|l| !l.trim_start().starts_with("--"))
@@ -165,7 +200,7 @@ impl Store {
 
     pub async fn insert_execution(&self, e: &ExecutionRow) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO executions (id, job, status, options, targets, started_at, nodes_total, started_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO executions (id, job, status, options, targets, started_at, nodes_total, started_by, cause, owner, fire_key, retry_of, parent_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&e.id)
         .bind(&e.job)
@@ -175,6 +210,11 @@ impl Store {
         .bind(e.started_at)
         .bind(e.nodes_total)
         .bind(&e.started_by)
+        .bind(&e.cause)
+        .bind(&e.owner)
+        .bind(e.fire_key.clone())
+        .bind(e.retry_of.clone())
+        .bind(e.parent_id.clone())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -270,6 +310,15 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The highest log line number of an execution (0 when none).
+    pub async fn last_log_seq(&self, execution_id: &str) -> StoreResult<i64> {
+        let r = sqlx::query("SELECT MAX(seq) FROM log_lines WHERE execution_id = $1")
+            .bind(execution_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(r.get::<Option<i64>, _>(0).unwrap_or(0))
     }
 
     pub async fn insert_files(
@@ -456,7 +505,7 @@ impl Store {
     }
 }
 
-const EXEC_SELECT: &str = "SELECT id, job, status, options, targets, started_at, finished_at, nodes_total, nodes_ok, nodes_failed, archive, mail, started_by, error FROM executions";
+const EXEC_SELECT: &str = "SELECT id, job, status, options, targets, started_at, finished_at, nodes_total, nodes_ok, nodes_failed, archive, mail, started_by, error, cause, owner, fire_key, retry_of, parent_id FROM executions";
 
 fn exec_row(r: &AnyRow) -> ExecutionRow {
     ExecutionRow {
@@ -474,6 +523,11 @@ fn exec_row(r: &AnyRow) -> ExecutionRow {
         mail: r.get(11),
         started_by: r.get(12),
         error: r.get(13),
+        cause: r.get(14),
+        owner: r.get(15),
+        fire_key: r.get(16),
+        retry_of: r.get(17),
+        parent_id: r.get(18),
     }
 }
 

@@ -1,5 +1,7 @@
 //! Job files: YAML text to a validated [`Job`], with every error at once.
 
+mod serve;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,6 +28,12 @@ const JOB: &[&str] = &[
     "collect",
     "archive",
     "mail",
+    "schedule",
+    "watch",
+    "then",
+    "notify",
+    "late",
+    "retention",
 ];
 const OPTION: &[&str] = &[
     "description",
@@ -41,6 +49,8 @@ const STEP: &[&str] = &[
     "script",
     "script_file",
     "command",
+    "job",
+    "options",
     "args",
     "run_as",
     "timeout",
@@ -80,6 +90,17 @@ pub fn parse_job(text: &str, file: &Path, name: &str) -> Result<Job, Diagnostics
     }
 }
 
+/// Which variables a template may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Expanded for each server: node variables are known.
+    Server,
+    /// Expanded once for the whole run, while it goes (job steps).
+    Run,
+    /// Expanded once the run ended: `${execution.status}` is known (mail, follow-ups).
+    RunEnd,
+}
+
 struct Cx<'a> {
     d: &'a mut Diagnostics,
     options: Vec<String>,
@@ -88,14 +109,25 @@ struct Cx<'a> {
 impl Cx<'_> {
     /// Parses a template and checks that every `${option.x}` names a declared option.
     fn template(&mut self, n: &Node, what: &str) -> Option<Template> {
-        self.template_with(n, what, false)
+        let scope = if what.starts_with("mail") {
+            Scope::RunEnd
+        } else {
+            Scope::Server
+        };
+        self.template_with(n, what, false, scope)
     }
 
     fn shell_template(&mut self, n: &Node, what: &str) -> Option<Template> {
-        self.template_with(n, what, true)
+        self.template_with(n, what, true, Scope::Server)
     }
 
-    fn template_with(&mut self, n: &Node, what: &str, shell: bool) -> Option<Template> {
+    fn template_with(
+        &mut self,
+        n: &Node,
+        what: &str,
+        shell: bool,
+        scope: Scope,
+    ) -> Option<Template> {
         let text = n.str(what, self.d)?;
         let parsed = if shell {
             Template::parse_shell(&text)
@@ -124,15 +156,15 @@ impl Cx<'_> {
                         | Var::NodePort
                         | Var::NodeUser
                         | Var::NodeAttr(_)
-                            if what.starts_with("mail") =>
+                            if scope != Scope::Server =>
                         {
-                            self.d.error(n.pos, format!("{what}: `${{{v}}}` is not known here: one mail covers every server"));
+                            self.d.error(n.pos, format!("{what}: `${{{v}}}` is not known here: this covers every server at once"));
                         }
-                        Var::ExecutionStatus if !what.starts_with("mail") => {
+                        Var::ExecutionStatus if scope != Scope::RunEnd => {
                             self.d.error(
                                 n.pos,
                                 format!(
-                                    "{what}: `${{execution.status}}` is only known in mail fields"
+                                    "{what}: `${{execution.status}}` is only known once the run ended (mail fields, follow-up jobs)"
                                 ),
                             );
                         }
@@ -196,7 +228,7 @@ fn read_job(root: &Node, file: &Path, name: &str, d: &mut Diagnostics) -> Job {
         .get("description")
         .and_then(|n| n.str("description", cx.d))
         .unwrap_or_default();
-    let targets = match f.require("targets", "job", cx.d) {
+    let targets = match f.get("targets") {
         Some(n) => n
             .str("targets", cx.d)
             .and_then(|t| match NodeFilter::parse(&t) {
@@ -263,6 +295,17 @@ fn read_job(root: &Node, file: &Path, name: &str, d: &mut Diagnostics) -> Job {
         .and_then(|n| n.bool("archive", cx.d))
         .unwrap_or(true);
     let mail = f.get("mail").and_then(|n| read_mail(n, &mut cx));
+    if !f.has("targets")
+        && steps
+            .iter()
+            .any(|s| !matches!(s.action, StepAction::Job(_)))
+    {
+        cx.d.error(
+            f.pos,
+            "job: missing `targets` (which servers the steps run on)",
+        );
+    }
+    let serve = serve::read(&f, &options, &mut cx);
 
     Job {
         name: name.to_string(),
@@ -281,6 +324,12 @@ fn read_job(root: &Node, file: &Path, name: &str, d: &mut Diagnostics) -> Job {
         collect,
         archive,
         mail,
+        schedule: serve.schedule,
+        watch: serve.watch,
+        then: serve.then,
+        notify: serve.notify,
+        late: serve.late,
+        retention: serve.retention,
     }
 }
 
@@ -428,13 +477,13 @@ fn read_steps(n: &Node, base: &Path, cx: &mut Cx<'_>) -> Vec<Step> {
     for (i, s) in items.iter().enumerate() {
         let what = format!("step {}", i + 1);
         let f = s.fields(&what, STEP, cx.d);
-        let given: Vec<&str> = ["script", "script_file", "command"]
+        let given: Vec<&str> = ["script", "script_file", "command", "job"]
             .into_iter()
             .filter(|k| f.has(k))
             .collect();
         if given.len() != 1 {
             let msg = if given.is_empty() {
-                format!("{what}: needs one of `script`, `script_file` or `command`")
+                format!("{what}: needs one of `script`, `script_file`, `command` or `job`")
             } else {
                 format!(
                     "{what}: give only one of {}",
@@ -457,6 +506,10 @@ fn read_steps(n: &Node, base: &Path, cx: &mut Cx<'_>) -> Vec<Step> {
                 .get("command")
                 .and_then(|n| cx.shell_template(n, &format!("{what}: command")))
                 .map(StepAction::Command),
+            "job" => f
+                .get("job")
+                .and_then(|n| serve::job_ref(n, f.get("options"), &what, cx))
+                .map(StepAction::Job),
             _ => f.get("script_file").and_then(|n| {
                 let p = n.str(&format!("{what}: script_file"), cx.d)?;
                 let path = resolve(base, &p);
@@ -510,6 +563,12 @@ fn read_steps(n: &Node, base: &Path, cx: &mut Cx<'_>) -> Vec<Step> {
                 .and_then(|n| n.bool(&format!("{what}: allow_failure"), cx.d))
                 .unwrap_or(false),
         };
+        if !matches!(step.action, StepAction::Job(_)) && f.has("options") {
+            cx.d.error(
+                f.get("options").map_or(s.pos, |n| n.pos),
+                format!("{what}: `options` go with `job` (the options of the job it runs)"),
+            );
+        }
         if matches!(step.action, StepAction::Command(_)) && !step.args.is_empty() {
             cx.d.error(
                 f.get("args").map_or(s.pos, |n| n.pos),

@@ -1,0 +1,138 @@
+//! `controller serve` (the long-running controller) and `controller schedules`.
+
+use clap::Args;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+
+use super::{Cli, EXIT_OK};
+use crate::engine::now_ms;
+use crate::store::Store;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Serve the HTTP API here (overrides `serve: listen` in ordo.yaml), e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+pub async fn serve(cli: &Cli, a: &ServeArgs) -> anyhow::Result<i32> {
+    let cfg = super::config(cli)?;
+    crate::serve::serve(cfg, a.listen.clone()).await?;
+    Ok(EXIT_OK)
+}
+
+#[derive(Args, Debug)]
+pub struct SchedulesArgs {
+    /// How many next fire times to show per job.
+    #[arg(short = 'n', long, default_value_t = 3)]
+    pub next: usize,
+}
+
+fn when(ms: i64, tz: chrono_tz::Tz) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&tz)
+                .format("%Y-%m-%d %H:%M:%S %Z")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// Every scheduled job with its next fire times, and the last decided fire if the
+/// database has one.
+pub async fn schedules(cli: &Cli, a: &SchedulesArgs) -> anyhow::Result<i32> {
+    let cfg = super::config(cli)?;
+    let jobs = super::jobset(&cfg)?;
+    let store = if super::database_url(&cfg).starts_with("sqlite:")
+        && !cfg.data_dir.join("ordo.db").exists()
+        && cfg.database.is_none()
+    {
+        None
+    } else {
+        Store::open(&super::database_url(&cfg)).await.ok()
+    };
+    let now = now_ms();
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header([
+        "job",
+        "schedule",
+        "time zone",
+        "next fires",
+        "overlap / missed",
+        "last fire",
+    ]);
+    let mut count = 0;
+    for job in jobs.jobs.values() {
+        let (Some(s), watch) = (&job.schedule, &job.watch) else {
+            if let Some(w) = &job.watch {
+                count += 1;
+                t.add_row([
+                    job.name.clone(),
+                    format!("watch {}/{}", w.path.display(), w.pattern),
+                    "-".into(),
+                    "on file arrival".into(),
+                    "-".into(),
+                    "-".into(),
+                ]);
+            }
+            continue;
+        };
+        count += 1;
+        let tz = s.timezone.unwrap_or(cfg.serve.timezone);
+        let next: Vec<String> = s
+            .fires_between(now, i64::MAX, a.next, tz)
+            .into_iter()
+            .map(|f| when(f, tz))
+            .collect();
+        let last = match &store {
+            Some(st) => st
+                .last_fire(&job.name, "schedule")
+                .await
+                .ok()
+                .flatten()
+                .map(|f| {
+                    format!(
+                        "{} {}{}",
+                        when(f.due_at, tz),
+                        f.decision,
+                        f.execution_id.map(|e| format!(" {e}")).unwrap_or_default()
+                    )
+                })
+                .unwrap_or_else(|| "-".into()),
+            None => "-".into(),
+        };
+        let mut what = s
+            .crons
+            .iter()
+            .map(|c| c.text.clone())
+            .collect::<Vec<_>>()
+            .join("\n");
+        if let Some(w) = watch {
+            what.push_str(&format!("\nwatch {}/{}", w.path.display(), w.pattern));
+        }
+        if !s.enabled {
+            what.push_str("\n(disabled)");
+        }
+        t.add_row([
+            job.name.clone(),
+            what,
+            tz.name().to_string(),
+            if s.enabled {
+                next.join("\n")
+            } else {
+                "-".into()
+            },
+            format!("{} / {}", s.overlap.as_str(), s.missed.as_str()),
+            last,
+        ]);
+    }
+    if count == 0 {
+        say!("no job has a schedule or a watch in {}", cfg.jobs.display());
+    } else {
+        say!("{t}");
+    }
+    if let Some(s) = store {
+        s.close().await;
+    }
+    Ok(EXIT_OK)
+}

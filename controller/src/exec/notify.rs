@@ -1,0 +1,275 @@
+//! Notifications: per job and per event (start, success, failure, late), by mail (with the
+//! run's output attached if asked) or webhook (a JSON POST). A notification that cannot be
+//! delivered is recorded and logged; it never changes the run's outcome.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ordo_jobs::{Job, Late, NotifyEvent, NotifyTarget, OptionValues};
+use tokio_util::sync::CancellationToken;
+
+use super::Env;
+use crate::engine::now_ms;
+use crate::store::NotificationRow;
+
+/// Without `late:` in the job, a `late` notification fires past twice the usual duration.
+const DEFAULT_LATE_FACTOR: f64 = 2.0;
+/// The usual duration is the mean of this many last successful runs (at least 3 needed).
+const USUAL_RUNS: i64 = 10;
+
+#[derive(Clone)]
+pub struct Notifier {
+    env: Arc<Env>,
+    job: Arc<Job>,
+    id: String,
+    options: OptionValues,
+}
+
+impl Notifier {
+    pub fn new(env: Arc<Env>, job: Arc<Job>, id: String, options: OptionValues) -> Self {
+        Notifier {
+            env,
+            job,
+            id,
+            options,
+        }
+    }
+
+    fn wants(&self, event: NotifyEvent) -> bool {
+        self.job.notify.iter().any(|n| n.on.contains(&event))
+    }
+
+    /// How long this run may take before it is late, if anybody listens for `late`.
+    pub async fn late_after(&self) -> Option<Duration> {
+        if !self.wants(NotifyEvent::Late) {
+            return None;
+        }
+        let factor = match self.job.late {
+            Some(Late::After(d)) => return Some(d),
+            Some(Late::Factor(f)) => f,
+            None => DEFAULT_LATE_FACTOR,
+        };
+        let recent = self
+            .env
+            .store
+            .recent_durations(&self.job.name, USUAL_RUNS)
+            .await
+            .ok()?;
+        usual_limit(&recent, factor)
+    }
+
+    /// Sends `late` once if the run is still going past its limit.
+    pub fn watch_late(&self, started_at: i64, finished: CancellationToken) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let Some(limit) = me.late_after().await else {
+                return;
+            };
+            let elapsed = Duration::from_millis((now_ms() - started_at).max(0) as u64);
+            tokio::select! {
+                _ = tokio::time::sleep(limit.saturating_sub(elapsed)) => {
+                    let limit = humantime::format_duration(Duration::from_secs(limit.as_secs().max(1)));
+                    me.send(NotifyEvent::Late, "running", Some(&format!("still running after {limit}"))).await;
+                }
+                _ = finished.cancelled() => {}
+            }
+        });
+    }
+
+    /// Delivers `event` to every target listening for it; `detail` goes in the text.
+    pub async fn send(&self, event: NotifyEvent, status: &str, detail: Option<&str>) {
+        for n in self.job.notify.iter().filter(|n| n.on.contains(&event)) {
+            let (channel, target, result) = match &n.target {
+                NotifyTarget::Mail { to, attach_log } => (
+                    "mail",
+                    to.join(", "),
+                    self.mail(event, status, detail, to, *attach_log).await,
+                ),
+                NotifyTarget::Webhook {
+                    url,
+                    headers,
+                    timeout,
+                } => (
+                    "webhook",
+                    url.clone(),
+                    self.webhook(event, status, url, headers, *timeout).await,
+                ),
+            };
+            if let Err(e) = &result {
+                tracing::warn!(execution = %self.id, event = event.as_str(), channel, target, "notification failed: {e}");
+            }
+            let row = NotificationRow {
+                execution_id: self.id.clone(),
+                event: event.as_str().into(),
+                channel: channel.into(),
+                target,
+                ok: result.is_ok(),
+                detail: Some(match result {
+                    Ok(d) => d,
+                    Err(e) => e,
+                }),
+                at: now_ms(),
+            };
+            if let Err(e) = self.env.store.record_notification(&row).await {
+                tracing::warn!(execution = %self.id, "cannot record a notification: {e}");
+            }
+        }
+    }
+
+    async fn mail(
+        &self,
+        event: NotifyEvent,
+        status: &str,
+        detail: Option<&str>,
+        to: &[String],
+        attach_log: bool,
+    ) -> Result<String, String> {
+        let subject = format!(
+            "[ordo] {} {}: execution {} {}",
+            self.job.name,
+            event.as_str(),
+            self.id,
+            status
+        );
+        let mut body = format!(
+            "Job {} ({})\nExecution {}: {status}\nEvent: {}\nController: {}\n",
+            self.job.name,
+            self.job.description,
+            self.id,
+            event.as_str(),
+            crate::config::hostname()
+        );
+        let opts = self.options.masked();
+        if !opts.is_empty() {
+            body.push_str("Options:\n");
+            for (k, v) in opts {
+                body.push_str(&format!("  {k} = {v}\n"));
+            }
+        }
+        if let Some(d) = detail {
+            body.push_str(&format!("\n{d}\n"));
+        }
+        let attachment = if attach_log {
+            let text = self.log_text().await?;
+            Some((
+                format!("{}-{}.log.txt", self.job.name.replace('/', "_"), self.id),
+                text.into_bytes(),
+            ))
+        } else {
+            None
+        };
+        let out = crate::mail::Outgoing {
+            to: to.to_vec(),
+            cc: Vec::new(),
+            subject,
+            body: self.options.mask(&body),
+            attachment,
+        };
+        crate::mail::send(&self.env.cfg.mail, &out)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Every recorded line of the run: time, server, stream, text.
+    async fn log_text(&self) -> Result<String, String> {
+        let lines = self
+            .env
+            .store
+            .logs(&self.id, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut out = String::new();
+        for l in lines {
+            let t = chrono::DateTime::from_timestamp_millis(l.ts)
+                .map(|t| t.format("%H:%M:%S%.3f").to_string())
+                .unwrap_or_default();
+            out.push_str(&format!("{t} {} [{}] {}\n", l.node, l.stream, l.line));
+        }
+        Ok(self.options.mask(&out))
+    }
+
+    async fn webhook(
+        &self,
+        event: NotifyEvent,
+        status: &str,
+        url: &str,
+        headers: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<String, String> {
+        let exec = self.env.store.find_execution(&self.id).await.ok();
+        let body = serde_json::json!({
+            "event": event.as_str(),
+            "job": self.job.name,
+            "execution": self.id,
+            "status": status,
+            "options": self.options.masked(),
+            "started_at": exec.as_ref().map(|e| e.started_at),
+            "finished_at": exec.as_ref().and_then(|e| e.finished_at),
+            "servers": exec.as_ref().map(|e| serde_json::json!({"total": e.nodes_total, "ok": e.nodes_ok, "failed": e.nodes_failed})),
+            "cause": exec.as_ref().map(|e| e.cause.clone()),
+            "controller": self.env.instance,
+        });
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut last = String::new();
+        for attempt in 0..3u32 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+            }
+            let mut req = client.post(url).json(&body);
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            match req.send().await {
+                Ok(r) if r.status().is_success() => return Ok(format!("HTTP {}", r.status())),
+                Ok(r) if r.status().is_client_error() => {
+                    return Err(format!("HTTP {} (not retried)", r.status()));
+                }
+                Ok(r) => last = format!("HTTP {}", r.status()),
+                Err(e) => last = without_url(&e),
+            }
+        }
+        Err(format!("{last} (after 3 attempts)"))
+    }
+}
+
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(&format!(": {inner}"));
+        src = inner.source();
+    }
+    s
+}
+
+/// `factor` times the mean of the recent durations (ms), once there are at least 3.
+pub fn usual_limit(recent_ms: &[i64], factor: f64) -> Option<Duration> {
+    if recent_ms.len() < 3 {
+        return None;
+    }
+    let mean = recent_ms.iter().sum::<i64>() as f64 / recent_ms.len() as f64;
+    Some(Duration::from_millis((mean * factor).max(1000.0) as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn late_needs_three_runs_and_scales_their_mean() {
+        assert_eq!(usual_limit(&[10_000, 20_000], 1.5), None);
+        assert_eq!(
+            usual_limit(&[10_000, 20_000, 30_000], 1.5),
+            Some(Duration::from_secs(30))
+        );
+        // Never below a second, however fast the job usually is.
+        assert_eq!(
+            usual_limit(&[10, 20, 30], 2.0),
+            Some(Duration::from_secs(1))
+        );
+    }
+}

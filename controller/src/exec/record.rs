@@ -1,0 +1,120 @@
+//! Prints a run's events (when on a terminal) and records them: log lines in batches,
+//! each server's progress as it goes, its result when done.
+
+use tokio::sync::mpsc;
+
+use crate::engine::{Event, NodeResult, now_ms};
+use crate::output::Terminal;
+use crate::store::{CollectedFile, LogLine, NodeRow, Store};
+
+pub(super) async fn observe(
+    mut rx: mpsc::Receiver<Event>,
+    store: Store,
+    id: String,
+    mut term: Option<Terminal>,
+) -> anyhow::Result<()> {
+    let mut batch: Vec<LogLine> = Vec::new();
+    // Continue numbering after earlier phases of the same execution.
+    let mut seq = store.last_log_seq(&id).await?;
+    let mut failed = 0usize;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        let ev = tokio::select! {
+            ev = rx.recv() => ev,
+            _ = tick.tick() => {
+                store.insert_logs(&id, &std::mem::take(&mut batch)).await?;
+                continue;
+            }
+        };
+        let Some(ev) = ev else { break };
+        if let Event::NodeDone(r) = &ev
+            && !r.status.is_ok()
+        {
+            failed += 1;
+        }
+        if let Some(t) = term.as_mut() {
+            t.event(&ev, failed);
+            if rx.is_empty() {
+                t.flush();
+            }
+        }
+        match ev {
+            Event::Line {
+                node,
+                step,
+                stderr,
+                ts,
+                line,
+            } => {
+                seq += 1;
+                batch.push(LogLine {
+                    seq,
+                    node,
+                    step: step as i64,
+                    stream: if stderr { "stderr" } else { "stdout" }.into(),
+                    ts,
+                    line,
+                });
+                if batch.len() >= 1000 {
+                    store.insert_logs(&id, &std::mem::take(&mut batch)).await?;
+                }
+            }
+            Event::Warning { node, message } => {
+                seq += 1;
+                batch.push(LogLine {
+                    seq,
+                    node,
+                    step: 0,
+                    stream: "ordo".into(),
+                    ts: now_ms(),
+                    line: format!("warning: {message}"),
+                });
+            }
+            Event::NodeStarted { node } => store.node_progress(&id, &node, 0, now_ms()).await?,
+            Event::StepStarted { node, step } => {
+                store
+                    .node_progress(&id, &node, step as i64, now_ms())
+                    .await?
+            }
+            Event::AgentSeen(row) => store.upsert_agent(&row).await?,
+            Event::NodeDone(r) => {
+                store.insert_logs(&id, &std::mem::take(&mut batch)).await?;
+                store.upsert_node(&node_row(&id, &r)).await?;
+                let files: Vec<CollectedFile> = r
+                    .files
+                    .iter()
+                    .map(|f| CollectedFile {
+                        node: r.node.clone(),
+                        remote_path: f.remote_path.clone(),
+                        local_path: f.local_path.clone(),
+                        size: f.size as i64,
+                    })
+                    .collect();
+                store.insert_files(&id, &files).await?;
+            }
+            _ => {}
+        }
+    }
+    store.insert_logs(&id, &batch).await?;
+    if let Some(t) = term.as_mut() {
+        t.finish();
+    }
+    Ok(())
+}
+
+pub(super) fn node_row(id: &str, r: &NodeResult) -> NodeRow {
+    NodeRow {
+        execution_id: id.to_string(),
+        node: r.node.clone(),
+        host: r.host.clone(),
+        transport: r.transport.as_str().into(),
+        status: r.status.as_str().into(),
+        exit_code: r.exit_code.map(i64::from),
+        step_reached: r.step_reached as i64,
+        started_at: r.started_at,
+        finished_at: r.finished_at,
+        files: r.files.len() as i64,
+        bytes: r.bytes as i64,
+        error: r.error.clone(),
+    }
+}

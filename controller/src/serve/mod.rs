@@ -1,0 +1,230 @@
+//! `controller serve`: the long-running controller. Every instance heartbeats and marks
+//! interrupted the runs of controllers that died; the one holding the `scheduler` lease
+//! fires schedules and file triggers, starts queued fires and purges old history. Job and
+//! inventory files are reloaded on SIGHUP or `POST /api/v1/reload`, all or nothing.
+
+pub mod api;
+mod retention;
+mod scheduler;
+mod watch;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use ordo_jobs::Job;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ProjectConfig;
+use crate::exec::instance::{self, Instance};
+use crate::exec::{self, Env, Launch};
+use crate::store::Store;
+
+pub use retention::purge;
+
+/// The lease that makes one controller the scheduler.
+pub const LEASE: &str = "scheduler";
+
+/// What `serve` shares between its tasks.
+pub struct Server {
+    env: RwLock<Arc<Env>>,
+    pub store: Store,
+    pub instance: String,
+    /// Running executions started here, per job (the database knows the others).
+    running: Mutex<HashMap<String, usize>>,
+    /// Stops every execution on shutdown.
+    pub cancel: CancellationToken,
+    leader: std::sync::atomic::AtomicBool,
+    tasks: tokio_util::task::TaskTracker,
+}
+
+impl Server {
+    pub fn env(&self) -> Arc<Env> {
+        self.env.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn running_here(&self, job: &str) -> usize {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(job)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Rereads the inventory and every job (ordo.yaml itself needs a restart); keeps the
+    /// old set when anything is wrong. Returns a one-line summary, or every error.
+    pub fn reload(&self) -> Result<String, String> {
+        let cfg = self.env().cfg.clone();
+        let inventory = ordo_inventory::load(&cfg.inventory).map_err(|e| e.to_string())?;
+        let jobs = ordo_jobs::load_all(&cfg.jobs).map_err(|e| e.to_string())?;
+        let summary = format!(
+            "{} servers, {} jobs ({} scheduled, {} watching)",
+            inventory.nodes.len(),
+            jobs.jobs.len(),
+            jobs.jobs.values().filter(|j| j.schedule.is_some()).count(),
+            jobs.jobs.values().filter(|j| j.watch.is_some()).count()
+        );
+        let env = Arc::new(Env {
+            cfg,
+            inventory,
+            jobs,
+            store: self.store.clone(),
+            instance: self.instance.clone(),
+        });
+        *self.env.write().unwrap_or_else(|e| e.into_inner()) = env;
+        Ok(summary)
+    }
+
+    /// Starts an execution in the background; `done` runs once it ended.
+    pub fn spawn_execution(self: &Arc<Self>, job: Arc<Job>, launch: Launch) {
+        let me = self.clone();
+        let name = job.name.clone();
+        *me.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.clone())
+            .or_default() += 1;
+        let env = self.env();
+        let cancel = self.cancel.child_token();
+        self.tasks.spawn(async move {
+            let label = launch.id.clone().unwrap_or_default();
+            let result = exec::execute(env.clone(), job, launch.clone(), cancel).await;
+            if let Err(e) = result {
+                match e.downcast_ref::<crate::cli::BadInput>() {
+                    Some(b) => {
+                        tracing::error!(job = %name, execution = %label, "not started: {b}");
+                        if let Err(e) = exec::record_refused(&env, &name, &launch, &b.0).await {
+                            tracing::error!("cannot record it: {e}");
+                        }
+                    }
+                    None => {
+                        tracing::error!(job = %name, execution = %label, "execution failed: {e:#}")
+                    }
+                }
+            }
+            if let Some(n) = me
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&name)
+            {
+                *n = n.saturating_sub(1);
+            }
+        });
+    }
+}
+
+/// Runs until SIGTERM or Ctrl-C.
+pub async fn serve(cfg: ProjectConfig, listen: Option<String>) -> anyhow::Result<()> {
+    let inventory =
+        ordo_inventory::load(&cfg.inventory).map_err(|e| crate::cli::BadInput(e.to_string()))?;
+    let jobs = ordo_jobs::load_all(&cfg.jobs).map_err(|e| crate::cli::BadInput(e.to_string()))?;
+    std::fs::create_dir_all(&cfg.data_dir)?;
+    let store = Store::open(&crate::cli::database_url(&cfg)).await?;
+    let me = Instance::register(&store, "serve").await?;
+    let marked = instance::sweep(&store, cfg.serve.dead_after).await?;
+    if !marked.is_empty() {
+        tracing::warn!(
+            "{} execution(s) marked interrupted: {}",
+            marked.len(),
+            marked.join(", ")
+        );
+    }
+    let settings = cfg.serve.clone();
+    tracing::info!(
+        instance = %me.id,
+        servers = inventory.nodes.len(),
+        jobs = jobs.jobs.len(),
+        scheduled = jobs.jobs.values().filter(|j| j.schedule.is_some()).count(),
+        "controller serve started"
+    );
+    let server = Arc::new(Server {
+        env: RwLock::new(Arc::new(Env {
+            cfg,
+            inventory,
+            jobs,
+            store: store.clone(),
+            instance: me.id.clone(),
+        })),
+        store: store.clone(),
+        instance: me.id.clone(),
+        running: Mutex::new(HashMap::new()),
+        cancel: CancellationToken::new(),
+        leader: std::sync::atomic::AtomicBool::new(false),
+        tasks: tokio_util::task::TaskTracker::new(),
+    });
+    let stop = CancellationToken::new();
+    if let Some(addr) = listen.or(settings.listen.clone()) {
+        let (s, st) = (server.clone(), stop.clone());
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|e| crate::cli::BadInput(format!("serve: cannot listen on {addr}: {e}")))?;
+        tracing::info!("HTTP API on http://{}", listener.local_addr()?);
+        tokio::spawn(async move { api::run(s, listener, st).await });
+    }
+    // Another controller's runs are interrupted once it has been silent `dead_after`.
+    {
+        let (s, st) = (server.clone(), stop.clone());
+        let dead_after = settings.dead_after;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(instance::HEARTBEAT);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = instance::sweep(&s.store, dead_after).await {
+                            tracing::warn!("sweep: {e}");
+                        }
+                    }
+                    _ = st.cancelled() => break,
+                }
+            }
+        });
+    }
+    {
+        let s = server.clone();
+        let st = stop.clone();
+        tokio::spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    _ = hup.recv() => match s.reload() {
+                        Ok(summary) => tracing::info!("reloaded: {summary}"),
+                        Err(e) => tracing::error!("reload refused, the previous jobs and inventory stay:\n{e}"),
+                    },
+                    _ = st.cancelled() => break,
+                }
+            }
+        });
+    }
+    let sched = tokio::spawn(scheduler::run(server.clone(), stop.clone()));
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("stopping: running executions are aborted");
+    stop.cancel();
+    let _ = sched.await;
+    server.cancel.cancel();
+    server.tasks.close();
+    if tokio::time::timeout(Duration::from_secs(30), server.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some executions did not stop within 30s");
+    }
+    let _ = store.release_lease(LEASE, &server.instance).await;
+    me.retire().await;
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! Retention: finished executions beyond a job's `max_count`, or older than its
+//! `max_age`, are deleted with their files (defaults in ordo.yaml `serve: retention`).
+
+use crate::engine::now_ms;
+use crate::exec::Env;
+
+/// Purges by each job's retention; returns the executions purged (or that would be, with
+/// `dry_run`).
+pub async fn purge(
+    env: &Env,
+    dry_run: bool,
+    only_job: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let now = now_ms();
+    let default = env.cfg.serve.retention;
+    let mut out = Vec::new();
+    for job in env.store.jobs_with_history().await? {
+        if only_job.is_some_and(|j| j != job) {
+            continue;
+        }
+        let own = env.jobs.get(&job).and_then(|j| j.retention);
+        let max_count = own.and_then(|r| r.max_count).or(default.max_count);
+        let max_age = own.and_then(|r| r.max_age).or(default.max_age);
+        let older_than = max_age.map(|a| now - a.as_millis() as i64);
+        let ids = env
+            .store
+            .purgeable(&job, max_count.map(|c| c as i64), older_than)
+            .await?;
+        if !dry_run {
+            for id in &ids {
+                let dir = env.cfg.data_dir.join("executions").join(id);
+                if let Err(e) = std::fs::remove_dir_all(&dir)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    tracing::warn!(execution = %id, "retention: cannot remove {}: {e}", dir.display());
+                    continue;
+                }
+                env.store.delete_execution(id).await?;
+            }
+            if let Some(t) = older_than {
+                env.store.purge_fires(&job, t).await?;
+            }
+        }
+        out.extend(ids);
+    }
+    Ok(out)
+}

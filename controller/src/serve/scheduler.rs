@@ -1,0 +1,335 @@
+//! The leader's loop: hold the `scheduler` lease, fire due schedules, start queued fires,
+//! keep the file watchers running, purge old history.
+//!
+//! Exactly once: every fire is decided by inserting its row in `fires` (primary key job +
+//! fire), and only the controller whose insert succeeded acts on it. A fire is owed from
+//! the later of the schedule's first sight and the last decided fire, so a new leader
+//! picks up where the old one stopped: fires up to `misfire_grace` late still run; older
+//! ones follow the job's `missed` policy.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ordo_jobs::{Job, Missed, Overlap};
+use tokio_util::sync::CancellationToken;
+
+use super::watch::Watchers;
+use super::{LEASE, Server, retention};
+use crate::engine::now_ms;
+use crate::exec::{Launch, execution_id};
+use crate::store::FireRow;
+
+const TICK: Duration = Duration::from_millis(250);
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+pub(super) async fn run(server: Arc<Server>, stop: CancellationToken) {
+    let ttl = server.env().cfg.serve.lease_ttl;
+    let renew_every = ttl / 3;
+    let mut lease_until: Option<Instant> = None;
+    let mut last_renew: Option<Instant> = None;
+    let mut owed_from: HashMap<String, i64> = HashMap::new();
+    let mut watchers = Watchers::default();
+    let mut last_purge: Option<Instant> = None;
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => break,
+        }
+        let now_i = Instant::now();
+        if last_renew.is_none_or(|t| now_i.duration_since(t) >= renew_every) {
+            let now = now_ms();
+            match server
+                .store
+                .acquire_lease(LEASE, &server.instance, now, now + ttl.as_millis() as i64)
+                .await
+            {
+                Ok(true) => lease_until = Some(now_i + ttl),
+                Ok(false) => lease_until = None,
+                Err(e) => tracing::warn!("scheduler lease: {e}"),
+            }
+            last_renew = Some(now_i);
+        }
+        // Stop acting a little before the lease could be taken over.
+        let leader = lease_until.is_some_and(|u| now_i + ttl / 5 < u);
+        if leader != server.is_leader() {
+            server
+                .leader
+                .store(leader, std::sync::atomic::Ordering::SeqCst);
+            if leader {
+                tracing::info!(instance = %server.instance, "this controller is the scheduler now");
+                owed_from.clear();
+                last_purge = None;
+            } else {
+                tracing::warn!(instance = %server.instance, "this controller is no longer the scheduler");
+                watchers.stop_all();
+            }
+        }
+        if !leader {
+            continue;
+        }
+        let env = server.env();
+        let queued = match server.store.queued_fires().await {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::warn!("scheduler: {e}");
+                continue;
+            }
+        };
+        let queued_jobs: HashSet<String> = queued.iter().map(|f| f.job.clone()).collect();
+        for job in env.jobs.jobs.values() {
+            if let Some(s) = job
+                .schedule
+                .as_ref()
+                .filter(|s| s.enabled && !s.crons.is_empty())
+                && let Err(e) = fire_schedule(&server, job, s, &mut owed_from, &queued_jobs).await
+            {
+                tracing::warn!(job = %job.name, "scheduler: {e}");
+            }
+        }
+        if let Err(e) = start_queued(&server, queued).await {
+            tracing::warn!("scheduler: queued fires: {e}");
+        }
+        watchers.sync(&server, &env);
+        if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
+            last_purge = Some(Instant::now());
+            match retention::purge(&env, false, None).await {
+                Ok(ids) if !ids.is_empty() => {
+                    tracing::info!("retention: {} execution(s) purged", ids.len())
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("retention: {e}"),
+            }
+        }
+    }
+    watchers.stop_all();
+}
+
+fn show(ms: i64, tz: chrono_tz::Tz) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&tz)
+                .format("%Y-%m-%d %H:%M:%S %Z")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+async fn fire_schedule(
+    server: &Arc<Server>,
+    job: &Arc<Job>,
+    s: &ordo_jobs::Schedule,
+    owed_from: &mut HashMap<String, i64>,
+    queued_jobs: &HashSet<String>,
+) -> anyhow::Result<()> {
+    let env = server.env();
+    let tz = s.timezone.unwrap_or(env.cfg.serve.timezone);
+    let now = now_ms();
+    let mut from = match owed_from.get(&job.name) {
+        Some(f) => *f,
+        None => {
+            let since = server.store.schedule_since(&job.name, now).await?;
+            let last = server
+                .store
+                .last_fire(&job.name, "schedule")
+                .await?
+                .map(|f| f.due_at);
+            since.max(last.unwrap_or(i64::MIN))
+        }
+    };
+    let boundary = now - env.cfg.serve.misfire_grace.as_millis() as i64;
+    if from < boundary {
+        if let Some(latest) = s.latest_at_or_before(boundary, tz).filter(|t| *t > from) {
+            let n = s.count_between(from, boundary, 100_000, tz);
+            let note = format!(
+                "{n} fire(s) missed while no controller fired schedules, the latest at {}",
+                show(latest, tz)
+            );
+            match s.missed {
+                Missed::CatchUp => {
+                    decide(
+                        server,
+                        job,
+                        format!("cron:{latest}"),
+                        "schedule",
+                        latest,
+                        s.options.clone().into_iter().collect(),
+                        Some(format!("catch-up: {note}")),
+                        s.overlap,
+                        queued_jobs.contains(&job.name),
+                    )
+                    .await?;
+                }
+                Missed::Skip => {
+                    tracing::warn!(job = %job.name, "{note}: skipped (missed: skip)");
+                    server
+                        .store
+                        .claim_fire(&FireRow {
+                            job: job.name.clone(),
+                            fire_key: format!("cron:{latest}"),
+                            kind: "schedule".into(),
+                            due_at: latest,
+                            decision: "missed".into(),
+                            decided_by: server.instance.clone(),
+                            decided_at: now,
+                            options: "{}".into(),
+                            note: Some(note),
+                            ..FireRow::default()
+                        })
+                        .await?;
+                }
+            }
+        }
+        from = boundary;
+    }
+    for t in s.fires_between(from, now, 100, tz) {
+        decide(
+            server,
+            job,
+            format!("cron:{t}"),
+            "schedule",
+            t,
+            s.options.clone().into_iter().collect(),
+            None,
+            s.overlap,
+            queued_jobs.contains(&job.name),
+        )
+        .await?;
+        from = t;
+    }
+    owed_from.insert(job.name.clone(), from);
+    Ok(())
+}
+
+/// Decides one fire (schedule or file) once: run it, queue it, or skip it, by the job's
+/// overlap policy; starts the run when this controller's decision is the one recorded.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn decide(
+    server: &Arc<Server>,
+    job: &Arc<Job>,
+    key: String,
+    kind: &str,
+    due_at: i64,
+    given: Vec<(String, String)>,
+    note: Option<String>,
+    overlap: Overlap,
+    queued_before: bool,
+) -> anyhow::Result<()> {
+    let running =
+        (server.running_here(&job.name) as i64).max(server.store.running_count(&job.name).await?);
+    let mut fire = FireRow {
+        job: job.name.clone(),
+        fire_key: key.clone(),
+        kind: kind.into(),
+        due_at,
+        decided_by: server.instance.clone(),
+        decided_at: now_ms(),
+        options: serde_json::to_string(&given.iter().cloned().collect::<HashMap<_, _>>())?,
+        note: note.clone(),
+        ..FireRow::default()
+    };
+    let options = match ordo_jobs::resolve_options(job, &given) {
+        Ok(o) => o,
+        Err(errs) => {
+            fire.decision = "failed".into();
+            fire.note = Some(format!("options: {}", errs.join("; ")));
+            server.store.claim_fire(&fire).await?;
+            tracing::error!(job = %job.name, "{kind} fire not run: {}", errs.join("; "));
+            return Ok(());
+        }
+    };
+    fire.decision = match overlap {
+        Overlap::Skip if running > 0 => "skipped",
+        Overlap::Queue if running > 0 || queued_before => "queued",
+        _ => "ran",
+    }
+    .into();
+    if fire.decision == "skipped" {
+        fire.note = Some(format!(
+            "{}the previous run is still going (overlap: skip)",
+            note.map(|n| format!("{n}; ")).unwrap_or_default()
+        ));
+    }
+    let id = execution_id();
+    if fire.decision == "ran" {
+        fire.execution_id = Some(id.clone());
+    }
+    if !server.store.claim_fire(&fire).await? {
+        return Ok(()); // decided already, by this or another controller
+    }
+    tracing::info!(job = %job.name, fire = %key, decision = %fire.decision, "{kind} fire");
+    if fire.decision == "ran" {
+        server.spawn_execution(job.clone(), launch(id, options, kind, &key));
+    }
+    Ok(())
+}
+
+fn launch(id: String, options: ordo_jobs::OptionValues, kind: &str, key: &str) -> Launch {
+    Launch {
+        id: Some(id),
+        options,
+        cause: kind.into(),
+        fire_key: Some(key.into()),
+        started_by: format!("ordo {kind}"),
+        ..Launch::default()
+    }
+}
+
+/// Starts the oldest queued fire of each job that has nothing running.
+async fn start_queued(server: &Arc<Server>, queued: Vec<FireRow>) -> anyhow::Result<()> {
+    let env = server.env();
+    let mut started: HashSet<String> = HashSet::new();
+    for f in queued {
+        if started.contains(&f.job) {
+            continue;
+        }
+        started.insert(f.job.clone());
+        let Some(job) = env.jobs.get(&f.job).cloned() else {
+            server
+                .store
+                .update_fire(
+                    &f.job,
+                    &f.fire_key,
+                    "queued",
+                    "failed",
+                    None,
+                    Some("the job no longer exists"),
+                )
+                .await?;
+            continue;
+        };
+        let running = (server.running_here(&job.name) as i64)
+            .max(server.store.running_count(&job.name).await?);
+        if running > 0 {
+            continue;
+        }
+        let given: Vec<(String, String)> =
+            serde_json::from_str::<HashMap<String, String>>(&f.options)
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+        let options = match ordo_jobs::resolve_options(&job, &given) {
+            Ok(o) => o,
+            Err(errs) => {
+                let why = format!("options: {}", errs.join("; "));
+                server
+                    .store
+                    .update_fire(&f.job, &f.fire_key, "queued", "failed", None, Some(&why))
+                    .await?;
+                continue;
+            }
+        };
+        let id = execution_id();
+        if server
+            .store
+            .update_fire(&f.job, &f.fire_key, "queued", "ran", Some(&id), None)
+            .await?
+        {
+            tracing::info!(job = %job.name, fire = %f.fire_key, "queued fire started");
+            server.spawn_execution(job, launch(id, options, &f.kind, &f.fire_key));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,469 @@
+//! What `controller serve` keeps: live controllers, the leader lease, schedule fires and
+//! file triggers (each decided once), notifications, per-server progress, and purges.
+
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{ExecutionRow, NodeRow, Store, StoreResult};
+
+/// A schedule fire or a file-watch trigger, and what was decided for it.
+#[derive(Debug, Clone, Default)]
+pub struct FireRow {
+    pub job: String,
+    /// `cron:<due ms>` or `file:<path>:<size>:<mtime ms>`.
+    pub fire_key: String,
+    /// `schedule` or `watch`.
+    pub kind: String,
+    pub due_at: i64,
+    /// ran, queued, skipped, missed, failed.
+    pub decision: String,
+    pub execution_id: Option<String>,
+    pub decided_by: String,
+    pub decided_at: i64,
+    /// The option values for the run, as JSON.
+    pub options: String,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NotificationRow {
+    pub execution_id: String,
+    pub event: String,
+    pub channel: String,
+    pub target: String,
+    pub ok: bool,
+    pub detail: Option<String>,
+    pub at: i64,
+}
+
+const FIRE_SELECT: &str = "SELECT job, fire_key, kind, due_at, decision, execution_id, decided_by, decided_at, options, note FROM fires";
+
+fn fire_row(r: &sqlx::any::AnyRow) -> FireRow {
+    FireRow {
+        job: r.get(0),
+        fire_key: r.get(1),
+        kind: r.get(2),
+        due_at: r.get(3),
+        decision: r.get(4),
+        execution_id: r.get(5),
+        decided_by: r.get(6),
+        decided_at: r.get(7),
+        options: r.get(8),
+        note: r.get(9),
+    }
+}
+
+impl Store {
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
+    }
+
+    /// Announces (or refreshes) a controller process.
+    pub async fn heartbeat(
+        &self,
+        instance: &str,
+        host: &str,
+        pid: i64,
+        role: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        let updated = sqlx::query("UPDATE controllers SET heartbeat_at = $2 WHERE instance = $1")
+            .bind(instance)
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            sqlx::query("INSERT INTO controllers (instance, host, pid, role, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (instance) DO UPDATE SET heartbeat_at = $5")
+                .bind(instance)
+                .bind(host)
+                .bind(pid)
+                .bind(role)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn forget_controller(&self, instance: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM controllers WHERE instance = $1")
+            .bind(instance)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every known controller: instance, host, pid, role, heartbeat.
+    pub async fn controllers(&self) -> StoreResult<Vec<(String, String, i64, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT instance, host, pid, role, heartbeat_at FROM controllers ORDER BY instance",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect())
+    }
+
+    /// Takes or renews lease `name` for `holder` until `until`; true when `holder` has it.
+    /// A lease is taken over only once expired, so two holders never overlap as long as
+    /// their clocks agree within the lease time.
+    pub async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<bool> {
+        sqlx::query("INSERT INTO leases (name, holder, expires_at, term) VALUES ($1, '', 0, 0) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        let n = sqlx::query(
+            "UPDATE leases SET term = CASE WHEN holder = $2 THEN term ELSE term + 1 END, holder = $2, expires_at = $3 WHERE name = $1 AND (holder = $2 OR expires_at < $4)",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(until)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    pub async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE leases SET expires_at = 0 WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The holder of a lease and until when, if anybody ever took it.
+    pub async fn lease(&self, name: &str) -> StoreResult<Option<(String, i64, i64)>> {
+        let row = sqlx::query("SELECT holder, expires_at, term FROM leases WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+    }
+
+    /// Since when the job's schedule is known; recorded at first sight.
+    pub async fn schedule_since(&self, job: &str, now: i64) -> StoreResult<i64> {
+        sqlx::query(
+            "INSERT INTO schedule_state (job, since) VALUES ($1, $2) ON CONFLICT (job) DO NOTHING",
+        )
+        .bind(job)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let r = sqlx::query("SELECT since FROM schedule_state WHERE job = $1")
+            .bind(job)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(r.get(0))
+    }
+
+    /// The latest decided schedule fire of a job.
+    pub async fn last_fire(&self, job: &str, kind: &str) -> StoreResult<Option<FireRow>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "{FIRE_SELECT} WHERE job = $1 AND kind = $2 ORDER BY due_at DESC LIMIT 1"
+        )))
+        .bind(job)
+        .bind(kind)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(fire_row))
+    }
+
+    /// Records a decision for a fire; false when it was already decided (by this or
+    /// another controller): the caller must then not act on it.
+    pub async fn claim_fire(&self, f: &FireRow) -> StoreResult<bool> {
+        let n = sqlx::query("INSERT INTO fires (job, fire_key, kind, due_at, decision, execution_id, decided_by, decided_at, options, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (job, fire_key) DO NOTHING")
+            .bind(&f.job)
+            .bind(&f.fire_key)
+            .bind(&f.kind)
+            .bind(f.due_at)
+            .bind(&f.decision)
+            .bind(f.execution_id.clone())
+            .bind(&f.decided_by)
+            .bind(f.decided_at)
+            .bind(&f.options)
+            .bind(f.note.clone())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Moves a fire from one decision to another (queued -> ran); false if it was not in
+    /// `from` any more.
+    pub async fn update_fire(
+        &self,
+        job: &str,
+        key: &str,
+        from: &str,
+        to: &str,
+        execution_id: Option<&str>,
+        note: Option<&str>,
+    ) -> StoreResult<bool> {
+        let n = sqlx::query("UPDATE fires SET decision = $4, execution_id = COALESCE($5, execution_id), note = COALESCE($6, note) WHERE job = $1 AND fire_key = $2 AND decision = $3")
+            .bind(job)
+            .bind(key)
+            .bind(from)
+            .bind(to)
+            .bind(execution_id.map(str::to_string))
+            .bind(note.map(str::to_string))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    pub async fn fires(&self, job: Option<&str>, limit: i64) -> StoreResult<Vec<FireRow>> {
+        let rows = match job {
+            Some(j) => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "{FIRE_SELECT} WHERE job = $1 ORDER BY due_at DESC LIMIT $2"
+                )))
+                .bind(j)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "{FIRE_SELECT} ORDER BY due_at DESC LIMIT $1"
+                )))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        Ok(rows.iter().map(fire_row).collect())
+    }
+
+    /// Queued fires, oldest first.
+    pub async fn queued_fires(&self) -> StoreResult<Vec<FireRow>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{FIRE_SELECT} WHERE decision = 'queued' ORDER BY due_at"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(fire_row).collect())
+    }
+
+    /// How many executions of the job are running (on any controller).
+    pub async fn running_count(&self, job: &str) -> StoreResult<i64> {
+        let r =
+            sqlx::query("SELECT COUNT(*) FROM executions WHERE job = $1 AND status = 'running'")
+                .bind(job)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(r.get::<i64, _>(0))
+    }
+
+    /// The durations (ms) of the job's last successful runs, newest first.
+    pub async fn recent_durations(&self, job: &str, n: i64) -> StoreResult<Vec<i64>> {
+        let rows = sqlx::query("SELECT finished_at - started_at FROM executions WHERE job = $1 AND status = 'succeeded' AND finished_at IS NOT NULL ORDER BY started_at DESC LIMIT $2")
+            .bind(job)
+            .bind(n)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| r.get::<i64, _>(0)).collect())
+    }
+
+    /// Rows for every selected server before anything starts, so a crash leaves a trace of
+    /// the servers that never started.
+    pub async fn insert_pending_nodes(&self, rows: &[NodeRow]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for n in rows {
+            sqlx::query("INSERT INTO node_results (execution_id, node, host, transport, status, step_reached, files, bytes) VALUES ($1, $2, $3, $4, 'pending', 0, 0, 0) ON CONFLICT (execution_id, node) DO NOTHING")
+                .bind(&n.execution_id)
+                .bind(&n.node)
+                .bind(&n.host)
+                .bind(&n.transport)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A server started, or reached a step.
+    pub async fn node_progress(
+        &self,
+        execution_id: &str,
+        node: &str,
+        step_reached: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE node_results SET status = 'running', step_reached = CASE WHEN step_reached > $3 THEN step_reached ELSE $3 END, started_at = COALESCE(started_at, $4) WHERE execution_id = $1 AND node = $2")
+            .bind(execution_id)
+            .bind(node)
+            .bind(step_reached)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks interrupted every running execution whose controller is gone: one that has
+    /// not refreshed its heartbeat since `stale_before`, one listed in `dead` (known dead:
+    /// a process of this host that no longer exists), or one with no row at all. Their
+    /// servers that had not finished are marked interrupted at the step they reached.
+    /// Returns the executions marked.
+    pub async fn interrupt_orphans(
+        &self,
+        stale_before: i64,
+        dead: &[String],
+        now: i64,
+    ) -> StoreResult<Vec<ExecutionRow>> {
+        let running = sqlx::query(AssertSqlSafe(format!(
+            "{} WHERE status = 'running' AND owner <> ''",
+            super::EXEC_SELECT
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        let alive: Vec<(String, i64)> =
+            sqlx::query("SELECT instance, heartbeat_at FROM controllers")
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+        let mut out = Vec::new();
+        for e in running.iter().map(super::exec_row) {
+            let gone = dead.contains(&e.owner)
+                || match alive.iter().find(|(i, _)| *i == e.owner) {
+                    Some((_, hb)) => *hb < stale_before,
+                    None => true,
+                };
+            if !gone {
+                continue;
+            }
+            let why = format!("interrupted: controller {} stopped during the run", e.owner);
+            let mut tx = self.pool.begin().await?;
+            let n = sqlx::query("UPDATE executions SET status = 'interrupted', finished_at = $2, error = $3, nodes_ok = (SELECT COUNT(*) FROM node_results WHERE execution_id = $1 AND status = 'succeeded'), nodes_failed = (SELECT COUNT(*) FROM node_results WHERE execution_id = $1 AND status <> 'succeeded') WHERE id = $1 AND status = 'running'")
+                .bind(&e.id)
+                .bind(now)
+                .bind(&why)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query("UPDATE node_results SET status = 'interrupted', finished_at = $2, error = CASE WHEN step_reached > 0 THEN 'interrupted during step ' || CAST(step_reached AS TEXT) ELSE 'interrupted before it started' END WHERE execution_id = $1 AND status IN ('pending', 'running')")
+                .bind(&e.id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            if n == 1 {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn record_notification(&self, n: &NotificationRow) -> StoreResult<()> {
+        sqlx::query("INSERT INTO notifications (execution_id, event, channel, target, ok, detail, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&n.execution_id)
+            .bind(&n.event)
+            .bind(&n.channel)
+            .bind(&n.target)
+            .bind(i32::from(n.ok))
+            .bind(n.detail.clone())
+            .bind(n.at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn notifications(&self, execution_id: &str) -> StoreResult<Vec<NotificationRow>> {
+        let rows = sqlx::query("SELECT execution_id, event, channel, target, ok, detail, at FROM notifications WHERE execution_id = $1 ORDER BY at, event")
+            .bind(execution_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| NotificationRow {
+                execution_id: r.get(0),
+                event: r.get(1),
+                channel: r.get(2),
+                target: r.get(3),
+                ok: r.get::<i32, _>(4) != 0,
+                detail: r.get(5),
+                at: r.get(6),
+            })
+            .collect())
+    }
+
+    /// The finished executions of `job` beyond the newest `keep`, or older than
+    /// `older_than` (ms); running ones are never purged.
+    pub async fn purgeable(
+        &self,
+        job: &str,
+        keep: Option<i64>,
+        older_than: Option<i64>,
+    ) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query("SELECT id, started_at FROM executions WHERE job = $1 AND status <> 'running' ORDER BY started_at DESC, id DESC")
+            .bind(job)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| {
+                keep.is_some_and(|k| *i as i64 >= k)
+                    || older_than.is_some_and(|t| r.get::<i64, _>(1) < t)
+            })
+            .map(|(_, r)| r.get(0))
+            .collect())
+    }
+
+    /// Deletes an execution and everything recorded with it.
+    pub async fn delete_execution(&self, id: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for table in [
+            "log_lines",
+            "collected_files",
+            "node_results",
+            "notifications",
+        ] {
+            sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE execution_id = $1"
+            )))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM executions WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every job name with history.
+    pub async fn jobs_with_history(&self) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query("SELECT DISTINCT job FROM executions ORDER BY job")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Fire records of a job older than `before`, except the newest (which anchors the
+    /// schedule).
+    pub async fn purge_fires(&self, job: &str, before: i64) -> StoreResult<u64> {
+        let n = sqlx::query("DELETE FROM fires WHERE job = $1 AND due_at < $2 AND due_at < (SELECT MAX(due_at) FROM fires WHERE job = $1) AND decision <> 'queued'")
+            .bind(job)
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n)
+    }
+}
