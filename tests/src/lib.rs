@@ -10,6 +10,7 @@ pub mod postgres;
 pub mod project;
 pub mod smtp;
 pub mod sshd;
+pub mod webhook;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

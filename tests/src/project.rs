@@ -133,3 +133,101 @@ pub fn untar_gz(bytes: &[u8]) -> BTreeMap<String, String> {
     }
     out
 }
+
+/// A `controller serve` process of a project; its log (stderr, `ORDO_LOG=info`) goes to a
+/// file. Killed on drop.
+pub struct Serve {
+    child: Option<std::process::Child>,
+    pub log_path: PathBuf,
+}
+
+impl Project {
+    /// Starts `controller -C <project> [args] serve [serve_args]`.
+    pub fn serve(&self, args: &[&str], serve_args: &[&str]) -> Serve {
+        let n = std::fs::read_dir(self.dir.path())
+            .map(|d| d.count())
+            .unwrap_or(0);
+        let log_path = self.dir.path().join(format!("serve-{n}.log"));
+        let log = std::fs::File::create(&log_path).expect("serve log");
+        let child = Command::new(controller_bin())
+            .arg("-C")
+            .arg(self.dir.path())
+            .args(args)
+            .arg("serve")
+            .args(serve_args)
+            .env_remove("ORDO_PROJECT")
+            .env("ORDO_LOG", "info,sqlx=warn")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start controller serve");
+        Serve {
+            child: Some(child),
+            log_path,
+        }
+    }
+
+    /// The project's default SQLite database.
+    pub fn sqlite_url(&self) -> String {
+        format!(
+            "sqlite://{}?mode=rwc",
+            self.dir.path().join("data/ordo.db").display()
+        )
+    }
+}
+
+impl Serve {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
+    /// Waits until the log has a line containing `text`.
+    pub fn wait_log(&self, text: &str, timeout: std::time::Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if self.log().contains(text) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "no `{text}` in the serve log within {timeout:?}:\n{}",
+            self.log()
+        );
+    }
+
+    /// SIGKILL: the controller dies without a word, as in a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, as systemd stops it; returns the exit code.
+    pub fn stop(&mut self) -> i32 {
+        match self.child.take() {
+            Some(mut c) => {
+                crate::sh(&format!("kill -TERM {}", c.id()));
+                c.wait().map(|s| s.code().unwrap_or(-1)).unwrap_or(-1)
+            }
+            None => -1,
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        crate::sh(&format!("kill -{sig} {}", self.pid()));
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -68,7 +68,12 @@ async fn suite(url: &str) {
     let logs = store.logs("e1", Some("web1")).await.unwrap();
     assert_eq!(logs.len(), 70);
     assert_eq!(logs[69].line, "line 70 é");
-    assert_eq!(store.running_count("nightly").await.unwrap(), 1);
+    store
+        .heartbeat("vip:1:serve", "vip", 1, "serve", 900)
+        .await
+        .unwrap();
+    assert_eq!(store.running_count("nightly", 900).await.unwrap(), 1);
+    assert_eq!(store.running_count("nightly", 901).await.unwrap(), 0);
 
     // The controller that runs it stops refreshing: the run is marked interrupted, with
     // what each server reached; a run of a live controller is left alone.

@@ -60,6 +60,11 @@ pub(super) async fn run(server: Arc<Server>, stop: CancellationToken) {
                 .store(leader, std::sync::atomic::Ordering::SeqCst);
             if leader {
                 tracing::info!(instance = %server.instance, "this controller is the scheduler now");
+                // The previous leader's runs, if it died, are interrupted before deciding.
+                let dead_after = server.env().cfg.serve.dead_after;
+                if let Err(e) = crate::exec::instance::sweep(&server.store, dead_after).await {
+                    tracing::warn!("sweep: {e}");
+                }
                 owed_from.clear();
                 last_purge = None;
             } else {
@@ -217,8 +222,7 @@ pub(super) async fn decide(
     overlap: Overlap,
     queued_before: bool,
 ) -> anyhow::Result<()> {
-    let running =
-        (server.running_here(&job.name) as i64).max(server.store.running_count(&job.name).await?);
+    let running = running(server, &job.name).await?;
     let mut fire = FireRow {
         job: job.name.clone(),
         fire_key: key.clone(),
@@ -266,6 +270,16 @@ pub(super) async fn decide(
     Ok(())
 }
 
+/// Runs of the job going on here or on another live controller.
+async fn running(server: &Arc<Server>, job: &str) -> anyhow::Result<i64> {
+    let dead_after = server.env().cfg.serve.dead_after.as_millis() as i64;
+    let elsewhere = server
+        .store
+        .running_count(job, now_ms() - dead_after)
+        .await?;
+    Ok((server.running_here(job) as i64).max(elsewhere))
+}
+
 fn launch(id: String, options: ordo_jobs::OptionValues, kind: &str, key: &str) -> Launch {
     Launch {
         id: Some(id),
@@ -300,9 +314,7 @@ async fn start_queued(server: &Arc<Server>, queued: Vec<FireRow>) -> anyhow::Res
                 .await?;
             continue;
         };
-        let running = (server.running_here(&job.name) as i64)
-            .max(server.store.running_count(&job.name).await?);
-        if running > 0 {
+        if running(server, &job.name).await? > 0 {
             continue;
         }
         let given: Vec<(String, String)> =

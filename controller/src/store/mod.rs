@@ -108,6 +108,25 @@ pub struct Store {
     postgres: bool,
 }
 
+/// Applies one schema step and records it.
+async fn run_migration(conn: &mut sqlx::AnyConnection, version: i64, sql: &str) -> StoreResult<()> {
+    let code: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for stmt in code.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        sqlx::query(AssertSqlSafe(stmt.to_string()))
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+        .bind(version)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// The default database URL for a data folder.
 pub fn default_url(data_dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", data_dir.join("ordo.db").display())
@@ -154,17 +173,23 @@ impl Store {
             sqlx::query("SELECT pg_advisory_lock(7060) ")
                 .execute(&mut *conn)
                 .await?;
-        }
-        let result = self.migrate_on(&mut conn).await;
-        if self.postgres {
+            let result = self.migrate_on(&mut conn, false).await;
             sqlx::query("SELECT pg_advisory_unlock(7060)")
                 .execute(&mut *conn)
                 .await?;
+            result
+        } else {
+            // One writer at a time: a second process waits (busy_timeout) for the first
+            // to finish, then finds the schema up to date.
+            sqlx::query("BEGIN EXCLUSIVE").execute(&mut *conn).await?;
+            let result = self.migrate_on(&mut conn, true).await;
+            let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            sqlx::query(end).execute(&mut *conn).await?;
+            result
         }
-        result
     }
 
-    async fn migrate_on(&self, conn: &mut sqlx::AnyConnection) -> StoreResult<()> {
+    async fn migrate_on(&self, conn: &mut sqlx::AnyConnection, in_tx: bool) -> StoreResult<()> {
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY)")
             .execute(&mut *conn)
             .await?;
@@ -178,21 +203,12 @@ impl Store {
             if done.contains(version) {
                 continue;
             }
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            let code: String = sql
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("--"))
-                .collect::<Vec<_>>()
-                .join("\n");
-            for stmt in code.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                sqlx::query(AssertSqlSafe(stmt.to_string()))
-                    .execute(&mut *tx)
-                    .await?;
+            if in_tx {
+                run_migration(&mut *conn, *version, sql).await?;
+                continue;
             }
-            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
-                .bind(*version)
-                .execute(&mut *tx)
-                .await?;
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            run_migration(&mut tx, *version, sql).await?;
             tx.commit().await?;
         }
         Ok(())

@@ -256,13 +256,17 @@ impl Store {
         Ok(rows.iter().map(fire_row).collect())
     }
 
-    /// How many executions of the job are running (on any controller).
-    pub async fn running_count(&self, job: &str) -> StoreResult<i64> {
-        let r =
-            sqlx::query("SELECT COUNT(*) FROM executions WHERE job = $1 AND status = 'running'")
-                .bind(job)
-                .fetch_one(&self.pool)
-                .await?;
+    /// How many executions of the job are running on a live controller (one whose
+    /// heartbeat is not older than `alive_since`): a dead controller's runs do not hold
+    /// up the schedule while they wait to be marked interrupted.
+    pub async fn running_count(&self, job: &str, alive_since: i64) -> StoreResult<i64> {
+        let r = sqlx::query(
+            "SELECT COUNT(*) FROM executions e WHERE e.job = $1 AND e.status = 'running' AND EXISTS (SELECT 1 FROM controllers c WHERE c.instance = e.owner AND c.heartbeat_at >= $2)",
+        )
+        .bind(job)
+        .bind(alive_since)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(r.get::<i64, _>(0))
     }
 
