@@ -19,10 +19,13 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
         }
     };
     let mut jobs = 0;
+    let mut set = ordo_jobs::JobSet::default();
+    let mut names = Vec::new();
     match ordo_jobs::job_files(&cfg.jobs) {
         Ok(files) => {
             for (name, path) in files {
                 jobs += 1;
+                names.push(name.clone());
                 let text = match std::fs::read_to_string(&path) {
                     Ok(t) => t,
                     Err(e) => {
@@ -30,12 +33,27 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
                         continue;
                     }
                 };
-                if let Err(d) = ordo_jobs::parse_job(&text, &path, &name) {
-                    problems.push(d.to_string());
+                match ordo_jobs::parse_job(&text, &path, &name) {
+                    Ok(job) => {
+                        set.jobs.insert(name, std::sync::Arc::new(job));
+                    }
+                    Err(d) => problems.push(d.to_string()),
                 }
             }
         }
         Err(e) => problems.push(e.to_string()),
+    }
+    // Across jobs: unknown references and cycles (a reference to a job whose own file is
+    // broken is already reported there).
+    for mut d in ordo_jobs::check_references(&set) {
+        d.items.retain(|i| {
+            !names
+                .iter()
+                .any(|n| !set.jobs.contains_key(n) && i.message.starts_with(&format!("job `{n}` ")))
+        });
+        if !d.is_empty() {
+            problems.push(d.to_string());
+        }
     }
     if problems.is_empty() {
         say!(
