@@ -132,6 +132,15 @@ pub async fn schedules(cli: &Cli, a: &SchedulesArgs) -> anyhow::Result<i32> {
         say!("{t}");
     }
     if let Some(s) = store {
+        match s.lease(crate::serve::LEASE).await.ok().flatten() {
+            Some((holder, until, _)) if until > now && !holder.is_empty() => {
+                say!(
+                    "schedules are fired by {holder} (lease until {})",
+                    when(until, cfg.serve.timezone)
+                );
+            }
+            _ => say!("no `controller serve` is firing schedules right now"),
+        }
         s.close().await;
     }
     Ok(EXIT_OK)
