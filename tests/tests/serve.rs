@@ -371,14 +371,16 @@ fn reload_takes_a_valid_set_and_refuses_an_invalid_one() {
 #[test]
 fn a_run_cut_by_a_crash_is_marked_interrupted_and_can_be_retried() {
     let port = free_port();
+    let hook = ordo_tests::webhook::WebhookServer::start();
     let p = local_project("");
     let flag = p.path().join("slow");
     std::fs::write(&flag, "").unwrap();
     p.write(
         "jobs/long.yaml",
         &format!(
-            "targets: all\noptions: {{ who: {{ default: nobody }} }}\nsteps:\n  - command: echo first\n  - command: 'if [ -f {f} ]; then sleep 15; fi; echo second ${{option.who}}'\n",
-            f = flag.display()
+            "targets: all\noptions: {{ who: {{ default: nobody }} }}\nsteps:\n  - command: echo first\n  - command: 'if [ -f {f} ]; then sleep 15; fi; echo second ${{option.who}}'\nnotify: [{{ on: failure, webhook: \"{u}\" }}]\n",
+            f = flag.display(),
+            u = hook.url("/alerts")
         ),
     );
     let mut serve = p.serve(&[], &["--listen", &format!("127.0.0.1:{port}")]);

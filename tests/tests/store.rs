@@ -163,6 +163,49 @@ async fn suite(url: &str) {
     assert_eq!(store.schedule_since("nightly", 7).await.unwrap(), 7);
     assert_eq!(store.schedule_since("nightly", 99).await.unwrap(), 7);
 
+    // A fire decided `ran` by a controller that died before starting it goes back to the
+    // queue; one whose run exists, or whose decider is alive, stays.
+    for (key, exec, by) in [
+        ("cron:8000", "never-started", "ghost"),
+        ("cron:9000", "e2", "ghost"),
+        ("cron:10000", "starting", "vip:2:serve"),
+    ] {
+        store
+            .claim_fire(&FireRow {
+                job: "lost".into(),
+                fire_key: key.into(),
+                decision: "ran".into(),
+                execution_id: Some(exec.into()),
+                decided_by: by.into(),
+                decided_at: 100,
+                ..fire.clone()
+            })
+            .await
+            .unwrap();
+    }
+    let requeued = store.requeue_lost_fires(200).await.unwrap();
+    assert_eq!(
+        requeued
+            .iter()
+            .map(|f| f.fire_key.as_str())
+            .collect::<Vec<_>>(),
+        ["cron:8000"]
+    );
+    let lost = store.fires(Some("lost"), 10).await.unwrap();
+    let by_key: std::collections::BTreeMap<&str, &FireRow> =
+        lost.iter().map(|f| (f.fire_key.as_str(), f)).collect();
+    assert_eq!(by_key["cron:8000"].decision, "queued");
+    assert!(
+        by_key["cron:8000"]
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("ghost decided to run it")
+    );
+    assert_eq!(by_key["cron:9000"].decision, "ran");
+    assert_eq!(by_key["cron:10000"].decision, "ran");
+    assert!(store.db_now().await.unwrap() > 1_700_000_000_000);
+
     // The lease: one holder at a time; taken over only once expired.
     assert!(
         store

@@ -68,8 +68,11 @@ pub fn dead_local_owners(known: &[(String, String, i64, String, i64)]) -> Vec<St
         .collect()
 }
 
-/// Marks interrupted the running executions whose controller is gone; returns their IDs.
-pub async fn sweep(store: &Store, dead_after: Duration) -> anyhow::Result<Vec<String>> {
+/// Marks interrupted the running executions whose controller is gone; returns them.
+pub async fn sweep(
+    store: &Store,
+    dead_after: Duration,
+) -> anyhow::Result<Vec<crate::store::ExecutionRow>> {
     let known = store.controllers().await?;
     let dead = dead_local_owners(&known);
     let now = now_ms();
@@ -82,5 +85,5 @@ pub async fn sweep(store: &Store, dead_after: Duration) -> anyhow::Result<Vec<St
     for d in dead {
         store.forget_controller(&d).await?;
     }
-    Ok(marked.into_iter().map(|e| e.id).collect())
+    Ok(marked)
 }

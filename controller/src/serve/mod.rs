@@ -80,6 +80,40 @@ impl Server {
         Ok(summary)
     }
 
+    /// Marks interrupted the runs of dead controllers and sends their jobs' failure
+    /// notifications; the leader also requeues fires whose run never started.
+    pub async fn sweep(&self) {
+        let env = self.env();
+        let dead_after = env.cfg.serve.dead_after;
+        match instance::sweep(&self.store, dead_after).await {
+            Ok(marked) => {
+                for e in marked {
+                    let Some(job) = env.jobs.get(&e.job).cloned() else {
+                        continue;
+                    };
+                    let mut options = ordo_jobs::OptionValues::default();
+                    options.values = serde_json::from_str(&e.options).unwrap_or_default();
+                    let why = e.error.clone().unwrap_or_default();
+                    exec::notify::Notifier::new(env.clone(), job, e.id.clone(), options)
+                        .send(ordo_jobs::NotifyEvent::Failure, "interrupted", Some(&why))
+                        .await;
+                }
+            }
+            Err(e) => tracing::warn!("sweep: {e}"),
+        }
+        if self.is_leader() {
+            let alive_since = crate::engine::now_ms() - dead_after.as_millis() as i64;
+            match self.store.requeue_lost_fires(alive_since).await {
+                Ok(lost) => {
+                    for f in lost {
+                        tracing::warn!(job = %f.job, fire = %f.fire_key, "requeued: {} decided to run it but stopped before it started", f.decided_by);
+                    }
+                }
+                Err(e) => tracing::warn!("sweep: {e}"),
+            }
+        }
+    }
+
     /// Starts an execution in the background; `done` runs once it ended.
     pub fn spawn_execution(self: &Arc<Self>, job: Arc<Job>, launch: Launch) {
         let me = self.clone();
@@ -127,14 +161,6 @@ pub async fn serve(cfg: ProjectConfig, listen: Option<String>) -> anyhow::Result
     std::fs::create_dir_all(&cfg.data_dir)?;
     let store = Store::open(&crate::cli::database_url(&cfg)).await?;
     let me = Instance::register(&store, "serve").await?;
-    let marked = instance::sweep(&store, cfg.serve.dead_after).await?;
-    if !marked.is_empty() {
-        tracing::warn!(
-            "{} execution(s) marked interrupted: {}",
-            marked.len(),
-            marked.join(", ")
-        );
-    }
     let settings = cfg.serve.clone();
     tracing::info!(
         instance = %me.id,
@@ -158,6 +184,7 @@ pub async fn serve(cfg: ProjectConfig, listen: Option<String>) -> anyhow::Result
         leader: std::sync::atomic::AtomicBool::new(false),
         tasks: tokio_util::task::TaskTracker::new(),
     });
+    server.sweep().await;
     let stop = CancellationToken::new();
     if let Some(addr) = listen.or(settings.listen.clone()) {
         let (s, st) = (server.clone(), stop.clone());
@@ -170,16 +197,11 @@ pub async fn serve(cfg: ProjectConfig, listen: Option<String>) -> anyhow::Result
     // Another controller's runs are interrupted once it has been silent `dead_after`.
     {
         let (s, st) = (server.clone(), stop.clone());
-        let dead_after = settings.dead_after;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(instance::HEARTBEAT);
             loop {
                 tokio::select! {
-                    _ = tick.tick() => {
-                        if let Err(e) = instance::sweep(&s.store, dead_after).await {
-                            tracing::warn!("sweep: {e}");
-                        }
-                    }
+                    _ = tick.tick() => s.sweep().await,
                     _ = st.cancelled() => break,
                 }
             }

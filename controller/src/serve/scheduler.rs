@@ -40,7 +40,14 @@ pub(super) async fn run(server: Arc<Server>, stop: CancellationToken) {
         }
         let now_i = Instant::now();
         if last_renew.is_none_or(|t| now_i.duration_since(t) >= renew_every) {
-            let now = now_ms();
+            let now = match server.store.db_now().await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!("scheduler lease: {e}");
+                    last_renew = Some(now_i);
+                    continue;
+                }
+            };
             match server
                 .store
                 .acquire_lease(LEASE, &server.instance, now, now + ttl.as_millis() as i64)
@@ -61,10 +68,7 @@ pub(super) async fn run(server: Arc<Server>, stop: CancellationToken) {
             if leader {
                 tracing::info!(instance = %server.instance, "this controller is the scheduler now");
                 // The previous leader's runs, if it died, are interrupted before deciding.
-                let dead_after = server.env().cfg.serve.dead_after;
-                if let Err(e) = crate::exec::instance::sweep(&server.store, dead_after).await {
-                    tracing::warn!("sweep: {e}");
-                }
+                server.sweep().await;
                 owed_from.clear();
                 last_purge = None;
             } else {

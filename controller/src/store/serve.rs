@@ -106,6 +106,46 @@ impl Store {
             .collect())
     }
 
+    /// The time by the database's clock on PostgreSQL (shared by every controller, so
+    /// leases do not depend on the controllers' clocks agreeing), the local clock on SQLite
+    /// (one machine).
+    pub async fn db_now(&self) -> StoreResult<i64> {
+        if !self.postgres {
+            return Ok(crate::engine::now_ms());
+        }
+        let r = sqlx::query("SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(r.get::<i64, _>(0))
+    }
+
+    /// Fires decided `ran` whose execution never started: the controller that decided
+    /// died between the decision and the start (it is not alive since `alive_since`, and
+    /// decided before then). They go back to `queued`; returns them.
+    pub async fn requeue_lost_fires(&self, alive_since: i64) -> StoreResult<Vec<FireRow>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{FIRE_SELECT} WHERE decision = 'ran' AND execution_id IS NOT NULL AND decided_at < $1 AND NOT EXISTS (SELECT 1 FROM executions e WHERE e.id = fires.execution_id) AND NOT EXISTS (SELECT 1 FROM controllers c WHERE c.instance = fires.decided_by AND c.heartbeat_at >= $1)"
+        )))
+        .bind(alive_since)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for f in rows.iter().map(fire_row) {
+            let n = sqlx::query("UPDATE fires SET decision = 'queued', note = $4 WHERE job = $1 AND fire_key = $2 AND decision = 'ran' AND execution_id = $3")
+                .bind(&f.job)
+                .bind(&f.fire_key)
+                .bind(f.execution_id.clone())
+                .bind(format!("requeued: {} decided to run it but stopped before it started", f.decided_by))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                out.push(f);
+            }
+        }
+        Ok(out)
+    }
+
     /// Takes or renews lease `name` for `holder` until `until`; true when `holder` has it.
     /// A lease is taken over only once expired, so two holders never overlap as long as
     /// their clocks agree within the lease time.
