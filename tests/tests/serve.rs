@@ -266,8 +266,19 @@ fn a_file_dropped_in_the_watched_folder_fires_the_job_once() {
             out.display()
         ),
     );
+    // The same by polling (network filesystems), on another folder.
+    let share = p.path().join("share");
+    std::fs::create_dir_all(&share).unwrap();
+    p.write(
+        "jobs/polled.yaml",
+        &format!(
+            "targets: all\noptions: {{ file: {{}} }}\nwatch: {{ path: {}, pattern: \"IN_*\", option: file, poll: 300ms, settle: 300ms }}\nsteps:\n  - command: 'mv ${{option.file}} ${{option.file}}.done'\n",
+            share.display()
+        ),
+    );
     let mut serve = p.serve(&[], &[]);
     serve.wait_log("watching", Duration::from_secs(20));
+    std::fs::write(share.join("IN_1"), "x").unwrap();
     std::fs::write(inbox.join("a.csv"), "v1").unwrap();
     std::fs::write(inbox.join("notes.txt"), "ignored").unwrap();
     let db = Db::open(&p.sqlite_url());
@@ -276,6 +287,10 @@ fn a_file_dropped_in_the_watched_folder_fires_the_job_once() {
     });
     let e = &db.executions("ingest")[0];
     assert_eq!(e.cause, "watch");
+    wait_until("the polled run", Duration::from_secs(20), || {
+        db.finished("polled") == 1
+    });
+    assert!(share.join("IN_1.done").exists());
     let a = inbox.join("a.csv").display().to_string();
     assert_eq!(e.options, format!(r#"{{"file":"{a}"}}"#));
     serve.stop();
