@@ -3,6 +3,7 @@
 //! ```yaml
 //! inventory: inventory.yaml        # ordo YAML, or an Ansible inventory (INI or YAML)
 //! jobs: jobs
+//! profiles: profiles               # transfer partners, one file each (profiles/<name>.yaml)
 //! data_dir: data                   # executions, archives, outbox, database
 //! database: sqlite://data/ordo.db  # default: <data_dir>/ordo.db
 //! pki_dir: data/pki                # the agents' CA (controller pki init)
@@ -39,6 +40,8 @@ pub struct ProjectConfig {
     pub root: PathBuf,
     pub inventory: PathBuf,
     pub jobs: PathBuf,
+    /// Transfer profiles, one file per partner.
+    pub profiles: PathBuf,
     pub data_dir: PathBuf,
     pub database: Option<String>,
     /// The agents' certificate authority (see `controller pki`).
@@ -181,6 +184,7 @@ fn read(root: &Path, doc: &yaml::Node, d: &mut Diagnostics) -> ProjectConfig {
         &[
             "inventory",
             "jobs",
+            "profiles",
             "data_dir",
             "database",
             "pki_dir",
@@ -199,6 +203,7 @@ fn read(root: &Path, doc: &yaml::Node, d: &mut Diagnostics) -> ProjectConfig {
     };
     let inventory = path("inventory", "inventory.yaml", d);
     let jobs = path("jobs", "jobs", d);
+    let profiles = path("profiles", "profiles", d);
     let data_dir = path("data_dir", "data", d);
     let database = f.get("database").and_then(|n| n.str("database", d));
     let pki_dir = match f.get("pki_dir").and_then(|n| n.str("pki_dir", d)) {
@@ -284,6 +289,7 @@ fn read(root: &Path, doc: &yaml::Node, d: &mut Diagnostics) -> ProjectConfig {
         root: root.to_path_buf(),
         inventory,
         jobs,
+        profiles,
         data_dir,
         database,
         pki_dir,

@@ -21,4 +21,5 @@ pub mod output;
 pub mod pki;
 pub mod serve;
 pub mod store;
+pub mod transfer;
 pub mod transport;

@@ -7,6 +7,7 @@ mod parse;
 pub mod schedule;
 mod set;
 pub mod template;
+pub mod transfer;
 pub mod units;
 
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 pub use model::*;
 pub use options::{check_value, resolve_options};
 pub use ordo_inventory::{Diagnostic, Diagnostics, Pos};
-pub use parse::parse_job;
+pub use parse::{load_profiles, parse_job};
 pub use schedule::{Missed, Overlap, Schedule};
 pub use set::{JobSet, SetError, check_references, load_all};
 pub use template::{Context, Template};

@@ -39,6 +39,8 @@ pub struct Job {
     pub late: Option<Late>,
     /// How much history of this job is kept.
     pub retention: Option<Retention>,
+    /// `kind: transfer`: what the scenario sends or fetches (no steps then).
+    pub transfer: Option<crate::transfer::TransferSpec>,
 }
 
 impl Job {
@@ -86,8 +88,9 @@ pub struct Watch {
     pub pattern: String,
     pub matcher: globset::GlobMatcher,
     pub recursive: bool,
-    /// The job option that receives the file's full path.
-    pub option: String,
+    /// The job option that receives the file's full path (none for transfer scenarios,
+    /// which take every matching file).
+    pub option: Option<String>,
     /// Scan every this often instead of relying on inotify (network filesystems).
     pub poll: Option<Duration>,
     /// A file fires once its size and modification time stayed the same this long.

@@ -55,7 +55,7 @@ fn a_scheduled_job_reads_back_as_written() {
     assert_eq!(s.missed, Missed::CatchUp);
     let w = job.watch.as_ref().unwrap();
     assert!(w.matcher.is_match("a.csv") && !w.matcher.is_match("a.txt"));
-    assert_eq!(w.option, "file");
+    assert_eq!(w.option.as_deref(), Some("file"));
     assert_eq!(w.poll, Some(Duration::from_secs(10)));
     assert!(matches!(&job.steps[1].action, StepAction::Job(r) if r.job == "report"));
     assert_eq!(job.then.on_success[0].job, "archive");

@@ -55,6 +55,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
             problems.push(d.to_string());
         }
     }
+    if let Err(BadInput(e)) = super::profiles(&cfg, &set) {
+        problems.push(e);
+    }
     if problems.is_empty() {
         say!(
             "ok: {} ({servers} servers), {jobs} jobs in {}",

@@ -198,6 +198,7 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
             let env = crate::exec::Env {
                 inventory: ordo_inventory::Inventory::default(),
                 jobs: super::jobset(&cfg).unwrap_or_default(),
+                profiles: Default::default(),
                 store: store.clone(),
                 instance: String::new(),
                 cfg,

@@ -7,6 +7,7 @@ mod pki;
 mod plan;
 pub(crate) mod run;
 mod serve;
+mod transfers;
 
 use std::path::PathBuf;
 
@@ -74,6 +75,9 @@ pub enum Command {
     /// Read the execution history; retry an execution; purge old ones.
     #[command(subcommand)]
     Executions(executions::ExecutionsCmd),
+    /// Transfer history (`list`) and rebuilding segmented files (`join`).
+    #[command(subcommand, alias = "transfer")]
+    Transfers(transfers::TransfersCmd),
     /// The agents of the inventory.
     #[command(subcommand)]
     Agents(agents::AgentsCmd),
@@ -92,6 +96,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Executions(c) => executions::run(&cli, c).await,
         Command::Pki(c) => pki::run(&cli, c),
         Command::Agents(c) => agents::run(&cli, c).await,
+        Command::Transfers(c) => transfers::run(&cli, c).await,
     }
 }
 
@@ -124,6 +129,46 @@ pub fn database_url(cfg: &ProjectConfig) -> String {
     cfg.database
         .clone()
         .unwrap_or_else(|| crate::store::default_url(&cfg.data_dir))
+}
+
+/// The transfer profiles, and every transfer job's profile checked to exist; every
+/// problem of every file at once.
+pub fn profiles(
+    cfg: &ProjectConfig,
+    jobs: &ordo_jobs::JobSet,
+) -> Result<std::collections::BTreeMap<String, ordo_jobs::transfer::Profile>, BadInput> {
+    let loaded = ordo_jobs::load_profiles(&cfg.profiles).map_err(|ds| {
+        BadInput(
+            ds.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })?;
+    let mut problems = Vec::new();
+    for job in jobs.jobs.values() {
+        if let Some(t) = &job.transfer
+            && !loaded.contains_key(&t.profile)
+        {
+            let known: Vec<&str> = loaded.keys().map(String::as_str).collect();
+            problems.push(format!(
+                "{}: transfer: profile `{}` does not exist in {} (known: {})",
+                job.file.display(),
+                t.profile,
+                cfg.profiles.display(),
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(BadInput(problems.join("\n")))
+    }
 }
 
 /// Every job, checked together; an error names every problem of every file.

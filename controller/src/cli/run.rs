@@ -70,6 +70,7 @@ pub(super) async fn run_in_foreground(
     std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
         anyhow::anyhow!("cannot create data folder {}: {e}", cfg.data_dir.display())
     })?;
+    let profiles = super::profiles(&cfg, &jobs)?;
     let store = Store::open(&super::database_url(&cfg)).await?;
     let me = Instance::register(&store, "run").await?;
     if let Err(e) = instance::sweep(&store, cfg.serve.dead_after).await {
@@ -79,6 +80,7 @@ pub(super) async fn run_in_foreground(
         cfg,
         inventory,
         jobs,
+        profiles,
         store: store.clone(),
         instance: me.id.clone(),
     });

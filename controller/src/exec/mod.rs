@@ -34,6 +34,8 @@ pub struct Env {
     pub cfg: ProjectConfig,
     pub inventory: Inventory,
     pub jobs: JobSet,
+    /// Transfer partners, by name.
+    pub profiles: std::collections::BTreeMap<String, ordo_jobs::transfer::Profile>,
     pub store: Store,
     /// This controller process: the owner of the executions it runs.
     pub instance: String,
@@ -321,6 +323,18 @@ pub async fn execute(
     let mut alive: Vec<usize> = (0..nodes.len()).collect();
     let mut job_step_error: Option<String> = None;
     let width = nodes.iter().map(|n| n.name.len()).max().unwrap_or(4);
+    let mut transfer_summary = None;
+    if let Some(spec) = &job.transfer {
+        match crate::transfer::run(&env, &job, spec, &id, launch.terminal, &cancel).await {
+            Ok(o) => {
+                if !o.ok() {
+                    job_step_error = Some(format!("transfer: {}", o.summary(spec.direction)));
+                }
+                transfer_summary = Some(o.summary(spec.direction));
+            }
+            Err(e) => job_step_error = Some(format!("transfer: {e:#}")),
+        }
+    }
     for phase in phases {
         if cancel.is_cancelled() || job_step_error.is_some() {
             break;
@@ -430,7 +444,10 @@ pub async fn execute(
         "succeeded"
     };
     row.error = job_step_error.clone();
-    let table = summary_table(&results);
+    let table = match &transfer_summary {
+        Some(t) => format!("transfer: {t}"),
+        None => summary_table(&results),
+    };
     report::write_summaries(&exec_dir, &job, &id, status, &results, &table)?;
     let collected: usize = results.iter().map(|r| r.files.len()).sum();
     let archive_path = if job.archive && job.runs_on_servers() {

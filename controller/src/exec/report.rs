@@ -76,6 +76,15 @@ pub(super) fn print_end(o: &Outcome) {
         );
     }
     let failed = o.results.iter().filter(|r| !r.status.is_ok()).count();
+    if o.results.is_empty() {
+        say!(
+            "execution {} {} in {:.1}s",
+            o.id,
+            o.status,
+            (o.finished_at - o.started_at) as f64 / 1000.0
+        );
+        return;
+    }
     say!(
         "execution {} {}: {} of {} server(s) succeeded in {:.1}s",
         o.id,

@@ -62,6 +62,7 @@ impl Server {
         let cfg = self.env().cfg.clone();
         let inventory = ordo_inventory::load(&cfg.inventory).map_err(|e| e.to_string())?;
         let jobs = ordo_jobs::load_all(&cfg.jobs).map_err(|e| e.to_string())?;
+        let profiles = crate::cli::profiles(&cfg, &jobs).map_err(|e| e.0)?;
         let summary = format!(
             "{} servers, {} jobs ({} scheduled, {} watching)",
             inventory.nodes.len(),
@@ -73,6 +74,7 @@ impl Server {
             cfg,
             inventory,
             jobs,
+            profiles,
             store: self.store.clone(),
             instance: self.instance.clone(),
         });
@@ -158,6 +160,7 @@ pub async fn serve(cfg: ProjectConfig, listen: Option<String>) -> anyhow::Result
     let inventory =
         ordo_inventory::load(&cfg.inventory).map_err(|e| crate::cli::BadInput(e.to_string()))?;
     let jobs = ordo_jobs::load_all(&cfg.jobs).map_err(|e| crate::cli::BadInput(e.to_string()))?;
+    let profiles = crate::cli::profiles(&cfg, &jobs)?;
     std::fs::create_dir_all(&cfg.data_dir)?;
     let store = Store::open(&crate::cli::database_url(&cfg)).await?;
     let me = Instance::register(&store, "serve").await?;
@@ -174,6 +177,7 @@ pub async fn serve(cfg: ProjectConfig, listen: Option<String>) -> anyhow::Result
             cfg,
             inventory,
             jobs,
+            profiles,
             store: store.clone(),
             instance: me.id.clone(),
         })),

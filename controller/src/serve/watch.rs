@@ -35,7 +35,7 @@ impl Watchers {
             .filter_map(|j| {
                 let w = j.watch.as_ref()?;
                 let fp = format!(
-                    "{:?}|{}|{}|{}|{:?}|{:?}",
+                    "{:?}|{}|{}|{:?}|{:?}|{:?}",
                     w.path, w.pattern, w.recursive, w.option, w.poll, w.settle
                 );
                 Some((j.name.clone(), (fp, j.clone())))
@@ -153,7 +153,11 @@ async fn watch_job(server: Arc<Server>, job: Arc<Job>, stop: CancellationToken) 
                 match pending.get(path) {
                     Some((seen, since)) if seen == v && since.elapsed() >= w.settle => {
                         let key = format!("file:{}:{}:{}", path.display(), v.size, v.mtime_ms);
-                        let given = vec![(w.option.clone(), path.display().to_string())];
+                        let given: Vec<(String, String)> = w
+                            .option
+                            .iter()
+                            .map(|o| (o.clone(), path.display().to_string()))
+                            .collect();
                         let queued = server
                             .store
                             .queued_fires()

@@ -7,13 +7,16 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 mod serve;
+mod transfer;
 pub use serve::{FireRow, NotificationRow};
+pub use transfer::TransferRow;
 
 /// Schema steps, applied in order once each (recorded in `schema_version`).
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_executions.sql")),
     (2, include_str!("../../migrations/0002_agents.sql")),
     (3, include_str!("../../migrations/0003_serve.sql")),
+    (4, include_str!("../../migrations/0004_transfers.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -348,6 +348,22 @@ impl SshSession {
         Ok(status)
     }
 
+    /// An SFTP session on this connection (the `sftp` subsystem).
+    pub async fn sftp(&self) -> Result<russh_sftp::client::SftpSession, TransportError> {
+        let channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| TransportError::Ssh(format!("sftp channel: {e}")))?;
+        channel
+            .request_subsystem(true, "sftp")
+            .await
+            .map_err(|e| TransportError::Ssh(format!("sftp subsystem: {e}")))?;
+        russh_sftp::client::SftpSession::new(channel.into_stream())
+            .await
+            .map_err(|e| TransportError::Ssh(format!("sftp: {e}")))
+    }
+
     pub async fn close(self) {
         let _ = self
             .handle

@@ -1,6 +1,9 @@
 //! Job files: YAML text to a validated [`Job`], with every error at once.
 
 mod serve;
+mod transfer;
+
+pub use transfer::load_profiles;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -34,6 +37,8 @@ const JOB: &[&str] = &[
     "notify",
     "late",
     "retention",
+    "kind",
+    "transfer",
 ];
 const OPTION: &[&str] = &[
     "description",
@@ -285,9 +290,44 @@ fn read_job(root: &Node, file: &Path, name: &str, d: &mut Diagnostics) -> Job {
         );
     }
     let base = file.parent().unwrap_or(Path::new("."));
-    let steps = match f.require("steps", "job", cx.d) {
-        Some(n) => read_steps(n, base, &mut cx),
-        None => Vec::new(),
+    let is_transfer = match f.get("kind") {
+        Some(k) => match k.str("kind", cx.d).as_deref() {
+            Some("transfer") => true,
+            Some("command") | None => false,
+            Some(other) => {
+                cx.d.error(
+                    k.pos,
+                    format!("kind `{other}` is not one of: command, transfer"),
+                );
+                false
+            }
+        },
+        None => false,
+    };
+    let transfer = if is_transfer {
+        if let Some(st) = f.get("steps") {
+            cx.d.error(
+                st.pos,
+                "steps: a transfer job has no steps (its `transfer:` section says what it does)",
+            );
+        }
+        match f.require("transfer", "job (kind: transfer)", cx.d) {
+            Some(t) => transfer::read_transfer(t, base, &mut cx),
+            None => None,
+        }
+    } else {
+        if let Some(t) = f.get("transfer") {
+            cx.d.error(t.pos, "transfer: only with `kind: transfer`");
+        }
+        None
+    };
+    let steps = if is_transfer {
+        Vec::new()
+    } else {
+        match f.require("steps", "job", cx.d) {
+            Some(n) => read_steps(n, base, &mut cx),
+            None => Vec::new(),
+        }
     };
     let collect = f.get("collect").and_then(|n| read_collect(n, &mut cx));
     let archive = f
@@ -305,7 +345,22 @@ fn read_job(root: &Node, file: &Path, name: &str, d: &mut Diagnostics) -> Job {
             "job: missing `targets` (which servers the steps run on)",
         );
     }
-    let serve = serve::read(&f, &options, &mut cx);
+    let mut serve = serve::read(&f, &options, &mut cx);
+    let transfer = transfer.map(|(spec, watch)| {
+        // A sending scenario watches its source folder unless told otherwise.
+        if watch && serve.watch.is_none() && spec.direction == crate::transfer::Direction::Send {
+            serve.watch = Some(Watch {
+                path: spec.source.clone(),
+                pattern: spec.pattern.clone(),
+                matcher: spec.matcher.clone(),
+                recursive: false,
+                option: None,
+                poll: None,
+                settle: Duration::from_secs(2),
+            });
+        }
+        spec
+    });
 
     Job {
         name: name.to_string(),
@@ -330,6 +385,7 @@ fn read_job(root: &Node, file: &Path, name: &str, d: &mut Diagnostics) -> Job {
         notify: serve.notify,
         late: serve.late,
         retention: serve.retention,
+        transfer,
     }
 }
 

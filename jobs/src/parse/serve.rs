@@ -230,7 +230,7 @@ fn read_watch(n: &Node, options: &[JobOption], cx: &mut Cx<'_>) -> Option<Watch>
             .get("recursive")
             .and_then(|r| r.bool("watch: recursive", cx.d))
             .unwrap_or(false),
-        option,
+        option: Some(option),
         poll,
         settle,
     })
