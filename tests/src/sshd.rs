@@ -152,6 +152,50 @@ impl SshServer {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Kills sshd and every session it serves (SIGKILL): established connections break,
+    /// as when a partner's server goes down.
+    pub fn kill_all(&mut self) {
+        let mut pids = vec![self.child.id()];
+        let mut i = 0;
+        while i < pids.len() {
+            let out = Command::new("pgrep")
+                .args(["-P", &pids[i].to_string()])
+                .output()
+                .expect("pgrep");
+            pids.extend(
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter_map(|l| l.trim().parse::<u32>().ok()),
+            );
+            i += 1;
+        }
+        for p in &pids {
+            let _ = Command::new("kill").args(["-9", &p.to_string()]).status();
+        }
+        let _ = self.child.wait();
+    }
+
+    /// Starts sshd again, same port, same host key (after `kill_all`).
+    pub fn restart(&mut self) {
+        let cfg = self.dir.path().join("sshd_config");
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("sshd.log"))
+            .expect("sshd log");
+        self.child = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "/bin/sh", "-c"])
+            .arg(format!(
+                "mount -t tmpfs -o mode=1777 tmpfs /tmp && exec /usr/sbin/sshd -D -e -f {}",
+                cfg.display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("restart sshd");
+        wait_for_port(self.port, "sshd");
+    }
 }
 
 impl Drop for SshServer {

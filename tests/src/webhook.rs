@@ -52,3 +52,19 @@ impl Drop for WebhookServer {
         let _ = self.child.wait();
     }
 }
+
+impl WebhookServer {
+    /// The files uploaded so far (multipart POST or PUT), by name.
+    pub fn uploads(&self) -> std::collections::BTreeMap<String, Vec<u8>> {
+        let mut out = std::collections::BTreeMap::new();
+        if let Ok(rd) = std::fs::read_dir(self.dir.path().join("uploads")) {
+            for e in rd.flatten() {
+                out.insert(
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap_or_default(),
+                );
+            }
+        }
+        out
+    }
+}

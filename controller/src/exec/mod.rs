@@ -301,7 +301,9 @@ pub async fn execute(
         .collect();
     store.insert_pending_nodes(&pending).await?;
     let parallelism = launch.parallelism.unwrap_or(job.parallelism).max(1);
-    if launch.terminal {
+    if launch.terminal && job.transfer.is_some() {
+        say!("execution {id}: transfer scenario {}", job.name);
+    } else if launch.terminal {
         say!(
             "execution {id}: job {} on {} server(s), {} at once",
             job.name,

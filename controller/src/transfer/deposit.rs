@@ -23,7 +23,10 @@ pub struct Deposited {
 
 /// An open connection to the partner, reused for every file of a run.
 pub enum Link {
-    Sftp { ssh: SshSession, sftp: SftpSession },
+    Sftp {
+        ssh: Box<SshSession>,
+        sftp: Box<SftpSession>,
+    },
     Other,
 }
 
@@ -63,7 +66,10 @@ impl Link {
                     .await
                     .map_err(|e| e.to_string())?;
                 let sftp = ssh.sftp().await.map_err(|e| e.to_string())?;
-                Ok(Link::Sftp { ssh, sftp })
+                Ok(Link::Sftp {
+                    ssh: Box::new(ssh),
+                    sftp: Box::new(sftp),
+                })
             }
             _ => Ok(Link::Other),
         }
@@ -72,7 +78,7 @@ impl Link {
     pub async fn close(self) {
         if let Link::Sftp { ssh, sftp } = self {
             let _ = sftp.close().await;
-            ssh.close().await;
+            (*ssh).close().await;
         }
     }
 }

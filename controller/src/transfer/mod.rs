@@ -52,13 +52,17 @@ impl TransferOutcome {
     }
 }
 
-/// The scenario's human-readable log: `last.log` is this run, `YYYYMMDD.log` the day's
-/// runs; every line also goes to the execution's log (and the terminal).
+/// The scenario's human-readable log: `last.log` is the last run that did something
+/// (sent, failed, skipped, acknowledged or received a file), `YYYYMMDD.log` the day's such
+/// runs; a run that found nothing only goes to the execution's log. Every line also goes
+/// to the execution's log (and the terminal).
 struct ScenarioLog<'a> {
     env: &'a Env,
     execution_id: &'a str,
-    last: std::fs::File,
-    day: std::fs::File,
+    dir: PathBuf,
+    /// Lines waiting for the first event, then the open files.
+    pending: Vec<String>,
+    files: Option<(std::fs::File, std::fs::File)>,
     seq: i64,
     terminal: bool,
 }
@@ -71,28 +75,44 @@ impl<'a> ScenarioLog<'a> {
         terminal: bool,
     ) -> anyhow::Result<ScenarioLog<'a>> {
         std::fs::create_dir_all(dir)?;
-        let last = std::fs::File::create(dir.join("last.log"))?;
-        let day = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join(format!("{}.log", chrono::Local::now().format("%Y%m%d"))))?;
         let seq = env.store.last_log_seq(execution_id).await?;
         Ok(ScenarioLog {
             env,
             execution_id,
-            last,
-            day,
+            dir: dir.to_path_buf(),
+            pending: Vec::new(),
+            files: None,
             seq,
             terminal,
         })
     }
 
+    /// A line that makes the run worth `last.log`.
     async fn line(&mut self, text: impl Into<String>) {
-        let text = text.into();
+        self.write(text.into(), true).await
+    }
+
+    /// A line that alone does not (the header, "no file to send", the end).
+    async fn quiet(&mut self, text: impl Into<String>) {
+        self.write(text.into(), false).await
+    }
+
+    async fn write(&mut self, text: String, event: bool) {
         let now = chrono::Local::now();
         let stamped = format!("{} {text}\n", now.format("%Y-%m-%d %H:%M:%S"));
-        let _ = self.last.write_all(stamped.as_bytes());
-        let _ = self.day.write_all(stamped.as_bytes());
+        if self.files.is_none() && event {
+            match self.open_files() {
+                Ok(f) => self.files = Some(f),
+                Err(e) => tracing::warn!("transfer log in {}: {e}", self.dir.display()),
+            }
+        }
+        match self.files.as_mut() {
+            Some((last, day)) => {
+                let _ = last.write_all(stamped.as_bytes());
+                let _ = day.write_all(stamped.as_bytes());
+            }
+            None => self.pending.push(stamped),
+        }
         if self.terminal {
             say!("{} {text}", now.format("%H:%M:%S"));
         }
@@ -110,9 +130,24 @@ impl<'a> ScenarioLog<'a> {
         }
     }
 
+    fn open_files(&mut self) -> std::io::Result<(std::fs::File, std::fs::File)> {
+        let mut last = std::fs::File::create(self.dir.join("last.log"))?;
+        let mut day = std::fs::OpenOptions::new().create(true).append(true).open(
+            self.dir
+                .join(format!("{}.log", chrono::Local::now().format("%Y%m%d"))),
+        )?;
+        for l in self.pending.drain(..) {
+            last.write_all(l.as_bytes())?;
+            day.write_all(l.as_bytes())?;
+        }
+        Ok((last, day))
+    }
+
     fn finish(&mut self) {
-        let _ = self.last.sync_all();
-        let _ = self.day.sync_all();
+        if let Some((last, day)) = &self.files {
+            let _ = last.sync_all();
+            let _ = day.sync_all();
+        }
     }
 }
 
@@ -126,15 +161,10 @@ pub fn scenario_dir(env: &Env, job: &Job, spec: &TransferSpec) -> PathBuf {
     })
 }
 
-fn sleep_or_cancel(
-    d: Duration,
-    cancel: &CancellationToken,
-) -> impl std::future::Future<Output = bool> + '_ {
-    async move {
-        tokio::select! {
-            _ = tokio::time::sleep(d) => true,
-            _ = cancel.cancelled() => false,
-        }
+async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = cancel.cancelled() => false,
     }
 }
 
@@ -159,7 +189,7 @@ pub async fn run(
     let mut out = TransferOutcome::default();
     match spec.direction {
         Direction::Send => {
-            log.line(format!(
+            log.quiet(format!(
                 "run {execution_id}: scenario {} sends {}/{} with profile {} ({})",
                 job.name,
                 spec.source.display(),
@@ -182,12 +212,12 @@ pub async fn run(
                 )
                 .await?;
             } else {
-                log.line("scenario inactive (active: false): nothing done")
+                log.quiet("scenario inactive (active: false): nothing done")
                     .await;
             }
         }
         Direction::Receive => {
-            log.line(format!(
+            log.quiet(format!(
                 "run {execution_id}: scenario {} fetches from profile {} ({})",
                 job.name,
                 profile.name,
@@ -197,12 +227,12 @@ pub async fn run(
             if spec.active {
                 receive(env, job, spec, profile, execution_id, &mut log, &mut out).await?;
             } else {
-                log.line("scenario inactive (active: false): nothing done")
+                log.quiet("scenario inactive (active: false): nothing done")
                     .await;
             }
         }
     }
-    log.line(format!("end: {}", out.summary(spec.direction)))
+    log.quiet(format!("end: {}", out.summary(spec.direction)))
         .await;
     log.finish();
     Ok(out)
@@ -234,7 +264,7 @@ async fn send(
         }
     };
     if found.is_empty() {
-        log.line("no file to send").await;
+        log.quiet("no file to send").await;
     }
     let delay = spec.delay.unwrap_or(profile.delay);
     let retry = spec.retry.unwrap_or(profile.retry);
@@ -662,7 +692,7 @@ async fn receive(
     };
     waiting.sort();
     if waiting.is_empty() {
-        log.line(format!("nothing waiting in {inbox}")).await;
+        log.quiet(format!("nothing waiting in {inbox}")).await;
     }
     for (name, size) in waiting {
         let record = env.store.next_record(&profile.name).await? as u64;

@@ -312,7 +312,7 @@ fn read_job(root: &Node, file: &Path, name: &str, d: &mut Diagnostics) -> Job {
             );
         }
         match f.require("transfer", "job (kind: transfer)", cx.d) {
-            Some(t) => transfer::read_transfer(t, base, &mut cx),
+            Some(t) => transfer::read_transfer(t, &mut cx),
             None => None,
         }
     } else {

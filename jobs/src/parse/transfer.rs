@@ -66,6 +66,7 @@ const FOLDER: &[&str] = &["path", "temp_suffix"];
 const ACK: &[&str] = &["mode", "file", "deadline"];
 const RECEIVE: &[&str] = &["dir", "name", "timestamp", "record_width"];
 
+/// A key or secret file: absolute, or relative to the file that names it.
 fn abs_path(n: &Node, what: &str, base: &Path, d: &mut Diagnostics) -> Option<PathBuf> {
     let s = n.str(what, d)?;
     let p = Path::new(&s);
@@ -74,6 +75,16 @@ fn abs_path(n: &Node, what: &str, base: &Path, d: &mut Diagnostics) -> Option<Pa
     } else {
         base.join(p)
     })
+}
+
+/// A data folder: must be absolute (a scenario runs wherever the controller does).
+fn folder(n: &Node, what: &str, d: &mut Diagnostics) -> Option<PathBuf> {
+    let s = n.str(what, d)?;
+    if !s.starts_with('/') {
+        d.error(n.pos, format!("{what}: `{s}` must be an absolute path"));
+        return None;
+    }
+    Some(PathBuf::from(s))
 }
 
 fn duration(n: &Node, what: &str, d: &mut Diagnostics) -> Option<Duration> {
@@ -108,11 +119,7 @@ fn read_retry(n: &Node, what: &str, d: &mut Diagnostics) -> RetryPolicy {
 }
 
 /// The `transfer:` section of a `kind: transfer` job; `base` resolves relative paths.
-pub(super) fn read_transfer(
-    n: &Node,
-    base: &Path,
-    cx: &mut Cx<'_>,
-) -> Option<(TransferSpec, bool)> {
+pub(super) fn read_transfer(n: &Node, cx: &mut Cx<'_>) -> Option<(TransferSpec, bool)> {
     let d = &mut *cx.d;
     let f = n.fields("transfer", TRANSFER, d);
     let profile = f
@@ -135,10 +142,10 @@ pub(super) fn read_transfer(
     let (source, backup) = if direction == Direction::Send {
         let source = f
             .require("source", "transfer", d)
-            .and_then(|s| abs_path(s, "transfer: source", base, d));
+            .and_then(|s| folder(s, "transfer: source", d));
         let backup = f
             .require("backup", "transfer", d)
-            .and_then(|s| abs_path(s, "transfer: backup", base, d));
+            .and_then(|s| folder(s, "transfer: backup", d));
         if let (Some(s), Some(b)) = (&source, &backup)
             && s == b
         {
@@ -226,7 +233,7 @@ pub(super) fn read_transfer(
         segment_size,
         log_dir: f
             .get("log_dir")
-            .and_then(|l| abs_path(l, "transfer: log_dir", base, d)),
+            .and_then(|l| folder(l, "transfer: log_dir", d)),
     };
     Some((spec, watch))
 }
@@ -475,7 +482,7 @@ fn read_profile(root: &Node, file: &Path, name: &str, d: &mut Diagnostics) -> Op
             Protocol::Folder {
                 path: s
                     .require("path", "folder", d)
-                    .and_then(|p| abs_path(p, "folder: path", base, d))?,
+                    .and_then(|p| folder(p, "folder: path", d))?,
                 temp_suffix: s
                     .get("temp_suffix")
                     .and_then(|t| t.str("folder: temp_suffix", d))
