@@ -21,6 +21,9 @@ pub fn run(cli: &Cli, a: &PlanArgs) -> anyhow::Result<i32> {
     let cfg = super::config(cli)?;
     let inv = super::inventory(&cfg)?;
     let job = super::job(&cfg, &a.job)?;
+    if let Some(t) = &job.transfer {
+        return plan_transfer(&cfg, &job, t);
+    }
     let opts = super::options(&job, &a.opts)?;
     let nodes = super::select(&inv, &job, a.limit.as_deref())?;
     say!("job {}: {}", job.name, job.description);
@@ -136,6 +139,65 @@ pub fn run(cli: &Cli, a: &PlanArgs) -> anyhow::Result<i32> {
             None => format!("outbox {}", cfg.mail.outbox.display()),
         };
         say!("\nmail ({:?}) to {} via {via}", m.when, to.join(", "));
+    }
+    Ok(EXIT_OK)
+}
+
+/// A transfer scenario: its partner, and the files a run would take now.
+fn plan_transfer(
+    cfg: &crate::config::ProjectConfig,
+    job: &ordo_jobs::Job,
+    t: &ordo_jobs::transfer::TransferSpec,
+) -> anyhow::Result<i32> {
+    let mut set = ordo_jobs::JobSet::default();
+    set.jobs
+        .insert(job.name.clone(), std::sync::Arc::new(job.clone()));
+    let profiles = super::profiles(cfg, &set)?;
+    let p = &profiles[&t.profile];
+    say!("transfer scenario {}: {}", job.name, job.description);
+    say!(
+        "profile {} ({}): {}",
+        p.name,
+        p.description,
+        p.protocol.describe()
+    );
+    if t.direction == ordo_jobs::transfer::Direction::Receive {
+        say!(
+            "fetches the partner's waiting files into {}",
+            p.receiving
+                .dir
+                .clone()
+                .unwrap_or_else(|| cfg.data_dir.join("received").join(&p.name))
+                .display()
+        );
+        return Ok(EXIT_OK);
+    }
+    say!(
+        "takes {}/{} -> backup {} (collision: {}){}{}",
+        t.source.display(),
+        t.pattern,
+        t.backup.display(),
+        t.collision.as_str(),
+        if t.compress { ", gzip" } else { "" },
+        t.segment_size
+            .map(|s| format!(", segments of {}", ordo_jobs::units::format_size(s)))
+            .unwrap_or_default()
+    );
+    if !t.active {
+        say!("inactive: a run does nothing");
+    }
+    match crate::transfer::files::find(&t.source, &t.matcher) {
+        Ok(found) if found.is_empty() => say!("\nno file to send now"),
+        Ok(found) => {
+            say!("\nwould send now, in this order:");
+            for f in found {
+                let backup = crate::transfer::files::backup_target(&t.backup, &f.name, t.collision)
+                    .map(|b| b.display().to_string())
+                    .unwrap_or_else(|| "not sent (collision: skip)".into());
+                say!("  {} ({} bytes) -> {backup}", f.name, f.size);
+            }
+        }
+        Err(e) => say!("\ncannot read {}: {e}", t.source.display()),
     }
     Ok(EXIT_OK)
 }
