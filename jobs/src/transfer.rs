@@ -16,6 +16,9 @@ pub struct TransferSpec {
     pub direction: Direction,
     /// An inactive scenario runs but touches nothing.
     pub active: bool,
+    /// The server (inventory name) the source and backup folders are on; the controller
+    /// when none.
+    pub on: Option<String>,
     /// Send: the folder scanned; receive: unused.
     pub source: PathBuf,
     pub pattern: String,

@@ -610,6 +610,17 @@ fn scenarios_fire_on_file_arrival_pace_their_files_and_do_not_wait_for_each_othe
     wait_until("M2 delivered", Duration::from_secs(30), || {
         out_a.join("M2").exists()
     });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = rt.block_on(Store::open(&p.sqlite_url())).unwrap();
+    wait_until("the mandats run recorded", Duration::from_secs(20), || {
+        rt.block_on(store.list_executions(Some("mandats"), 10))
+            .unwrap()
+            .iter()
+            .any(|e| e.status == "succeeded")
+    });
     serve.stop();
     let a = transfers(&p, "mandats");
     let b = transfers(&p, "elections");
@@ -622,14 +633,98 @@ fn scenarios_fire_on_file_arrival_pace_their_files_and_do_not_wait_for_each_othe
         log.contains(&"waiting 5s before the next file".to_string()),
         "{log:#?}"
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let store = rt.block_on(Store::open(&p.sqlite_url())).unwrap();
     let execs = rt
         .block_on(store.list_executions(Some("mandats"), 10))
         .unwrap();
     assert!(execs.iter().all(|e| e.cause == "watch"), "{execs:#?}");
     assert!(execs.iter().any(|e| e.status == "succeeded"));
+}
+
+/// The files are on a server of the inventory (`on: filer`): listed, backed up (with the
+/// collision policy) and read there over SSH; only the sending happens here.
+#[test]
+fn a_scenario_takes_its_files_on_a_server_over_ssh() {
+    let key = ClientKey::new();
+    let sshd = SshServer::start(&key);
+    let p = project();
+    let w = temp_dir("xfer-on");
+    let (src, bak, partner) = (
+        dir(w.path(), "in"),
+        dir(w.path(), "bak"),
+        dir(w.path(), "partner"),
+    );
+    std::fs::write(src.join("F1"), "first").unwrap();
+    std::fs::write(src.join("F2"), "second").unwrap();
+    std::fs::write(bak.join("F1"), "older").unwrap();
+    set_mtime(&src.join("F1"), "2026-01-01 10:00");
+    set_mtime(&src.join("F2"), "2026-01-01 11:00");
+    sh(&format!(
+        "chown -R {LOGIN_USER} {} {}",
+        src.display(),
+        bak.display()
+    ));
+    p.write("known_hosts", &sshd.known_hosts_line());
+    p.write(
+        "ordo.yaml",
+        &format!(
+            "ssh: {{ identity: [{}], known_hosts: known_hosts }}\n",
+            key.private.display()
+        ),
+    );
+    p.write(
+        "inventory.yaml",
+        &format!(
+            "servers:\n  filer: {{ host: 127.0.0.1, port: {}, user: {LOGIN_USER} }}\n",
+            sshd.port
+        ),
+    );
+    p.write(
+        "profiles/nfs.yaml",
+        &format!("folder: {{ path: {} }}\n", partner.display()),
+    );
+    let job = format!(
+        "kind: transfer\ntransfer: {{ on: filer, profile: nfs, source: {}, backup: {} }}\n",
+        src.display(),
+        bak.display()
+    );
+    p.write("jobs/filer.yaml", &job);
+    p.controller(&["run", "filer", "--no-progress"])
+        .expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(partner.join("F1")).unwrap(),
+        "first"
+    );
+    assert_eq!(
+        std::fs::read_to_string(partner.join("F2")).unwrap(),
+        "second"
+    );
+    assert_eq!(std::fs::read_dir(&src).unwrap().count(), 0);
+    assert_eq!(std::fs::read_to_string(bak.join("F1")).unwrap(), "older");
+    assert_eq!(std::fs::read_to_string(bak.join("F1.1")).unwrap(), "first");
+    let log = log_lines(&p.path().join("data/transfers/filer/last.log"));
+    assert_eq!(
+        log[1],
+        format!(
+            "F1: prepared: moved to filer:{}/F1.1 (5 bytes, sha256 a7937b64b8caa58f)",
+            bak.display()
+        )
+    );
+    assert_eq!(
+        transfers(&p, "filer")[0].stored_path,
+        format!("filer:{}/F1.1", bak.display())
+    );
+    assert!(sshd.accepted_logins() >= 1);
+    // A folder on another server cannot be watched from here.
+    p.write(
+        "jobs/filer.yaml",
+        &job.replace("backup:", "watch: true, backup:"),
+    );
+    let check = p.controller(&["check"]).expect_code(2);
+    assert!(
+        check
+            .stderr
+            .contains("the folder is on filer, which the controller cannot watch: use a schedule"),
+        "{}",
+        check.stderr
+    );
 }

@@ -12,6 +12,7 @@
 
 mod deposit;
 pub mod files;
+mod source;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -254,12 +255,26 @@ async fn send(
     if profile.ack.is_some() {
         check_acks(env, job, profile, &mut link, log, out).await;
     }
-    let found = match files::find(&spec.source, &spec.matcher) {
-        Ok(f) => f,
+    let source = match source::Source::open(env, spec.on.as_deref()).await {
+        Ok(s) => s,
         Err(e) => {
-            log.line(format!("cannot read {}: {e}", spec.source.display()))
+            log.line(format!("cannot reach the files' server: {e}"))
                 .await;
             out.failed += 1;
+            return Ok(());
+        }
+    };
+    let found = match source.find(&spec.source, &spec.matcher).await {
+        Ok(f) => f,
+        Err(e) => {
+            log.line(format!(
+                "cannot read {}{}: {e}",
+                source.prefix(),
+                spec.source.display()
+            ))
+            .await;
+            out.failed += 1;
+            source.close().await;
             return Ok(());
         }
     };
@@ -299,55 +314,77 @@ async fn send(
             updated_at: now,
             ..TransferRow::default()
         };
-        let Some(target) = files::backup_target(&spec.backup, &f.name, spec.collision) else {
-            row.status = "skipped".into();
-            row.error = Some(format!(
-                "{} already holds {} (collision: skip): left in {}, not sent",
-                spec.backup.display(),
-                f.name,
-                spec.source.display()
-            ));
-            log.line(format!(
-                "{}: skipped: {}",
-                f.name,
-                row.error.as_deref().unwrap_or("")
-            ))
-            .await;
-            env.store.save_transfer(&row).await?;
-            out.skipped += 1;
-            continue;
+        let target = match source.backup(f, &spec.backup, spec.collision).await {
+            Ok((source::Backed::Moved { shown, overwrote }, target)) => {
+                row.stored_path = shown.clone();
+                row.status = "prepared".into();
+                (target, shown, overwrote)
+            }
+            Ok((source::Backed::Skipped, _)) => {
+                row.status = "skipped".into();
+                row.error = Some(format!(
+                    "{p}{} already holds {} (collision: skip): left in {p}{}, not sent",
+                    spec.backup.display(),
+                    f.name,
+                    spec.source.display(),
+                    p = source.prefix()
+                ));
+                log.line(format!(
+                    "{}: skipped: {}",
+                    f.name,
+                    row.error.as_deref().unwrap_or("")
+                ))
+                .await;
+                env.store.save_transfer(&row).await?;
+                out.skipped += 1;
+                continue;
+            }
+            Err(e) => {
+                row.status = "failed".into();
+                row.error = Some(e);
+                log.line(format!(
+                    "{}: failed: {}",
+                    f.name,
+                    row.error.as_deref().unwrap_or("")
+                ))
+                .await;
+                env.store.save_transfer(&row).await?;
+                out.failed += 1;
+                continue;
+            }
         };
-        let overwrote = spec.collision == Collision::Overwrite && target.exists();
-        if let Err(e) = files::move_file(&f.path, &target) {
-            row.status = "failed".into();
-            row.error = Some(format!("cannot move to {}: {e}", target.display()));
-            log.line(format!(
-                "{}: failed: {}",
-                f.name,
-                row.error.as_deref().unwrap_or("")
-            ))
-            .await;
-            env.store.save_transfer(&row).await?;
-            out.failed += 1;
-            continue;
-        }
-        row.stored_path = target.display().to_string();
-        row.sha256 = files::sha256_file(&target).unwrap_or_default();
-        row.status = "prepared".into();
+        let (target, shown, overwrote) = target;
+        let work = dir.join("work").join(&row.id);
+        let local = match source.local_copy(&target, f.size, &work).await {
+            Ok(p) => p,
+            Err(e) => {
+                row.status = "failed".into();
+                row.error = Some(format!("{e}; the file stays in {shown}"));
+                log.line(format!(
+                    "{}: failed: {}",
+                    f.name,
+                    row.error.as_deref().unwrap_or("")
+                ))
+                .await;
+                env.store.save_transfer(&row).await?;
+                out.failed += 1;
+                let _ = std::fs::remove_dir_all(&work);
+                continue;
+            }
+        };
+        row.sha256 = files::sha256_file(&local).unwrap_or_default();
         env.store.save_transfer(&row).await?;
         log.line(format!(
-            "{}: prepared: moved to {}{} ({} bytes, sha256 {})",
+            "{}: prepared: moved to {shown}{} ({} bytes, sha256 {})",
             f.name,
-            target.display(),
             if overwrote { " (overwritten)" } else { "" },
             f.size,
             &row.sha256[..row.sha256.len().min(16)]
         ))
         .await;
-        let work = dir.join("work").join(&row.id);
         let pieces = {
             let (t, n, c, s, w) = (
-                target.clone(),
+                local.clone(),
                 f.name.clone(),
                 spec.compress,
                 spec.segment_size,
@@ -464,10 +501,8 @@ async fn send(
                 row.status = "failed".into();
                 row.error = Some(e.clone());
                 log.line(format!(
-                    "{}: failed after {} attempt(s): {e}; the file stays in {}",
-                    f.name,
-                    row.attempts,
-                    target.display()
+                    "{}: failed after {} attempt(s): {e}; the file stays in {shown}",
+                    f.name, row.attempts,
                 ))
                 .await;
                 out.failed += 1;
@@ -528,6 +563,7 @@ async fn send(
     if let Some(l) = link {
         l.close().await;
     }
+    source.close().await;
     Ok(())
 }
 

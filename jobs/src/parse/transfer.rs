@@ -22,6 +22,7 @@ const TRANSFER: &[&str] = &[
     "segment_size",
     "log_dir",
     "watch",
+    "on",
 ];
 const RETRY: &[&str] = &["attempts", "backoff", "max_backoff"];
 const PROFILE: &[&str] = &[
@@ -206,10 +207,21 @@ pub(super) fn read_transfer(n: &Node, cx: &mut Cx<'_>) -> Option<(TransferSpec, 
             }
         }
     });
-    let watch = f
-        .get("watch")
-        .and_then(|w| w.bool("transfer: watch", d))
-        .unwrap_or(direction == Direction::Send);
+    let on = f.get("on").and_then(|o| o.str("transfer: on", d));
+    let watch = match (f.get("watch"), &on) {
+        (Some(w), Some(server)) => {
+            if w.bool("transfer: watch", d) == Some(true) {
+                d.error(
+                    w.pos,
+                    format!("transfer: watch: the folder is on {server}, which the controller cannot watch: use a schedule"),
+                );
+            }
+            false
+        }
+        (Some(w), None) => w.bool("transfer: watch", d).unwrap_or(false),
+        (None, Some(_)) => false,
+        (None, None) => direction == Direction::Send,
+    };
     let spec = TransferSpec {
         profile,
         direction,
@@ -217,6 +229,7 @@ pub(super) fn read_transfer(n: &Node, cx: &mut Cx<'_>) -> Option<(TransferSpec, 
             .get("active")
             .and_then(|a| a.bool("transfer: active", d))
             .unwrap_or(true),
+        on,
         source,
         pattern,
         matcher,
