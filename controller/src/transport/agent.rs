@@ -26,7 +26,19 @@ const CHUNK: usize = 64 * 1024;
 pub struct AgentSettings {
     ca: Certificate,
     identity: Identity,
+    /// Names this CA + identity, so cached channels are only reused with the same ones.
+    fingerprint: String,
     pub connect_timeout: Duration,
+}
+
+/// Open channels to agents, kept for the life of the process: `controller serve` talks to
+/// an agent again without a new TCP and TLS handshake (HTTP/2 multiplexes the runs).
+/// Keyed by address, expected name and the controller's identity.
+type Channels = std::sync::Mutex<std::collections::HashMap<(String, String, String), Channel>>;
+
+fn channels() -> &'static Channels {
+    static CHANNELS: std::sync::OnceLock<Channels> = std::sync::OnceLock::new();
+    CHANNELS.get_or_init(Default::default)
 }
 
 impl AgentSettings {
@@ -45,9 +57,19 @@ impl AgentSettings {
                 ))
             })
         };
+        let (ca_pem, cert_pem, key_pem) = (read(ca)?, read(cert)?, read(key)?);
+        let fingerprint = {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(&ca_pem);
+            h.update(&cert_pem);
+            h.update(&key_pem);
+            hex::encode(h.finalize())
+        };
         Ok(AgentSettings {
-            ca: Certificate::from_pem(read(ca)?),
-            identity: Identity::from_pem(read(cert)?, read(key)?),
+            ca: Certificate::from_pem(ca_pem),
+            identity: Identity::from_pem(cert_pem, key_pem),
+            fingerprint,
             connect_timeout,
         })
     }
@@ -72,6 +94,31 @@ impl AgentSession {
             addr: addr.clone(),
             reason,
         };
+        let key = (addr.clone(), node.name.clone(), s.fingerprint.clone());
+        let cached = channels()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(channel) = cached {
+            let mut client = AgentClient::new(channel).max_decoding_message_size(16 << 20);
+            match tokio::time::timeout(s.connect_timeout, client.health(HealthRequest {})).await {
+                Ok(Ok(health)) => {
+                    return Ok(AgentSession {
+                        client,
+                        addr,
+                        health: health.into_inner(),
+                    });
+                }
+                // Gone or restarted with another certificate: connect afresh.
+                _ => {
+                    channels()
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&key);
+                }
+            }
+        }
         // The agent's certificate must be for the server's name in the inventory.
         let tls = ClientTlsConfig::new()
             .ca_certificate(s.ca.clone())
@@ -94,6 +141,10 @@ impl AgentSession {
                 addr: addr.clone(),
                 reason: describe(&e),
             })?;
+        channels()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, channel.clone());
         let mut client = AgentClient::new(channel).max_decoding_message_size(16 << 20);
         let health = client
             .health(HealthRequest {})
