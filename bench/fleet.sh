@@ -17,7 +17,8 @@
 # collected files (ordo also mails the archive to its outbox and records the run).
 #
 # Reported: wall time (median of RUNS), CPU time of the tool's whole process tree
-# (user+sys, median), peak RSS of its largest process (GNU time), and sshd's CPU per run.
+# (user+sys, median), peak RSS of its largest process (GNU time), and sshd's CPU per run;
+# first, the floor: sshd's CPU for a bare session (login + `true`) times N over the cores.
 set -euo pipefail
 N=${1:-50}
 RUNS=${2:-3}
@@ -206,6 +207,16 @@ check_ansible() { [ "$(find ansible.out -name 'fichier_*' | wc -l)" = "$N" ]; }
 # --- measure -----------------------------------------------------------------------------
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 : > "$RESULTS"
+# The floor: sshd's own CPU for one session that logs in and runs `true` (sessions 50 at a
+# time, so the machine is not the limit), times N, over the cores: no tool that opens one
+# SSH session per server can finish sooner on this machine.
+before=$(sshd_cpu)
+# shellcheck disable=SC2086
+xargs -P 50 -I{} ssh $SSH_OPTS ordobench@{} true < hosts
+after=$(sshd_cpu)
+per=$(echo "scale=5; ($after - $before) / $N" | bc)
+printf 'floor N=%s sshd_cpu_per_session=%s floor_wall=%s cores=%s\n' "$N" "$per" \
+  "$(echo "scale=2; $per * $N / $(nproc)" | bc)" "$(nproc)" | tee -a "$RESULTS"
 for tool in ${TOOLS:-ordo xargs pssh ansible}; do
   walls=(); cpus=(); rsss=(); sshds=()
   for r in $(seq "$RUNS"); do

@@ -143,6 +143,13 @@ pub fn upload_command(run_dir: &str) -> String {
 /// The script text that runs one uploaded script with its arguments; stdin carries the
 /// `export` block, then EOF. `workdir` is already quoted.
 pub fn step_script(script: &str, args: &[String], workdir: Option<&str>) -> String {
+    let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
+    step_command(&format!("{} {}", quote(script), args.join(" ")), workdir)
+}
+
+/// Reads the `export` block from stdin, changes to the working folder, and `exec`s the
+/// command line (already quoted) with stdin closed.
+fn step_command(command: &str, workdir: Option<&str>) -> String {
     let cd = match workdir {
         Some(w) => format!(
             "cd {w} || {{ echo \"ordo: cannot change to working directory {}\" >&2; exit 126; }}",
@@ -150,11 +157,48 @@ pub fn step_script(script: &str, args: &[String], workdir: Option<&str>) -> Stri
         ),
         None => "cd \"${HOME:-/}\" 2>/dev/null || cd /".to_string(),
     };
+    format!("eval \"$(cat)\" || exit 126\n{cd}\nexec {command} </dev/null")
+}
+
+/// Scripts at most this long may run inline (`sh -c TEXT`) instead of being uploaded: a
+/// single argument of a command line holds at most 128 KiB on Linux.
+pub const INLINE_MAX: usize = 64 * 1024;
+
+/// The interpreter of a script that can run inline (`INTERPRETER -c TEXT`): none or a
+/// POSIX sh / bash shebang. Other interpreters (python, perl...) need the uploaded file.
+pub fn inline_interpreter(script: &[u8]) -> Option<&'static str> {
+    if script.len() > INLINE_MAX || std::str::from_utf8(script).is_err() || script.contains(&0) {
+        return None;
+    }
+    if !script.starts_with(b"#!") {
+        return Some("/bin/sh");
+    }
+    let first = script.split(|c| *c == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(first);
+    let words: Vec<&str> = line[2..].split_whitespace().collect();
+    match words.as_slice() {
+        ["/bin/sh"] | ["/usr/bin/sh"] | ["/usr/bin/env", "sh"] => Some("/bin/sh"),
+        ["/bin/bash"] | ["/usr/bin/bash"] | ["/usr/bin/env", "bash"] => Some("bash"),
+        _ => None,
+    }
+}
+
+/// Like [`step_script`] for a script run inline: `INTERPRETER -c TEXT ordo-step-N ARGS`.
+pub fn inline_step_script(
+    interpreter: &str,
+    text: &str,
+    step: usize,
+    args: &[String],
+    workdir: Option<&str>,
+) -> String {
     let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
-    format!(
-        "eval \"$(cat)\" || exit 126\n{cd}\nexec {} {} </dev/null",
-        quote(script),
-        args.join(" ")
+    step_command(
+        &format!(
+            "{interpreter} -c {} ordo-step-{step} {}",
+            quote(text),
+            args.join(" ")
+        ),
+        workdir,
     )
 }
 
@@ -352,5 +396,31 @@ mod tests {
             "{cmd}"
         );
         assert!(!cmd.contains("/usr/bin/kill"));
+    }
+}
+
+#[cfg(test)]
+mod inline_tests {
+    use super::*;
+
+    #[test]
+    fn shell_scripts_run_inline_other_interpreters_are_uploaded() {
+        assert_eq!(inline_interpreter(b"echo hi"), Some("/bin/sh"));
+        assert_eq!(inline_interpreter(b"#!/bin/sh\necho hi"), Some("/bin/sh"));
+        assert_eq!(
+            inline_interpreter(b"#!/usr/bin/env bash\necho hi"),
+            Some("bash")
+        );
+        assert_eq!(inline_interpreter(b"#!/usr/bin/python3\nprint(1)"), None);
+        assert_eq!(inline_interpreter(b"#!/bin/sh -e\necho hi"), None);
+        assert_eq!(inline_interpreter(&vec![b'x'; INLINE_MAX + 1]), None);
+        assert_eq!(inline_interpreter(b"\xff\xfe"), None);
+        let cmd = inline_step_script("/bin/sh", "echo \"$0\" '$1'", 2, &["a b".into()], None);
+        assert!(
+            cmd.ends_with(
+                "exec /bin/sh -c 'echo \"$0\" '\\''$1'\\''' ordo-step-2 'a b' </dev/null"
+            ),
+            "{cmd}"
+        );
     }
 }

@@ -265,3 +265,36 @@ fn retention_purges_the_oldest_executions_and_their_files() {
     }
     assert!(rt.block_on(db.logs(&all[3], None)).unwrap().is_empty());
 }
+
+/// Shell steps run inline (no upload, no run folder); other interpreters are uploaded
+/// and the run folder is removed afterwards. Both see their arguments.
+#[test]
+fn shell_steps_run_inline_and_other_interpreters_from_the_run_folder() {
+    let p = local_project();
+    let remote = ordo_tests::temp_dir("remote");
+    p.write(
+        "jobs/mixed.yaml",
+        &format!(
+            "targets: all\nremote_dir: {}\nsteps:\n  - script: |\n      #!/usr/bin/python3\n      import sys\n      print('py', sys.argv[1], sys.argv[0].rsplit('/', 1)[-1])\n    args: [one]\n  - script: |\n      echo \"sh $1 $0\"\n    args: [two]\n",
+            remote.path().display()
+        ),
+    );
+    let run = p
+        .controller(&["run", "mixed", "--no-progress"])
+        .expect_code(0);
+    assert!(
+        ordo_tests::has_line(&run.stdout, "vip", "|", "py one step-1"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        ordo_tests::has_line(&run.stdout, "vip", "|", "sh two ordo-step-2"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        std::fs::read_dir(remote.path()).unwrap().count(),
+        0,
+        "the run folder is left behind"
+    );
+}

@@ -22,6 +22,8 @@ struct NodeRun<'a> {
     node: &'a Node,
     events: &'a mpsc::Sender<Event>,
     result: NodeResult,
+    /// Whether the run folder was made on the server (steps that cannot run inline).
+    uploaded: bool,
 }
 
 pub(super) async fn run_node(
@@ -34,6 +36,7 @@ pub(super) async fn run_node(
         node,
         events,
         result: NodeResult::new(node),
+        uploaded: false,
     };
     run.result.started_at = Some(now_ms());
     let _ = events
@@ -115,12 +118,12 @@ impl NodeRun<'_> {
             .collect
             .clone()
             .filter(|_| self.req.steps.end == self.req.job.steps.len());
-        let mut cleaned = false;
+        let mut cleaned = !self.uploaded;
         if let Some(spec) = collect_spec
             && (steps_ok || spec.on_failure)
             && !self.req.cancel.is_cancelled()
         {
-            cleaned = self.collect(&session, &spec, &run_dir).await;
+            cleaned = self.collect(&session, &spec, &run_dir).await || !self.uploaded;
         }
         if !cleaned && let Err(e) = session.remove_dir(&run_dir).await {
             self.warn(format!("cleanup of {run_dir} failed: {e}")).await;
@@ -155,7 +158,10 @@ impl NodeRun<'_> {
         let job = self.req.job.clone();
         // Build every script for this server first: a template error fails the server
         // before anything runs on it.
+        // Plain shell scripts run inline (`sh -c TEXT`): no upload, no run folder, one
+        // command fewer on the server. Others are uploaded into the run folder.
         let mut files = Vec::new();
+        let mut inline: Vec<Option<(&'static str, String)>> = vec![None; job.steps.len()];
         for (i, step) in job
             .steps
             .iter()
@@ -187,6 +193,15 @@ impl NodeRun<'_> {
                     return false;
                 }
             };
+            if let Some(interp) = shell::inline_interpreter(&text) {
+                let t = String::from_utf8_lossy(&text).into_owned();
+                // Quoted twice more on the way (sudo, the login shell): stay well under
+                // the 128 KiB a command-line argument may hold.
+                if shell::quote(&shell::quote(&shell::quote(&t))).len() < 100 * 1024 {
+                    inline[i] = Some((interp, t));
+                    continue;
+                }
+            }
             let text = if text.starts_with(b"#!") {
                 text
             } else {
@@ -194,20 +209,23 @@ impl NodeRun<'_> {
             };
             files.push((format!("step-{}", i + 1), text));
         }
-        match session.upload(run_dir, files, &self.req.cancel).await {
-            Ok(()) => {}
-            Err(TransportError::Cancelled) => {
-                let st = self.cancelled_status();
-                self.fail(st, "cancelled during upload");
-                return false;
-            }
-            Err(e @ TransportError::Io(_)) => {
-                self.fail(NodeStatus::Failed, e.to_string());
-                return false;
-            }
-            Err(e) => {
-                self.fail(NodeStatus::Unreachable, format!("upload failed: {e}"));
-                return false;
+        if !files.is_empty() {
+            self.uploaded = true;
+            match session.upload(run_dir, files, &self.req.cancel).await {
+                Ok(()) => {}
+                Err(TransportError::Cancelled) => {
+                    let st = self.cancelled_status();
+                    self.fail(st, "cancelled during upload");
+                    return false;
+                }
+                Err(e @ TransportError::Io(_)) => {
+                    self.fail(NodeStatus::Failed, e.to_string());
+                    return false;
+                }
+                Err(e) => {
+                    self.fail(NodeStatus::Unreachable, format!("upload failed: {e}"));
+                    return false;
+                }
             }
         }
         let mut env: Vec<(String, String)> = vec![
@@ -264,8 +282,16 @@ impl NodeRun<'_> {
                     return false;
                 }
             };
-            let script = format!("{run_dir}/step-{}", i + 1);
-            let command = shell::step_script(&script, &args, workdir.as_deref());
+            let command = match &inline[i] {
+                Some((interp, text)) => {
+                    shell::inline_step_script(interp, text, i + 1, &args, workdir.as_deref())
+                }
+                None => shell::step_script(
+                    &format!("{run_dir}/step-{}", i + 1),
+                    &args,
+                    workdir.as_deref(),
+                ),
+            };
             let _ = self
                 .events
                 .send(Event::StepStarted {
@@ -490,7 +516,7 @@ impl NodeRun<'_> {
                     &patterns,
                     spec.max_file_size,
                     run_as.as_ref(),
-                    Some(run_dir),
+                    Some(run_dir).filter(|_| self.uploaded),
                     &tx,
                 )
                 .await
