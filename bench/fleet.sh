@@ -117,7 +117,7 @@ EOF
 { echo "servers:"; awk -v p=$PORT '{printf "  s%d: { host: %s, port: %d }\n", NR, $1, p}' hosts; } > ordo/inventory.yaml
 cat > ordo/jobs/vip.yaml <<EOF
 targets: all
-parallelism: $N
+parallelism: ${PAR:-$N}
 run_as: ordorunner
 steps:
   - script_file: $W/fichier_fourni.sh
