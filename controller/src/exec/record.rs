@@ -1,19 +1,21 @@
-//! Prints a run's events (when on a terminal) and records them: log lines in batches,
-//! each server's progress as it goes, its result when done.
+//! Prints a run's events (when on a terminal) and records them: log lines, each server's
+//! progress and result, in batches.
 
 use tokio::sync::mpsc;
 
 use crate::engine::{Event, NodeResult, now_ms};
 use crate::output::Terminal;
-use crate::store::{CollectedFile, LogLine, NodeRow, Store};
+use crate::store::{Batch, CollectedFile, LogLine, NodeRow, Store};
 
+/// Everything is written in one transaction per tick (250 ms), or sooner when 1,000
+/// lines wait: a server's start, steps, result and files cost no write of their own.
 pub(super) async fn observe(
     mut rx: mpsc::Receiver<Event>,
     store: Store,
     id: String,
     mut term: Option<Terminal>,
 ) -> anyhow::Result<()> {
-    let mut batch: Vec<LogLine> = Vec::new();
+    let mut batch = Batch::default();
     // Continue numbering after earlier phases of the same execution.
     let mut seq = store.last_log_seq(&id).await?;
     let mut failed = 0usize;
@@ -22,7 +24,7 @@ pub(super) async fn observe(
         let ev = tokio::select! {
             ev = rx.recv() => ev,
             _ = tick.tick() => {
-                store.insert_logs(&id, &std::mem::take(&mut batch)).await?;
+                store.record(&id, &std::mem::take(&mut batch)).await?;
                 continue;
             }
         };
@@ -47,7 +49,7 @@ pub(super) async fn observe(
                 line,
             } => {
                 seq += 1;
-                batch.push(LogLine {
+                batch.logs.push(LogLine {
                     seq,
                     node,
                     step: step as i64,
@@ -55,13 +57,13 @@ pub(super) async fn observe(
                     ts,
                     line,
                 });
-                if batch.len() >= 1000 {
-                    store.insert_logs(&id, &std::mem::take(&mut batch)).await?;
+                if batch.logs.len() >= 1000 {
+                    store.record(&id, &std::mem::take(&mut batch)).await?;
                 }
             }
             Event::Warning { node, message } => {
                 seq += 1;
-                batch.push(LogLine {
+                batch.logs.push(LogLine {
                     seq,
                     node,
                     step: 0,
@@ -70,16 +72,11 @@ pub(super) async fn observe(
                     line: format!("warning: {message}"),
                 });
             }
-            Event::NodeStarted { node } => store.node_progress(&id, &node, 0, now_ms()).await?,
             Event::StepStarted { node, step } => {
-                store
-                    .node_progress(&id, &node, step as i64, now_ms())
-                    .await?
+                batch.progress.push((node, step as i64, now_ms()));
             }
-            Event::AgentSeen(row) => store.upsert_agent(&row).await?,
+            Event::AgentSeen(row) => batch.agents.push(row),
             Event::NodeDone(r) => {
-                store.insert_logs(&id, &std::mem::take(&mut batch)).await?;
-                store.upsert_node(&node_row(&id, &r)).await?;
                 let files: Vec<CollectedFile> = r
                     .files
                     .iter()
@@ -90,12 +87,12 @@ pub(super) async fn observe(
                         size: f.size as i64,
                     })
                     .collect();
-                store.insert_files(&id, &files).await?;
+                batch.done.push((node_row(&id, &r), files));
             }
             _ => {}
         }
     }
-    store.insert_logs(&id, &batch).await?;
+    store.record(&id, &batch).await?;
     if let Some(t) = term.as_mut() {
         t.finish();
     }

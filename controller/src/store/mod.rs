@@ -111,6 +111,129 @@ pub struct Store {
     postgres: bool,
 }
 
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// What an execution's observer writes at once (see [`Store::record`]).
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub logs: Vec<LogLine>,
+    pub progress: Vec<(String, i64, i64)>,
+    pub agents: Vec<AgentRow>,
+    pub done: Vec<(NodeRow, Vec<CollectedFile>)>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.logs.is_empty()
+            && self.progress.is_empty()
+            && self.agents.is_empty()
+            && self.done.is_empty()
+    }
+}
+
+async fn upsert_node_tx(tx: &mut Tx<'_>, n: &NodeRow) -> StoreResult<()> {
+    sqlx::query("DELETE FROM node_results WHERE execution_id = $1 AND node = $2")
+        .bind(&n.execution_id)
+        .bind(&n.node)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO node_results (execution_id, node, host, transport, status, exit_code, step_reached, started_at, finished_at, files, bytes, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&n.execution_id)
+    .bind(&n.node)
+    .bind(&n.host)
+    .bind(&n.transport)
+    .bind(&n.status)
+    .bind(n.exit_code)
+    .bind(n.step_reached)
+    .bind(n.started_at)
+    .bind(n.finished_at)
+    .bind(n.files)
+    .bind(n.bytes)
+    .bind(n.error.clone())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_logs_tx(tx: &mut Tx<'_>, execution_id: &str, lines: &[LogLine]) -> StoreResult<()> {
+    // Multi-row inserts: a statement per line would dominate a run with much output.
+    // Not more rows: sqlx looks each `$N` up by name in SQLite, which is linear in the
+    // number of parameters, so very wide statements get slower per row (measured in
+    // docs/benchmarks.md).
+    const ROWS: usize = 32;
+    for chunk in lines.chunks(ROWS) {
+        let mut sql = String::from(
+            "INSERT INTO log_lines (execution_id, seq, node, step, stream, ts, line) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 7;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7
+            ));
+        }
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for l in chunk {
+            q = q
+                .bind(execution_id)
+                .bind(l.seq)
+                .bind(&l.node)
+                .bind(l.step)
+                .bind(&l.stream)
+                .bind(l.ts)
+                .bind(&l.line);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_files_tx(
+    tx: &mut Tx<'_>,
+    execution_id: &str,
+    files: &[CollectedFile],
+) -> StoreResult<()> {
+    for f in files {
+        sqlx::query("INSERT INTO collected_files (execution_id, node, remote_path, local_path, size) VALUES ($1, $2, $3, $4, $5)")
+            .bind(execution_id)
+            .bind(&f.node)
+            .bind(&f.remote_path)
+            .bind(&f.local_path)
+            .bind(f.size)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn upsert_agent_tx(tx: &mut Tx<'_>, a: &AgentRow) -> StoreResult<()> {
+    sqlx::query("DELETE FROM agents WHERE name = $1")
+        .bind(&a.name)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("INSERT INTO agents (name, address, version, run_user, cert_not_after, last_contact) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&a.name)
+        .bind(&a.address)
+        .bind(&a.version)
+        .bind(&a.run_user)
+        .bind(a.cert_not_after)
+        .bind(a.last_contact)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Applies one schema step and records it.
 async fn run_migration(conn: &mut sqlx::AnyConnection, version: i64, sql: &str) -> StoreResult<()> {
     let code: String = sql
@@ -258,28 +381,30 @@ impl Store {
 
     pub async fn upsert_node(&self, n: &NodeRow) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM node_results WHERE execution_id = $1 AND node = $2")
-            .bind(&n.execution_id)
-            .bind(&n.node)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO node_results (execution_id, node, host, transport, status, exit_code, step_reached, started_at, finished_at, files, bytes, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(&n.execution_id)
-        .bind(&n.node)
-        .bind(&n.host)
-        .bind(&n.transport)
-        .bind(&n.status)
-        .bind(n.exit_code)
-        .bind(n.step_reached)
-        .bind(n.started_at)
-        .bind(n.finished_at)
-        .bind(n.files)
-        .bind(n.bytes)
-        .bind(n.error.clone())
-        .execute(&mut *tx)
-        .await?;
+        upsert_node_tx(&mut tx, n).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Everything an execution's observer gathered since its last write, in one
+    /// transaction: log lines, servers' progress (node, step, time), agents seen, servers
+    /// done with their files.
+    pub async fn record(&self, execution_id: &str, b: &Batch) -> StoreResult<()> {
+        if b.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        insert_logs_tx(&mut tx, execution_id, &b.logs).await?;
+        for (node, step, ts) in &b.progress {
+            serve::node_progress_tx(&mut tx, execution_id, node, *step, *ts).await?;
+        }
+        for a in &b.agents {
+            upsert_agent_tx(&mut tx, a).await?;
+        }
+        for (n, files) in &b.done {
+            upsert_node_tx(&mut tx, n).await?;
+            insert_files_tx(&mut tx, execution_id, files).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -288,45 +413,8 @@ impl Store {
         if lines.is_empty() {
             return Ok(());
         }
-        // Multi-row inserts: a statement per line would dominate a run with much output.
-        // Not more rows: sqlx looks each `$N` up by name in SQLite, which is linear in the
-        // number of parameters, so very wide statements get slower per row (measured in
-        // docs/benchmarks.md).
-        const ROWS: usize = 32;
         let mut tx = self.pool.begin().await?;
-        for chunk in lines.chunks(ROWS) {
-            let mut sql = String::from(
-                "INSERT INTO log_lines (execution_id, seq, node, step, stream, ts, line) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                let b = i * 7;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7
-                ));
-            }
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for l in chunk {
-                q = q
-                    .bind(execution_id)
-                    .bind(l.seq)
-                    .bind(&l.node)
-                    .bind(l.step)
-                    .bind(&l.stream)
-                    .bind(l.ts)
-                    .bind(&l.line);
-            }
-            q.execute(&mut *tx).await?;
-        }
+        insert_logs_tx(&mut tx, execution_id, lines).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -346,16 +434,7 @@ impl Store {
         files: &[CollectedFile],
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        for f in files {
-            sqlx::query("INSERT INTO collected_files (execution_id, node, remote_path, local_path, size) VALUES ($1, $2, $3, $4, $5)")
-                .bind(execution_id)
-                .bind(&f.node)
-                .bind(&f.remote_path)
-                .bind(&f.local_path)
-                .bind(f.size)
-                .execute(&mut *tx)
-                .await?;
-        }
+        insert_files_tx(&mut tx, execution_id, files).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -485,19 +564,7 @@ impl Store {
 
     pub async fn upsert_agent(&self, a: &AgentRow) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM agents WHERE name = $1")
-            .bind(&a.name)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO agents (name, address, version, run_user, cert_not_after, last_contact) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&a.name)
-            .bind(&a.address)
-            .bind(&a.version)
-            .bind(&a.run_user)
-            .bind(a.cert_not_after)
-            .bind(a.last_contact)
-            .execute(&mut *tx)
-            .await?;
+        upsert_agent_tx(&mut tx, a).await?;
         tx.commit().await?;
         Ok(())
     }
