@@ -5,8 +5,10 @@
 //! into phases: the server steps before a job step finish on every server, then the other
 //! job runs once (a child execution), then the next server steps start.
 
+mod chain;
 pub mod instance;
 pub mod notify;
+mod prepare;
 mod record;
 mod report;
 
@@ -15,8 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
-use ordo_inventory::{Inventory, Node, NodeFilter, Transport};
-use ordo_jobs::{Context, Job, JobRef, JobSet, MailWhen, NotifyEvent, OptionValues, StepAction};
+use ordo_inventory::Inventory;
+use ordo_jobs::{Job, JobSet, MailWhen, NotifyEvent, OptionValues};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -25,8 +27,10 @@ use crate::config::ProjectConfig;
 use crate::engine::{self, Event, NodeResult, NodeStatus, RunRequest, now_ms};
 use crate::output::{Terminal, summary_table};
 use crate::store::{ExecutionRow, NodeRow, Store};
-use crate::transport::{AgentSettings, Settings, SshSettings};
 
+use chain::{Phase, follow_ups, merge, phases, run_child};
+use prepare::read_scripts;
+pub use prepare::{execution_id, record_refused, select_nodes, transport_settings};
 pub use report::summary_json;
 
 /// What every execution of this process shares.
@@ -88,158 +92,6 @@ impl Outcome {
 }
 
 const MAX_DEPTH: u32 = 16;
-
-/// The servers a launch selects (none for a job made only of job steps).
-pub fn select_nodes(inv: &Inventory, job: &Job, launch: &Launch) -> Result<Vec<Node>, BadInput> {
-    if !job.runs_on_servers() {
-        return Ok(Vec::new());
-    }
-    let mut filter = job.targets.clone();
-    if let Some(l) = &launch.limit {
-        let extra = NodeFilter::parse(l).map_err(|e| BadInput(format!("--limit: {e}")))?;
-        filter = filter.and(extra);
-    }
-    let nodes: Vec<Node> = inv
-        .nodes
-        .iter()
-        .filter(|n| filter.matches(n))
-        .filter(|n| {
-            launch
-                .only_nodes
-                .as_ref()
-                .is_none_or(|only| only.contains(&n.name))
-        })
-        .cloned()
-        .collect();
-    if nodes.is_empty() {
-        return Err(BadInput(format!(
-            "job {}: no server matches `{filter}`{} in the inventory ({} servers)",
-            job.name,
-            if launch.only_nodes.is_some() {
-                " among the servers to retry"
-            } else {
-                ""
-            },
-            inv.nodes.len()
-        )));
-    }
-    Ok(nodes)
-}
-
-fn read_scripts(job: &Job) -> Result<Vec<Option<Vec<u8>>>, BadInput> {
-    job.steps
-        .iter()
-        .map(|s| match &s.action {
-            StepAction::ScriptFile(p) => std::fs::read(p).map(Some).map_err(|e| {
-                BadInput(format!(
-                    "{}: step `{}`: cannot read script_file {}: {e}",
-                    job.file.display(),
-                    s.name,
-                    p.display()
-                ))
-            }),
-            _ => Ok(None),
-        })
-        .collect()
-}
-
-/// Loads what the selected servers' transports need (SSH keys, the agent PKI), only then.
-pub fn transport_settings(
-    cfg: &ProjectConfig,
-    nodes: &[Node],
-    accept_new: bool,
-) -> Result<Settings, BadInput> {
-    let mut s = Settings::default();
-    if nodes.iter().any(|n| n.transport == Transport::Ssh) {
-        s.ssh = Some(ssh_settings(cfg, accept_new)?);
-    }
-    if nodes.iter().any(|n| n.transport == Transport::Agent) {
-        let pki = crate::pki::Pki::new(&cfg.pki_dir);
-        s.agent = Some(
-            AgentSettings::load(
-                &pki.ca_cert(),
-                &pki.controller_cert(),
-                &pki.controller_key(),
-                cfg.ssh.connect_timeout,
-            )
-            .map_err(|e| BadInput(e.to_string()))?,
-        );
-    }
-    Ok(s)
-}
-
-fn ssh_settings(cfg: &ProjectConfig, accept_new: bool) -> Result<SshSettings, BadInput> {
-    let known_hosts = cfg.ssh.known_hosts.clone().unwrap_or_else(|| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-            .join(".ssh/known_hosts")
-    });
-    SshSettings::new(
-        cfg.ssh
-            .user
-            .clone()
-            .unwrap_or_else(crate::transport::current_user),
-        &cfg.ssh.identity,
-        known_hosts,
-        accept_new || cfg.ssh.accept_new_host_keys,
-        cfg.ssh.connect_timeout,
-        cfg.ssh.connect_attempts,
-    )
-    .map_err(|e| {
-        BadInput(format!(
-            "ssh: {e} (set ssh.identity in {})",
-            cfg.root.join(crate::config::CONFIG_FILE).display()
-        ))
-    })
-}
-
-/// `20261124-070512-4813fa`: date, time, milliseconds (so IDs sort by time even within
-/// one second), then three random hex digits.
-pub fn execution_id() -> String {
-    let now = chrono::Local::now();
-    let u = uuid::Uuid::now_v7().simple().to_string();
-    format!(
-        "{}-{:03}{}",
-        now.format("%Y%m%d-%H%M%S"),
-        now.timestamp_subsec_millis().min(999),
-        &u[u.len() - 3..]
-    )
-}
-
-/// Records an execution that could not start (no server matches, a script file is
-/// missing, a follow-up's options are wrong): the history shows why.
-pub async fn record_refused(
-    env: &Env,
-    job_name: &str,
-    launch: &Launch,
-    why: &str,
-) -> anyhow::Result<String> {
-    let id = launch.id.clone().unwrap_or_else(execution_id);
-    let now = now_ms();
-    let row = ExecutionRow {
-        id: id.clone(),
-        job: job_name.to_string(),
-        status: "running".into(),
-        options: serde_json::to_string(&launch.options.masked())?,
-        targets: launch.limit.clone().unwrap_or_default(),
-        started_at: now,
-        started_by: launch.started_by.clone(),
-        cause: launch.cause.clone(),
-        owner: env.instance.clone(),
-        fire_key: launch.fire_key.clone(),
-        retry_of: launch.retry_of.clone(),
-        parent_id: launch.parent_id.clone(),
-        ..ExecutionRow::default()
-    };
-    env.store.insert_execution(&row).await?;
-    let done = ExecutionRow {
-        status: "failed".into(),
-        finished_at: Some(now),
-        error: Some(format!("not started: {why}")),
-        ..row
-    };
-    env.store.finish_execution(&done).await?;
-    Ok(id)
-}
 
 /// Runs `job` for `launch` and records everything; a `BadInput` error means nothing was
 /// started or recorded.
@@ -538,173 +390,4 @@ pub async fn execute(
     }
     follow_ups(&env, &job, &launch, &outcome, &cancel).await;
     Ok(outcome)
-}
-
-enum Phase {
-    Servers(std::ops::Range<usize>),
-    Job(usize, JobRef),
-}
-
-fn phases(job: &Job) -> Vec<Phase> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, s) in job.steps.iter().enumerate() {
-        if let StepAction::Job(r) = &s.action {
-            if start < i {
-                out.push(Phase::Servers(start..i));
-            }
-            out.push(Phase::Job(i, r.clone()));
-            start = i + 1;
-        }
-    }
-    if start < job.steps.len() {
-        out.push(Phase::Servers(start..job.steps.len()));
-    }
-    out
-}
-
-/// A server's result over two phases: the later one's status, both sets of files.
-fn merge(mut prev: NodeResult, next: NodeResult) -> NodeResult {
-    prev.status = next.status;
-    prev.exit_code = next.exit_code.or(prev.exit_code);
-    prev.step_reached = next.step_reached.max(prev.step_reached);
-    prev.finished_at = next.finished_at;
-    prev.files.extend(next.files);
-    prev.bytes += next.bytes;
-    prev.error = next.error.or(prev.error);
-    prev.warnings.extend(next.warnings);
-    prev
-}
-
-/// The other job's option values, expanded over this run.
-fn child_options(
-    parent: &Job,
-    r: &JobRef,
-    target: &Job,
-    options: &OptionValues,
-    id: &str,
-    status: Option<&str>,
-) -> Result<OptionValues, BadInput> {
-    let cx = Context {
-        options: Some(&options.values),
-        job_name: Some(&parent.name),
-        execution_id: Some(id),
-        execution_status: status,
-        ..Context::default()
-    };
-    let mut given = Vec::new();
-    for (k, t) in &r.options {
-        let v = t
-            .expand(&cx)
-            .map_err(|e| BadInput(format!("job {}: option `{k}`: {e}", r.job)))?;
-        given.push((k.clone(), v));
-    }
-    ordo_jobs::resolve_options(target, &given)
-        .map_err(|errs| BadInput(format!("job {}: {}", r.job, errs.join("; "))))
-}
-
-async fn run_child(
-    env: &Arc<Env>,
-    parent: &Job,
-    r: &JobRef,
-    launch: &Launch,
-    parent_id: &str,
-    status: Option<&str>,
-    cancel: &CancellationToken,
-) -> anyhow::Result<Outcome> {
-    let target = env
-        .jobs
-        .get(&r.job)
-        .cloned()
-        .ok_or_else(|| BadInput(format!("job `{}` is not loaded", r.job)))?;
-    let cause = if status.is_some() {
-        "follow-up"
-    } else {
-        "job-step"
-    };
-    let child = Launch {
-        id: None,
-        options: OptionValues::default(),
-        limit: None,
-        only_nodes: None,
-        parallelism: None,
-        accept_new_host_keys: launch.accept_new_host_keys,
-        no_mail: launch.no_mail,
-        cause: cause.into(),
-        fire_key: None,
-        retry_of: None,
-        parent_id: Some(parent_id.to_string()),
-        started_by: launch.started_by.clone(),
-        terminal: launch.terminal,
-        progress: false,
-        depth: launch.depth + 1,
-    };
-    let options = match child_options(parent, r, &target, &launch.options, parent_id, status) {
-        Ok(o) => o,
-        Err(e) => {
-            let id = record_refused(env, &r.job, &child, &e.0).await?;
-            anyhow::bail!("{} (execution {id})", e.0);
-        }
-    };
-    let child = Launch { options, ..child };
-    if launch.terminal {
-        say!("\n{cause} job {} of execution {parent_id}", r.job);
-    }
-    let fut = Box::pin(execute(
-        env.clone(),
-        target,
-        child.clone(),
-        cancel.child_token(),
-    ));
-    match fut.await {
-        Ok(o) => Ok(o),
-        Err(e) => match e.downcast_ref::<BadInput>() {
-            Some(b) => {
-                let id = record_refused(env, &r.job, &child, &b.0).await?;
-                anyhow::bail!("{} (execution {id})", b.0)
-            }
-            None => Err(e),
-        },
-    }
-}
-
-/// Starts the follow-up jobs the outcome calls for, one after the other.
-async fn follow_ups(
-    env: &Arc<Env>,
-    job: &Job,
-    launch: &Launch,
-    outcome: &Outcome,
-    cancel: &CancellationToken,
-) {
-    if cancel.is_cancelled() {
-        return;
-    }
-    let by_outcome = if outcome.succeeded() {
-        &job.then.on_success
-    } else {
-        &job.then.on_failure
-    };
-    for r in by_outcome.iter().chain(job.then.always.iter()) {
-        match run_child(
-            env,
-            job,
-            r,
-            launch,
-            &outcome.id,
-            Some(&outcome.status),
-            cancel,
-        )
-        .await
-        {
-            Ok(o) => {
-                tracing::info!(parent = %outcome.id, child = %o.id, job = %r.job, status = %o.status, "follow-up finished")
-            }
-            Err(e) => {
-                tracing::error!(parent = %outcome.id, job = %r.job, "follow-up not run: {e:#}");
-                if launch.terminal {
-                    eprintln!("follow-up job {} not run: {e:#}", r.job);
-                }
-            }
-        }
-    }
 }

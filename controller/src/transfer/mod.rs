@@ -12,19 +12,20 @@
 
 mod deposit;
 pub mod files;
+mod log;
+mod receive;
 mod source;
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use ordo_jobs::Job;
-use ordo_jobs::transfer::{AckMode, Collision, Direction, Profile, Protocol, TransferSpec};
+use ordo_jobs::transfer::{AckMode, Direction, Profile, Protocol, TransferSpec};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::now_ms;
 use crate::exec::Env;
-use crate::store::{LogLine, TransferRow};
+use crate::store::TransferRow;
 
 /// How a transfer run went.
 #[derive(Debug, Default, Clone)]
@@ -49,105 +50,6 @@ impl TransferOutcome {
                 self.sent, self.failed, self.skipped, self.acknowledged, self.unacknowledged
             ),
             Direction::Receive => format!("{} received, {} failed", self.received, self.failed),
-        }
-    }
-}
-
-/// The scenario's human-readable log: `last.log` is the last run that did something
-/// (sent, failed, skipped, acknowledged or received a file), `YYYYMMDD.log` the day's such
-/// runs; a run that found nothing only goes to the execution's log. Every line also goes
-/// to the execution's log (and the terminal).
-struct ScenarioLog<'a> {
-    env: &'a Env,
-    execution_id: &'a str,
-    dir: PathBuf,
-    /// Lines waiting for the first event, then the open files.
-    pending: Vec<String>,
-    files: Option<(std::fs::File, std::fs::File)>,
-    seq: i64,
-    terminal: bool,
-}
-
-impl<'a> ScenarioLog<'a> {
-    async fn open(
-        env: &'a Env,
-        dir: &std::path::Path,
-        execution_id: &'a str,
-        terminal: bool,
-    ) -> anyhow::Result<ScenarioLog<'a>> {
-        std::fs::create_dir_all(dir)?;
-        let seq = env.store.last_log_seq(execution_id).await?;
-        Ok(ScenarioLog {
-            env,
-            execution_id,
-            dir: dir.to_path_buf(),
-            pending: Vec::new(),
-            files: None,
-            seq,
-            terminal,
-        })
-    }
-
-    /// A line that makes the run worth `last.log`.
-    async fn line(&mut self, text: impl Into<String>) {
-        self.write(text.into(), true).await
-    }
-
-    /// A line that alone does not (the header, "no file to send", the end).
-    async fn quiet(&mut self, text: impl Into<String>) {
-        self.write(text.into(), false).await
-    }
-
-    async fn write(&mut self, text: String, event: bool) {
-        let now = chrono::Local::now();
-        let stamped = format!("{} {text}\n", now.format("%Y-%m-%d %H:%M:%S"));
-        if self.files.is_none() && event {
-            match self.open_files() {
-                Ok(f) => self.files = Some(f),
-                Err(e) => tracing::warn!("transfer log in {}: {e}", self.dir.display()),
-            }
-        }
-        match self.files.as_mut() {
-            Some((last, day)) => {
-                let _ = last.write_all(stamped.as_bytes());
-                let _ = day.write_all(stamped.as_bytes());
-            }
-            None => self.pending.push(stamped),
-        }
-        if self.terminal {
-            say!("{} {text}", now.format("%H:%M:%S"));
-        }
-        self.seq += 1;
-        let l = LogLine {
-            seq: self.seq,
-            node: "transfer".into(),
-            step: 0,
-            stream: "stdout".into(),
-            ts: now.timestamp_millis(),
-            line: text,
-        };
-        if let Err(e) = self.env.store.insert_logs(self.execution_id, &[l]).await {
-            tracing::warn!("transfer log: {e}");
-        }
-    }
-
-    fn open_files(&mut self) -> std::io::Result<(std::fs::File, std::fs::File)> {
-        let mut last = std::fs::File::create(self.dir.join("last.log"))?;
-        let mut day = std::fs::OpenOptions::new().create(true).append(true).open(
-            self.dir
-                .join(format!("{}.log", chrono::Local::now().format("%Y%m%d"))),
-        )?;
-        for l in self.pending.drain(..) {
-            last.write_all(l.as_bytes())?;
-            day.write_all(l.as_bytes())?;
-        }
-        Ok((last, day))
-    }
-
-    fn finish(&mut self) {
-        if let Some((last, day)) = &self.files {
-            let _ = last.sync_all();
-            let _ = day.sync_all();
         }
     }
 }
@@ -186,7 +88,7 @@ pub async fn run(
         )
     })?;
     let dir = scenario_dir(env, job, spec);
-    let mut log = ScenarioLog::open(env, &dir, execution_id, terminal).await?;
+    let mut log = log::ScenarioLog::open(env, &dir, execution_id, terminal).await?;
     let mut out = TransferOutcome::default();
     match spec.direction {
         Direction::Send => {
@@ -226,7 +128,7 @@ pub async fn run(
             ))
             .await;
             if spec.active {
-                receive(env, job, spec, profile, execution_id, &mut log, &mut out).await?;
+                receive::receive(env, job, spec, profile, execution_id, &mut log, &mut out).await?;
             } else {
                 log.quiet("scenario inactive (active: false): nothing done")
                     .await;
@@ -247,13 +149,13 @@ async fn send(
     profile: &Profile,
     execution_id: &str,
     dir: &std::path::Path,
-    log: &mut ScenarioLog<'_>,
+    log: &mut log::ScenarioLog<'_>,
     out: &mut TransferOutcome,
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
     let mut link: Option<deposit::Link> = None;
     if profile.ack.is_some() {
-        check_acks(env, job, profile, &mut link, log, out).await;
+        receive::check_acks(env, job, profile, &mut link, log, out).await;
     }
     let source = match source::Source::open(env, spec.on.as_deref()).await {
         Ok(s) => s,
@@ -564,241 +466,5 @@ async fn send(
         l.close().await;
     }
     source.close().await;
-    Ok(())
-}
-
-/// Acknowledgements of earlier deposits (`consumed`: the partner took the file; `file`:
-/// an ack file appeared), and those past the deadline.
-async fn check_acks(
-    env: &Env,
-    job: &Job,
-    profile: &Profile,
-    link: &mut Option<deposit::Link>,
-    log: &mut ScenarioLog<'_>,
-    out: &mut TransferOutcome,
-) {
-    let Some(ack) = &profile.ack else { return };
-    let waiting = match env
-        .store
-        .transfers(
-            Some(&job.name),
-            &["delivered".into(), "deposited".into()],
-            10_000,
-        )
-        .await
-    {
-        Ok(w) => w,
-        Err(e) => {
-            log.line(format!("acknowledgements not checked: {e}")).await;
-            return;
-        }
-    };
-    if waiting.is_empty() {
-        return;
-    }
-    if link.is_none() {
-        match deposit::Link::open(profile).await {
-            Ok(l) => *link = Some(l),
-            Err(e) => {
-                log.line(format!("acknowledgements not checked: {e}")).await;
-                return;
-            }
-        }
-    }
-    let Some(l) = link.as_ref() else { return };
-    let now = now_ms();
-    for mut t in waiting {
-        let deposited_name = t
-            .remote
-            .as_deref()
-            .and_then(|r| r.split(", ").last())
-            .and_then(|r| r.rsplit('/').next())
-            .unwrap_or(&t.file_name)
-            .to_string();
-        let acked = match &ack.mode {
-            AckMode::Consumed => deposit::remote_size(l, profile, &deposited_name)
-                .await
-                .map(|s| s.is_none()),
-            AckMode::File(pattern) => {
-                deposit::remote_size(l, profile, &pattern.replace("{name}", &deposited_name))
-                    .await
-                    .map(|s| s.is_some())
-            }
-        };
-        match acked {
-            Ok(true) => {
-                t.status = "acknowledged".into();
-                t.acknowledged_at = Some(now);
-                t.updated_at = now;
-                log.line(format!("{}: acknowledged (transfer {})", t.file_name, t.id))
-                    .await;
-                out.acknowledged += 1;
-            }
-            Ok(false)
-                if now - t.deposited_at.unwrap_or(t.created_at)
-                    > ack.deadline.as_millis() as i64 =>
-            {
-                t.status = "unacknowledged".into();
-                t.updated_at = now;
-                t.error = Some(format!(
-                    "no acknowledgement within {} of the deposit",
-                    humantime::format_duration(ack.deadline)
-                ));
-                log.line(format!(
-                    "{}: unacknowledged: {}",
-                    t.file_name,
-                    t.error.as_deref().unwrap_or("")
-                ))
-                .await;
-                out.unacknowledged += 1;
-            }
-            Ok(false) => continue,
-            Err(e) => {
-                log.line(format!("{}: acknowledgement not checked: {e}", t.file_name))
-                    .await;
-                continue;
-            }
-        }
-        if let Err(e) = env.store.save_transfer(&t).await {
-            tracing::warn!("transfer {}: {e}", t.id);
-        }
-    }
-}
-
-async fn receive(
-    env: &Env,
-    job: &Job,
-    spec: &TransferSpec,
-    profile: &Profile,
-    execution_id: &str,
-    log: &mut ScenarioLog<'_>,
-    out: &mut TransferOutcome,
-) -> anyhow::Result<()> {
-    let Protocol::Sftp {
-        inbox,
-        delete_after_fetch,
-        ..
-    } = &profile.protocol
-    else {
-        log.line(format!(
-            "profile {}: retrieval works with sftp partners",
-            profile.name
-        ))
-        .await;
-        out.failed += 1;
-        return Ok(());
-    };
-    let Some(inbox) = inbox else {
-        log.line(format!(
-            "profile {}: no `sftp: inbox` to fetch from",
-            profile.name
-        ))
-        .await;
-        out.failed += 1;
-        return Ok(());
-    };
-    let dest_dir = profile
-        .receiving
-        .dir
-        .clone()
-        .unwrap_or_else(|| env.cfg.data_dir.join("received").join(&profile.name));
-    std::fs::create_dir_all(&dest_dir)?;
-    let link = match deposit::Link::open(profile).await {
-        Ok(l) => l,
-        Err(e) => {
-            log.line(format!("cannot reach the partner: {e}")).await;
-            out.failed += 1;
-            return Ok(());
-        }
-    };
-    let deposit::Link::Sftp { sftp, .. } = &link else {
-        return Ok(());
-    };
-    let mut waiting: Vec<(String, u64)> = match sftp.read_dir(inbox.clone()).await {
-        Ok(rd) => rd
-            .filter(|e| e.file_type().is_file() && spec.matcher.is_match(e.file_name()))
-            .map(|e| (e.file_name(), e.metadata().size.unwrap_or(0)))
-            .collect(),
-        Err(e) => {
-            log.line(format!("cannot list {inbox}: {e}")).await;
-            out.failed += 1;
-            link.close().await;
-            return Ok(());
-        }
-    };
-    waiting.sort();
-    if waiting.is_empty() {
-        log.quiet(format!("nothing waiting in {inbox}")).await;
-    }
-    for (name, size) in waiting {
-        let record = env.store.next_record(&profile.name).await? as u64;
-        let now = chrono::Local::now();
-        let mut local_name = match &profile.receiving.name {
-            Some(t) => ordo_jobs::transfer::fill_name_template(
-                t,
-                &ordo_jobs::transfer::NameParts {
-                    time: now,
-                    record,
-                    record_width: profile.receiving.record_width,
-                    profile: &profile.name,
-                    name: &name,
-                },
-            ),
-            None => name.clone(),
-        };
-        if profile.receiving.timestamp {
-            local_name.push_str(&now.format("_%Y%m%d_%H%M%S").to_string());
-        }
-        // Never overwrite a file received earlier.
-        let dest = files::backup_target(&dest_dir, &local_name, Collision::Increment)
-            .unwrap_or_else(|| dest_dir.join(&local_name));
-        let remote = format!("{inbox}/{name}");
-        let ts = now_ms();
-        let mut row = TransferRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            scenario: job.name.clone(),
-            profile: profile.name.clone(),
-            direction: "receive".into(),
-            execution_id: execution_id.to_string(),
-            file_name: name.clone(),
-            source_path: remote.clone(),
-            stored_path: dest.display().to_string(),
-            size: size as i64,
-            attempts: 1,
-            created_at: ts,
-            updated_at: ts,
-            ..TransferRow::default()
-        };
-        match deposit::sftp_get(sftp, &remote, &dest, size).await {
-            Ok(_) => {
-                row.sha256 = files::sha256_file(&dest).unwrap_or_default();
-                row.status = "received".into();
-                row.delivered_at = Some(now_ms());
-                let mut note = String::new();
-                if *delete_after_fetch {
-                    match sftp.remove_file(remote.clone()).await {
-                        Ok(()) => note.push_str(", removed from the partner"),
-                        Err(e) => note.push_str(&format!(", left at the partner ({e})")),
-                    }
-                }
-                log.line(format!(
-                    "{name}: received as {} (record {record}, {size} bytes{note})",
-                    dest.display()
-                ))
-                .await;
-                out.received += 1;
-            }
-            Err(e) => {
-                row.status = "failed".into();
-                row.error = Some(e.clone());
-                log.line(format!("{name}: failed: {e} (left at the partner)"))
-                    .await;
-                out.failed += 1;
-            }
-        }
-        row.updated_at = now_ms();
-        env.store.save_transfer(&row).await?;
-    }
-    link.close().await;
     Ok(())
 }
