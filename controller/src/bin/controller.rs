@@ -22,7 +22,14 @@ fn main() {
                 && std::env::var_os("NO_COLOR").is_none(),
         )
         .init();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // Blocking work (unpacking collected files, archives) is short: a few threads are
+    // enough, and each thread costs a stack and a malloc arena (1000 servers collecting at
+    // once would otherwise start up to 512 of them).
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(16)
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
