@@ -339,3 +339,61 @@ fn ctrl_c_stops_commands_on_agents_and_records_the_run_as_aborted() {
         .stdout;
     assert!(show.contains("status    aborted"), "{show}");
 }
+
+/// The established connections from this machine to `port` (their local ports).
+fn connections_to(port: u16) -> Vec<String> {
+    sh(&format!("ss -Htn state established '( dport = :{port} )'"))
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
+        .collect()
+}
+
+/// `controller serve` keeps its connection to an agent between runs: the second and third
+/// runs reuse the first one's TCP connection and TLS session (no new handshake).
+#[test]
+fn serve_reuses_its_connection_to_an_agent_between_runs() {
+    let smtp = SmtpServer::start_tls();
+    let p = project(&smtp, None);
+    let ag = AgentProcess::start(&p, "ag1", "[\"*\"]");
+    p.write(
+        "inventory.yaml",
+        &format!("servers:\n{}", ag.inventory_line("")),
+    );
+    p.write(
+        "jobs/noop.yaml",
+        "targets: all\narchive: false\nsteps: [{ command: 'echo ok' }]\n",
+    );
+    let api = ordo_tests::free_port();
+    let mut serve = p.serve(&[], &["--listen", &format!("127.0.0.1:{api}")]);
+    ordo_tests::wait_for_port(api, "the API");
+    let run = || {
+        let out = sh(&format!(
+            "curl -sf -X POST -H 'Content-Type: application/json' -d '{{}}' http://127.0.0.1:{api}/api/v1/jobs/noop"
+        ));
+        let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["execution"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        ordo_tests::wait_until(
+            "the run to finish",
+            std::time::Duration::from_secs(20),
+            || {
+                sh(&format!(
+                    "curl -sf http://127.0.0.1:{api}/api/v1/executions/{id}"
+                ))
+                .contains("\"status\":\"succeeded\"")
+            },
+        );
+    };
+    run();
+    let first = connections_to(ag.port);
+    assert_eq!(first.len(), 1, "one connection to the agent: {first:?}");
+    run();
+    run();
+    assert_eq!(
+        connections_to(ag.port),
+        first,
+        "the connection was not reused"
+    );
+    serve.stop();
+}
