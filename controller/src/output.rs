@@ -179,3 +179,25 @@ pub fn summary_table(results: &[NodeResult]) -> String {
     }
     t.to_string()
 }
+
+/// Unix milliseconds as local `YYYY-MM-DD HH:MM:SS` (empty when out of range).
+pub fn local_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// Unix milliseconds as `YYYY-MM-DD HH:MM:SS ZONE` in `tz` (empty when out of range).
+pub fn zoned_time(ms: i64, tz: chrono_tz::Tz) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&tz)
+                .format("%Y-%m-%d %H:%M:%S %Z")
+                .to_string()
+        })
+        .unwrap_or_default()
+}

@@ -62,16 +62,6 @@ pub enum ExecutionsCmd {
     },
 }
 
-fn when(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_default()
-}
-
 fn took(e: &ExecutionRow) -> String {
     e.finished_at
         .map(|f| format!("{:.1}s", (f - e.started_at) as f64 / 1000.0))
@@ -99,7 +89,7 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
                     e.job.clone(),
                     e.status.clone(),
                     e.cause.clone(),
-                    when(e.started_at),
+                    crate::output::local_time(e.started_at),
                     took(e),
                     e.nodes_total.to_string(),
                     e.nodes_failed.to_string(),
@@ -114,7 +104,7 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
                 e.id,
                 e.job,
                 e.status,
-                when(e.started_at),
+                crate::output::local_time(e.started_at),
                 e.started_by,
                 took(&e)
             );

@@ -27,16 +27,6 @@ pub struct SchedulesArgs {
     pub next: usize,
 }
 
-fn when(ms: i64, tz: chrono_tz::Tz) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&tz)
-                .format("%Y-%m-%d %H:%M:%S %Z")
-                .to_string()
-        })
-        .unwrap_or_default()
-}
-
 /// Every scheduled job with its next fire times, and the last decided fire if the
 /// database has one.
 pub async fn schedules(cli: &Cli, a: &SchedulesArgs) -> anyhow::Result<i32> {
@@ -82,7 +72,7 @@ pub async fn schedules(cli: &Cli, a: &SchedulesArgs) -> anyhow::Result<i32> {
         let next: Vec<String> = s
             .fires_between(now, i64::MAX, a.next, tz)
             .into_iter()
-            .map(|f| when(f, tz))
+            .map(|f| crate::output::zoned_time(f, tz))
             .collect();
         let last = match &store {
             Some(st) => st
@@ -93,7 +83,7 @@ pub async fn schedules(cli: &Cli, a: &SchedulesArgs) -> anyhow::Result<i32> {
                 .map(|f| {
                     format!(
                         "{} {}{}",
-                        when(f.due_at, tz),
+                        crate::output::zoned_time(f.due_at, tz),
                         f.decision,
                         f.execution_id.map(|e| format!(" {e}")).unwrap_or_default()
                     )
@@ -136,7 +126,7 @@ pub async fn schedules(cli: &Cli, a: &SchedulesArgs) -> anyhow::Result<i32> {
             Some((holder, until, _)) if until > now && !holder.is_empty() => {
                 say!(
                     "schedules are fired by {holder} (lease until {})",
-                    when(until, cfg.serve.timezone)
+                    crate::output::zoned_time(until, cfg.serve.timezone)
                 );
             }
             _ => say!("no `controller serve` is firing schedules right now"),

@@ -42,16 +42,6 @@ const STATUSES: &[&str] = &[
     "received",
 ];
 
-fn when(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_default()
-}
-
 pub async fn run(cli: &Cli, cmd: &TransfersCmd) -> anyhow::Result<i32> {
     match cmd {
         TransfersCmd::Join { manifest, output } => {
@@ -109,7 +99,7 @@ pub async fn run(cli: &Cli, cmd: &TransfersCmd) -> anyhow::Result<i32> {
                     r.size.to_string(),
                     r.status.clone(),
                     r.attempts.to_string(),
-                    when(r.updated_at),
+                    crate::output::local_time(r.updated_at),
                     r.error
                         .clone()
                         .or_else(|| r.remote.clone())

@@ -116,16 +116,6 @@ pub(super) async fn run(server: Arc<Server>, stop: CancellationToken) {
     watchers.stop_all();
 }
 
-fn show(ms: i64, tz: chrono_tz::Tz) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&tz)
-                .format("%Y-%m-%d %H:%M:%S %Z")
-                .to_string()
-        })
-        .unwrap_or_default()
-}
-
 async fn fire_schedule(
     server: &Arc<Server>,
     job: &Arc<Job>,
@@ -153,7 +143,7 @@ async fn fire_schedule(
     if let Some((latest, n)) = o.missed {
         let note = format!(
             "{n} fire(s) missed while no controller fired schedules, the latest at {}",
-            show(latest, tz)
+            crate::output::zoned_time(latest, tz)
         );
         match s.missed {
             Missed::CatchUp => {
