@@ -141,6 +141,24 @@ pub async fn run(
     Ok(out)
 }
 
+/// Ends a file's transfer before it was sent: the row keeps the status and reason, the
+/// log says them.
+async fn give_up(
+    env: &Env,
+    log: &mut log::ScenarioLog<'_>,
+    row: &mut TransferRow,
+    status: &str,
+    why: String,
+) -> anyhow::Result<()> {
+    log.line(format!("{}: {status}: {why}", row.file_name))
+        .await;
+    row.status = status.into();
+    row.error = Some(why);
+    row.updated_at = now_ms();
+    env.store.save_transfer(row).await?;
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn send(
     env: &Env,
@@ -223,34 +241,19 @@ async fn send(
                 (target, shown, overwrote)
             }
             Ok((source::Backed::Skipped, _)) => {
-                row.status = "skipped".into();
-                row.error = Some(format!(
+                let why = format!(
                     "{p}{} already holds {} (collision: skip): left in {p}{}, not sent",
                     spec.backup.display(),
                     f.name,
                     spec.source.display(),
                     p = source.prefix()
-                ));
-                log.line(format!(
-                    "{}: skipped: {}",
-                    f.name,
-                    row.error.as_deref().unwrap_or("")
-                ))
-                .await;
-                env.store.save_transfer(&row).await?;
+                );
+                give_up(env, log, &mut row, "skipped", why).await?;
                 out.skipped += 1;
                 continue;
             }
             Err(e) => {
-                row.status = "failed".into();
-                row.error = Some(e);
-                log.line(format!(
-                    "{}: failed: {}",
-                    f.name,
-                    row.error.as_deref().unwrap_or("")
-                ))
-                .await;
-                env.store.save_transfer(&row).await?;
+                give_up(env, log, &mut row, "failed", e).await?;
                 out.failed += 1;
                 continue;
             }
@@ -260,17 +263,16 @@ async fn send(
         let local = match source.local_copy(&target, f.size, &work).await {
             Ok(p) => p,
             Err(e) => {
-                row.status = "failed".into();
-                row.error = Some(format!("{e}; the file stays in {shown}"));
-                log.line(format!(
-                    "{}: failed: {}",
-                    f.name,
-                    row.error.as_deref().unwrap_or("")
-                ))
-                .await;
-                env.store.save_transfer(&row).await?;
-                out.failed += 1;
                 let _ = std::fs::remove_dir_all(&work);
+                give_up(
+                    env,
+                    log,
+                    &mut row,
+                    "failed",
+                    format!("{e}; the file stays in {shown}"),
+                )
+                .await?;
+                out.failed += 1;
                 continue;
             }
         };
@@ -297,16 +299,15 @@ async fn send(
         let pieces = match pieces {
             Ok(p) => p,
             Err(e) => {
-                row.status = "failed".into();
-                row.error = Some(format!("cannot build the payload: {e}"));
-                log.line(format!(
-                    "{}: failed: {}",
-                    f.name,
-                    row.error.as_deref().unwrap_or("")
-                ))
-                .await;
-                row.updated_at = now_ms();
-                env.store.save_transfer(&row).await?;
+                let _ = std::fs::remove_dir_all(&work);
+                give_up(
+                    env,
+                    log,
+                    &mut row,
+                    "failed",
+                    format!("cannot build the payload: {e}"),
+                )
+                .await?;
                 out.failed += 1;
                 continue;
             }
