@@ -134,7 +134,11 @@ print((e["finished_at"] - e["started_at"]) / 1000)'
 for job in noop vip; do
   api_run "$job" >/dev/null  # the first run in serve connects
   : > times
-  for r in $(seq "$RUNS"); do api_run "$job" >> times; done
+  # PERF=1: CPU samples of the whole machine over the connected runs
+  # (perf report -i bench/perf-agents-JOB-N.data --sort comm).
+  [ -n "${PERF:-}" ] && { perf record -q -a -g -e cpu-clock -F 499 -o "$ROOT/bench/perf-agents-$job-$N.data" 2>/dev/null & PERF_PID=$!; sleep 1; }
+  for r in $(seq "$RUNS"); do api_run "$job" >> times; log "$job connected run $r: $(tail -1 times) s"; done
+  [ -n "${PERF:-}" ] && { kill -INT "$PERF_PID"; wait "$PERF_PID" || true; }
   wall=$(median < times)
   printf 'N=%d job=%s mode=connected wall=%ss runs=%d\n' "$N" "$job" "$wall" "$RUNS" | tee -a "$RESULTS.tmp"
 done

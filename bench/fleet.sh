@@ -17,8 +17,9 @@
 # collected files (ordo also mails the archive to its outbox and records the run).
 #
 # Reported: wall time (median of RUNS), CPU time of the tool's whole process tree
-# (user+sys, median), peak RSS of its largest process (GNU time), and sshd's CPU per run;
-# first, the floor: sshd's CPU for a bare session (login + `true`) times N over the cores.
+# (user+sys, median), peak RSS of its largest process (GNU time), and the machine's busy
+# CPU time over the run (every process and the kernel, from /proc/stat); first, the floor:
+# the servers' CPU for a bare session (login + `true`) times N over the cores.
 set -euo pipefail
 N=${1:-50}
 RUNS=${2:-3}
@@ -30,7 +31,8 @@ RESULTS=$ROOT/bench/results-fleet-$N.txt
 log() { printf '%s\n' "$*" >&2; }
 
 # --- tools -------------------------------------------------------------------------------
-command -v parallel-ssh >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pssh openssh-server sudo time >/dev/null
+command -v parallel-ssh >/dev/null && command -v perf >/dev/null && command -v bc >/dev/null ||
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pssh openssh-server sudo time linux-perf bc >/dev/null
 python3 -c 'import ansible' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check ansible-core
 cargo build --release -q -p ordo-controller --manifest-path "$ROOT/Cargo.toml"
 CONTROLLER=$ROOT/target/release/controller
@@ -86,14 +88,8 @@ for a in $(cat hosts); do
 done
 log "fleet: $N servers on ${#SSHD_PIDS[@]} sshd processes"
 
-# sshd's CPU (its own and its reaped sessions'), in seconds.
-sshd_cpu() {
-  local t=0 p
-  for p in "${SSHD_PIDS[@]}"; do
-    t=$((t + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat")))
-  done
-  echo "scale=2; $t / $(getconf CLK_TCK)" | bc
-}
+# The machine's busy time (all cores, every process and the kernel), in ticks.
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 
 # --- the script every tool pushes --------------------------------------------------------
 cat > fichier_fourni.sh <<'EOF'
@@ -207,31 +203,38 @@ check_ansible() { [ "$(find ansible.out -name 'fichier_*' | wc -l)" = "$N" ]; }
 # --- measure -----------------------------------------------------------------------------
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 : > "$RESULTS"
-# The floor: sshd's own CPU for one session that logs in and runs `true` (sessions 50 at a
-# time, so the machine is not the limit), times N, over the cores: no tool that opens one
-# SSH session per server can finish sooner on this machine.
-before=$(sshd_cpu)
+# The floor: the servers' CPU for one session that logs in and runs `true` (sessions 50
+# at a time, so the machine is not the limit), times N, over the cores: no tool that opens
+# one SSH session per server can finish sooner on this machine. Measured by sampling every
+# CPU (perf, cpu-clock) and summing sshd's and its session's (`sh`, `true`) samples: the
+# sshd processes' own accounting (cutime) misses about half of it.
 # shellcheck disable=SC2086
-xargs -P 50 -I{} ssh $SSH_OPTS ordobench@{} true < hosts
-after=$(sshd_cpu)
-per=$(echo "scale=5; ($after - $before) / $N" | bc)
+perf record -q -a -e cpu-clock -F 999 -o "$W/floor.perf" -- \
+  xargs -P 50 -I{} ssh $SSH_OPTS ordobench@{} true < hosts 2>/dev/null
+server=$(perf script -i "$W/floor.perf" -F comm,period 2>/dev/null |
+  awk '$1 == "sshd" || $1 == "sh" || $1 == "true" {s += $NF} END {printf "%.3f", s / 1e9}')
+per=$(echo "scale=5; $server / $N" | bc)
 printf 'floor N=%s sshd_cpu_per_session=%s floor_wall=%s cores=%s\n' "$N" "$per" \
   "$(echo "scale=2; $per * $N / $(nproc)" | bc)" "$(nproc)" | tee -a "$RESULTS"
 for tool in ${TOOLS:-ordo xargs pssh ansible}; do
-  walls=(); cpus=(); rsss=(); sshds=()
+  walls=(); cpus=(); rsss=(); busys=()
   for r in $(seq "$RUNS"); do
-    before=$(sshd_cpu)
+    # PERF=1: system-wide CPU samples over the run (perf report -i bench/perf-TOOL-N.data --sort comm).
+    [ -n "${PERF:-}" ] && { perf record -q -a -g -e cpu-clock -F 499 -o "$ROOT/bench/perf-$tool-$N.data" 2>/dev/null & PERF_PID=$!; sleep 1; }
+    busy0=$(busy_ticks)
     start=$(date +%s.%N)
     /usr/bin/time -f '%U %S %M' -o "$W/time.$tool" bash -c "$(declare -f run_$tool); cd $W; W=$W N=$N PSSH_X='$PSSH_X' CONTROLLER=$CONTROLLER run_$tool"
     end=$(date +%s.%N)
-    after=$(sshd_cpu)
+    busy1=$(busy_ticks)
+    [ -n "${PERF:-}" ] && { kill -INT "$PERF_PID"; wait "$PERF_PID" || true; }
     "check_$tool" || { log "$tool: run $r did not collect $N files"; exit 1; }
     read -r u s m < "$W/time.$tool"
-    walls+=("$(echo "$end - $start" | bc)"); cpus+=("$(echo "$u + $s" | bc)"); rsss+=("$m"); sshds+=("$(echo "$after - $before" | bc)")
-    log "$tool run $r: wall $(echo "$end - $start" | bc) s, cpu $(echo "$u + $s" | bc) s, rss $((m / 1024)) MiB, sshd $(echo "$after - $before" | bc) s"
+    busy=$(echo "scale=2; ($busy1 - $busy0) / $(getconf CLK_TCK)" | bc)
+    walls+=("$(echo "$end - $start" | bc)"); cpus+=("$(echo "$u + $s" | bc)"); rsss+=("$m"); busys+=("$busy")
+    log "$tool run $r: wall $(echo "$end - $start" | bc) s, cpu $(echo "$u + $s" | bc) s, rss $((m / 1024)) MiB, machine busy $busy core-s"
   done
-  printf '%s N=%s wall=%s cpu=%s rss_mib=%s sshd_cpu=%s\n' "$tool" "$N" \
+  printf '%s N=%s wall=%s cpu=%s rss_mib=%s machine_cpu=%s\n' "$tool" "$N" \
     "$(printf '%s\n' "${walls[@]}" | median)" "$(printf '%s\n' "${cpus[@]}" | median)" \
-    "$(( $(printf '%s\n' "${rsss[@]}" | sort -n | tail -1) / 1024 ))" "$(printf '%s\n' "${sshds[@]}" | median)" | tee -a "$RESULTS"
+    "$(( $(printf '%s\n' "${rsss[@]}" | sort -n | tail -1) / 1024 ))" "$(printf '%s\n' "${busys[@]}" | median)" | tee -a "$RESULTS"
 done
 log "results in $RESULTS"

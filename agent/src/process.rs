@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::{Pid, User};
+use ordo_proto::shell::ARGV0;
 use tokio::process::{Child, Command};
 
 /// Why a command could not start.
@@ -42,7 +43,7 @@ pub fn shell(
     let mut cmd = match run_as.filter(|u| *u != me) {
         None => {
             let mut c = Command::new("/bin/sh");
-            c.arg("-c").arg(script);
+            c.arg("-c").arg(script).arg(ARGV0);
             c
         }
         Some(user) => {
@@ -53,30 +54,48 @@ pub fn shell(
             if !nix::unistd::geteuid().is_root() {
                 return Err(SpawnError::CannotSwitch(me, user.to_string()));
             }
-            // setpriv (util-linux): real user switch with the user's groups and a login
-            // environment (HOME, USER, LOGNAME, SHELL, PATH), no PAM, no password. Its
-            // --reset-env drops inherited variables, so `env` is exported by the script.
-            let script = format!("{}{script}", ordo_proto::shell::env_block(env));
+            // setpriv (util-linux): real user switch with the user's groups, no PAM, no
+            // password. The environment is the login one setpriv's --reset-env would make
+            // (HOME, USER, LOGNAME, SHELL, PATH), plus `env`, set here rather than in the
+            // script so that no value shows on a command line.
             let mut c = Command::new("setpriv");
             c.arg(format!("--reuid={}", u.uid))
                 .arg(format!("--regid={}", u.gid))
                 .arg("--init-groups")
-                .arg("--reset-env")
                 .arg("--")
                 .arg("/bin/sh")
                 .arg("-c")
-                .arg(script);
-            c.current_dir(&u.dir);
+                .arg(script)
+                .arg(ARGV0);
+            let path = if u.uid.is_root() {
+                "/usr/local/sbin:/usr/local/bin:/sbin:/bin:/usr/sbin:/usr/bin"
+            } else {
+                "/usr/local/bin:/bin:/usr/bin"
+            };
+            c.env_clear()
+                .env("HOME", &u.dir)
+                .env("USER", &u.name)
+                .env("LOGNAME", &u.name)
+                .env("SHELL", &u.shell)
+                .env("PATH", path);
+            // A user without a home folder (nobody's is /nonexistent) starts in /.
+            c.current_dir(if u.dir.is_dir() {
+                u.dir.as_path()
+            } else {
+                "/".as_ref()
+            });
             c
         }
     };
-    if run_as.is_none_or(|u| u == me) {
-        cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    }
+    cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     if run_as.is_none_or(|u| u == me)
         && let Ok(Some(u)) = User::from_uid(nix::unistd::geteuid())
     {
-        cmd.current_dir(&u.dir);
+        cmd.current_dir(if u.dir.is_dir() {
+            u.dir.as_path()
+        } else {
+            "/".as_ref()
+        });
     }
     if let Some(w) = workdir.filter(|w| !w.is_empty()) {
         cmd.current_dir(w);
@@ -110,4 +129,35 @@ pub fn signal_name(n: i32) -> String {
     Signal::try_from(n)
         .map(|s| s.as_str().trim_start_matches("SIG").to_string())
         .unwrap_or_else(|_| n.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As another user, `env` reaches the script's environment, not its command line.
+    #[tokio::test]
+    async fn env_for_another_user_stays_off_the_command_line() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: switching user needs root");
+            return;
+        }
+        let env = [("ORDO_SECRET".to_string(), "s3cret value".to_string())];
+        let script = "echo \"$(id -un)|$0|$ORDO_SECRET|$HOME\"; tr '\\0' ' ' </proc/$$/cmdline";
+        let out = shell(script, Some("nobody"), &env, None)
+            .unwrap()
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let mut lines = stdout.lines();
+        let home = User::from_name("nobody").unwrap().unwrap().dir;
+        assert_eq!(
+            lines.next().unwrap(),
+            format!("nobody|ordo|s3cret value|{}", home.display())
+        );
+        let cmdline = lines.next().unwrap();
+        assert!(cmdline.starts_with("/bin/sh -c"), "{cmdline}");
+        assert!(!cmdline.contains("s3cret"), "{cmdline}");
+    }
 }

@@ -104,10 +104,13 @@ pub struct RunAsSpec {
     pub method: SwitchMethod,
 }
 
-/// Wraps `inner` (a shell script text) so that `/bin/sh` runs it as `run_as`.
-/// `inner` reads the command's stdin.
+/// The `$0` of every script the shell transports and the agent run with `sh -c`.
+pub const ARGV0: &str = "ordo";
+
+/// Wraps `inner` (a shell script text) so that `/bin/sh` runs it as `run_as`, with `$0`
+/// set to [`ARGV0`]. `inner` reads the command's stdin.
 pub fn as_user(inner: &str, run_as: Option<&RunAsSpec>) -> String {
-    let sh = format!("/bin/sh -c {}", quote(inner));
+    let sh = format!("/bin/sh -c {} {ARGV0}", quote(inner));
     match run_as {
         None => format!("exec {sh}"),
         Some(r) => match r.method {
@@ -144,12 +147,18 @@ pub fn upload_command(run_dir: &str) -> String {
 /// `export` block, then EOF. `workdir` is already quoted.
 pub fn step_script(script: &str, args: &[String], workdir: Option<&str>) -> String {
     let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
-    step_command(&format!("{} {}", quote(script), args.join(" ")), workdir)
+    format!(
+        "{}\nexec {} {} </dev/null",
+        step_prelude(workdir),
+        quote(script),
+        args.join(" ")
+    )
 }
 
-/// Reads the `export` block from stdin, changes to the working folder, and `exec`s the
-/// command line (already quoted) with stdin closed.
-fn step_command(command: &str, workdir: Option<&str>) -> String {
+/// What every step does first, with shell builtins only (no process is started): reads the
+/// `export` block from stdin (one variable per line, see [`env_block`]) and changes to the
+/// working folder. The step then runs with stdin closed.
+fn step_prelude(workdir: Option<&str>) -> String {
     let cd = match workdir {
         Some(w) => format!(
             "cd {w} || {{ echo \"ordo: cannot change to working directory {}\" >&2; exit 126; }}",
@@ -157,7 +166,7 @@ fn step_command(command: &str, workdir: Option<&str>) -> String {
         ),
         None => "cd \"${HOME:-/}\" 2>/dev/null || cd /".to_string(),
     };
-    format!("eval \"$(cat)\" || exit 126\n{cd}\nexec {command} </dev/null")
+    format!("nl='\n'\nwhile IFS= read -r l; do eval \"$l\" || exit 126; done\nunset -v l nl\n{cd}")
 }
 
 /// Scripts at most this long may run inline (`sh -c TEXT`) instead of being uploaded: a
@@ -183,30 +192,42 @@ pub fn inline_interpreter(script: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// Like [`step_script`] for a script run inline: `INTERPRETER -c TEXT ordo-step-N ARGS`.
+/// Like [`step_script`] for a script run inline. A POSIX sh script runs in the very shell
+/// that read the environment (`set -- ARGS`, then the text: one process for the whole
+/// step, `$0` is [`ARGV0`]); a bash one is `exec bash -c TEXT ordo ARGS`.
 pub fn inline_step_script(
     interpreter: &str,
     text: &str,
-    step: usize,
     args: &[String],
     workdir: Option<&str>,
 ) -> String {
     let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
-    step_command(
-        &format!(
-            "{interpreter} -c {} ordo-step-{step} {}",
-            quote(text),
+    if interpreter == "/bin/sh" {
+        return format!(
+            "{}\nexec </dev/null\nset -- {}\n{text}",
+            step_prelude(workdir),
             args.join(" ")
-        ),
-        workdir,
+        );
+    }
+    format!(
+        "{}\nexec {interpreter} -c {} {ARGV0} {} </dev/null",
+        step_prelude(workdir),
+        quote(text),
+        args.join(" ")
     )
 }
 
-/// The `export` block a step reads from stdin.
+/// The `export` block a step reads from stdin: one line per variable, a value's newlines
+/// written as `$nl` (which the step's prelude defines), so that the shell reads it with
+/// its builtin `read` instead of starting `cat`.
 pub fn env_block(vars: &[(String, String)]) -> String {
     let mut out = String::new();
     for (k, v) in vars {
-        out.push_str(&format!("export {k}={}\n", quote(v)));
+        let value: Vec<String> = v
+            .split('\n')
+            .map(|part| format!("'{}'", part.replace('\'', r"'\''")))
+            .collect();
+        out.push_str(&format!("export {k}={}\n", value.join("\"$nl\"")));
     }
     out
 }
@@ -415,12 +436,82 @@ mod inline_tests {
         assert_eq!(inline_interpreter(b"#!/bin/sh -e\necho hi"), None);
         assert_eq!(inline_interpreter(&vec![b'x'; INLINE_MAX + 1]), None);
         assert_eq!(inline_interpreter(b"\xff\xfe"), None);
-        let cmd = inline_step_script("/bin/sh", "echo \"$0\" '$1'", 2, &["a b".into()], None);
+        let cmd = inline_step_script("bash", "echo \"$0\" '$1'", &["a b".into()], None);
         assert!(
-            cmd.ends_with(
-                "exec /bin/sh -c 'echo \"$0\" '\\''$1'\\''' ordo-step-2 'a b' </dev/null"
-            ),
+            cmd.ends_with("exec bash -c 'echo \"$0\" '\\''$1'\\''' ordo 'a b' </dev/null"),
             "{cmd}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod one_shell_tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Runs `cmd` as the transports do (`sh -c` with the pid marker) with `stdin` on stdin.
+    fn run(cmd: &str, stdin: &str) -> std::process::Output {
+        let mut child = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(with_pid_marker(&as_user(cmd, None)))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    #[test]
+    fn an_inline_sh_step_gets_env_args_workdir_and_a_closed_stdin() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = env_block(&[
+            ("MULTI".into(), "line one\nit's $two\n\nend".into()),
+            ("EMPTY".into(), String::new()),
+            ("PLAIN".into(), "x".into()),
+        ]);
+        assert_eq!(env.lines().count(), 3, "one line per variable: {env}");
+        let text = "#!/bin/sh\nprintf '%s|' \"$0\" \"$#\" \"$1\" \"$2\" \"$(pwd)\" \"$PLAIN\" \"[$EMPTY]\" \"${l-unset}\" \"${nl-unset}\"\nprintf '%s' \"$MULTI\" > multi\nwc -c\nexit 7\necho never";
+        let cmd = inline_step_script(
+            "/bin/sh",
+            text,
+            &["a b".into(), "it's".into()],
+            Some(&quote(&dir.path().display().to_string())),
+        );
+        let out = run(&cmd, &env);
+        assert_eq!(out.status.code(), Some(7));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!(
+                "{ARGV0}|2|a b|it's|{}|x|[]|unset|unset|0\n",
+                dir.path().display()
+            )
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("multi")).unwrap(),
+            "line one\nit's $two\n\nend"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with(PID_MARKER) && stderr.lines().count() == 1,
+            "{stderr}"
+        );
+    }
+
+    #[test]
+    fn a_missing_workdir_fails_the_step_before_it_runs() {
+        let cmd = inline_step_script("/bin/sh", "echo ran", &[], Some("/nonexistent/ordo"));
+        let out = run(&cmd, "");
+        assert_eq!(out.status.code(), Some(126));
+        assert!(out.stdout.is_empty());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("cannot change to working directory")
         );
     }
 }

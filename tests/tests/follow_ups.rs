@@ -288,7 +288,7 @@ fn shell_steps_run_inline_and_other_interpreters_from_the_run_folder() {
         run.stdout
     );
     assert!(
-        ordo_tests::has_line(&run.stdout, "vip", "|", "sh two ordo-step-2"),
+        ordo_tests::has_line(&run.stdout, "vip", "|", "sh two ordo"),
         "{}",
         run.stdout
     );

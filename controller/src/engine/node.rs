@@ -249,7 +249,6 @@ impl NodeRun<'_> {
                 }
             }
         }
-        let env = Bytes::from(shell::env_block(&env));
         let workdir = match &job.workdir {
             Some(t) => match t.expand(&self.cx()) {
                 Ok(w) => Some(shell::quote(&w)),
@@ -284,7 +283,7 @@ impl NodeRun<'_> {
             };
             let command = match &inline[i] {
                 Some((interp, text)) => {
-                    shell::inline_step_script(interp, text, i + 1, &args, workdir.as_deref())
+                    shell::inline_step_script(interp, text, &args, workdir.as_deref())
                 }
                 None => shell::step_script(
                     &format!("{run_dir}/step-{}", i + 1),
@@ -307,7 +306,7 @@ impl NodeRun<'_> {
                         session,
                         i + 1,
                         &command,
-                        env.clone(),
+                        &env,
                         step.timeout,
                         run_as.as_ref(),
                     )
@@ -402,7 +401,7 @@ impl NodeRun<'_> {
         session: &Session,
         step: usize,
         command: &str,
-        env: Bytes,
+        env: &[(String, String)],
         timeout: Option<Duration>,
         run_as: Option<&RunAsSpec>,
     ) -> StepOutcome {

@@ -205,7 +205,7 @@ impl Source {
                 );
                 let run = async move {
                     let tx = tx;
-                    session.exec(&cmd, Bytes::new(), None, &tx, &never).await
+                    session.exec(&cmd, &[], None, &tx, &never).await
                 };
                 let write = async {
                     let mut err = Vec::new();

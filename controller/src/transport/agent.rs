@@ -188,6 +188,7 @@ impl AgentSession {
     pub async fn exec(
         &self,
         command: &str,
+        env: &[(String, String)],
         stdin: Bytes,
         run_as: Option<&str>,
         out: &mpsc::Sender<ExecEvent>,
@@ -198,28 +199,42 @@ impl AgentSession {
         let start = ExecStart {
             command: command.to_string(),
             run_as: run_as.unwrap_or_default().to_string(),
+            env: env.iter().cloned().collect(),
             exec_id: exec_id.clone(),
             ..Default::default()
         };
         let msg = |m| ExecInput { msg: Some(m) };
         let _ = tx.send(msg(exec_input::Msg::Start(start))).await;
-        let feeder = tokio::spawn(async move {
-            for chunk in stdin.chunks(CHUNK) {
-                if tx
-                    .send(msg(exec_input::Msg::Stdin(chunk.to_vec())))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
+        // Without stdin the whole request is two messages, sent at once; otherwise a task
+        // streams stdin while the output comes back.
+        let feeder = if stdin.is_empty() {
             let _ = tx.send(msg(exec_input::Msg::CloseStdin(true))).await;
-        });
+            drop(tx);
+            None
+        } else {
+            Some(tokio::spawn(async move {
+                for chunk in stdin.chunks(CHUNK) {
+                    if tx
+                        .send(msg(exec_input::Msg::Stdin(chunk.to_vec())))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                let _ = tx.send(msg(exec_input::Msg::CloseStdin(true))).await;
+            }))
+        };
+        let stop_feeder = || {
+            if let Some(f) = &feeder {
+                f.abort();
+            }
+        };
         let mut client = self.client.clone();
         let call = client.exec(ReceiverStream::new(rx));
         let mut stream = tokio::select! {
             r = call => r.map_err(|e| self.status_err("exec", e))?.into_inner(),
-            _ = cancel.cancelled() => { feeder.abort(); return Err(TransportError::Cancelled); }
+            _ = cancel.cancelled() => { stop_feeder(); return Err(TransportError::Cancelled); }
         };
         let mut status = ExitStatus::Unknown;
         loop {
@@ -230,7 +245,7 @@ impl AgentSession {
                     let mut c = self.client.clone();
                     let _ = c.kill(KillRequest { exec_id: exec_id.clone(), grace_secs: 0 }).await;
                     let _ = tokio::time::timeout(Duration::from_secs(10), async { while let Ok(Some(_)) = stream.message().await {} }).await;
-                    feeder.abort();
+                    stop_feeder();
                     return Err(TransportError::Cancelled);
                 }
             };
@@ -255,7 +270,7 @@ impl AgentSession {
                 Err(e) => return Err(self.status_err("exec", e)),
             }
         }
-        feeder.abort();
+        stop_feeder();
         Ok(status)
     }
 

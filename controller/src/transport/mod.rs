@@ -176,17 +176,21 @@ impl Session {
     pub async fn exec(
         &self,
         command: &str,
-        stdin: Bytes,
+        env: &[(String, String)],
         run_as: Option<&RunAsSpec>,
         out: &mpsc::Sender<ExecEvent>,
         cancel: &CancellationToken,
     ) -> Result<ExitStatus, TransportError> {
         match self {
+            // The agent sets the variables itself; the shells read them from stdin.
             Session::Agent(a) => {
-                a.exec(command, stdin, run_as.map(|r| r.user.as_str()), out, cancel)
-                    .await
+                let user = run_as.map(|r| r.user.as_str());
+                a.exec(command, env, Bytes::new(), user, out, cancel).await
             }
-            _ => self.shell_exec(command, stdin, run_as, out, cancel).await,
+            _ => {
+                let stdin = Bytes::from(shell::env_block(env));
+                self.shell_exec(command, stdin, run_as, out, cancel).await
+            }
         }
     }
 
@@ -201,7 +205,7 @@ impl Session {
         match self {
             Session::Ssh(s) => s.exec(command, stdin, out, cancel).await,
             Session::Local(s) => s.exec(command, stdin, out, cancel).await,
-            Session::Agent(a) => a.exec(command, stdin, None, out, cancel).await,
+            Session::Agent(a) => a.exec(command, &[], stdin, None, out, cancel).await,
         }
     }
 
@@ -332,7 +336,7 @@ impl Session {
         let command = shell::collect_script(patterns, max_file_size, then.as_deref());
         let run = async move {
             let tx = tx;
-            self.exec(&command, Bytes::new(), run_as, &tx, &never).await
+            self.exec(&command, &[], run_as, &tx, &never).await
         };
         let route = async {
             let mut notes = crate::engine::LineSplitter::default();
