@@ -110,18 +110,35 @@ pub const ARGV0: &str = "ordo";
 /// Wraps `inner` (a shell script text) so that `/bin/sh` runs it as `run_as`, with `$0`
 /// set to [`ARGV0`]. `inner` reads the command's stdin.
 pub fn as_user(inner: &str, run_as: Option<&RunAsSpec>) -> String {
+    format!("exec {}", switch_user(inner, run_as))
+}
+
+/// Like [`as_user`], then, when `inner` succeeded, `then` (as the login user) in the same
+/// command: a step and the collect that follows it cost one command on the server. Before
+/// `then` starts, `marker` is printed on a line of its own on stdout and on stderr, after a
+/// newline (the step's last line may lack one); without the marker, `then` did not run
+/// and the status is the step's. With it, the step ended with 0 and the status is `then`'s.
+pub fn as_user_then(inner: &str, run_as: Option<&RunAsSpec>, then: &str, marker: &str) -> String {
+    format!(
+        "{}\nst=$?\n[ $st -eq 0 ] || exit $st\nprintf '\\n%s\\n' {m}\nprintf '\\n%s\\n' {m} >&2\n{then}",
+        switch_user(inner, run_as),
+        m = quote(marker)
+    )
+}
+
+fn switch_user(inner: &str, run_as: Option<&RunAsSpec>) -> String {
     let sh = format!("/bin/sh -c {} {ARGV0}", quote(inner));
     match run_as {
-        None => format!("exec {sh}"),
+        None => sh,
         Some(r) => match r.method {
-            SwitchMethod::Sudo => format!("exec sudo -n -H -u {} -- {sh}", quote(&r.user)),
+            SwitchMethod::Sudo => format!("sudo -n -H -u {} -- {sh}", quote(&r.user)),
             SwitchMethod::Su => format!(
-                "exec su - {} -s /bin/sh -c {}",
+                "su - {} -s /bin/sh -c {}",
                 quote(&r.user),
                 quote(&format!("exec {sh}"))
             ),
             SwitchMethod::SudoSu => format!(
-                "exec sudo -n su - {} -s /bin/sh -c {}",
+                "sudo -n su - {} -s /bin/sh -c {}",
                 quote(&r.user),
                 quote(&format!("exec {sh}"))
             ),

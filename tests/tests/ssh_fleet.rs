@@ -590,3 +590,85 @@ fn collect_reads_as_the_login_user_unless_run_as_is_asked() {
     assert_eq!(collected.len(), 1);
     assert_eq!(std::fs::read_to_string(&collected[0]).unwrap(), "private\n");
 }
+
+/// The last step and the collect after it share one SSH command: the step's output is
+/// recorded exactly (empty lines, a last line without a newline), its files are collected
+/// with the usual limits, and a failed step still gets a collect of its own when asked.
+#[test]
+fn the_last_step_and_its_collect_are_one_command_on_the_server() {
+    let f = Fleet::start(1);
+    let (server, p) = (&f.servers[0], &f.p);
+    p.write(
+        "inventory.yaml",
+        &format!(
+            "servers:\n  s1: {{ host: 127.0.0.1, port: {} }}\n",
+            server.port
+        ),
+    );
+    let job = |fail: bool| {
+        format!(
+            "targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - command: echo first\n  - script: |\n      echo small > /tmp/m_small_log.txt\n      head -c 4096 /dev/zero > /tmp/m_big_log.txt\n      printf 'a\\n\\nb\\n\\n'\n      printf 'no newline' >&2\n      exit {}\ncollect:\n  paths: [/tmp/m_*_log.txt]\n  max_file_size: 1k\n  on_failure: true\n",
+            if fail { 4 } else { 0 }
+        )
+    };
+    p.write("jobs/merged.yaml", &job(false));
+    let sessions = || server.log().matches("Starting session: command").count();
+    let before = sessions();
+    let run = p
+        .controller(&["run", "merged", "--no-progress", "--no-mail"])
+        .expect_code(0);
+    assert_eq!(
+        sessions() - before,
+        2,
+        "one command per step, the collect riding on the last: {}",
+        server.log()
+    );
+    assert!(run.stdout.contains("1 file(s) collected"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("m_big_log.txt: not collected: larger than the per-file limit"),
+        "{}",
+        run.stdout
+    );
+    let dir = std::fs::read_dir(p.path().join("data/executions"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("s1"))
+        .find(|d| d.exists())
+        .expect("the server's folder");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("m_small_log.txt")).unwrap(),
+        "small\n"
+    );
+    assert!(!dir.join("m_big_log.txt").exists());
+    let log = p
+        .controller(&["executions", "log", "latest"])
+        .expect_code(0)
+        .stdout;
+    let lines: Vec<String> = log
+        .lines()
+        .map(|l| l.split_once(" s1 ").expect("a server line").1.to_string())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "| first",
+            "| a",
+            "| ",
+            "| b",
+            "| ",
+            "! no newline",
+            "! warning: /tmp/m_big_log.txt: not collected: larger than the per-file limit (1.0 KiB)"
+        ],
+        "{log}"
+    );
+
+    // The step fails: no collect in its command, a separate one (on_failure).
+    p.write("jobs/merged.yaml", &job(true));
+    let before = sessions();
+    let run = p
+        .controller(&["run", "merged", "--no-progress", "--no-mail"])
+        .expect_code(1);
+    assert!(run.stdout.contains("1 file(s) collected"), "{}", run.stdout);
+    assert_eq!(sessions() - before, 3, "{}", server.log());
+}

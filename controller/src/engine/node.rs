@@ -12,10 +12,12 @@ use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::sync::CancellationToken;
 
-use super::lines::LineSplitter;
+use super::lines::{LineSplitter, MarkedLines, Piece};
 use super::{Event, NodeResult, NodeStatus, RunRequest, now_ms};
 use crate::collect;
-use crate::transport::{ExecEvent, ExitStatus, FetchEvent, Session, TransportError};
+use crate::transport::{
+    CollectRequest, ExecEvent, ExitStatus, FetchEvent, Session, TransportError, collect_note,
+};
 
 struct NodeRun<'a> {
     req: &'a RunRequest,
@@ -24,6 +26,9 @@ struct NodeRun<'a> {
     result: NodeResult,
     /// Whether the run folder was made on the server (steps that cannot run inline).
     uploaded: bool,
+    /// Set when the collect ran in the last step's command: whether it removed the run
+    /// folder.
+    collected_with_step: Option<bool>,
 }
 
 pub(super) async fn run_node(
@@ -37,6 +42,7 @@ pub(super) async fn run_node(
         events,
         result: NodeResult::new(node),
         uploaded: false,
+        collected_with_step: None,
     };
     run.result.started_at = Some(now_ms());
     let _ = events
@@ -111,19 +117,38 @@ impl NodeRun<'_> {
             self.req.execution_id,
             self.node.folder_name()
         );
-        let steps_ok = self.upload_and_run(&session, &run_dir).await;
         let collect_spec = self
             .req
             .job
             .collect
             .clone()
             .filter(|_| self.req.steps.end == self.req.job.steps.len());
+        let plan = match &collect_spec {
+            Some(spec) => self.collect_plan(&session, spec),
+            None => Err(String::new()),
+        };
+        // Collecting as the login user over a shell transport rides on the last step's
+        // command when that step succeeds; otherwise it is a command of its own.
+        let merged = plan
+            .as_ref()
+            .ok()
+            .filter(|p| p.run_as.is_none() && session.collects_with_step())
+            .map(|p| (p, format!("ordo-collect-{}", uuid::Uuid::now_v7().simple())));
+        let steps_ok = self.upload_and_run(&session, &run_dir, merged).await;
         let mut cleaned = !self.uploaded;
-        if let Some(spec) = collect_spec
+        if let Some(c) = self.collected_with_step {
+            cleaned = c || !self.uploaded;
+        } else if let Some(spec) = collect_spec
             && (steps_ok || spec.on_failure)
             && !self.req.cancel.is_cancelled()
         {
-            cleaned = self.collect(&session, &spec, &run_dir).await || !self.uploaded;
+            cleaned = match &plan {
+                Ok(plan) => self.collect(&session, plan, &run_dir).await || !self.uploaded,
+                Err(e) => {
+                    self.warn(format!("collect: {e}")).await;
+                    false
+                }
+            };
         }
         if !cleaned && let Err(e) = session.remove_dir(&run_dir).await {
             self.warn(format!("cleanup of {run_dir} failed: {e}")).await;
@@ -154,7 +179,12 @@ impl NodeRun<'_> {
     }
 
     /// Uploads the scripts and runs the steps; true when every step succeeded.
-    async fn upload_and_run(&mut self, session: &Session, run_dir: &str) -> bool {
+    async fn upload_and_run(
+        &mut self,
+        session: &Session,
+        run_dir: &str,
+        merged: Option<(&CollectPlan, String)>,
+    ) -> bool {
         let job = self.req.job.clone();
         // Build every script for this server first: a template error fails the server
         // before anything runs on it.
@@ -301,6 +331,13 @@ impl NodeRun<'_> {
             let mut attempt = 0;
             let outcome = loop {
                 let started = Instant::now();
+                let with_collect = merged.as_ref().filter(|_| i + 1 == self.req.steps.end).map(
+                    |(plan, marker)| MergedCollect {
+                        plan,
+                        marker: marker.clone(),
+                        cleanup: Some(run_dir).filter(|_| self.uploaded),
+                    },
+                );
                 let outcome = self
                     .run_step(
                         session,
@@ -309,6 +346,7 @@ impl NodeRun<'_> {
                         &env,
                         step.timeout,
                         run_as.as_ref(),
+                        with_collect,
                     )
                     .await;
                 let _ = self
@@ -395,7 +433,10 @@ impl NodeRun<'_> {
     }
 
     /// Runs one step; a timeout or a stop cancels the exec, and the transport kills the
-    /// step's whole process tree.
+    /// step's whole process tree. With `merged`, the collect runs in the same command once
+    /// the step succeeded (its outcome is then the step's success, and the collect is
+    /// reported and recorded in `collected_with_step`).
+    #[allow(clippy::too_many_arguments)]
     async fn run_step(
         &mut self,
         session: &Session,
@@ -404,14 +445,28 @@ impl NodeRun<'_> {
         env: &[(String, String)],
         timeout: Option<Duration>,
         run_as: Option<&RunAsSpec>,
+        merged: Option<MergedCollect<'_>>,
     ) -> StepOutcome {
         let token = self.req.cancel.child_token();
+        // Cancelled when the step is over (the command may still be collecting).
         let done = CancellationToken::new();
         let (tx, mut rx) = mpsc::channel::<ExecEvent>(256);
         let mut timed_out = None;
         let exec = async {
             let tx = tx;
-            let r = session.exec(command, env, run_as, &tx, &token).await;
+            let r = match &merged {
+                Some(m) => {
+                    let collect = CollectRequest {
+                        patterns: &m.plan.patterns,
+                        max_file_size: m.plan.max_file_size,
+                        cleanup: m.cleanup,
+                    };
+                    session
+                        .exec_then_collect(command, env, run_as, &collect, &m.marker, &tx, &token)
+                        .await
+                }
+                None => session.exec(command, env, run_as, &tx, &token).await,
+            };
             done.cancel();
             r
         };
@@ -424,23 +479,58 @@ impl NodeRun<'_> {
             }
         };
         let consume = async {
-            let (mut out, mut err) = (LineSplitter::default(), LineSplitter::default());
+            let marker = merged.as_ref().map(|m| m.marker.clone());
+            let (mut out, mut err) = (MarkedLines::new(marker.clone()), MarkedLines::new(marker));
+            let mut notes = LineSplitter::default();
+            let mut sink: Option<CollectSink> = None;
             while let Some(ev) = rx.recv().await {
-                let (lines, stderr) = match &ev {
+                let (pieces, stderr) = match &ev {
                     ExecEvent::Stdout(b) => (out.push(b), false),
                     ExecEvent::Stderr(b) => (err.push(b), true),
                 };
-                for line in lines {
-                    self.line(step, stderr, line).await;
+                if out.found() {
+                    done.cancel();
+                }
+                for piece in pieces {
+                    match (piece, &merged) {
+                        (Piece::Line(line), _) => self.line(step, stderr, line).await,
+                        (Piece::After(b), Some(m)) => {
+                            let sink = sink.get_or_insert_with(|| self.collect_sink(m.plan));
+                            if !stderr {
+                                sink.event(FetchEvent::Tar(b)).await;
+                                continue;
+                            }
+                            for ev in notes.push(&b).into_iter().filter_map(collect_note) {
+                                sink.event(ev).await;
+                            }
+                        }
+                        (Piece::After(_), None) => {}
+                    }
                 }
             }
             for (s, stderr) in [(&mut out, false), (&mut err, true)] {
-                if let Some(l) = s.finish() {
-                    self.line(step, stderr, l).await;
+                for line in s.finish() {
+                    self.line(step, stderr, line).await;
                 }
             }
+            match &merged {
+                Some(m) if out.found() => {
+                    let mut sink = sink.unwrap_or_else(|| self.collect_sink(m.plan));
+                    for ev in notes.finish().into_iter().filter_map(collect_note) {
+                        sink.event(ev).await;
+                    }
+                    Some((sink, m.cleanup.is_some()))
+                }
+                _ => None,
+            }
         };
-        let (result, (), ()) = tokio::join!(exec, timer, consume);
+        let (result, (), collected) = tokio::join!(exec, timer, consume);
+        if let Some((sink, cleans)) = collected {
+            let received = sink.finish().await;
+            let status = result.map(|st| (st, cleans));
+            self.collected_with_step = Some(self.report_collect(status, received).await);
+            return StepOutcome::Exited(ExitStatus::Code(0));
+        }
         match result {
             Ok(st) => StepOutcome::Exited(st),
             Err(TransportError::Cancelled) => match timed_out {
@@ -464,87 +554,74 @@ impl NodeRun<'_> {
             .await;
     }
 
-    /// Collects into the server's folder; true when the run folder was removed with it.
-    async fn collect(
-        &mut self,
+    /// The globs to collect, expanded for this server, and who reads them.
+    fn collect_plan(
+        &self,
         session: &Session,
         spec: &ordo_jobs::CollectSpec,
-        run_dir: &str,
-    ) -> bool {
-        let mut patterns = Vec::new();
-        for t in &spec.paths {
-            match t.expand(&self.cx()) {
-                Ok(p) => patterns.push(p),
-                Err(e) => {
-                    self.warn(format!("collect: {e}")).await;
-                    return false;
-                }
-            }
-        }
-        let bases: Vec<String> = patterns
+    ) -> Result<CollectPlan, String> {
+        let patterns = spec
+            .paths
             .iter()
-            .map(|p| shell::glob_base(p).to_string())
-            .collect();
+            .map(|t| t.expand(&self.cx()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
         let run_as = if spec.run_as {
-            match self.run_as(session, self.req.job.run_as.as_ref()) {
-                Ok(r) => r,
-                Err(e) => {
-                    self.warn(format!("collect: {e}")).await;
-                    return false;
-                }
-            }
+            self.run_as(session, self.req.job.run_as.as_ref())?
         } else {
             None
         };
-        let dest = self.req.exec_dir.join(self.node.folder_name());
+        Ok(CollectPlan {
+            patterns,
+            run_as,
+            max_file_size: spec.max_file_size,
+            max_total_size: spec.max_total_size,
+        })
+    }
+
+    fn collect_sink(&self, plan: &CollectPlan) -> CollectSink {
+        CollectSink::start(
+            self.req.exec_dir.join(self.node.folder_name()),
+            &plan.patterns,
+            plan.max_total_size,
+            plan.max_file_size,
+        )
+    }
+
+    /// Collects into the server's folder with a command of its own; true when the run
+    /// folder was removed with it.
+    async fn collect(&mut self, session: &Session, plan: &CollectPlan, run_dir: &str) -> bool {
+        let mut sink = self.collect_sink(plan);
         let (tx, mut rx) = mpsc::channel::<FetchEvent>(64);
-        let (data_tx, data_rx) = mpsc::channel::<std::io::Result<Bytes>>(64);
-        let max_total = spec.max_total_size;
-        let dest2 = dest.clone();
-        let unpacker = tokio::task::spawn_blocking(move || {
-            let reader = SyncIoBridge::new(StreamReader::new(
-                tokio_stream::wrappers::ReceiverStream::new(data_rx),
-            ));
-            std::fs::create_dir_all(&dest2)?;
-            collect::unpack(reader, &dest2, &bases, max_total)
-        });
         let fetch = async {
             let tx = tx;
             session
                 .fetch(
-                    &patterns,
-                    spec.max_file_size,
-                    run_as.as_ref(),
+                    &plan.patterns,
+                    plan.max_file_size,
+                    plan.run_as.as_ref(),
                     Some(run_dir).filter(|_| self.uploaded),
                     &tx,
                 )
                 .await
         };
         let route = async {
-            let mut notes = Vec::new();
-            let mut data_tx = Some(data_tx);
             while let Some(ev) = rx.recv().await {
-                match ev {
-                    FetchEvent::Tar(b) => {
-                        if let Some(d) = &data_tx
-                            && d.send(Ok(b)).await.is_err()
-                        {
-                            data_tx = None;
-                        }
-                    }
-                    FetchEvent::TooBig(f) => notes.push(format!(
-                        "{f}: not collected: larger than the per-file limit ({})",
-                        ordo_jobs::units::format_size(spec.max_file_size)
-                    )),
-                    FetchEvent::Note(n) => notes.push(format!("collect: {n}")),
-                }
+                sink.event(ev).await;
             }
-            drop(data_tx);
-            notes
         };
-        let (status, notes) = tokio::join!(fetch, route);
-        let unpacked = unpacker.await;
-        for note in notes {
+        let (status, ()) = tokio::join!(fetch, route);
+        let received = sink.finish().await;
+        self.report_collect(status, received).await
+    }
+
+    /// Reports a finished collect; true when the run folder was removed with it.
+    async fn report_collect(
+        &mut self,
+        status: Result<(ExitStatus, bool), TransportError>,
+        received: Received,
+    ) -> bool {
+        for note in received.notes {
             self.warn(note).await;
         }
         let cleaned = match status {
@@ -559,7 +636,7 @@ impl NodeRun<'_> {
                 false
             }
         };
-        match unpacked {
+        match received.unpacked {
             Ok(Ok(u)) => {
                 for w in u.warnings {
                     self.warn(w).await;
@@ -570,14 +647,14 @@ impl NodeRun<'_> {
             Ok(Err(e)) => {
                 self.warn(format!(
                     "collect: cannot unpack into {}: {e}",
-                    dest.display()
+                    received.dest.display()
                 ))
                 .await
             }
             Err(e) => self.warn(format!("collect: {e}")).await,
         }
         if self.result.files.is_empty() {
-            let _ = std::fs::remove_dir(&dest);
+            let _ = std::fs::remove_dir(&received.dest);
         }
         let _ = self
             .events
@@ -587,6 +664,95 @@ impl NodeRun<'_> {
             })
             .await;
         cleaned
+    }
+}
+
+/// What a server's collect reads.
+struct CollectPlan {
+    patterns: Vec<String>,
+    run_as: Option<RunAsSpec>,
+    max_file_size: u64,
+    max_total_size: u64,
+}
+
+/// A collect that runs in the last step's own command (shell transports): the marker
+/// that separates the step's output from the collect's, and the folder it removes.
+struct MergedCollect<'a> {
+    plan: &'a CollectPlan,
+    marker: String,
+    cleanup: Option<&'a str>,
+}
+
+/// The receiving end of a collect: the tar stream is unpacked into the server's folder as
+/// it arrives (on a blocking thread), notes are kept for the report.
+struct CollectSink {
+    data_tx: Option<mpsc::Sender<std::io::Result<Bytes>>>,
+    unpacker: tokio::task::JoinHandle<std::io::Result<collect::Unpacked>>,
+    notes: Vec<String>,
+    max_file_size: u64,
+    dest: std::path::PathBuf,
+}
+
+/// What a collect received.
+struct Received {
+    notes: Vec<String>,
+    unpacked: Result<std::io::Result<collect::Unpacked>, tokio::task::JoinError>,
+    dest: std::path::PathBuf,
+}
+
+impl CollectSink {
+    fn start(
+        dest: std::path::PathBuf,
+        patterns: &[String],
+        max_total: u64,
+        max_file_size: u64,
+    ) -> Self {
+        let bases: Vec<String> = patterns
+            .iter()
+            .map(|p| shell::glob_base(p).to_string())
+            .collect();
+        let (data_tx, data_rx) = mpsc::channel::<std::io::Result<Bytes>>(64);
+        let dest2 = dest.clone();
+        let unpacker = tokio::task::spawn_blocking(move || {
+            let reader = SyncIoBridge::new(StreamReader::new(
+                tokio_stream::wrappers::ReceiverStream::new(data_rx),
+            ));
+            std::fs::create_dir_all(&dest2)?;
+            collect::unpack(reader, &dest2, &bases, max_total)
+        });
+        CollectSink {
+            data_tx: Some(data_tx),
+            unpacker,
+            notes: Vec::new(),
+            max_file_size,
+            dest,
+        }
+    }
+
+    async fn event(&mut self, ev: FetchEvent) {
+        match ev {
+            FetchEvent::Tar(b) => {
+                if let Some(d) = &self.data_tx
+                    && d.send(Ok(b)).await.is_err()
+                {
+                    self.data_tx = None;
+                }
+            }
+            FetchEvent::TooBig(f) => self.notes.push(format!(
+                "{f}: not collected: larger than the per-file limit ({})",
+                ordo_jobs::units::format_size(self.max_file_size)
+            )),
+            FetchEvent::Note(n) => self.notes.push(format!("collect: {n}")),
+        }
+    }
+
+    async fn finish(mut self) -> Received {
+        self.data_tx = None;
+        Received {
+            notes: self.notes,
+            unpacked: self.unpacker.await,
+            dest: self.dest,
+        }
     }
 }
 

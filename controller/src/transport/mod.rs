@@ -44,6 +44,23 @@ pub enum FetchEvent {
     Note(String),
 }
 
+/// What to collect after a step, for [`Session::exec_then_collect`].
+pub struct CollectRequest<'a> {
+    pub patterns: &'a [String],
+    pub max_file_size: u64,
+    /// A run folder to remove afterwards.
+    pub cleanup: Option<&'a str>,
+}
+
+/// What a line on the collect command's stderr means.
+pub fn collect_note(line: String) -> Option<FetchEvent> {
+    match line.strip_prefix(shell::TOO_BIG_MARKER) {
+        Some(f) => Some(FetchEvent::TooBig(f.to_string())),
+        None if line.contains("Removing leading") || line.trim().is_empty() => None,
+        None => Some(FetchEvent::Note(line)),
+    }
+}
+
 /// How a command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -189,9 +206,42 @@ impl Session {
             }
             _ => {
                 let stdin = Bytes::from(shell::env_block(env));
-                self.shell_exec(command, stdin, run_as, out, cancel).await
+                let full = shell::with_pid_marker(&shell::as_user(command, run_as));
+                self.shell_exec(&full, stdin, run_as, out, cancel).await
             }
         }
+    }
+
+    /// Whether [`Session::exec_then_collect`] can collect in the step's own command
+    /// (SSH and local; an agent collects natively, without a command).
+    pub fn collects_with_step(&self) -> bool {
+        !matches!(self, Session::Agent(_))
+    }
+
+    /// A step and, when it succeeds, the collect after it, in one command (one command
+    /// fewer per server). The collect reads as the login user; with `cleanup` it also
+    /// removes that folder. The collect's output follows `marker` (see
+    /// [`shell::as_user_then`]): the caller splits the stream there and knows from it
+    /// whether the collect ran. Shell transports only (see `collects_with_step`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn exec_then_collect(
+        &self,
+        command: &str,
+        env: &[(String, String)],
+        run_as: Option<&RunAsSpec>,
+        collect: &CollectRequest<'_>,
+        marker: &str,
+        out: &mpsc::Sender<ExecEvent>,
+        cancel: &CancellationToken,
+    ) -> Result<ExitStatus, TransportError> {
+        let then = shell::collect_script(
+            collect.patterns,
+            collect.max_file_size,
+            collect.cleanup.map(shell::cleanup_command).as_deref(),
+        );
+        let full = shell::with_pid_marker(&shell::as_user_then(command, run_as, &then, marker));
+        let stdin = Bytes::from(shell::env_block(env));
+        self.shell_exec(&full, stdin, run_as, out, cancel).await
     }
 
     /// A plain command over SSH or locally, as the login user.
@@ -209,22 +259,21 @@ impl Session {
         }
     }
 
-    /// exec for the shell transports: user switch with sudo/su, pid marker, and on cancel
-    /// the kill of the marked process group and session.
+    /// exec for the shell transports of a command made with the pid marker: the marker is
+    /// taken off stderr, and on cancel the marked process group and session are killed.
     async fn shell_exec(
         &self,
-        command: &str,
+        full: &str,
         stdin: Bytes,
         run_as: Option<&RunAsSpec>,
         out: &mpsc::Sender<ExecEvent>,
         cancel: &CancellationToken,
     ) -> Result<ExitStatus, TransportError> {
-        let full = shell::with_pid_marker(&shell::as_user(command, run_as));
         let (tx, mut rx) = mpsc::channel::<ExecEvent>(64);
         let mut pid: Option<u32> = None;
         let run = async move {
             let tx = tx;
-            self.raw_exec(&full, stdin, &tx, cancel).await
+            self.raw_exec(full, stdin, &tx, cancel).await
         };
         let forward = async {
             // The marker is the first line on stderr; everything else goes through.
@@ -350,12 +399,7 @@ impl Session {
                 }
             }
             lines.extend(notes.finish());
-            for l in lines {
-                let ev = match l.strip_prefix(shell::TOO_BIG_MARKER) {
-                    Some(f) => FetchEvent::TooBig(f.to_string()),
-                    None if l.contains("Removing leading") || l.trim().is_empty() => continue,
-                    None => FetchEvent::Note(l),
-                };
+            for ev in lines.into_iter().filter_map(collect_note) {
                 let _ = out.send(ev).await;
             }
         };
