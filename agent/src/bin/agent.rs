@@ -113,7 +113,13 @@ fn main() {
                     std::process::exit(2);
                 }
             };
-            let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+            // One thread does the agent's own work (TLS, HTTP/2, starting commands and
+            // pumping their output): an agent is I/O bound, and a fleet of them shares the
+            // server with the jobs they run. File I/O goes to tokio's blocking pool.
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
             match rt.block_on(ordo_agent::run(cfg, shutdown_signal())) {
                 Ok(()) => 0,
                 Err(e) => {
