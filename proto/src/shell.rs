@@ -361,30 +361,15 @@ mod tests {
         let script = dir.path().join("s.sh");
         std::fs::write(&script, "#!/bin/sh\necho \"$1|$2|$SECRET|$(pwd)\"\n").unwrap();
         sh(&format!("chmod 755 {}", script.display()));
-        let cmd = with_pid_marker(&as_user(
-            &step_script(
-                &script.display().to_string(),
-                &["a b".into(), "it's".into()],
-                Some(&quote(&dir.path().display().to_string())),
-            ),
-            None,
-        ));
-        let mut child = std::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(&cmd)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(env_block(&[("SECRET".into(), "p@ss 'w$rd".into())]).as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let cmd = step_script(
+            &script.display().to_string(),
+            &["a b".into(), "it's".into()],
+            Some(&quote(&dir.path().display().to_string())),
+        );
+        let out = super::one_shell_tests::run(
+            &cmd,
+            &env_block(&[("SECRET".into(), "p@ss 'w$rd".into())]),
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
             stdout.trim(),
@@ -467,7 +452,7 @@ mod one_shell_tests {
     use std::io::Write;
 
     /// Runs `cmd` as the transports do (`sh -c` with the pid marker) with `stdin` on stdin.
-    fn run(cmd: &str, stdin: &str) -> std::process::Output {
+    pub(super) fn run(cmd: &str, stdin: &str) -> std::process::Output {
         let mut child = std::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(with_pid_marker(&as_user(cmd, None)))

@@ -58,6 +58,17 @@ struct Fleet {
 }
 
 impl Fleet {
+    /// An inventory of the first server alone, named `s1`.
+    fn one_server_inventory(&self) {
+        self.p.write(
+            "inventory.yaml",
+            &format!(
+                "servers:\n  s1: {{ host: 127.0.0.1, port: {} }}\n",
+                self.servers[0].port
+            ),
+        );
+    }
+
     fn start(n: usize) -> Self {
         let key = ClientKey::new();
         let servers: Vec<SshServer> = (0..n).map(|_| SshServer::start(&key)).collect();
@@ -553,14 +564,8 @@ fn ctrl_c_stops_every_server_and_records_the_run_as_aborted() {
 #[test]
 fn collect_reads_as_the_login_user_unless_run_as_is_asked() {
     let f = Fleet::start(1);
-    let (server, p) = (&f.servers[0], &f.p);
-    p.write(
-        "inventory.yaml",
-        &format!(
-            "servers:\n  s1: {{ host: 127.0.0.1, port: {} }}\n",
-            server.port
-        ),
-    );
+    let p = &f.p;
+    f.one_server_inventory();
     let job = |run_as: bool| {
         format!(
             "targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - script: |\n      umask 077\n      echo private > /tmp/secret_log.txt\ncollect:\n  paths: [/tmp/secret_log.txt]\n  run_as: {run_as}\n"
@@ -598,13 +603,7 @@ fn collect_reads_as_the_login_user_unless_run_as_is_asked() {
 fn the_last_step_and_its_collect_are_one_command_on_the_server() {
     let f = Fleet::start(1);
     let (server, p) = (&f.servers[0], &f.p);
-    p.write(
-        "inventory.yaml",
-        &format!(
-            "servers:\n  s1: {{ host: 127.0.0.1, port: {} }}\n",
-            server.port
-        ),
-    );
+    f.one_server_inventory();
     let job = |fail: bool| {
         format!(
             "targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - command: echo first\n  - script: |\n      echo small > /tmp/m_small_log.txt\n      head -c 4096 /dev/zero > /tmp/m_big_log.txt\n      printf 'a\\n\\nb\\n\\n'\n      printf 'no newline' >&2\n      exit {}\ncollect:\n  paths: [/tmp/m_*_log.txt]\n  max_file_size: 1k\n  on_failure: true\n",
