@@ -78,12 +78,7 @@ pub fn shell(
                 .env("LOGNAME", &u.name)
                 .env("SHELL", &u.shell)
                 .env("PATH", path);
-            // A user without a home folder (nobody's is /nonexistent) starts in /.
-            c.current_dir(if u.dir.is_dir() {
-                u.dir.as_path()
-            } else {
-                "/".as_ref()
-            });
+            c.current_dir(home_or_root(&u));
             c
         }
     };
@@ -91,11 +86,7 @@ pub fn shell(
     if run_as.is_none_or(|u| u == me)
         && let Ok(Some(u)) = User::from_uid(nix::unistd::geteuid())
     {
-        cmd.current_dir(if u.dir.is_dir() {
-            u.dir.as_path()
-        } else {
-            "/".as_ref()
-        });
+        cmd.current_dir(home_or_root(&u));
     }
     if let Some(w) = workdir.filter(|w| !w.is_empty()) {
         cmd.current_dir(w);
@@ -106,6 +97,16 @@ pub fn shell(
         .process_group(0)
         .kill_on_drop(true);
     Ok(cmd)
+}
+
+/// Where a user's commands start: the home folder, or `/` for a user without one
+/// (nobody's is /nonexistent).
+fn home_or_root(u: &User) -> &std::path::Path {
+    if u.dir.is_dir() {
+        &u.dir
+    } else {
+        std::path::Path::new("/")
+    }
 }
 
 /// Stops a child's whole process group: TERM, then KILL once `grace` has passed (or at
