@@ -11,6 +11,7 @@
 //! does them natively.
 
 pub mod agent;
+mod known_hosts;
 mod local;
 mod ssh;
 

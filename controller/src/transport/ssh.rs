@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use ordo_inventory::Node;
 
+use super::known_hosts::{KnownHosts, Verdict};
 use super::{ExecEvent, ExitStatus, TransportError};
 
 /// SSH settings shared by every connection of a run.
@@ -22,7 +23,8 @@ pub struct SshSettings {
     pub default_user: String,
     /// Private keys, tried in order; loaded once per run.
     pub keys: Arc<Vec<(PathBuf, Arc<PrivateKey>)>>,
-    pub known_hosts: PathBuf,
+    /// Read once per run; every connection checks against this copy.
+    pub known_hosts: Arc<KnownHosts>,
     pub accept_new_host_keys: bool,
     pub connect_timeout: Duration,
     /// Attempts for connections that are refused or dropped during the handshake.
@@ -76,10 +78,13 @@ impl SshSettings {
             preferred,
             ..Default::default()
         };
+        let known_hosts = KnownHosts::load(&known_hosts).map_err(|e| {
+            TransportError::Ssh(format!("cannot read {}: {e}", known_hosts.display()))
+        })?;
         Ok(SshSettings {
             default_user,
             keys: Arc::new(keys),
-            known_hosts,
+            known_hosts: Arc::new(known_hosts),
             accept_new_host_keys,
             connect_timeout,
             connect_attempts: connect_attempts.max(1),
@@ -98,7 +103,7 @@ enum HostKeyProblem {
 struct Client {
     host: String,
     port: u16,
-    known_hosts: PathBuf,
+    known_hosts: Arc<KnownHosts>,
     accept_new: bool,
     problem: Arc<Mutex<Option<HostKeyProblem>>>,
 }
@@ -117,20 +122,10 @@ impl client::Handler for Client {
             return Ok(false);
         };
         let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
-        let known = if self.known_hosts.exists() {
-            russh::keys::check_known_hosts_path(&self.host, self.port, key, &self.known_hosts)
-        } else {
-            Ok(false)
-        };
-        match known {
-            Ok(true) => Ok(true),
-            Ok(false) if self.accept_new => {
-                match russh::keys::known_hosts::learn_known_hosts_path(
-                    &self.host,
-                    self.port,
-                    key,
-                    &self.known_hosts,
-                ) {
+        match self.known_hosts.check(&self.host, self.port, key) {
+            Verdict::Known => Ok(true),
+            Verdict::Unknown if self.accept_new => {
+                match self.known_hosts.learn(&self.host, self.port, key) {
                     Ok(()) => {
                         tracing::info!(host = %self.host, %fingerprint, "learned new host key");
                         Ok(true)
@@ -138,24 +133,24 @@ impl client::Handler for Client {
                     Err(e) => {
                         self.record(HostKeyProblem::Other(format!(
                             "cannot record host key in {}: {e}",
-                            self.known_hosts.display()
+                            self.known_hosts.path().display()
                         )));
                         Ok(false)
                     }
                 }
             }
-            Ok(false) => {
+            Verdict::Unknown => {
                 self.record(HostKeyProblem::Unknown(fingerprint));
                 Ok(false)
             }
-            Err(russh::keys::Error::KeyChanged { line }) => {
+            Verdict::Changed(line) => {
                 self.record(HostKeyProblem::Changed(fingerprint, line));
                 Ok(false)
             }
-            Err(e) => {
+            Verdict::Revoked(line) => {
                 self.record(HostKeyProblem::Other(format!(
-                    "cannot check host key against {}: {e}",
-                    self.known_hosts.display()
+                    "host key {fingerprint} is marked @revoked in {} line {line}; refusing to connect",
+                    self.known_hosts.path().display()
                 )));
                 Ok(false)
             }
@@ -237,7 +232,7 @@ impl SshSession {
         let mut handle = match connected {
             Ok(h) => h,
             Err(e) => {
-                let known_hosts = s.known_hosts.display().to_string();
+                let known_hosts = s.known_hosts.path().display().to_string();
                 let host = addr.clone();
                 return Err(match problem.lock().expect("poisoned").take() {
                     Some(HostKeyProblem::Unknown(fingerprint)) => TransportError::HostKeyUnknown {
