@@ -252,6 +252,10 @@ pub fn env_block(vars: &[(String, String)]) -> String {
 /// The script that streams a tar of the files matching `patterns` on stdout; files over
 /// `max_file_size` (0: no limit) are named on stderr after [`TOO_BIG_MARKER`] instead.
 /// `then` (a command, e.g. the cleanup) runs afterwards, silently; the exit status stays tar's.
+///
+/// Everything but `tar` is shell builtins, except one `find` per collect (not per file)
+/// when there is a size limit: it names the files over the limit, and a builtin `case`
+/// takes them out of the list.
 pub fn collect_script(patterns: &[String], max_file_size: u64, then: Option<&str>) -> String {
     let words: Vec<String> = patterns.iter().map(|p| glob_word(p)).collect();
     let tail = match then {
@@ -260,22 +264,34 @@ pub fn collect_script(patterns: &[String], max_file_size: u64, then: Option<&str
             "st=0\nif [ $# -gt 0 ]; then tar -cf - -- \"$@\"; st=$?; fi\n{cmd} >/dev/null 2>&1\nexit $st"
         ),
     };
-    format!(
+    // A name that `find` would take for an option (a pattern made relative by a template)
+    // gets a `./` in front.
+    let mut script = format!(
         "set --\n\
          for f in {words}; do\n\
            if [ -f \"$f\" ] && [ ! -L \"$f\" ]; then\n\
-             if [ -n \"$(find \"$f\" -prune -size +{max}c 2>/dev/null)\" ]; then printf '{marker}%s\\n' \"$f\" >&2; else set -- \"$@\" \"$f\"; fi\n\
+             case $f in /*) ;; *) f=./$f ;; esac\n\
+             set -- \"$@\" \"$f\"\n\
            fi\n\
-         done\n\
-         {tail}",
+         done\n",
         words = words.join(" "),
-        max = if max_file_size == 0 {
-            u64::MAX / 2
-        } else {
-            max_file_size
-        },
-        marker = TOO_BIG_MARKER,
-    )
+    );
+    if max_file_size > 0 {
+        script.push_str(&format!(
+            "if [ $# -gt 0 ]; then\n\
+               big=$(find \"$@\" -prune -size +{max_file_size}c -print 2>/dev/null)\n\
+               if [ -n \"$big\" ]; then\n\
+                 nl='\n'\n\
+                 for f; do\n\
+                   shift\n\
+                   case \"$nl$big$nl\" in *\"$nl$f$nl\"*) printf '{TOO_BIG_MARKER}%s\\n' \"$f\" >&2 ;; *) set -- \"$@\" \"$f\" ;; esac\n\
+                 done\n\
+               fi\n\
+             fi\n"
+        ));
+    }
+    script.push_str(&tail);
+    script
 }
 
 /// Removes the per-run folder.
@@ -407,6 +423,77 @@ mod tests {
             Some(&cleanup_command(&run.display().to_string())),
         ));
         assert!(none.status.success() && none.stdout.is_empty() && !run.exists());
+    }
+
+    #[test]
+    fn files_over_the_limit_are_named_and_the_rest_streamed() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, size) in [
+            ("a big_log.txt", 2000),
+            ("b_log.txt", 10),
+            ("c big_log.txt", 1025),
+            ("d_log.txt", 1024),
+        ] {
+            std::fs::write(dir.path().join(name), vec![b'x'; size]).unwrap();
+        }
+        let pattern = format!("{}/*_log.txt", dir.path().display());
+        let out = sh(&collect_script(std::slice::from_ref(&pattern), 1024, None));
+        assert!(out.status.success(), "{out:?}");
+        let mut names = Vec::new();
+        for e in tar::Archive::new(&out.stdout[..]).entries().unwrap() {
+            let e = e.unwrap();
+            names.push(
+                e.path()
+                    .unwrap()
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+        assert_eq!(names, ["b_log.txt", "d_log.txt"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let big: Vec<&str> = err
+            .lines()
+            .filter_map(|l| l.strip_prefix(TOO_BIG_MARKER))
+            .collect();
+        assert_eq!(big.len(), 2, "{err}");
+        assert!(big[0].ends_with("/a big_log.txt") && big[1].ends_with("/c big_log.txt"));
+        // Everything too big: nothing on stdout, still a success.
+        let out = sh(&collect_script(std::slice::from_ref(&pattern), 5, None));
+        assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+        // No limit: no `find` at all, everything streamed.
+        let script = collect_script(std::slice::from_ref(&pattern), 0, None);
+        assert!(!script.contains("find"));
+        assert_eq!(
+            tar::Archive::new(&sh(&script).stdout[..])
+                .entries()
+                .unwrap()
+                .count(),
+            4
+        );
+    }
+
+    #[test]
+    fn a_relative_name_is_never_an_option_of_find() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("-delete"), "x").unwrap();
+        std::fs::write(dir.path().join("keep"), "y").unwrap();
+        let script = collect_script(&["-delete".to_string()], 1024, None);
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(dir.path().join("keep").exists() && dir.path().join("-delete").exists());
+        let entries: Vec<String> = tar::Archive::new(&out.stdout[..])
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(entries, ["./-delete"]);
     }
 
     #[test]
