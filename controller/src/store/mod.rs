@@ -262,8 +262,16 @@ impl Store {
     pub async fn open(url: &str) -> StoreResult<Store> {
         sqlx::any::install_default_drivers();
         let sqlite = url.starts_with("sqlite:");
-        let pool = AnyPoolOptions::new()
-            .max_connections(if sqlite { 1 } else { 5 })
+        let mut options = AnyPoolOptions::new().max_connections(if sqlite { 1 } else { 5 });
+        if sqlite {
+            // One connection that every writer of the process takes in turn: waiting for it
+            // is normal, and a run on 1,000 servers that saturates the machine's cores waits
+            // seconds (it printed sqlx warnings on the operator's terminal).
+            options = options
+                .acquire_slow_threshold(std::time::Duration::from_secs(30))
+                .acquire_timeout(std::time::Duration::from_secs(300));
+        }
+        let pool = options
             .connect(url)
             .await
             .map_err(|source| StoreError::Open {
