@@ -35,7 +35,7 @@ command -v parallel-ssh >/dev/null && command -v perf >/dev/null && command -v b
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pssh openssh-server sudo time linux-perf bc >/dev/null
 python3 -c 'import ansible' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check ansible-core
 cargo build --release -q -p ordo-controller --manifest-path "$ROOT/Cargo.toml"
-CONTROLLER=$ROOT/target/release/controller
+CONTROLLER=${CONTROLLER:-$ROOT/target/release/controller}  # CONTROLLER=path: compare another build
 
 # --- users -------------------------------------------------------------------------------
 for u in ordobench ordorunner; do
@@ -149,15 +149,20 @@ check_xargs() { [ "$(find xargs.out -name 'fichier_*' | wc -l)" = "$N" ]; }
 # --- pssh --------------------------------------------------------------------------------
 sed 's/$/:'"$PORT"'/' hosts > pssh_hosts
 PSSH_X="-x -i -x $W/client_key -x -oUserKnownHostsFile=$W/known_hosts -x -oStrictHostKeyChecking=yes -x -oKexAlgorithms=curve25519-sha256"
+# -p: PSSH_P (default 32, pssh's own and the best value found here: at N=200, -p 8/16/32/100/200
+# took 34/42/34/51/51 s; pssh's own event loop costs more with more sessions at once);
+# -t 600: a generous per-host timeout (pssh's 60 s default kills sessions that are only
+# slow because a thousand of them share two cores).
+PSSH_P=${PSSH_P:-$(( N < 32 ? N : 32 ))}
 run_pssh() {
   rm -rf pssh.out
   # shellcheck disable=SC2086
-  parallel-scp -h pssh_hosts -l ordobench -p "$N" -t 60 $PSSH_X fichier_fourni.sh /tmp/fourni.sh >/dev/null
+  parallel-scp -h pssh_hosts -l ordobench -p "$PSSH_P" -t 600 $PSSH_X fichier_fourni.sh /tmp/fourni.sh >/dev/null
   # shellcheck disable=SC2086,SC2016
-  parallel-ssh -h pssh_hosts -l ordobench -p "$N" -t 60 $PSSH_X \
+  parallel-ssh -h pssh_hosts -l ordobench -p "$PSSH_P" -t 600 $PSSH_X \
     'a=$(echo $SSH_CONNECTION | cut -d" " -f3); chmod 755 /tmp/fourni.sh && sudo -n -u ordorunner /tmp/fourni.sh SOC_PRODUCTION $a && cp /tmp/fichier_${a}_log.txt /tmp/fichier_pssh_${a}.txt' >/dev/null
   # shellcheck disable=SC2086
-  parallel-slurp -h pssh_hosts -l ordobench -p "$N" -t 60 -L pssh.out $PSSH_X '/tmp/fichier_pssh_*.txt' fichier_log.txt >/dev/null
+  parallel-slurp -h pssh_hosts -l ordobench -p "$PSSH_P" -t 600 -L pssh.out $PSSH_X '/tmp/fichier_pssh_*.txt' fichier_log.txt >/dev/null
   tar -czf pssh.tar.gz pssh.out
 }
 check_pssh() { [ "$(find pssh.out -name 'fichier_log.txt*' | wc -l)" = "$N" ]; }
@@ -202,7 +207,10 @@ check_ansible() { [ "$(find ansible.out -name 'fichier_*' | wc -l)" = "$N" ]; }
 
 # --- measure -----------------------------------------------------------------------------
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-: > "$RESULTS"
+# Results are appended (the file keeps every run's lines), under a header saying what ran.
+printf '# %s %s: bench/fleet.sh %s %s TOOLS="%s" PAR=%s PSSH_P=%s\n' "$(date -u +%FT%TZ)" \
+  "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" "$N" "$RUNS" \
+  "${TOOLS:-ordo xargs pssh ansible}" "${PAR:-$N}" "$PSSH_P" >> "$RESULTS"
 # The floor: the servers' CPU for one session that logs in and runs `true` (sessions 50
 # at a time, so the machine is not the limit), times N, over the cores: no tool that opens
 # one SSH session per server can finish sooner on this machine. Measured by sampling every
@@ -223,7 +231,7 @@ for tool in ${TOOLS:-ordo xargs pssh ansible}; do
     [ -n "${PERF:-}" ] && { perf record -q -a -g -e cpu-clock -F 499 -o "$ROOT/bench/perf-$tool-$N.data" 2>/dev/null & PERF_PID=$!; sleep 1; }
     busy0=$(busy_ticks)
     start=$(date +%s.%N)
-    /usr/bin/time -f '%U %S %M' -o "$W/time.$tool" bash -c "$(declare -f run_$tool); cd $W; W=$W N=$N PSSH_X='$PSSH_X' CONTROLLER=$CONTROLLER run_$tool"
+    /usr/bin/time -f '%U %S %M' -o "$W/time.$tool" bash -c "$(declare -f run_$tool); cd $W; W=$W N=$N PSSH_P=$PSSH_P PSSH_X='$PSSH_X' CONTROLLER=$CONTROLLER run_$tool"
     end=$(date +%s.%N)
     busy1=$(busy_ticks)
     [ -n "${PERF:-}" ] && { kill -INT "$PERF_PID"; wait "$PERF_PID" || true; }

@@ -22,14 +22,18 @@ fn main() {
                 && std::env::var_os("NO_COLOR").is_none(),
         )
         .init();
-    // Blocking work (unpacking collected files, archives) is short: a few threads are
-    // enough, and each thread costs a stack and a malloc arena (1000 servers collecting at
+    // `serve` (API, scheduler, several jobs at once) runs on every core. One-shot commands
+    // run on one thread: a fleet run's work is waiting on its servers, and with one thread
+    // nothing is handed between threads (on 1000 servers: about a fifth less CPU, a few MiB
+    // less memory, the same wall time; see docs/benchmarks.md). CPU-heavy work (unpacking
+    // collected files, the archive) goes to the blocking pool either way: a few threads
+    // are enough, and each costs a stack and a malloc arena (1000 servers collecting at
     // once would otherwise start up to 512 of them).
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .max_blocking_threads(16)
-        .build()
-    {
+    let mut builder = match args.command {
+        cli::Command::Serve(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder.enable_all().max_blocking_threads(16).build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
