@@ -145,4 +145,10 @@ for job in noop vip; do
   printf 'N=%d job=%s mode=connected wall=%ss runs=%d\n' "$N" "$job" "$wall" "$RUNS" | tee -a "$RESULTS.tmp"
 done
 printf 'N=%d agents_rss=%dKiB_each\n' "$N" "$(agents_rss)" | tee -a "$RESULTS.tmp"
-mv "$RESULTS.tmp" "$RESULTS"
+# Results are appended (the file keeps every run's lines), under a header saying what ran.
+{
+  printf '# %s %s: bench/agents.sh %s %s\n' "$(date -u +%FT%TZ)" \
+    "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" "$N" "$RUNS"
+  cat "$RESULTS.tmp"
+} >> "$RESULTS"
+rm -f "$RESULTS.tmp"

@@ -211,6 +211,8 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 printf '# %s %s: bench/fleet.sh %s %s TOOLS="%s" PAR=%s PSSH_P=%s\n' "$(date -u +%FT%TZ)" \
   "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" "$N" "$RUNS" \
   "${TOOLS:-ordo xargs pssh ansible}" "${PAR:-$N}" "$PSSH_P" >> "$RESULTS"
+[ "$CONTROLLER" = "$ROOT/target/release/controller" ] || echo "#   CONTROLLER=$CONTROLLER" >> "$RESULTS"
+[ -z "${PERF:-}" ] || echo "#   PERF=1 (perf samples the machine during the runs)" >> "$RESULTS"
 # The floor: the servers' CPU for one session that logs in and runs `true` (sessions 50
 # at a time, so the machine is not the limit), times N, over the cores: no tool that opens
 # one SSH session per server can finish sooner on this machine. Measured by sampling every

@@ -7,9 +7,11 @@ set -euo pipefail
 N=${1:-50}
 RUNS=${2:-3}
 HERE=$(cd "$(dirname "$0")" && pwd)
+# The results files keep every run: show this one's lines (after the last header).
+last_block() { awk '/^#/ {b = ""} {b = b $0 "\n"} END {printf "%s", b}' "$1"; }
 "$HERE/fleet.sh" "$N" "$RUNS"
 "$HERE/agents.sh" "$N" "$RUNS"
 echo "--- SSH fleet ($HERE/results-fleet-$N.txt)"
-cat "$HERE/results-fleet-$N.txt"
+last_block "$HERE/results-fleet-$N.txt"
 echo "--- agents ($HERE/results-agents-$N.txt)"
-cat "$HERE/results-agents-$N.txt"
+last_block "$HERE/results-agents-$N.txt"
