@@ -8,7 +8,7 @@ use bytes::Bytes;
 use ordo_inventory::Node;
 use ordo_jobs::{Context, RunAsMethod, StepAction};
 use ordo_proto::shell::{self, RunAsSpec, SwitchMethod};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::sync::CancellationToken;
 
@@ -495,7 +495,10 @@ impl NodeRun<'_> {
                     match (piece, &merged) {
                         (Piece::Line(line), _) => self.line(step, stderr, line).await,
                         (Piece::After(b), Some(m)) => {
-                            let sink = sink.get_or_insert_with(|| self.collect_sink(m.plan));
+                            if sink.is_none() {
+                                sink = Some(self.collect_sink(m.plan).await);
+                            }
+                            let Some(sink) = sink.as_mut() else { continue };
                             if !stderr {
                                 sink.event(FetchEvent::Tar(b)).await;
                                 continue;
@@ -515,7 +518,10 @@ impl NodeRun<'_> {
             }
             match &merged {
                 Some(m) if out.found() => {
-                    let mut sink = sink.unwrap_or_else(|| self.collect_sink(m.plan));
+                    let mut sink = match sink {
+                        Some(s) => s,
+                        None => self.collect_sink(m.plan).await,
+                    };
                     for ev in notes.finish().into_iter().filter_map(collect_note) {
                         sink.event(ev).await;
                     }
@@ -579,19 +585,20 @@ impl NodeRun<'_> {
         })
     }
 
-    fn collect_sink(&self, plan: &CollectPlan) -> CollectSink {
+    async fn collect_sink(&self, plan: &CollectPlan) -> CollectSink {
         CollectSink::start(
             self.req.exec_dir.join(self.node.folder_name()),
             &plan.patterns,
             plan.max_total_size,
             plan.max_file_size,
         )
+        .await
     }
 
     /// Collects into the server's folder with a command of its own; true when the run
     /// folder was removed with it.
     async fn collect(&mut self, session: &Session, plan: &CollectPlan, run_dir: &str) -> bool {
-        let mut sink = self.collect_sink(plan);
+        let mut sink = self.collect_sink(plan).await;
         let (tx, mut rx) = mpsc::channel::<FetchEvent>(64);
         let fetch = async {
             let tx = tx;
@@ -683,8 +690,16 @@ struct MergedCollect<'a> {
     cleanup: Option<&'a str>,
 }
 
+/// Collect streams unpacked at once, in the whole process. Each holds a thread of the
+/// blocking pool (16 in the binary) for as long as its server sends, which over a slow
+/// link can be minutes; the other threads stay free for DNS lookups (a lookup waiting for
+/// a thread would count against `connect_timeout`), the archive and transfers. Further
+/// collects wait their turn, and their servers with them (SSH flow control).
+static UNPACK_SLOTS: Semaphore = Semaphore::const_new(12);
+
 /// The receiving end of a collect: the tar stream is unpacked into the server's folder as
-/// it arrives (on a blocking thread), notes are kept for the report.
+/// it arrives (on a blocking thread, once one of [`UNPACK_SLOTS`] is free), notes are kept
+/// for the report.
 struct CollectSink {
     data_tx: Option<mpsc::Sender<std::io::Result<Bytes>>>,
     unpacker: tokio::task::JoinHandle<std::io::Result<collect::Unpacked>>,
@@ -701,7 +716,7 @@ struct Received {
 }
 
 impl CollectSink {
-    fn start(
+    async fn start(
         dest: std::path::PathBuf,
         patterns: &[String],
         max_total: u64,
@@ -713,7 +728,10 @@ impl CollectSink {
             .collect();
         let (data_tx, data_rx) = mpsc::channel::<std::io::Result<Bytes>>(64);
         let dest2 = dest.clone();
+        // Never closed: the permit is always granted, in turn.
+        let slot = UNPACK_SLOTS.acquire().await.ok();
         let unpacker = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             let reader = SyncIoBridge::new(StreamReader::new(
                 tokio_stream::wrappers::ReceiverStream::new(data_rx),
             ));
@@ -792,5 +810,51 @@ fn env_name(k: &str) -> String {
 impl NodeStatus {
     pub fn is_ok(self) -> bool {
         self == NodeStatus::Succeeded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Collects whose servers are slow to send never hold every thread of the blocking
+    /// pool: a DNS lookup (counted in the connect timeout) still gets one at once.
+    #[test]
+    fn slow_collects_leave_threads_for_lookups() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(16)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            // 20 collects whose servers send nothing yet.
+            let starts: Vec<_> = (0..20)
+                .map(|i| {
+                    let dest = dir.path().join(format!("s{i}"));
+                    tokio::spawn(async move {
+                        CollectSink::start(dest, &["/tmp/f".into()], 1 << 20, 0).await
+                    })
+                })
+                .collect();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let lookup = tokio::time::timeout(
+                Duration::from_secs(5),
+                tokio::net::lookup_host("localhost:22"),
+            )
+            .await
+            .map(|r| r.map(|addrs| addrs.count()));
+            assert!(
+                matches!(lookup, Ok(Ok(n)) if n > 0),
+                "the lookup waited for a blocking thread: {lookup:?}"
+            );
+            // Every collect still runs, in turn, when the earlier ones end.
+            for start in starts {
+                let received = start.await.unwrap().finish().await;
+                let unpacked = received.unpacked.unwrap().unwrap();
+                assert!(unpacked.files.is_empty());
+                assert!(received.dest.is_dir());
+            }
+        });
     }
 }
