@@ -328,7 +328,17 @@ impl Agent for AgentService {
                 }
             };
             let mut notes = Vec::new();
-            let (_, _) = tokio::join!(data, stderr.read_to_end(&mut notes));
+            let closed = tx.clone();
+            tokio::select! {
+                _ = async { tokio::join!(data, stderr.read_to_end(&mut notes)) } => {}
+                // The controller stopped the collect (its timeout, Ctrl-C): a tar stuck on
+                // a file (a hung network mount) would otherwise never end.
+                _ = closed.closed() => {
+                    process::stop_group(&mut child, Duration::from_secs(2)).await;
+                    let _ = child.wait().await;
+                    return;
+                }
+            }
             for line in String::from_utf8_lossy(&notes).lines() {
                 let msg = match line.strip_prefix(ordo_proto::shell::TOO_BIG_MARKER) {
                     Some(path) => fetch_chunk::Msg::Skipped(FetchSkipped {

@@ -21,7 +21,9 @@ pub struct Unpacked {
 }
 
 /// Unpacks `reader` (a tar stream) into `dest`. `bases` are the collect globs' folders
-/// (`/tmp/`): a file is stored relative to the longest base it is under.
+/// (`/tmp/`): a file is stored relative to the longest base it is under. A stream that
+/// ends early (the collect was stopped, the connection lost) keeps the files received
+/// whole, removes the one cut short and says so in a warning.
 pub fn unpack(
     reader: impl Read,
     dest: &Path,
@@ -35,7 +37,15 @@ pub fn unpack(
     {
         let mut entries = archive.entries()?;
         for entry in entries.by_ref() {
-            let mut entry = entry?;
+            let mut entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    out.warnings.push(format!(
+                        "the collect stream ended early ({e}); nothing after"
+                    ));
+                    break;
+                }
+            };
             let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             let remote = format!("/{}", raw.trim_start_matches('/'));
             if !entry.header().entry_type().is_file() {
@@ -69,7 +79,21 @@ pub fn unpack(
                 std::fs::create_dir_all(parent)?;
             }
             let mut file = std::fs::File::create(&target)?;
-            let written = std::io::copy(&mut (&mut entry).take(size), &mut file)?;
+            let written = match std::io::copy(&mut (&mut entry).take(size), &mut file) {
+                Ok(n) => Some(n).filter(|n| *n == size),
+                // A read error is the stream's (the collect was stopped); a write error
+                // is this disk's and is reported as such.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => None,
+                Err(e) => return Err(e),
+            };
+            let Some(written) = written else {
+                drop(file);
+                let _ = std::fs::remove_file(&target);
+                out.warnings.push(format!(
+                    "{remote}: cut short (the collect stream ended early), not kept"
+                ));
+                break;
+            };
             total += written;
             out.files.push(Received {
                 remote_path: remote,
@@ -156,5 +180,39 @@ mod tests {
         let got: Vec<_> = out.files.iter().map(|f| f.local_path.as_str()).collect();
         assert_eq!(got, vec!["a", "c"]);
         assert!(out.warnings[0].starts_with("/tmp/b: not collected: the total size limit"));
+    }
+
+    /// A collect stopped in the middle of a file (timeout, lost connection): the files
+    /// before it are kept, the cut one is not left half-written.
+    #[test]
+    fn stream_cut_short_keeps_whole_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = vec![b'x'; 5000];
+        let data = tar_of(&[("tmp/a", b"first"), ("tmp/b", &big), ("tmp/c", b"third")]);
+        // a: header + 1 block; b: header, then 1000 of its 5000 bytes.
+        let cut = &data[..512 * 3 + 1000];
+        let out = unpack(cut, dir.path(), &["/tmp/".to_string()], 1 << 20).unwrap();
+        let got: Vec<_> = out.files.iter().map(|f| f.local_path.as_str()).collect();
+        assert_eq!(got, vec!["a"]);
+        assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"first");
+        assert!(
+            !dir.path().join("b").exists(),
+            "a half-written file was left"
+        );
+        assert!(
+            out.warnings.iter().any(|w| w.contains("/tmp/b: cut short")),
+            "{:?}",
+            out.warnings
+        );
+        // Cut inside a header: the files before it are kept too.
+        let cut = &data[..512 * 2 + 100];
+        let out = unpack(
+            cut,
+            tempfile::tempdir().unwrap().path(),
+            &["/tmp/".to_string()],
+            1 << 20,
+        )
+        .unwrap();
+        assert_eq!(out.files.len(), 1);
     }
 }

@@ -278,6 +278,9 @@ pub struct CollectSpec {
     /// Read the files as the job's run-as user; by default they are read as the login
     /// user, as the seed's `scp` and Ansible's `fetch` do (one user switch fewer).
     pub run_as: bool,
+    /// How long one server's collect may take (1 h by default); after it the collect is
+    /// stopped on that server and the files received whole are kept.
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

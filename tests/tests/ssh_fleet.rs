@@ -57,6 +57,16 @@ struct Fleet {
     p: Project,
 }
 
+/// The folder of server `name` in the first execution (in directory order) that has one.
+fn first_folder_of(p: &Project, name: &str) -> std::path::PathBuf {
+    std::fs::read_dir(p.path().join("data/executions"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join(name))
+        .find(|d| d.exists())
+        .expect("the server's folder")
+}
+
 impl Fleet {
     /// An inventory of the first server alone, named `s1`.
     fn one_server_inventory(&self) {
@@ -629,12 +639,7 @@ fn the_last_step_and_its_collect_are_one_command_on_the_server() {
         "{}",
         run.stdout
     );
-    let dir = std::fs::read_dir(p.path().join("data/executions"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path().join("s1"))
-        .find(|d| d.exists())
-        .expect("the server's folder");
+    let dir = first_folder_of(p, "s1");
     assert_eq!(
         std::fs::read_to_string(dir.join("m_small_log.txt")).unwrap(),
         "small\n"
@@ -670,4 +675,59 @@ fn the_last_step_and_its_collect_are_one_command_on_the_server() {
         .expect_code(1);
     assert!(run.stdout.contains("1 file(s) collected"), "{}", run.stdout);
     assert_eq!(sessions() - before, 3, "{}", server.log());
+}
+
+/// A collect that does not end (here a step left a process holding the command's output
+/// open, so the SSH channel never closes) is stopped after `collect: timeout` on that
+/// server: the files received whole are kept, the run ends, nothing is left running.
+#[test]
+fn a_collect_that_does_not_end_is_stopped_after_its_timeout() {
+    let f = Fleet::start(1);
+    let p = &f.p;
+    f.one_server_inventory();
+    let marker = format!("ordo-collect-timeout-{}", std::process::id());
+    p.write(
+        "jobs/stuck.yaml",
+        &format!(
+            "targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - script: |\n      echo done > /tmp/stuck_log.txt\n      sh -c 'sleep 120; echo {marker}' &\n    timeout: 60s\ncollect:\n  paths: [/tmp/stuck_log.txt]\n  timeout: 3s\n"
+        ),
+    );
+    let started = std::time::Instant::now();
+    let run = p
+        .controller(&["run", "stuck", "--no-progress", "--no-mail"])
+        .expect_code(0);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "the run waited for the process: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        run.stdout
+            .contains("collect timed out after 3s (collect: timeout) and was stopped"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("1 file(s) collected"), "{}", run.stdout);
+    let dir = first_folder_of(p, "s1");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("stuck_log.txt")).unwrap(),
+        "done\n"
+    );
+    let left = processes(RUN_AS_USER, &marker);
+    assert!(left.is_empty(), "processes left: {left:?}");
+
+    // A wrong value is refused with its place.
+    p.write(
+        "jobs/stuck.yaml",
+        "targets: all\nsteps:\n  - command: true\ncollect:\n  paths: [/tmp/x]\n  timeout: 0s\n",
+    );
+    let check = p.controller(&["check"]).expect_code(2);
+    assert!(
+        check.stderr.contains("stuck.yaml:6:12")
+            && check
+                .stderr
+                .contains("collect: timeout: must be more than 0"),
+        "{}",
+        check.stderr
+    );
 }

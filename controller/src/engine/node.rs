@@ -450,8 +450,11 @@ impl NodeRun<'_> {
         let token = self.req.cancel.child_token();
         // Cancelled when the step is over (the command may still be collecting).
         let done = CancellationToken::new();
+        // Cancelled when the command is over (step and collect).
+        let finished = CancellationToken::new();
         let (tx, mut rx) = mpsc::channel::<ExecEvent>(256);
         let mut timed_out = None;
+        let mut collect_timed_out = None;
         let exec = async {
             let tx = tx;
             let r = match &merged {
@@ -468,14 +471,20 @@ impl NodeRun<'_> {
                 None => session.exec(command, env, run_as, &tx, &token).await,
             };
             done.cancel();
+            finished.cancel();
             r
         };
         let timer = async {
-            if let Some(t) = timeout {
-                tokio::select! {
-                    _ = tokio::time::sleep(t) => { timed_out = Some(t); token.cancel(); }
+            match timeout {
+                Some(t) => tokio::select! {
+                    _ = tokio::time::sleep(t) => { timed_out = Some(t); token.cancel(); return; }
                     _ = done.cancelled() => {}
-                }
+                },
+                None => done.cancelled().await,
+            }
+            // The step is over; the collect in the same command has a timeout of its own.
+            if let Some(m) = &merged {
+                collect_timer(m.plan.timeout, &finished, &token, &mut collect_timed_out).await;
             }
         };
         let consume = async {
@@ -534,7 +543,10 @@ impl NodeRun<'_> {
         if let Some((sink, cleans)) = collected {
             let received = sink.finish().await;
             let status = result.map(|st| (st, cleans));
-            self.collected_with_step = Some(self.report_collect(status, received).await);
+            self.collected_with_step = Some(
+                self.report_collect(status, received, collect_timed_out)
+                    .await,
+            );
             return StepOutcome::Exited(ExitStatus::Code(0));
         }
         match result {
@@ -582,6 +594,7 @@ impl NodeRun<'_> {
             run_as,
             max_file_size: spec.max_file_size,
             max_total_size: spec.max_total_size,
+            timeout: spec.timeout,
         })
     }
 
@@ -600,26 +613,34 @@ impl NodeRun<'_> {
     async fn collect(&mut self, session: &Session, plan: &CollectPlan, run_dir: &str) -> bool {
         let mut sink = self.collect_sink(plan).await;
         let (tx, mut rx) = mpsc::channel::<FetchEvent>(64);
+        // Ctrl-C or the job's timeout stop the collect, and so does its own timeout.
+        let token = self.req.cancel.child_token();
+        let fetched = CancellationToken::new();
+        let mut timed_out = None;
         let fetch = async {
             let tx = tx;
-            session
+            let r = session
                 .fetch(
                     &plan.patterns,
                     plan.max_file_size,
                     plan.run_as.as_ref(),
                     Some(run_dir).filter(|_| self.uploaded),
                     &tx,
+                    &token,
                 )
-                .await
+                .await;
+            fetched.cancel();
+            r
         };
+        let timer = collect_timer(plan.timeout, &fetched, &token, &mut timed_out);
         let route = async {
             while let Some(ev) = rx.recv().await {
                 sink.event(ev).await;
             }
         };
-        let (status, ()) = tokio::join!(fetch, route);
+        let (status, (), ()) = tokio::join!(fetch, timer, route);
         let received = sink.finish().await;
-        self.report_collect(status, received).await
+        self.report_collect(status, received, timed_out).await
     }
 
     /// Reports a finished collect; true when the run folder was removed with it.
@@ -627,11 +648,20 @@ impl NodeRun<'_> {
         &mut self,
         status: Result<(ExitStatus, bool), TransportError>,
         received: Received,
+        timed_out: Option<Duration>,
     ) -> bool {
         for note in received.notes {
             self.warn(note).await;
         }
+        if let Some(t) = timed_out {
+            self.warn(format!(
+                "collect timed out after {} (collect: timeout) and was stopped; files received whole are kept",
+                humantime::format_duration(t)
+            ))
+            .await;
+        }
         let cleaned = match status {
+            Err(TransportError::Cancelled) if timed_out.is_some() => false,
             Ok((st, cleaned)) => {
                 if !st.success() {
                     self.warn(format!("collect command ended with {st}")).await;
@@ -674,12 +704,30 @@ impl NodeRun<'_> {
     }
 }
 
+/// Cancels `token` when `limit` passes before `over` is cancelled, and says so in
+/// `timed_out`.
+async fn collect_timer(
+    limit: Duration,
+    over: &CancellationToken,
+    token: &CancellationToken,
+    timed_out: &mut Option<Duration>,
+) {
+    tokio::select! {
+        _ = tokio::time::sleep(limit) => {
+            *timed_out = Some(limit);
+            token.cancel();
+        }
+        _ = over.cancelled() => {}
+    }
+}
+
 /// What a server's collect reads.
 struct CollectPlan {
     patterns: Vec<String>,
     run_as: Option<RunAsSpec>,
     max_file_size: u64,
     max_total_size: u64,
+    timeout: Duration,
 }
 
 /// A collect that runs in the last step's own command (shell transports): the marker

@@ -358,6 +358,7 @@ impl Session {
     /// Streams the files matching `patterns`, read as `run_as`, as a tar into `out`.
     /// With `cleanup`, a shell transport also removes that folder in the same command when
     /// it can (reading as the login user): the returned flag says whether it did.
+    /// `cancel` stops it on the server (the shell command's process tree is killed).
     pub async fn fetch(
         &self,
         patterns: &[String],
@@ -365,20 +366,22 @@ impl Session {
         run_as: Option<&RunAsSpec>,
         cleanup: Option<&str>,
         out: &mpsc::Sender<FetchEvent>,
+        cancel: &CancellationToken,
     ) -> Result<(ExitStatus, bool), TransportError> {
         if let Session::Agent(a) = self {
-            let st = a
-                .fetch(
+            // Dropping the gRPC stream cancels it; the agent stops its tar.
+            let st = tokio::select! {
+                st = a.fetch(
                     patterns,
                     max_file_size,
                     run_as.map(|r| r.user.as_str()),
                     out,
-                )
-                .await?;
+                ) => st?,
+                _ = cancel.cancelled() => return Err(TransportError::Cancelled),
+            };
             return Ok((st, false));
         }
         let (tx, mut rx) = mpsc::channel::<ExecEvent>(64);
-        let never = CancellationToken::new();
         let then = cleanup
             .filter(|_| run_as.is_none())
             .map(shell::cleanup_command);
@@ -386,7 +389,7 @@ impl Session {
         let command = shell::collect_script(patterns, max_file_size, then.as_deref());
         let run = async move {
             let tx = tx;
-            self.exec(&command, &[], run_as, &tx, &never).await
+            self.exec(&command, &[], run_as, &tx, cancel).await
         };
         let route = async {
             let mut notes = crate::engine::LineSplitter::default();

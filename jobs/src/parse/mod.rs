@@ -73,6 +73,7 @@ const COLLECT: &[&str] = &[
     "max_total_size",
     "on_failure",
     "run_as",
+    "timeout",
 ];
 const MAIL: &[&str] = &[
     "to",
