@@ -125,7 +125,7 @@ pub fn run(cli: &Cli, a: &PlanArgs) -> anyhow::Result<i32> {
                 say!("  {}", show(p));
             }
             say!(
-                "  limits: {} per file, {} per server, {} per server",
+                "  limits: {} per file, {} per server; timeout {} per server",
                 ordo_jobs::units::format_size(c.max_file_size),
                 ordo_jobs::units::format_size(c.max_total_size),
                 humantime::format_duration(c.timeout)
