@@ -504,10 +504,10 @@ impl NodeRun<'_> {
                     match (piece, &merged) {
                         (Piece::Line(line), _) => self.line(step, stderr, line).await,
                         (Piece::After(b), Some(m)) => {
-                            if sink.is_none() {
-                                sink = Some(self.collect_sink(m.plan).await);
-                            }
-                            let Some(sink) = sink.as_mut() else { continue };
+                            let sink = match sink {
+                                Some(ref mut s) => s,
+                                None => sink.insert(self.collect_sink(m.plan).await),
+                            };
                             if !stderr {
                                 sink.event(FetchEvent::Tar(b)).await;
                                 continue;

@@ -139,7 +139,7 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
 }
 
 /// How long a server's collect may take when the job does not say (`collect: timeout`).
-pub const DEFAULT_COLLECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+const DEFAULT_COLLECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
 
 pub(super) fn read_collect(n: &Node, cx: &mut Cx<'_>) -> Option<CollectSpec> {
     let (paths_node, f) = match &n.kind {
@@ -183,17 +183,15 @@ pub(super) fn read_collect(n: &Node, cx: &mut Cx<'_>) -> Option<CollectSpec> {
         run_as: get("run_as")
             .and_then(|n| n.bool("collect: run_as", cx.d))
             .unwrap_or(false),
-        timeout: match get("timeout") {
-            None => DEFAULT_COLLECT_TIMEOUT,
-            Some(n) => match cx.duration(n, "collect: timeout") {
+        timeout: get("timeout")
+            .and_then(|n| match cx.duration(n, "collect: timeout") {
                 Some(t) if t.is_zero() => {
                     cx.d.error(n.pos, "collect: timeout: must be more than 0");
-                    DEFAULT_COLLECT_TIMEOUT
+                    None
                 }
-                Some(t) => t,
-                None => DEFAULT_COLLECT_TIMEOUT,
-            },
-        },
+                t => t,
+            })
+            .unwrap_or(DEFAULT_COLLECT_TIMEOUT),
     })
 }
 
