@@ -12,13 +12,14 @@ macro_rules! say {
 
 pub mod archive;
 pub mod cli;
+pub mod clock;
 pub mod collect;
-pub mod config;
 pub mod engine;
 pub mod exec;
 pub mod mail;
 pub mod output;
 pub mod pki;
+pub mod project;
 pub mod serve;
 pub mod store;
 pub mod transfer;

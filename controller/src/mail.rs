@@ -9,7 +9,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::config::{MailConfig, SmtpTls};
+use crate::project::{MailConfig, SmtpTls};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -142,7 +142,7 @@ pub async fn send(cfg: &MailConfig, m: &Outgoing) -> Result<String, MailError> {
     }
 }
 
-fn password(smtp: &crate::config::SmtpConfig) -> Result<String, String> {
+fn password(smtp: &crate::project::SmtpConfig) -> Result<String, String> {
     if let Some(var) = &smtp.password_env {
         return std::env::var(var)
             .map_err(|_| format!("password_env: environment variable {var} is not set"));

@@ -4,9 +4,10 @@
 use std::io::{BufWriter, IsTerminal, Stdout, Write};
 use std::time::Duration;
 
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::clock::{now_ms, time_of_day};
 use crate::engine::{Event, NodeResult};
 
 pub struct Terminal {
@@ -79,7 +80,7 @@ impl Terminal {
                 let sep = if *stderr { '!' } else { '|' };
                 self.print(format!(
                     "{} {:<w$} {sep} {line}",
-                    clock(*ts),
+                    time_of_day(*ts),
                     node,
                     w = self.width
                 ));
@@ -87,7 +88,7 @@ impl Terminal {
             Event::Warning { node, message } => {
                 self.print(format!(
                     "{} {:<w$} ! warning: {message}",
-                    clock(crate::engine::now_ms()),
+                    time_of_day(now_ms()),
                     node,
                     w = self.width
                 ));
@@ -101,7 +102,7 @@ impl Terminal {
             } if outcome != "exit code 0" => {
                 self.print(format!(
                     "{} {:<w$} ! step {step} ({name}): {outcome} ({:.1}s)",
-                    clock(crate::engine::now_ms()),
+                    time_of_day(now_ms()),
                     node,
                     duration.as_secs_f64(),
                     w = self.width
@@ -119,7 +120,7 @@ impl Terminal {
                     let err = r.error.as_deref().unwrap_or("");
                     self.print(format!(
                         "{} {:<w$} ! {}: {err}",
-                        clock(crate::engine::now_ms()),
+                        time_of_day(now_ms()),
                         r.node,
                         r.status.as_str(),
                         w = self.width
@@ -138,20 +139,12 @@ impl Terminal {
     }
 }
 
-fn clock(ts_ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ts_ms)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%H:%M:%S%.3f")
-                .to_string()
-        })
-        .unwrap_or_default()
-}
-
 /// The per-server summary as a table.
 pub fn summary_table(results: &[NodeResult]) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
+    // On a terminal, long errors wrap within its width instead of overflowing it.
+    t.set_content_arrangement(ContentArrangement::Dynamic);
     t.set_header(vec![
         "SERVER", "STATUS", "EXIT", "DURATION", "FILES", "ERROR",
     ]);
@@ -178,26 +171,4 @@ pub fn summary_table(results: &[NodeResult]) -> String {
         ]);
     }
     t.to_string()
-}
-
-/// Unix milliseconds as local `YYYY-MM-DD HH:MM:SS` (empty when out of range).
-pub fn local_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_default()
-}
-
-/// Unix milliseconds as `YYYY-MM-DD HH:MM:SS ZONE` in `tz` (empty when out of range).
-pub fn zoned_time(ms: i64, tz: chrono_tz::Tz) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&tz)
-                .format("%Y-%m-%d %H:%M:%S %Z")
-                .to_string()
-        })
-        .unwrap_or_default()
 }

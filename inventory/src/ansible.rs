@@ -112,6 +112,60 @@ fn apply_var(node: &mut Node, key: &str, value: &str, pos: Pos, d: &mut Diagnost
     }
 }
 
+/// A host pattern as Ansible reads it: `name:port`, `[v6::addr]:port`, a bare IPv6
+/// address (no port), or a name with ranges (`web[01:03]:2222`). Returns the name
+/// pattern and the port, if any.
+pub(crate) fn host_pattern(pattern: &str) -> Result<(String, Option<u16>), String> {
+    let bad_port =
+        |p: &str| format!("host `{pattern}`: `{p}` after the last `:` is not a valid port");
+    let parse_port = |p: &str| match p.parse::<u16>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(bad_port(p)),
+    };
+    // `[2001:db8::1]:2222` or `[2001:db8::1]`: an IPv6 address in brackets.
+    if let Some(rest) = pattern.strip_prefix('[')
+        && let Some((inner, after)) = rest.split_once(']')
+        && inner.matches(':').count() >= 2
+    {
+        return match after {
+            "" => Ok((inner.to_string(), None)),
+            _ => match after.strip_prefix(':') {
+                Some(p) => Ok((inner.to_string(), Some(parse_port(p)?))),
+                None => Err(format!("host `{pattern}`: unexpected `{after}` after `]`")),
+            },
+        };
+    }
+    // Colons outside the ranges' brackets.
+    let mut depth = 0usize;
+    let mut colons = Vec::new();
+    for (i, c) in pattern.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            ':' if depth == 0 => colons.push(i),
+            _ => {}
+        }
+    }
+    match colons.as_slice() {
+        [i] => Ok((
+            pattern[..*i].to_string(),
+            Some(parse_port(&pattern[i + 1..])?),
+        )),
+        // No colon, or a bare IPv6 address (several colons): no port.
+        _ => Ok((pattern.to_string(), None)),
+    }
+}
+
+/// The pattern's port as the first host variable, so an `ansible_port` on the host wins.
+fn with_port(port: Option<u16>, pos: Pos, vars: Vars) -> Vars {
+    match port {
+        Some(p) => std::iter::once(("ansible_port".to_string(), p.to_string(), pos))
+            .chain(vars)
+            .collect(),
+        None => vars,
+    }
+}
+
 /// Expands Ansible host ranges: `web[01:03]` gives web01, web02, web03.
 pub(crate) fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
     let Some(open) = pattern.find('[') else {
@@ -198,6 +252,25 @@ fn words(line: &str) -> Vec<(String, usize)> {
     out
 }
 
+/// `[name]` or `[name:kind]`, maybe followed by a comment, as Ansible reads a section
+/// header; anything else starting with `[` is a host (`[2001:db8::1]:2222`, `[a:c]web`).
+fn section_header(line: &str) -> Option<(&str, Option<&str>)> {
+    let body = line.strip_prefix('[')?;
+    let (inside, after) = body.split_once(']')?;
+    let after = after.trim_start();
+    if !(after.is_empty() || after.starts_with('#') || after.starts_with(';')) {
+        return None;
+    }
+    let (name, kind) = match inside.split_once(':') {
+        Some((n, k)) => (n, Some(k)),
+        None => (inside, None),
+    };
+    let name_ok = !name.is_empty() && !name.contains(char::is_whitespace);
+    let kind_ok =
+        kind.is_none_or(|k| !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_'));
+    (name_ok && kind_ok).then_some((name, kind))
+}
+
 pub(crate) fn parse_ini(text: &str, d: &mut Diagnostics) -> Inventory {
     let mut b = Builder::default();
     let mut section: (String, &str) = ("ungrouped".to_string(), "hosts");
@@ -208,30 +281,26 @@ pub(crate) fn parse_ini(text: &str, d: &mut Diagnostics) -> Inventory {
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
             continue;
         }
-        if line.starts_with('[') {
-            let Some(body) = line.strip_prefix('[').and_then(|l| l.split(']').next()) else {
-                continue;
-            };
-            if !line.contains(']') {
-                d.error(
-                    Pos::new(line_no, indent + 1),
-                    format!("unclosed section header `{line}`"),
-                );
-                continue;
-            }
-            let (name, kind) = match body.split_once(':') {
-                Some((n, k @ ("vars" | "children"))) => (n, k),
-                Some((_, k)) => {
+        if line.starts_with('[') && !line.contains(']') {
+            d.error(
+                Pos::new(line_no, indent + 1),
+                format!("unclosed section header `{line}`"),
+            );
+            continue;
+        }
+        if let Some((name, kind)) = section_header(line) {
+            match kind {
+                None => section = (name.to_string(), "hosts"),
+                Some(k @ ("vars" | "children")) => section = (name.to_string(), k),
+                Some(k) => {
                     d.error(
                         Pos::new(line_no, indent + 1),
                         format!("unknown section kind `:{k}` (expected :vars or :children)"),
                     );
                     continue;
                 }
-                None => (body, "hosts"),
-            };
+            }
             b.groups.insert(name.to_string());
-            section = (name.to_string(), kind);
             continue;
         }
         let ws = words(raw);
@@ -279,8 +348,9 @@ pub(crate) fn parse_ini(text: &str, d: &mut Diagnostics) -> Inventory {
                         ),
                     }
                 }
-                match expand_range(&first) {
-                    Ok(names) => {
+                match host_pattern(&first).and_then(|(p, port)| Ok((expand_range(&p)?, port))) {
+                    Ok((names, port)) => {
+                        let vars = with_port(port, pos, vars);
                         for n in names {
                             b.add_host(&n, Some(&section.0), pos, vars.clone());
                         }
@@ -314,8 +384,9 @@ fn read_yaml_group(name: &str, parent: Option<&str>, g: &Y, b: &mut Builder, d: 
     if let Some(hosts) = f.get("hosts") {
         for (pattern, h) in hosts.entries(&format!("{what}: hosts"), d) {
             let vars = scalar_vars(h, &format!("host `{pattern}`"), d);
-            match expand_range(&pattern) {
-                Ok(names) => {
+            match host_pattern(&pattern).and_then(|(p, port)| Ok((expand_range(&p)?, port))) {
+                Ok((names, port)) => {
+                    let vars = with_port(port, h.pos, vars);
                     for n in names {
                         b.add_host(&n, Some(name), h.pos, vars.clone());
                     }
@@ -428,6 +499,39 @@ ansible_user=root
         assert_eq!(db1.user.as_deref(), Some("root"));
         assert_eq!(inv.node("solo").unwrap().host, "127.0.0.9");
         assert_eq!(inv.node("ctl").unwrap().transport, Transport::Local);
+    }
+
+    #[test]
+    fn host_patterns_with_ports_as_ansible_reads_them() {
+        use super::host_pattern;
+        let ok = |p: &str| host_pattern(p).unwrap();
+        assert_eq!(
+            ok("web10.example.com:2222"),
+            ("web10.example.com".into(), Some(2222))
+        );
+        assert_eq!(ok("web10.example.com"), ("web10.example.com".into(), None));
+        assert_eq!(
+            ok("web[01:03].example.com:2200"),
+            ("web[01:03].example.com".into(), Some(2200))
+        );
+        assert_eq!(ok("web[a:c]"), ("web[a:c]".into(), None));
+        assert_eq!(ok("[2001:db8::1]:2222"), ("2001:db8::1".into(), Some(2222)));
+        assert_eq!(ok("2001:db8::1"), ("2001:db8::1".into(), None));
+        assert_eq!(ok("127.0.0.1:22"), ("127.0.0.1".into(), Some(22)));
+        assert!(
+            host_pattern("web1:ssh")
+                .unwrap_err()
+                .contains("not a valid port")
+        );
+        assert!(host_pattern("web1:0").is_err());
+        let text = "[A]\nweb10.example.com:2222\nweb11:2201 ansible_port=2299\n";
+        let inv = parse(text, Path::new("hosts.ini")).unwrap();
+        let web10 = inv.node("web10.example.com").unwrap();
+        assert_eq!(
+            (web10.host.as_str(), web10.port),
+            ("web10.example.com", Some(2222))
+        );
+        assert_eq!(inv.node("web11").unwrap().port, Some(2299));
     }
 
     #[test]

@@ -173,6 +173,14 @@ pub enum RunAsMethod {
 }
 
 impl RunAsMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunAsMethod::Sudo => "sudo",
+            RunAsMethod::Su => "su",
+            RunAsMethod::SudoSu => "sudo-su",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "sudo" => Some(RunAsMethod::Sudo),
@@ -197,6 +205,15 @@ pub enum OnFailure {
     Continue,
     /// No new server is started after the first failure.
     Stop,
+}
+
+impl OnFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFailure::Continue => "continue",
+            OnFailure::Stop => "stop",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,6 +274,16 @@ pub struct Step {
 }
 
 impl Step {
+    /// `step 2`, or `step 2 (backup)` when the step has a name of its own.
+    pub fn label(&self, index: usize) -> String {
+        let number = format!("step {}", index + 1);
+        if self.name.is_empty() || self.name == number {
+            number
+        } else {
+            format!("{number} ({})", self.name)
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self.action {
             StepAction::Script(_) => "script",
@@ -289,6 +316,18 @@ pub enum MailWhen {
     OnFailure,
     OnSuccess,
     Never,
+}
+
+impl MailWhen {
+    /// As written in a job file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailWhen::Always => "always",
+            MailWhen::OnFailure => "failure",
+            MailWhen::OnSuccess => "success",
+            MailWhen::Never => "never",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

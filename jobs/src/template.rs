@@ -71,6 +71,36 @@ pub struct Context<'a> {
     pub execution_status: Option<&'a str>,
 }
 
+impl<'a> Context<'a> {
+    /// An execution's values: its options, job, ID and (once known) status.
+    pub fn execution(
+        options: &'a BTreeMap<String, String>,
+        job_name: &'a str,
+        execution_id: &'a str,
+        execution_status: Option<&'a str>,
+    ) -> Self {
+        Context {
+            options: Some(options),
+            job_name: Some(job_name),
+            execution_id: Some(execution_id),
+            execution_status,
+            ..Context::default()
+        }
+    }
+
+    /// The same, on one server: adds `${node.*}`.
+    pub fn on_node(self, node: &'a ordo_inventory::Node) -> Self {
+        Context {
+            node_name: Some(&node.name),
+            node_host: Some(&node.host),
+            node_port: node.port,
+            node_user: node.user.as_deref(),
+            node_attrs: Some(&node.attributes),
+            ..self
+        }
+    }
+}
+
 const SCOPES: [&str; 4] = ["option.", "node.", "job.", "execution."];
 
 impl Template {

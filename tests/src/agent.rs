@@ -19,10 +19,38 @@ pub fn agent_bin() -> PathBuf {
     crate::fresh_bin("agent")
 }
 
+/// The agent binary where the agent's own namespace sees it: a checkout under `/tmp` is
+/// hidden by the private `/tmp`, so the binary is linked (or copied) once per build
+/// under the fixtures' root.
+fn agent_bin_for_namespace() -> PathBuf {
+    let bin = agent_bin();
+    if !bin.starts_with("/tmp") {
+        return bin;
+    }
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let dir = crate::fixtures_root().join("bin");
+    std::fs::create_dir_all(&dir).expect("create the fixtures' bin folder");
+    let copy = dir.join(format!("agent-{built}"));
+    if !copy.exists() {
+        let part = dir.join(format!("agent-{built}.{}", std::process::id()));
+        if std::fs::hard_link(&bin, &part).is_err() {
+            std::fs::copy(&bin, &part).expect("copy the agent binary");
+        }
+        std::fs::rename(&part, &copy).expect("place the agent binary");
+    }
+    copy
+}
+
 impl AgentProcess {
     /// Enrolls an agent named `name` with the project's CA (the project must have run
     /// `controller pki init`) and starts it. `allowed_users` goes into its config as is.
     pub fn start(project: &Project, name: &str, allowed_users: &str) -> Self {
+        crate::require("unshare", "util-linux");
         crate::ensure_test_users();
         let dir = temp_dir("agent");
         let d = dir.path();
@@ -61,7 +89,7 @@ impl AgentProcess {
             .args(["--mount", "--propagation", "private", "/bin/sh", "-c"])
             .arg(format!(
                 "mount -t tmpfs -o mode=1777 tmpfs /tmp && exec {} run -c {}",
-                agent_bin().display(),
+                agent_bin_for_namespace().display(),
                 d.join("agent.yaml").display()
             ))
             .stdin(Stdio::null())

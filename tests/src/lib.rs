@@ -3,7 +3,12 @@
 //!
 //! Every fixture owns its temporary folder and processes and stops them on drop.
 //! The tests need root (to start sshd in its own mount namespace and to create the test
-//! users); `.ci/run` installs `openssh-server`, `sudo`, `python3-aiosmtpd` and `openssl`.
+//! users) and some programs: `tests/run.sh` installs them all, and a fixture whose
+//! program is missing says which package brings it ([`require`]).
+//!
+//! Fixture folders live under `/var/tmp/ordo-tests`, not in the checkout: a checkout
+//! under `/tmp` would be hidden by the private `/tmp` each server mounts, and one under
+//! `/root` cannot be entered by the test users that sshd reads `authorized_keys` as.
 
 pub mod agent;
 pub mod postgres;
@@ -83,17 +88,51 @@ pub fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool
     panic!("timed out after {timeout:?} waiting for {what}");
 }
 
-/// A temporary folder outside `/tmp` (each sshd mounts its own `/tmp`), readable by the
-/// test users.
+/// Where every fixture folder is made: outside `/tmp` (each server mounts its own) and
+/// outside the checkout (which may be under `/tmp` or a private `/root`); every user may
+/// enter it.
+pub fn fixtures_root() -> PathBuf {
+    let base = PathBuf::from("/var/tmp/ordo-tests");
+    std::fs::create_dir_all(&base).expect("create /var/tmp/ordo-tests");
+    chmod(&base, 0o755);
+    base
+}
+
+/// Panics with the package to install when `program` is missing: a clear first line
+/// instead of a server that "did not start listening".
+pub fn require(program: &str, package: &str) {
+    let found = if program.contains('/') {
+        Path::new(program).exists()
+    } else {
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("command -v {program}"))
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    assert!(
+        found,
+        "{program} is not installed: `apt-get install {package}`, or run `tests/run.sh`, which installs every prerequisite of the tests"
+    );
+}
+
+/// Panics with the package to install when Python cannot import `module`.
+pub fn require_python(module: &str, package: &str) {
+    let ok = Command::new("/usr/bin/python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "Python module {module} is not installed: install {package}, or run `tests/run.sh`, which installs every prerequisite of the tests"
+    );
+}
+
+/// A temporary folder under [`fixtures_root`], readable by the test users.
 pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
-    // target/debug/deps/<test> -> target/tmp
-    let exe = std::env::current_exe().expect("current exe");
-    let base = exe
-        .ancestors()
-        .nth(3)
-        .map(|t| t.join("tmp"))
-        .unwrap_or_else(|| PathBuf::from("/var/tmp"));
-    std::fs::create_dir_all(&base).expect("create target tmp dir");
+    let base = fixtures_root();
     let dir = tempfile::Builder::new()
         .prefix(prefix)
         .tempdir_in(&base)

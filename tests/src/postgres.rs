@@ -20,7 +20,7 @@ pub fn bin_dir() -> PathBuf {
         }
     }
     panic!(
-        "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin (apt-get install postgresql)"
+        "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin (`apt-get install postgresql`, or run `tests/run.sh`, which installs every prerequisite of the tests)"
     );
 }
 

@@ -50,6 +50,10 @@ impl SmtpServer {
 
     /// `auth` is `user:password`, then required before any mail is accepted.
     pub fn start_with(tls: SmtpTls, auth: Option<&str>) -> Self {
+        crate::require_python("aiosmtpd", "the Debian package python3-aiosmtpd");
+        if tls != SmtpTls::Plain {
+            crate::require("openssl", "openssl");
+        }
         let dir = temp_dir("smtp");
         let d = dir.path();
         let port = free_port();

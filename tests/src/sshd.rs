@@ -15,6 +15,7 @@ pub struct ClientKey {
 
 impl ClientKey {
     pub fn new() -> Self {
+        crate::require("ssh-keygen", "openssh-client");
         let dir = temp_dir("client-key");
         let private = dir.path().join("id_ed25519");
         sh(&format!(
@@ -67,6 +68,8 @@ impl SshServer {
 
     /// Starts sshd on a given port.
     pub fn start_on(key: &ClientKey, port: u16) -> Self {
+        crate::require("/usr/sbin/sshd", "openssh-server");
+        crate::require("unshare", "util-linux");
         crate::ensure_test_users();
         std::fs::create_dir_all("/run/sshd").expect("create /run/sshd");
         let dir = temp_dir("sshd");

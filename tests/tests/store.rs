@@ -2,7 +2,9 @@
 //! executions and their servers, fires decided once, the leader lease, interrupted runs,
 //! notifications, retention.
 
-use ordo_controller::store::{ExecutionRow, FireRow, LogLine, NodeRow, NotificationRow, Store};
+use ordo_controller::store::{
+    ExecutionRow, ExecutionStatus, FireRow, LogLine, NodeRow, NotificationRow, Store,
+};
 use ordo_tests::postgres::Postgres;
 use ordo_tests::temp_dir;
 
@@ -10,7 +12,7 @@ fn exec(id: &str, job: &str, owner: &str, started_at: i64) -> ExecutionRow {
     ExecutionRow {
         id: id.into(),
         job: job.into(),
-        status: "running".into(),
+        status: ExecutionStatus::Running,
         options: r#"{"env":"prod"}"#.into(),
         targets: "all".into(),
         started_at,
@@ -93,7 +95,7 @@ async fn suite(url: &str) {
         ["e1"]
     );
     let e1 = store.find_execution("e1").await.unwrap();
-    assert_eq!(e1.status, "interrupted");
+    assert_eq!(e1.status, ExecutionStatus::Interrupted);
     assert_eq!(e1.finished_at, Some(60_000));
     assert!(e1.error.unwrap().contains("vip:1:serve"));
     assert_eq!((e1.nodes_ok, e1.nodes_failed), (0, 2));
@@ -105,7 +107,10 @@ async fn suite(url: &str) {
         nodes[1].error.as_deref(),
         Some("interrupted before it started")
     );
-    assert_eq!(store.find_execution("e2").await.unwrap().status, "running");
+    assert_eq!(
+        store.find_execution("e2").await.unwrap().status,
+        ExecutionStatus::Running
+    );
     // A known-dead owner is interrupted at once, whatever its heartbeat.
     let marked = store
         .interrupt_orphans(0, &["vip:2:serve".to_string()], 61_000)
@@ -267,7 +272,7 @@ async fn suite(url: &str) {
     for (i, started) in [10_000i64, 20_000, 30_000, 40_000].iter().enumerate() {
         let mut e = exec(&format!("r{i}"), "report", "x", *started);
         store.insert_execution(&e).await.unwrap();
-        e.status = "succeeded".into();
+        e.status = ExecutionStatus::Succeeded;
         e.finished_at = Some(started + 500 * (i as i64 + 1));
         store.finish_execution(&e).await.unwrap();
     }

@@ -31,7 +31,7 @@ fn date(ms: i64) -> String {
 pub async fn run(cli: &Cli, cmd: &AgentsCmd) -> anyhow::Result<i32> {
     let AgentsCmd::List { limit } = cmd;
     let cfg = super::config(cli)?;
-    let inv = super::inventory(&cfg)?;
+    let inv = crate::project::inventory(&cfg)?;
     let filter = match limit {
         Some(l) => ordo_inventory::NodeFilter::parse(l)
             .map_err(|e| super::BadInput(format!("--limit: {e}")))?,
@@ -50,7 +50,7 @@ pub async fn run(cli: &Cli, cmd: &AgentsCmd) -> anyhow::Result<i32> {
         );
         return Ok(EXIT_OK);
     }
-    let settings = crate::exec::transport_settings(&cfg, &nodes, false)?;
+    let settings = crate::transport::settings::for_nodes(&cfg, &nodes, false)?;
     std::fs::create_dir_all(&cfg.data_dir)?;
     let url = cfg
         .database
@@ -84,7 +84,7 @@ pub async fn run(cli: &Cli, cmd: &AgentsCmd) -> anyhow::Result<i32> {
         );
         match result {
             Ok(Session::Agent(a)) => {
-                let row = a.row(node);
+                let row = crate::exec::record::agent_row(a.seen(node));
                 store.upsert_agent(&row).await?;
                 let h = a.health();
                 t.add_row(vec![

@@ -1,6 +1,7 @@
 //! `controller check`: every configuration error at once.
 
 use super::{BadInput, Cli, EXIT_BAD_INPUT, EXIT_OK};
+use crate::exec::{Launch, Plan};
 
 pub fn run(cli: &Cli) -> anyhow::Result<i32> {
     let mut problems: Vec<String> = Vec::new();
@@ -11,13 +12,14 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
             return Ok(EXIT_BAD_INPUT);
         }
     };
-    let servers = match super::inventory(&cfg) {
-        Ok(inv) => inv.nodes.len(),
+    let inventory = match crate::project::inventory(&cfg) {
+        Ok(inv) => Some(inv),
         Err(BadInput(e)) => {
             problems.push(e);
-            0
+            None
         }
     };
+    let servers = inventory.as_ref().map_or(0, |i| i.nodes.len());
     let mut jobs = 0;
     let mut set = ordo_jobs::JobSet::default();
     let mut names = Vec::new();
@@ -55,8 +57,16 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
             problems.push(d.to_string());
         }
     }
-    if let Err(BadInput(e)) = super::profiles(&cfg, &set) {
+    if let Err(BadInput(e)) = crate::project::profiles(&cfg, &set) {
         problems.push(e);
+    }
+    // A job whose targets select no server cannot run: say so now, not at 6 a.m.
+    if let Some(inv) = &inventory {
+        for job in set.jobs.values() {
+            if let Err(BadInput(e)) = Plan::new(inv, job.clone(), &Launch::default()) {
+                problems.push(format!("{}: {e}", job.file.display()));
+            }
+        }
     }
     if problems.is_empty() {
         say!(

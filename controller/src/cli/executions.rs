@@ -1,10 +1,11 @@
 //! `controller executions list|show|log`: the execution history.
 
 use clap::Subcommand;
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use super::{BadInput, Cli, EXIT_OK};
-use crate::store::{ExecutionRow, Store};
+use crate::project::ProjectConfig;
+use crate::store::ExecutionRow;
 
 #[derive(Subcommand, Debug)]
 pub enum ExecutionsCmd {
@@ -13,9 +14,9 @@ pub enum ExecutionsCmd {
         /// Only this job's executions.
         #[arg(long)]
         job: Option<String>,
-        /// How many.
+        /// How many, newest first.
         #[arg(short = 'n', long, default_value_t = 20)]
-        limit: i64,
+        last: i64,
     },
     /// One execution: options, per-server results, collected files.
     Show {
@@ -70,14 +71,19 @@ fn took(e: &ExecutionRow) -> String {
 
 pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
     let cfg = super::config(cli)?;
-    let url = cfg
-        .database
-        .clone()
-        .unwrap_or_else(|| crate::store::default_url(&cfg.data_dir));
-    let store = Store::open(&url).await?;
+    let Some(store) = super::history(&cfg).await? else {
+        return no_history(&cfg, cmd);
+    };
     match cmd {
-        ExecutionsCmd::List { job, limit } => {
-            let rows = store.list_executions(job.as_deref(), *limit).await?;
+        ExecutionsCmd::List { job, last } => {
+            if *last < 1 {
+                return Err(BadInput(format!("--last {last}: at least 1")).into());
+            }
+            let rows = store.list_executions(job.as_deref(), *last).await?;
+            if rows.is_empty() {
+                store.close().await;
+                return nothing_listed(&cfg, job.as_deref());
+            }
             let mut t = Table::new();
             t.load_preset(UTF8_FULL_CONDENSED);
             t.set_header(vec![
@@ -87,9 +93,9 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
                 t.add_row(vec![
                     e.id.clone(),
                     e.job.clone(),
-                    e.status.clone(),
+                    e.status.to_string(),
                     e.cause.clone(),
-                    crate::output::local_time(e.started_at),
+                    crate::clock::local_time(e.started_at),
                     took(e),
                     e.nodes_total.to_string(),
                     e.nodes_failed.to_string(),
@@ -104,7 +110,7 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
                 e.id,
                 e.job,
                 e.status,
-                crate::output::local_time(e.started_at),
+                crate::clock::local_time(e.started_at),
                 e.started_by,
                 took(&e)
             );
@@ -127,6 +133,7 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
             }
             let mut t = Table::new();
             t.load_preset(UTF8_FULL_CONDENSED);
+            t.set_content_arrangement(ContentArrangement::Dynamic);
             t.set_header(vec![
                 "SERVER", "HOST", "STATUS", "EXIT", "STEP", "DURATION", "FILES", "ERROR",
             ]);
@@ -185,9 +192,9 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
             .await;
         }
         ExecutionsCmd::Purge { job, dry_run } => {
-            let env = crate::exec::Env {
+            let env = crate::project::Env {
                 inventory: ordo_inventory::Inventory::default(),
-                jobs: super::jobset(&cfg).unwrap_or_default(),
+                jobs: crate::project::jobset(&cfg).unwrap_or_default(),
                 profiles: Default::default(),
                 store: store.clone(),
                 instance: String::new(),
@@ -202,6 +209,23 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
         }
         ExecutionsCmd::Log { id, server } => {
             let e = store.find_execution(id).await?;
+            if let Some(name) = server {
+                let nodes = store.nodes(&e.id).await?;
+                if !nodes.iter().any(|n| n.node == *name) {
+                    let names: Vec<String> = nodes.into_iter().map(|n| n.node).collect();
+                    store.close().await;
+                    return Err(BadInput(format!(
+                        "execution {} has no server `{name}` (its servers: {})",
+                        e.id,
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ))
+                    .into());
+                }
+            }
             let lines = store.logs(&e.id, server.as_deref()).await?;
             let width = lines.iter().map(|l| l.node.len()).max().unwrap_or(4);
             for l in lines {
@@ -221,24 +245,59 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
     Ok(EXIT_OK)
 }
 
+/// A project where nothing has run yet: listing shows nothing, the rest finds nothing.
+fn no_history(cfg: &ProjectConfig, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
+    match cmd {
+        ExecutionsCmd::List { job, .. } => nothing_listed(cfg, job.as_deref()),
+        ExecutionsCmd::Purge { .. } => {
+            say!("nothing to purge: no execution is recorded in this project");
+            Ok(EXIT_OK)
+        }
+        ExecutionsCmd::Show { id }
+        | ExecutionsCmd::Retry { id, .. }
+        | ExecutionsCmd::Log { id, .. } => Err(BadInput(format!(
+            "no execution matches `{id}`: nothing has run in this project yet ({} does not exist)",
+            cfg.data_dir.join("ordo.db").display()
+        ))
+        .into()),
+    }
+}
+
+/// An empty list: fine, unless the job asked for does not exist either.
+fn nothing_listed(cfg: &ProjectConfig, job: Option<&str>) -> anyhow::Result<i32> {
+    if let Some(name) = job
+        && crate::project::job(cfg, name).is_err()
+    {
+        return Err(BadInput(format!(
+            "no job named `{name}` in {}, and no execution of it in the history",
+            cfg.jobs.display()
+        ))
+        .into());
+    }
+    match job {
+        Some(name) => say!("no execution of {name} recorded yet"),
+        None => say!("no execution recorded yet"),
+    }
+    Ok(EXIT_OK)
+}
+
 /// `executions retry`: the recorded job, options and servers, run again in the foreground.
 async fn retry(
-    cfg: crate::config::ProjectConfig,
+    cfg: ProjectConfig,
     e: ExecutionRow,
     nodes: Vec<crate::store::NodeRow>,
     failed_only: bool,
     opts: &[String],
     (accept_new_host_keys, no_mail, no_progress): (bool, bool, bool),
 ) -> anyhow::Result<i32> {
-    if e.status == "running" {
+    if e.status.is_running() {
         return Err(BadInput(format!(
             "execution {} is still running (controller {}): wait for it, or for it to be marked interrupted",
             e.id, e.owner
         ))
         .into());
     }
-    let inv = super::inventory(&cfg)?;
-    let (jobs, job) = super::job_in_set(&cfg, &e.job)?;
+    let (loaded, job) = crate::project::Loaded::for_job(cfg, &e.job)?;
     let recorded: std::collections::BTreeMap<String, String> =
         serde_json::from_str(&e.options).unwrap_or_default();
     let overrides = super::parse_opts(opts)?;
@@ -299,6 +358,5 @@ async fn retry(
         progress: !no_progress,
         ..crate::exec::Launch::default()
     };
-    crate::exec::select_nodes(&inv, &job, &launch)?;
-    super::run::run_in_foreground(cfg, inv, jobs, job, launch).await
+    super::run::run_in_foreground(loaded, job, launch).await
 }

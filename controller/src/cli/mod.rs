@@ -12,10 +12,10 @@ mod transfers;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use ordo_inventory::{Inventory, Node, NodeFilter};
 use ordo_jobs::{Job, OptionValues};
 
-use crate::config::ProjectConfig;
+use crate::project::ProjectConfig;
+use crate::store::Store;
 
 /// Exit codes: every server succeeded; some failed; bad input; anything else.
 pub const EXIT_OK: i32 = 0;
@@ -23,10 +23,7 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_BAD_INPUT: i32 = 2;
 pub const EXIT_ERROR: i32 = 3;
 
-/// Input the operator must fix: printed as is, exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct BadInput(pub String);
+pub use crate::project::BadInput;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -120,100 +117,13 @@ pub fn config(cli: &Cli) -> Result<ProjectConfig, BadInput> {
     Ok(cfg)
 }
 
-pub fn inventory(cfg: &ProjectConfig) -> Result<Inventory, BadInput> {
-    ordo_inventory::load(&cfg.inventory).map_err(|e| BadInput(e.to_string()))
-}
-
-/// The database URL: `--database`, `database:` in ordo.yaml, or SQLite in the data folder.
-pub fn database_url(cfg: &ProjectConfig) -> String {
-    cfg.database
-        .clone()
-        .unwrap_or_else(|| crate::store::default_url(&cfg.data_dir))
-}
-
-/// The transfer profiles, and every transfer job's profile checked to exist; every
-/// problem of every file at once.
-pub fn profiles(
-    cfg: &ProjectConfig,
-    jobs: &ordo_jobs::JobSet,
-) -> Result<std::collections::BTreeMap<String, ordo_jobs::transfer::Profile>, BadInput> {
-    let loaded = ordo_jobs::load_profiles(&cfg.profiles).map_err(|ds| {
-        BadInput(
-            ds.iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-    })?;
-    let mut problems = Vec::new();
-    for job in jobs.jobs.values() {
-        if let Some(t) = &job.transfer
-            && !loaded.contains_key(&t.profile)
-        {
-            let known: Vec<&str> = loaded.keys().map(String::as_str).collect();
-            problems.push(format!(
-                "{}: transfer: profile `{}` does not exist in {} (known: {})",
-                job.file.display(),
-                t.profile,
-                cfg.profiles.display(),
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ));
-        }
+/// The history, or `None` when this project has none yet (the default SQLite file does
+/// not exist): reading an empty history is not an error, and creates nothing.
+pub(crate) async fn history(cfg: &ProjectConfig) -> anyhow::Result<Option<Store>> {
+    if cfg.database.is_none() && !cfg.data_dir.join("ordo.db").exists() {
+        return Ok(None);
     }
-    if problems.is_empty() {
-        Ok(loaded)
-    } else {
-        Err(BadInput(problems.join("\n")))
-    }
-}
-
-/// Every job, checked together; an error names every problem of every file.
-pub fn jobset(cfg: &ProjectConfig) -> Result<ordo_jobs::JobSet, BadInput> {
-    ordo_jobs::load_all(&cfg.jobs).map_err(|e| BadInput(e.to_string()))
-}
-
-/// A job and the jobs it may start. When another job file is broken, a job that starts
-/// no other job still runs; one that does needs the whole set valid.
-pub fn job_in_set(
-    cfg: &ProjectConfig,
-    name: &str,
-) -> Result<(ordo_jobs::JobSet, std::sync::Arc<Job>), BadInput> {
-    match ordo_jobs::load_all(&cfg.jobs) {
-        Ok(set) => match set.get(name).cloned() {
-            Some(j) => Ok((set, j)),
-            None => Err(job(cfg, name)
-                .err()
-                .unwrap_or_else(|| BadInput(format!("job `{name}` not found")))),
-        },
-        Err(set_err) => {
-            let j = std::sync::Arc::new(job(cfg, name)?);
-            if j.references().is_empty() {
-                let mut set = ordo_jobs::JobSet::default();
-                set.jobs.insert(name.to_string(), j.clone());
-                Ok((set, j))
-            } else {
-                Err(BadInput(format!(
-                    "{set_err}
-job `{name}` starts other jobs: every job file must be valid"
-                )))
-            }
-        }
-    }
-}
-
-pub fn job(cfg: &ProjectConfig, name: &str) -> Result<Job, BadInput> {
-    match ordo_jobs::load_job(&cfg.jobs, name) {
-        Ok(Ok(job)) => Ok(job),
-        Ok(Err(d)) => Err(BadInput(format!(
-            "{d}\n{} error(s) in job `{name}`",
-            d.len()
-        ))),
-        Err(e) => Err(BadInput(e.to_string())),
-    }
+    Ok(Some(Store::open(&crate::project::database_url(cfg)).await?))
 }
 
 /// `k=v` pairs from `--opt`.
@@ -229,30 +139,4 @@ pub fn parse_opts(raw: &[String]) -> Result<Vec<(String, String)>, BadInput> {
 
 pub fn options(job: &Job, raw: &[String]) -> Result<OptionValues, BadInput> {
     ordo_jobs::resolve_options(job, &parse_opts(raw)?).map_err(|errs| BadInput(errs.join("\n")))
-}
-
-/// The job's targets, narrowed by `--limit`.
-pub fn select(inv: &Inventory, job: &Job, limit: Option<&str>) -> Result<Vec<Node>, BadInput> {
-    let mut filter = job.targets.clone();
-    if let Some(l) = limit {
-        let extra = NodeFilter::parse(l).map_err(|e| BadInput(format!("--limit: {e}")))?;
-        filter = filter.and(extra);
-    }
-    let nodes: Vec<Node> = inv
-        .nodes
-        .iter()
-        .filter(|n| filter.matches(n))
-        .cloned()
-        .collect();
-    if nodes.is_empty() {
-        return Err(BadInput(format!(
-            "no server matches `{filter}` in {} ({} servers)",
-            inv.nodes
-                .first()
-                .map(|_| "the inventory")
-                .unwrap_or("the (empty) inventory"),
-            inv.nodes.len()
-        )));
-    }
-    Ok(nodes)
 }

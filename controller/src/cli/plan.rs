@@ -1,9 +1,14 @@
 //! `controller plan <job>`: what a run would do, without connecting anywhere.
 
+use std::sync::Arc;
+
 use clap::Args;
-use ordo_jobs::{Context, StepAction};
+use ordo_inventory::{Node, Transport};
+use ordo_jobs::{Context, Job, OptionValues, Step, StepAction};
 
 use super::{Cli, EXIT_OK};
+use crate::exec::{Launch, Plan};
+use crate::project::ProjectConfig;
 
 #[derive(Args, Debug)]
 pub struct PlanArgs {
@@ -15,57 +20,69 @@ pub struct PlanArgs {
     /// Narrow the job's targets with another filter.
     #[arg(short, long)]
     pub limit: Option<String>,
+    /// Override the job's parallelism (servers at once).
+    #[arg(short, long)]
+    pub parallelism: Option<usize>,
 }
 
 pub fn run(cli: &Cli, a: &PlanArgs) -> anyhow::Result<i32> {
     let cfg = super::config(cli)?;
-    let inv = super::inventory(&cfg)?;
-    let job = super::job(&cfg, &a.job)?;
+    let inv = crate::project::inventory(&cfg)?;
+    let job = Arc::new(crate::project::job(&cfg, &a.job)?);
     if let Some(t) = &job.transfer {
         return plan_transfer(&cfg, &job, t);
     }
-    let opts = super::options(&job, &a.opts)?;
-    let nodes = super::select(&inv, &job, a.limit.as_deref())?;
+    let options = super::options(&job, &a.opts)?;
+    let launch = Launch {
+        options,
+        limit: a.limit.clone(),
+        parallelism: a.parallelism,
+        ..Launch::default()
+    };
+    let plan = Plan::new(&inv, job, &launch)?;
+    print_plan(&cfg, &plan, &launch.options);
+    Ok(EXIT_OK)
+}
+
+fn print_plan(cfg: &ProjectConfig, plan: &Plan, opts: &OptionValues) {
+    let job = &plan.job;
     say!("job {}: {}", job.name, job.description);
-    say!(
-        "targets: {}{}",
-        job.targets,
-        a.limit
-            .as_ref()
-            .map(|l| format!(" and {l}"))
-            .unwrap_or_default()
-    );
+    if job.runs_on_servers() {
+        say!("targets: {}", plan.targets);
+    }
     for (k, v) in opts.masked() {
         say!("option {k} = {v}");
     }
-    say!(
-        "\n{} server(s), at most {} at once, on failure: {:?}",
-        nodes.len(),
-        job.parallelism,
-        job.on_failure
-    );
-    for n in &nodes {
+    if job.runs_on_servers() {
         say!(
-            "  {:<20} {}:{} user={} transport={} groups={}",
+            "\n{} server(s), at most {} at once, on failure: {}",
+            plan.nodes.len(),
+            plan.at_once(),
+            job.on_failure.as_str()
+        );
+    }
+    for n in &plan.nodes {
+        let address = match n.transport {
+            Transport::Ssh => format!("{}:{}", n.host, n.port.unwrap_or(22)),
+            Transport::Agent => format!(
+                "{}:{}",
+                n.host,
+                n.port.unwrap_or(crate::transport::agent::DEFAULT_PORT)
+            ),
+            Transport::Local => "this machine".into(),
+        };
+        say!(
+            "  {:<20} {address} user={} transport={} groups={}",
             n.name,
-            n.host,
-            n.port.unwrap_or(22),
-            n.user.as_deref().unwrap_or("(default)"),
+            login_user(cfg, n),
             n.transport.as_str(),
             n.groups.iter().cloned().collect::<Vec<_>>().join(",")
         );
     }
-    let first = &nodes[0];
-    let cx = Context {
-        options: Some(&opts.values),
-        node_name: Some(&first.name),
-        node_host: Some(&first.host),
-        node_port: first.port,
-        node_user: first.user.as_deref(),
-        node_attrs: Some(&first.attributes),
-        job_name: Some(&job.name),
-        execution_id: Some("<id>"),
-        execution_status: None,
+    let base = Context::execution(&opts.values, &job.name, "<id>", None);
+    let (cx, on) = match plan.nodes.first() {
+        Some(first) => (base.on_node(first), format!(" (as on {})", first.name)),
+        None => (base, String::new()),
     };
     let show = |t: &ordo_jobs::Template| {
         opts.mask(
@@ -73,54 +90,13 @@ pub fn run(cli: &Cli, a: &PlanArgs) -> anyhow::Result<i32> {
                 .unwrap_or_else(|e| format!("{} ({e})", t.source())),
         )
     };
-    say!("\nsteps (as on {}):", first.name);
+    say!("\nsteps{on}:");
     for (i, s) in job.steps.iter().enumerate() {
-        let what = match &s.action {
-            StepAction::Script(t) => format!("inline script, {} lines", show(t).lines().count()),
-            StepAction::ScriptFile(p) => format!("script file {}", p.display()),
-            StepAction::Command(t) => format!("command: {}", show(t)),
-            StepAction::Job(r) => format!(
-                "job {} (once, on the controller, after every server finished the steps before){}",
-                r.job,
-                if r.options.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        " options {}",
-                        r.options
-                            .iter()
-                            .map(|(k, t)| format!("{k}={}", show(t)))
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    )
-                }
-            ),
-        };
-        let args: Vec<String> = s.args.iter().map(show).collect();
-        let run_as = s
-            .run_as
-            .as_ref()
-            .or(job.run_as.as_ref())
-            .map(|r| format!(" as {} ({:?})", show(&r.user), r.method))
-            .unwrap_or_default();
-        let timeout = s
-            .timeout
-            .map(|t| format!(", timeout {}", humantime::format_duration(t)))
-            .unwrap_or_default();
-        say!(
-            "  {}. {} — {what}{}{run_as}{timeout}",
-            i + 1,
-            s.name,
-            if args.is_empty() {
-                String::new()
-            } else {
-                format!(" args {args:?}")
-            }
-        );
+        say!("  {}", step_line(job, i, s, &show));
     }
     match &job.collect {
         Some(c) => {
-            say!("\ncollect (as on {}):", first.name);
+            say!("\ncollect{on}:");
             for p in &c.paths {
                 say!("  {}", show(p));
             }
@@ -134,26 +110,90 @@ pub fn run(cli: &Cli, a: &PlanArgs) -> anyhow::Result<i32> {
         None => say!("\ncollect: nothing"),
     }
     if let Some(m) = &job.mail {
-        let to: Vec<String> = m.to.iter().map(show).collect();
+        let to: Vec<String> = m.to.iter().map(&show).collect();
         let via = match &cfg.mail.smtp {
             Some(s) => format!("SMTP {}", s.host),
-            None => format!("outbox {}", cfg.mail.outbox.display()),
+            None => format!("the outbox {}", cfg.mail.outbox.display()),
         };
-        say!("\nmail ({:?}) to {} via {via}", m.when, to.join(", "));
+        say!(
+            "\nmail ({}) to {} via {via}",
+            m.when.as_str(),
+            to.join(", ")
+        );
     }
-    Ok(EXIT_OK)
+}
+
+/// One step as the plan shows it: what it runs, its arguments, as whom, how long.
+fn step_line(
+    job: &Job,
+    i: usize,
+    s: &Step,
+    show: &dyn Fn(&ordo_jobs::Template) -> String,
+) -> String {
+    let what = match &s.action {
+        StepAction::Script(t) => format!("inline script, {} lines", show(t).lines().count()),
+        StepAction::ScriptFile(p) => format!("script file {}", p.display()),
+        StepAction::Command(t) => format!("command: {}", show(t)),
+        StepAction::Job(r) => format!(
+            "job {} (once, on the controller, after every server finished the steps before){}",
+            r.job,
+            if r.options.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " options {}",
+                    r.options
+                        .iter()
+                        .map(|(k, t)| format!("{k}={}", show(t)))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            }
+        ),
+    };
+    let args: Vec<String> = s.args.iter().map(show).collect();
+    let run_as = match s.run_as.as_ref().or(job.run_as.as_ref()) {
+        Some(r) if !show(&r.user).is_empty() => {
+            format!(" as {} ({})", show(&r.user), r.method.as_str())
+        }
+        _ => String::new(),
+    };
+    let timeout = s
+        .timeout
+        .map(|t| format!(", timeout {}", humantime::format_duration(t)))
+        .unwrap_or_default();
+    let args = if args.is_empty() {
+        String::new()
+    } else {
+        format!(" args {args:?}")
+    };
+    format!("{} — {what}{args}{run_as}{timeout}", s.label(i))
+}
+
+/// The user a run logs in as on `n`: the server's own, else `ssh.user`, else ours; an
+/// agent runs as its own user, a local server as this process.
+fn login_user(cfg: &ProjectConfig, n: &Node) -> String {
+    match n.transport {
+        Transport::Ssh => n
+            .user
+            .clone()
+            .or_else(|| cfg.ssh.user.clone())
+            .unwrap_or_else(crate::transport::current_user),
+        Transport::Agent => "(the agent's)".into(),
+        Transport::Local => crate::transport::current_user(),
+    }
 }
 
 /// A transfer scenario: its partner, and the files a run would take now.
 fn plan_transfer(
-    cfg: &crate::config::ProjectConfig,
+    cfg: &ProjectConfig,
     job: &ordo_jobs::Job,
     t: &ordo_jobs::transfer::TransferSpec,
 ) -> anyhow::Result<i32> {
     let mut set = ordo_jobs::JobSet::default();
     set.jobs
         .insert(job.name.clone(), std::sync::Arc::new(job.clone()));
-    let profiles = super::profiles(cfg, &set)?;
+    let profiles = crate::project::profiles(cfg, &set)?;
     let p = &profiles[&t.profile];
     say!("transfer scenario {}: {}", job.name, job.description);
     say!(

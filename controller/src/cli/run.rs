@@ -8,10 +8,9 @@ use ordo_jobs::Job;
 use tokio_util::sync::CancellationToken;
 
 use super::{Cli, EXIT_FAILED, EXIT_OK};
-use crate::config::ProjectConfig;
-use crate::exec::instance::{self, Instance};
-use crate::exec::{self, Env, Launch};
-use crate::store::Store;
+use crate::exec::{self, Launch, Plan};
+use crate::project::instance;
+use crate::project::{Env, Loaded};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -38,9 +37,7 @@ pub struct RunArgs {
 }
 
 pub async fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
-    let cfg = super::config(cli)?;
-    let inv = super::inventory(&cfg)?;
-    let (jobs, job) = super::job_in_set(&cfg, &a.job)?;
+    let (loaded, job) = Loaded::for_job(super::config(cli)?, &a.job)?;
     let options = super::options(&job, &a.opts)?;
     let launch = Launch {
         options,
@@ -54,36 +51,22 @@ pub async fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
         progress: !a.no_progress,
         ..Launch::default()
     };
-    // Refuse bad input (no server matches...) before touching the database.
-    exec::select_nodes(&inv, &job, &launch)?;
-    run_in_foreground(cfg, inv, jobs, job, launch).await
+    run_in_foreground(loaded, job, launch).await
 }
 
-/// Opens the store, registers this process, runs, and maps the outcome to an exit code.
+/// Refuses bad input (no server matches...) before touching the database; then opens
+/// the store, registers this process, runs, and maps the outcome to an exit code.
 pub(super) async fn run_in_foreground(
-    cfg: ProjectConfig,
-    inventory: ordo_inventory::Inventory,
-    jobs: ordo_jobs::JobSet,
+    loaded: Loaded,
     job: Arc<Job>,
     launch: Launch,
 ) -> anyhow::Result<i32> {
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
-        anyhow::anyhow!("cannot create data folder {}: {e}", cfg.data_dir.display())
-    })?;
-    let profiles = super::profiles(&cfg, &jobs)?;
-    let store = Store::open(&super::database_url(&cfg)).await?;
-    let me = Instance::register(&store, "run").await?;
-    if let Err(e) = instance::sweep(&store, cfg.serve.dead_after).await {
+    Plan::new(&loaded.inventory, job.clone(), &launch)?;
+    let dead_after = loaded.cfg.serve.dead_after;
+    let (env, me) = Env::open(loaded, "run").await?;
+    if let Err(e) = instance::sweep(&env.store, dead_after).await {
         tracing::warn!("cannot check for interrupted executions: {e}");
     }
-    let env = Arc::new(Env {
-        cfg,
-        inventory,
-        jobs,
-        profiles,
-        store: store.clone(),
-        instance: me.id.clone(),
-    });
     let cancel = CancellationToken::new();
     {
         let cancel = cancel.clone();
@@ -99,9 +82,9 @@ pub(super) async fn run_in_foreground(
             }
         });
     }
-    let outcome = exec::execute(env, job, launch, cancel).await;
+    let outcome = exec::execute(env.clone(), job, launch, cancel).await;
     me.retire().await;
-    store.close().await;
+    env.store.close().await;
     let outcome = outcome?;
     Ok(if outcome.succeeded() {
         EXIT_OK

@@ -3,9 +3,12 @@
 use clap::Args;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
-use super::{Cli, EXIT_OK};
-use crate::engine::now_ms;
-use crate::store::Store;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use super::{BadInput, Cli, EXIT_OK};
+use crate::clock::now_ms;
+use crate::project::{Env, Loaded};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -14,9 +17,36 @@ pub struct ServeArgs {
     pub listen: Option<String>,
 }
 
+/// Loads the project, binds the API's address, then serves until SIGTERM or Ctrl-C;
+/// SIGHUP rereads the jobs and inventory.
 pub async fn serve(cli: &Cli, a: &ServeArgs) -> anyhow::Result<i32> {
-    let cfg = super::config(cli)?;
-    crate::serve::serve(cfg, a.listen.clone()).await?;
+    let loaded = Loaded::all(super::config(cli)?)?;
+    let listen = a.listen.clone().or(loaded.cfg.serve.listen.clone());
+    let listener = match listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(&addr)
+                .await
+                .map_err(|e| BadInput(format!("serve: cannot listen on {addr}: {e}")))?,
+        ),
+        None => None,
+    };
+    let (env, me) = Env::open(loaded, "serve").await?;
+    let (reload_tx, reloads) = mpsc::channel(1);
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            // A reload already waiting covers this one too.
+            let _ = reload_tx.try_send(());
+        }
+    });
+    let mut term = signal(SignalKind::terminate())?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    };
+    crate::serve::run(env, me, listener, reloads, shutdown).await?;
     Ok(EXIT_OK)
 }
 
@@ -31,15 +61,8 @@ pub struct SchedulesArgs {
 /// database has one.
 pub async fn schedules(cli: &Cli, a: &SchedulesArgs) -> anyhow::Result<i32> {
     let cfg = super::config(cli)?;
-    let jobs = super::jobset(&cfg)?;
-    let store = if super::database_url(&cfg).starts_with("sqlite:")
-        && !cfg.data_dir.join("ordo.db").exists()
-        && cfg.database.is_none()
-    {
-        None
-    } else {
-        Store::open(&super::database_url(&cfg)).await.ok()
-    };
+    let jobs = crate::project::jobset(&cfg)?;
+    let store = super::history(&cfg).await?;
     let now = now_ms();
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
@@ -72,7 +95,7 @@ pub async fn schedules(cli: &Cli, a: &SchedulesArgs) -> anyhow::Result<i32> {
         let next: Vec<String> = s
             .fires_between(now, i64::MAX, a.next, tz)
             .into_iter()
-            .map(|f| crate::output::zoned_time(f, tz))
+            .map(|f| crate::clock::zoned_time(f, tz))
             .collect();
         let last = match &store {
             Some(st) => st
@@ -83,7 +106,7 @@ pub async fn schedules(cli: &Cli, a: &SchedulesArgs) -> anyhow::Result<i32> {
                 .map(|f| {
                     format!(
                         "{} {}{}",
-                        crate::output::zoned_time(f.due_at, tz),
+                        crate::clock::zoned_time(f.due_at, tz),
                         f.decision,
                         f.execution_id.map(|e| format!(" {e}")).unwrap_or_default()
                     )
@@ -126,7 +149,7 @@ pub async fn schedules(cli: &Cli, a: &SchedulesArgs) -> anyhow::Result<i32> {
             Some((holder, until, _)) if until > now && !holder.is_empty() => {
                 say!(
                     "schedules are fired by {holder} (lease until {})",
-                    crate::output::zoned_time(until, cfg.serve.timezone)
+                    crate::clock::zoned_time(until, cfg.serve.timezone)
                 );
             }
             _ => say!("no `controller serve` is firing schedules right now"),

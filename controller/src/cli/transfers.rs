@@ -6,7 +6,6 @@ use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use super::{BadInput, Cli, EXIT_OK};
-use crate::store::Store;
 
 #[derive(Subcommand, Debug)]
 pub enum TransfersCmd {
@@ -19,8 +18,9 @@ pub enum TransfersCmd {
         /// unacknowledged, skipped, received); repeatable or comma-separated.
         #[arg(long, value_delimiter = ',')]
         status: Vec<String>,
+        /// How many, newest first.
         #[arg(short = 'n', long, default_value_t = 50)]
-        limit: i64,
+        last: i64,
     },
     /// Rebuild a file sent in segments: give its `.manifest` (the segments next to it).
     Join {
@@ -62,7 +62,7 @@ pub async fn run(cli: &Cli, cmd: &TransfersCmd) -> anyhow::Result<i32> {
         TransfersCmd::List {
             scenario,
             status,
-            limit,
+            last,
         } => {
             if let Some(bad) = status.iter().find(|s| !STATUSES.contains(&s.as_str())) {
                 return Err(BadInput(format!(
@@ -72,8 +72,11 @@ pub async fn run(cli: &Cli, cmd: &TransfersCmd) -> anyhow::Result<i32> {
                 .into());
             }
             let cfg = super::config(cli)?;
-            let store = Store::open(&super::database_url(&cfg)).await?;
-            let rows = store.transfers(scenario.as_deref(), status, *limit).await?;
+            let Some(store) = super::history(&cfg).await? else {
+                say!("no transfer recorded yet");
+                return Ok(EXIT_OK);
+            };
+            let rows = store.transfers(scenario.as_deref(), status, *last).await?;
             store.close().await;
             let mut t = Table::new();
             t.load_preset(UTF8_FULL_CONDENSED);
@@ -99,7 +102,7 @@ pub async fn run(cli: &Cli, cmd: &TransfersCmd) -> anyhow::Result<i32> {
                     r.size.to_string(),
                     r.status.clone(),
                     r.attempts.to_string(),
-                    crate::output::local_time(r.updated_at),
+                    crate::clock::local_time(r.updated_at),
                     r.error
                         .clone()
                         .or_else(|| r.remote.clone())

@@ -1,9 +1,9 @@
 //! The execution engine: one task per server, bounded by the job's parallelism, events
 //! streamed to whoever watches (terminal, store).
 
-mod lines;
 mod node;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,10 +12,8 @@ use std::time::Duration;
 use ordo_inventory::{Node, Transport};
 use ordo_jobs::{Job, OnFailure, OptionValues};
 use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinSet;
+use tokio::task::{self, JoinSet};
 use tokio_util::sync::CancellationToken;
-
-pub use lines::LineSplitter;
 
 use crate::collect::Received;
 use crate::transport::Settings;
@@ -148,15 +146,11 @@ pub enum Event {
         files: usize,
     },
     /// An agent answered its health check on connection.
-    AgentSeen(crate::store::AgentRow),
+    AgentSeen(crate::transport::agent::AgentSeen),
     NodeDone(Box<NodeResult>),
 }
 
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-/// Runs the job on every node; returns one result per node, in inventory order.
+/// Runs the job on every node; returns one result per node, in the order of `req.nodes`.
 pub async fn run(req: Arc<RunRequest>, events: mpsc::Sender<Event>) -> Vec<NodeResult> {
     let finished = CancellationToken::new();
     if let Some(t) = req.job.timeout {
@@ -174,6 +168,7 @@ pub async fn run(req: Arc<RunRequest>, events: mpsc::Sender<Event>) -> Vec<NodeR
     let limit = Arc::new(Semaphore::new(req.parallelism.max(1)));
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = JoinSet::new();
+    let mut slots = HashMap::new();
     // Permits are taken here, in inventory order, so servers start in that order (with
     // `parallelism: 1` and `on_failure: stop`, nothing after the first failure starts).
     for (index, node) in req.nodes.iter().cloned().enumerate() {
@@ -182,7 +177,7 @@ pub async fn run(req: Arc<RunRequest>, events: mpsc::Sender<Event>) -> Vec<NodeR
             _ = req.cancel.cancelled() => None,
         };
         let (req, stop, events) = (req.clone(), stop.clone(), events.clone());
-        tasks.spawn(async move {
+        let task = tasks.spawn(async move {
             let result = if permit.is_none() || stop.load(Ordering::SeqCst) {
                 let mut r = NodeResult::new(&node);
                 if permit.is_none() {
@@ -208,17 +203,94 @@ pub async fn run(req: Arc<RunRequest>, events: mpsc::Sender<Event>) -> Vec<NodeR
             };
             let _ = events.send(Event::NodeDone(Box::new(result.clone()))).await;
             drop(permit);
-            (index, result)
+            result
         });
+        slots.insert(task.id(), index);
     }
-    let mut results: Vec<(usize, NodeResult)> = Vec::with_capacity(req.nodes.len());
-    while let Some(done) = tasks.join_next().await {
+    let results = gather(tasks, &slots, &req.nodes, &events).await;
+    finished.cancel();
+    results
+}
+
+/// Each server's result, in the order of `nodes`, matched by task: a task that panicked
+/// leaves a failed result on its own server (recorded like the others), never a gap that
+/// would shift the results of the servers after it.
+async fn gather(
+    mut tasks: JoinSet<NodeResult>,
+    slots: &HashMap<task::Id, usize>,
+    nodes: &[Node],
+    events: &mpsc::Sender<Event>,
+) -> Vec<NodeResult> {
+    let mut results: Vec<Option<NodeResult>> = vec![None; nodes.len()];
+    while let Some(done) = tasks.join_next_with_id().await {
         match done {
-            Ok(r) => results.push(r),
-            Err(e) => tracing::error!(error = %e, "a server task panicked"),
+            Ok((id, r)) => {
+                if let Some(&i) = slots.get(&id) {
+                    results[i] = Some(r);
+                }
+            }
+            Err(e) => {
+                let Some(&i) = slots.get(&e.id()) else {
+                    continue;
+                };
+                tracing::error!(node = %nodes[i].name, error = %e, "a server task panicked");
+                let mut r = NodeResult::new(&nodes[i]);
+                r.status = NodeStatus::Failed;
+                r.error = Some(format!("internal error: this server's task stopped: {e}"));
+                let _ = events.send(Event::NodeDone(Box::new(r.clone()))).await;
+                results[i] = Some(r);
+            }
         }
     }
-    finished.cancel();
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
+    results
+        .into_iter()
+        .zip(nodes)
+        .map(|(r, n)| r.unwrap_or_else(|| NodeResult::new(n)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str) -> Node {
+        Node::new(name, ordo_inventory::yaml::Pos::new(1, 1))
+    }
+
+    /// A task that panics must not shift the results of the servers after it.
+    #[tokio::test]
+    async fn a_panicking_server_task_keeps_every_result_on_its_server() {
+        let nodes: Vec<Node> = ["web1", "web2", "web3"].into_iter().map(node).collect();
+        let mut tasks = JoinSet::new();
+        let mut slots = HashMap::new();
+        for (i, n) in nodes.iter().cloned().enumerate() {
+            let t = tasks.spawn(async move {
+                if i == 1 {
+                    panic!("boom on {}", n.name);
+                }
+                let mut r = NodeResult::new(&n);
+                r.exit_code = Some(i as i32);
+                r
+            });
+            slots.insert(t.id(), i);
+        }
+        let (tx, mut rx) = mpsc::channel(8);
+        let results = gather(tasks, &slots, &nodes, &tx).await;
+        let names: Vec<&str> = results.iter().map(|r| r.node.as_str()).collect();
+        assert_eq!(names, ["web1", "web2", "web3"]);
+        assert_eq!(results[0].status, NodeStatus::Succeeded);
+        assert_eq!(results[2].exit_code, Some(2));
+        assert_eq!(results[1].status, NodeStatus::Failed);
+        assert!(
+            results[1]
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .contains("boom on web2")
+        );
+        match rx.try_recv() {
+            Ok(Event::NodeDone(r)) => assert_eq!(r.node, "web2"),
+            other => panic!("expected the panicked server's result as an event: {other:?}"),
+        }
+    }
 }

@@ -12,9 +12,10 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::sync::CancellationToken;
 
-use super::lines::{LineSplitter, MarkedLines, Piece};
-use super::{Event, NodeResult, NodeStatus, RunRequest, now_ms};
+use super::{Event, NodeResult, NodeStatus, RunRequest};
+use crate::clock::now_ms;
 use crate::collect;
+use crate::transport::lines::{LineSplitter, MarkedLines, Piece};
 use crate::transport::{
     CollectRequest, ExecEvent, ExitStatus, FetchEvent, Session, TransportError, collect_note,
 };
@@ -57,17 +58,13 @@ pub(super) async fn run_node(
 
 impl NodeRun<'_> {
     fn cx(&self) -> Context<'_> {
-        Context {
-            options: Some(&self.req.options.values),
-            node_name: Some(&self.node.name),
-            node_host: Some(&self.node.host),
-            node_port: self.node.port,
-            node_user: self.node.user.as_deref(),
-            node_attrs: Some(&self.node.attributes),
-            job_name: Some(&self.req.job.name),
-            execution_id: Some(&self.req.execution_id),
-            execution_status: None,
-        }
+        Context::execution(
+            &self.req.options.values,
+            &self.req.job.name,
+            &self.req.execution_id,
+            None,
+        )
+        .on_node(self.node)
     }
 
     fn fail(&mut self, status: NodeStatus, error: impl Into<String>) {
@@ -109,7 +106,7 @@ impl NodeRun<'_> {
             Err(e) => return self.fail(NodeStatus::Unreachable, e.to_string()),
         };
         if let Session::Agent(a) = &session {
-            let _ = self.events.send(Event::AgentSeen(a.row(self.node))).await;
+            let _ = self.events.send(Event::AgentSeen(a.seen(self.node))).await;
         }
         let run_dir = format!(
             "{}/ordo-{}-{}",
@@ -203,10 +200,7 @@ impl NodeRun<'_> {
                 StepAction::Script(t) | StepAction::Command(t) => match t.expand(&self.cx()) {
                     Ok(s) => s.into_bytes(),
                     Err(e) => {
-                        self.fail(
-                            NodeStatus::Failed,
-                            format!("step {} ({}): {e}", i + 1, step.name),
-                        );
+                        self.fail(NodeStatus::Failed, format!("{}: {e}", step.label(i)));
                         return false;
                     }
                 },
@@ -215,9 +209,8 @@ impl NodeRun<'_> {
                     self.fail(
                         NodeStatus::Failed,
                         format!(
-                            "step {} ({}): a job step runs on the controller, not on a server",
-                            i + 1,
-                            step.name
+                            "{}: a job step runs on the controller, not on a server",
+                            step.label(i)
                         ),
                     );
                     return false;
@@ -304,10 +297,7 @@ impl NodeRun<'_> {
             let (args, run_as) = match (args, run_as) {
                 (Ok(a), Ok(r)) => (a, r),
                 (Err(e), _) | (_, Err(e)) => {
-                    self.fail(
-                        NodeStatus::Failed,
-                        format!("step {} ({}): {e}", i + 1, step.name),
-                    );
+                    self.fail(NodeStatus::Failed, format!("{}: {e}", step.label(i)));
                     return false;
                 }
             };
@@ -367,9 +357,8 @@ impl NodeRun<'_> {
                     {
                         attempt += 1;
                         self.warn(format!(
-                            "step {} ({}) {st}; retry {attempt} of {} in {:?}",
-                            i + 1,
-                            step.name,
+                            "{} {st}; retry {attempt} of {} in {:?}",
+                            step.label(i),
                             step.retries,
                             step.retry_delay
                         ))
@@ -387,17 +376,13 @@ impl NodeRun<'_> {
                     self.result.exit_code = st.code();
                     if !st.success() {
                         if step.allow_failure {
-                            self.warn(format!(
-                                "step {} ({}) {st} (allowed to fail)",
-                                i + 1,
-                                step.name
-                            ))
-                            .await;
+                            self.warn(format!("{} {st} (allowed to fail)", step.label(i)))
+                                .await;
                             continue;
                         }
                         self.fail(
                             NodeStatus::Failed,
-                            format!("step {} ({}) failed: {st}", i + 1, step.name),
+                            format!("{} failed: {st}", step.label(i)),
                         );
                         all_ok = false;
                         break;
@@ -407,9 +392,8 @@ impl NodeRun<'_> {
                     self.fail(
                         NodeStatus::TimedOut,
                         format!(
-                            "step {} ({}) timed out after {}",
-                            i + 1,
-                            step.name,
+                            "{} timed out after {}",
+                            step.label(i),
                             humantime::format_duration(t)
                         ),
                     );
@@ -417,13 +401,13 @@ impl NodeRun<'_> {
                 }
                 StepOutcome::Cancelled => {
                     let st = self.cancelled_status();
-                    self.fail(st, format!("step {} ({}) was stopped", i + 1, step.name));
+                    self.fail(st, format!("{} was stopped", step.label(i)));
                     return false;
                 }
                 StepOutcome::Lost(e) => {
                     self.fail(
                         NodeStatus::Unreachable,
-                        format!("step {} ({}): connection lost: {e}", i + 1, step.name),
+                        format!("{}: connection lost: {e}", step.label(i)),
                     );
                     return false;
                 }

@@ -7,8 +7,8 @@ use ordo_jobs::{Context, Job, JobRef, OptionValues, StepAction};
 use tokio_util::sync::CancellationToken;
 
 use super::{Env, Launch, Outcome, execute, record_refused};
-use crate::cli::BadInput;
 use crate::engine::NodeResult;
+use crate::project::BadInput;
 
 pub(super) enum Phase {
     Servers(std::ops::Range<usize>),
@@ -55,13 +55,7 @@ fn child_options(
     id: &str,
     status: Option<&str>,
 ) -> Result<OptionValues, BadInput> {
-    let cx = Context {
-        options: Some(&options.values),
-        job_name: Some(&parent.name),
-        execution_id: Some(id),
-        execution_status: status,
-        ..Context::default()
-    };
+    let cx = Context::execution(&options.values, &parent.name, id, status);
     let mut given = Vec::new();
     for (k, t) in &r.options {
         let v = t
@@ -161,7 +155,7 @@ pub(super) async fn follow_ups(
             r,
             launch,
             &outcome.id,
-            Some(&outcome.status),
+            Some(outcome.status.as_str()),
             cancel,
         )
         .await

@@ -9,7 +9,7 @@ use ordo_jobs::{Job, Late, NotifyEvent, NotifyTarget, OptionValues};
 use tokio_util::sync::CancellationToken;
 
 use super::Env;
-use crate::engine::now_ms;
+use crate::clock::now_ms;
 use crate::store::NotificationRow;
 
 /// Without `late:` in the job, a `late` notification fires past twice the usual duration.
@@ -137,7 +137,7 @@ impl Notifier {
             self.job.description,
             self.id,
             event.as_str(),
-            crate::config::hostname()
+            crate::project::hostname()
         );
         let opts = self.options.masked();
         if !opts.is_empty() {

@@ -3,9 +3,11 @@
 
 use tokio::sync::mpsc;
 
-use crate::engine::{Event, NodeResult, now_ms};
+use crate::clock::now_ms;
+use crate::engine::{Event, NodeResult};
 use crate::output::Terminal;
-use crate::store::{Batch, CollectedFile, LogLine, NodeRow, Store};
+use crate::store::{AgentRow, Batch, CollectedFile, LogLine, NodeRow, Store};
+use crate::transport::agent::AgentSeen;
 
 /// Everything is written in one transaction per tick (250 ms), or sooner when 1,000
 /// lines wait: a server's start, steps, result and files cost no write of their own.
@@ -75,7 +77,7 @@ pub(super) async fn observe(
             Event::StepStarted { node, step } => {
                 batch.progress.push((node, step as i64, now_ms()));
             }
-            Event::AgentSeen(row) => batch.agents.push(row),
+            Event::AgentSeen(a) => batch.agents.push(agent_row(a)),
             Event::NodeDone(r) => {
                 let files: Vec<CollectedFile> = r
                     .files
@@ -113,5 +115,17 @@ pub(super) fn node_row(id: &str, r: &NodeResult) -> NodeRow {
         files: r.files.len() as i64,
         bytes: r.bytes as i64,
         error: r.error.clone(),
+    }
+}
+
+/// An agent's answer as the history keeps it.
+pub fn agent_row(a: AgentSeen) -> AgentRow {
+    AgentRow {
+        name: a.node,
+        address: a.address,
+        version: a.version,
+        run_user: a.run_user,
+        cert_not_after: a.cert_not_after,
+        last_contact: a.at,
     }
 }

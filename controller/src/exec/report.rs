@@ -7,15 +7,16 @@ use std::path::{Path, PathBuf};
 use ordo_jobs::{Context, Job};
 
 use super::Outcome;
-use crate::config::ProjectConfig;
 use crate::engine::NodeResult;
 use crate::mail;
+use crate::project::ProjectConfig;
+use crate::store::ExecutionStatus;
 
 pub(super) fn write_summaries(
     exec_dir: &Path,
     job: &Job,
     id: &str,
-    status: &str,
+    status: ExecutionStatus,
     results: &[NodeResult],
     table: &str,
 ) -> anyhow::Result<()> {
@@ -29,7 +30,7 @@ pub(super) fn write_summaries(
     )?;
     std::fs::write(
         exec_dir.join("summary.json"),
-        summary_json(job, id, status, results)?,
+        summary_json(job, id, status.as_str(), results)?,
     )?;
     Ok(())
 }
@@ -102,17 +103,11 @@ pub(super) async fn send_mail(
     spec: &ordo_jobs::MailSpec,
     options: &ordo_jobs::OptionValues,
     id: &str,
-    status: &str,
+    status: ExecutionStatus,
     table: &str,
     archive_path: Option<&PathBuf>,
 ) -> anyhow::Result<String> {
-    let cx = Context {
-        options: Some(&options.values),
-        job_name: Some(&job.name),
-        execution_id: Some(id),
-        execution_status: Some(status),
-        ..Context::default()
-    };
+    let cx = Context::execution(&options.values, &job.name, id, Some(status.as_str()));
     let expand = |t: &ordo_jobs::Template| {
         t.expand(&cx)
             .map_err(|e| anyhow::anyhow!("mail: {e} in `{}`", t.source()))
@@ -144,7 +139,7 @@ pub(super) async fn send_mail(
                 ordo_jobs::units::format_size(size),
                 ordo_jobs::units::format_size(spec.max_attachment_size),
                 p.display(),
-                crate::config::hostname()
+                crate::project::hostname()
             ));
         }
     }

@@ -1,6 +1,6 @@
 //! The HTTP API of `controller serve` (JSON): health, schedules, executions, starting a
 //! job, reloading. Bind it to loopback or put it behind an authenticating proxy: it has
-//! no authentication of its own yet.
+//! no authentication of its own yet. Every error goes through [`ApiError`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::Server;
-use crate::engine::now_ms;
+use super::error::{ApiError, ApiResult};
+use crate::clock::now_ms;
 use crate::exec::{Launch, execution_id};
 
 type Shared = State<Arc<Server>>;
@@ -34,10 +35,6 @@ pub async fn run(server: Arc<Server>, listener: tokio::net::TcpListener, stop: C
     {
         tracing::error!("HTTP API: {e}");
     }
-}
-
-fn error(code: StatusCode, message: impl Into<String>) -> Response {
-    (code, Json(json!({"error": message.into()}))).into_response()
 }
 
 async fn health(State(s): Shared) -> Json<Value> {
@@ -76,17 +73,25 @@ async fn schedules(State(s): Shared) -> Json<Value> {
     Json(json!({ "schedules": list }))
 }
 
-async fn executions(State(s): Shared, Query(q): Query<BTreeMap<String, String>>) -> Response {
-    let limit = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(50);
-    match s
+async fn executions(
+    State(s): Shared,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let limit = match q.get("limit") {
+        None => 50,
+        Some(l) => l
+            .parse()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::BadRequest(format!("limit `{l}`: a number from 1 to 1000")))?,
+    };
+    let rows = s
         .store
         .list_executions(q.get("job").map(String::as_str), limit)
-        .await
-    {
-        Ok(rows) => Json(json!({"executions": rows.iter().map(exec_json).collect::<Vec<_>>()}))
-            .into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+        .await?;
+    Ok(Json(
+        json!({"executions": rows.iter().map(exec_json).collect::<Vec<_>>()}),
+    ))
 }
 
 fn exec_json(e: &crate::store::ExecutionRow) -> Value {
@@ -99,12 +104,9 @@ fn exec_json(e: &crate::store::ExecutionRow) -> Value {
     })
 }
 
-async fn execution(State(s): Shared, Path(id): Path<String>) -> Response {
-    let e = match s.store.find_execution(&id).await {
-        Ok(e) => e,
-        Err(e) => return error(StatusCode::NOT_FOUND, e.to_string()),
-    };
-    let nodes = s.store.nodes(&e.id).await.unwrap_or_default();
+async fn execution(State(s): Shared, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let e = s.store.find_execution(&id).await?;
+    let nodes = s.store.nodes(&e.id).await?;
     let mut v = exec_json(&e);
     v["nodes"] = nodes
         .iter()
@@ -113,7 +115,7 @@ async fn execution(State(s): Shared, Path(id): Path<String>) -> Response {
                    "step_reached": n.step_reached, "files": n.files, "error": n.error})
         })
         .collect();
-    Json(v).into_response()
+    Ok(Json(v))
 }
 
 /// `POST /api/v1/jobs/<name>` with `{"options": {...}}`: starts the job now.
@@ -121,10 +123,10 @@ async fn run_job(
     State(s): Shared,
     Path(name): Path<String>,
     body: Option<Json<Value>>,
-) -> Response {
+) -> ApiResult<Response> {
     let env = s.env();
     let Some(job) = env.jobs.get(&name).cloned() else {
-        return error(StatusCode::NOT_FOUND, format!("no job named `{name}`"));
+        return Err(ApiError::NotFound(format!("no job named `{name}`")));
     };
     let given: Vec<(String, String)> = body
         .as_ref()
@@ -142,10 +144,8 @@ async fn run_job(
                 .collect()
         })
         .unwrap_or_default();
-    let options = match ordo_jobs::resolve_options(&job, &given) {
-        Ok(o) => o,
-        Err(errs) => return error(StatusCode::BAD_REQUEST, errs.join("; ")),
-    };
+    let options = ordo_jobs::resolve_options(&job, &given)
+        .map_err(|errs| ApiError::BadRequest(errs.join("; ")))?;
     let launch = Launch {
         id: Some(execution_id()),
         options,
@@ -153,23 +153,21 @@ async fn run_job(
         started_by: "api".into(),
         ..Launch::default()
     };
-    if let Err(e) = crate::exec::select_nodes(&env.inventory, &job, &launch) {
-        return error(StatusCode::BAD_REQUEST, e.0);
-    }
+    crate::exec::Plan::new(&env.inventory, job.clone(), &launch)?;
     let id = launch.id.clone().unwrap_or_default();
     s.spawn_execution(job, launch);
-    (StatusCode::ACCEPTED, Json(json!({"execution": id}))).into_response()
+    Ok((StatusCode::ACCEPTED, Json(json!({"execution": id}))).into_response())
 }
 
-async fn reload(State(s): Shared) -> Response {
+async fn reload(State(s): Shared) -> ApiResult<Json<Value>> {
     match s.reload() {
         Ok(summary) => {
             tracing::info!("reloaded (API): {summary}");
-            Json(json!({"reloaded": true, "summary": summary})).into_response()
+            Ok(Json(json!({"reloaded": true, "summary": summary})))
         }
         Err(e) => {
             tracing::error!("reload refused (API), the previous jobs and inventory stay:\n{e}");
-            error(StatusCode::UNPROCESSABLE_ENTITY, e)
+            Err(ApiError::Unprocessable(e))
         }
     }
 }

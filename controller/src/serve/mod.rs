@@ -4,6 +4,7 @@
 //! inventory files are reloaded on SIGHUP or `POST /api/v1/reload`, all or nothing.
 
 pub mod api;
+pub mod error;
 mod retention;
 mod scheduler;
 mod watch;
@@ -13,11 +14,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use ordo_jobs::Job;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::config::ProjectConfig;
-use crate::exec::instance::{self, Instance};
-use crate::exec::{self, Env, Launch};
+use crate::exec::{self, Launch};
+use crate::project::instance::{self, Instance};
+use crate::project::{Env, Loaded};
 use crate::store::Store;
 
 pub use retention::purge;
@@ -35,7 +38,7 @@ pub struct Server {
     /// Stops every execution on shutdown.
     pub cancel: CancellationToken,
     leader: std::sync::atomic::AtomicBool,
-    tasks: tokio_util::task::TaskTracker,
+    tasks: TaskTracker,
 }
 
 impl Server {
@@ -59,25 +62,9 @@ impl Server {
     /// Rereads the inventory and every job (ordo.yaml itself needs a restart); keeps the
     /// old set when anything is wrong. Returns a one-line summary, or every error.
     pub fn reload(&self) -> Result<String, String> {
-        let cfg = self.env().cfg.clone();
-        let inventory = ordo_inventory::load(&cfg.inventory).map_err(|e| e.to_string())?;
-        let jobs = ordo_jobs::load_all(&cfg.jobs).map_err(|e| e.to_string())?;
-        let profiles = crate::cli::profiles(&cfg, &jobs).map_err(|e| e.0)?;
-        let summary = format!(
-            "{} servers, {} jobs ({} scheduled, {} watching)",
-            inventory.nodes.len(),
-            jobs.jobs.len(),
-            jobs.jobs.values().filter(|j| j.schedule.is_some()).count(),
-            jobs.jobs.values().filter(|j| j.watch.is_some()).count()
-        );
-        let env = Arc::new(Env {
-            cfg,
-            inventory,
-            jobs,
-            profiles,
-            store: self.store.clone(),
-            instance: self.instance.clone(),
-        });
+        let loaded = Loaded::all(self.env().cfg.clone()).map_err(|e| e.0)?;
+        let summary = loaded.summary();
+        let env = Arc::new(Env::new(loaded, self.store.clone(), self.instance.clone()));
         *self.env.write().unwrap_or_else(|e| e.into_inner()) = env;
         Ok(summary)
     }
@@ -104,7 +91,7 @@ impl Server {
             Err(e) => tracing::warn!("sweep: {e}"),
         }
         if self.is_leader() {
-            let alive_since = crate::engine::now_ms() - dead_after.as_millis() as i64;
+            let alive_since = crate::clock::now_ms() - dead_after.as_millis() as i64;
             match self.store.requeue_lost_fires(alive_since).await {
                 Ok(lost) => {
                     for f in lost {
@@ -131,7 +118,7 @@ impl Server {
             let label = launch.id.clone().unwrap_or_default();
             let result = exec::execute(env.clone(), job, launch.clone(), cancel).await;
             if let Err(e) = result {
-                match e.downcast_ref::<crate::cli::BadInput>() {
+                match e.downcast_ref::<crate::project::BadInput>() {
                     Some(b) => {
                         tracing::error!(job = %name, execution = %label, "not started: {b}");
                         if let Err(e) = exec::record_refused(&env, &name, &launch, &b.0).await {
@@ -155,92 +142,70 @@ impl Server {
     }
 }
 
-/// Runs until SIGTERM or Ctrl-C.
-pub async fn serve(cfg: ProjectConfig, listen: Option<String>) -> anyhow::Result<()> {
-    let inventory =
-        ordo_inventory::load(&cfg.inventory).map_err(|e| crate::cli::BadInput(e.to_string()))?;
-    let jobs = ordo_jobs::load_all(&cfg.jobs).map_err(|e| crate::cli::BadInput(e.to_string()))?;
-    let profiles = crate::cli::profiles(&cfg, &jobs)?;
-    std::fs::create_dir_all(&cfg.data_dir)?;
-    let store = Store::open(&crate::cli::database_url(&cfg)).await?;
-    let me = Instance::register(&store, "serve").await?;
-    let settings = cfg.serve.clone();
-    tracing::info!(
-        instance = %me.id,
-        servers = inventory.nodes.len(),
-        jobs = jobs.jobs.len(),
-        scheduled = jobs.jobs.values().filter(|j| j.schedule.is_some()).count(),
-        "controller serve started"
-    );
+/// Runs until `shutdown` resolves: the scheduler, the file triggers, the heartbeat, and
+/// the HTTP API on `listener`; each message on `reloads` rereads the jobs and inventory.
+/// On shutdown the scheduler stops first, then running executions are aborted (30 s at
+/// most), then this instance leaves the database. Signals are the caller's (`cli/serve.rs`).
+pub async fn run(
+    env: Arc<Env>,
+    me: Instance,
+    listener: Option<tokio::net::TcpListener>,
+    mut reloads: mpsc::Receiver<()>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let store = env.store.clone();
+    tracing::info!(instance = %me.id, "controller serve started: {}", summary(&env));
     let server = Arc::new(Server {
-        env: RwLock::new(Arc::new(Env {
-            cfg,
-            inventory,
-            jobs,
-            profiles,
-            store: store.clone(),
-            instance: me.id.clone(),
-        })),
+        env: RwLock::new(env),
         store: store.clone(),
         instance: me.id.clone(),
         running: Mutex::new(HashMap::new()),
         cancel: CancellationToken::new(),
         leader: std::sync::atomic::AtomicBool::new(false),
-        tasks: tokio_util::task::TaskTracker::new(),
+        tasks: TaskTracker::new(),
     });
     server.sweep().await;
     let stop = CancellationToken::new();
-    if let Some(addr) = listen.or(settings.listen.clone()) {
-        let (s, st) = (server.clone(), stop.clone());
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .map_err(|e| crate::cli::BadInput(format!("serve: cannot listen on {addr}: {e}")))?;
+    let background = TaskTracker::new();
+    if let Some(listener) = listener {
         tracing::info!("HTTP API on http://{}", listener.local_addr()?);
-        tokio::spawn(async move { api::run(s, listener, st).await });
+        background.spawn(api::run(server.clone(), listener, stop.clone()));
     }
     // Another controller's runs are interrupted once it has been silent `dead_after`.
-    {
-        let (s, st) = (server.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(instance::HEARTBEAT);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => s.sweep().await,
-                    _ = st.cancelled() => break,
-                }
+    let (s, st) = (server.clone(), stop.clone());
+    background.spawn(async move {
+        let mut tick = tokio::time::interval(instance::HEARTBEAT);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => s.sweep().await,
+                _ = st.cancelled() => break,
             }
-        });
-    }
-    {
-        let s = server.clone();
-        let st = stop.clone();
-        tokio::spawn(async move {
-            let Ok(mut hup) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            else {
-                return;
-            };
-            loop {
-                tokio::select! {
-                    _ = hup.recv() => match s.reload() {
-                        Ok(summary) => tracing::info!("reloaded: {summary}"),
-                        Err(e) => tracing::error!("reload refused, the previous jobs and inventory stay:\n{e}"),
-                    },
-                    _ = st.cancelled() => break,
-                }
+        }
+    });
+    let (s, st) = (server.clone(), stop.clone());
+    background.spawn(async move {
+        loop {
+            tokio::select! {
+                Some(()) = reloads.recv() => match s.reload() {
+                    Ok(summary) => tracing::info!("reloaded: {summary}"),
+                    Err(e) => tracing::error!("reload refused, the previous jobs and inventory stay:\n{e}"),
+                },
+                _ = st.cancelled() => break,
             }
-        });
-    }
-    let sched = tokio::spawn(scheduler::run(server.clone(), stop.clone()));
+        }
+    });
+    background.spawn(scheduler::run(server.clone(), stop.clone()));
+    background.close();
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    shutdown.await;
     tracing::info!("stopping: running executions are aborted");
     stop.cancel();
-    let _ = sched.await;
+    if tokio::time::timeout(Duration::from_secs(30), background.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the scheduler or the HTTP API did not stop within 30s");
+    }
     server.cancel.cancel();
     server.tasks.close();
     if tokio::time::timeout(Duration::from_secs(30), server.tasks.wait())
@@ -253,4 +218,14 @@ pub async fn serve(cfg: ProjectConfig, listen: Option<String>) -> anyhow::Result
     me.retire().await;
     store.close().await;
     Ok(())
+}
+
+fn summary(env: &Env) -> String {
+    let jobs = env.jobs.jobs.values();
+    format!(
+        "{} servers, {} jobs ({} scheduled)",
+        env.inventory.nodes.len(),
+        env.jobs.jobs.len(),
+        jobs.filter(|j| j.schedule.is_some()).count()
+    )
 }

@@ -1,8 +1,8 @@
 //! Retention: finished executions beyond a job's `max_count`, or older than its
 //! `max_age`, are deleted with their files (defaults in ordo.yaml `serve: retention`).
 
-use crate::engine::now_ms;
-use crate::exec::Env;
+use crate::clock::now_ms;
+use crate::project::Env;
 
 /// Purges by each job's retention; returns the executions purged (or that would be, with
 /// `dry_run`).

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::watch::Watchers;
 use super::{LEASE, Server, retention};
-use crate::engine::now_ms;
+use crate::clock::now_ms;
 use crate::exec::{Launch, execution_id};
 use crate::store::FireRow;
 
@@ -143,7 +143,7 @@ async fn fire_schedule(
     if let Some((latest, n)) = o.missed {
         let note = format!(
             "{n} fire(s) missed while no controller fired schedules, the latest at {}",
-            crate::output::zoned_time(latest, tz)
+            crate::clock::zoned_time(latest, tz)
         );
         match s.missed {
             Missed::CatchUp => {

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Server;
 use super::scheduler::decide;
-use crate::engine::now_ms;
+use crate::clock::now_ms;
 
 /// A scan even without inotify events, in case one was lost.
 const SAFETY_RESCAN: Duration = Duration::from_secs(30);
@@ -27,7 +27,7 @@ pub(super) struct Watchers {
 
 impl Watchers {
     /// Starts a watcher for each job with `watch:`, restarts changed ones, stops the rest.
-    pub(super) fn sync(&mut self, server: &Arc<Server>, env: &crate::exec::Env) {
+    pub(super) fn sync(&mut self, server: &Arc<Server>, env: &crate::project::Env) {
         let wanted: HashMap<String, (String, Arc<Job>)> = env
             .jobs
             .jobs

@@ -7,8 +7,10 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 mod serve;
+mod status;
 mod transfer;
 pub use serve::{FireRow, NotificationRow};
+pub use status::ExecutionStatus;
 pub use transfer::TransferRow;
 
 /// Schema steps, applied in order once each (recorded in `schema_version`).
@@ -37,7 +39,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct ExecutionRow {
     pub id: String,
     pub job: String,
-    pub status: String,
+    pub status: ExecutionStatus,
     pub options: String,
     pub targets: String,
     pub started_at: i64,
@@ -354,7 +356,7 @@ impl Store {
         )
         .bind(&e.id)
         .bind(&e.job)
-        .bind(&e.status)
+        .bind(e.status.as_str())
         .bind(&e.options)
         .bind(&e.targets)
         .bind(e.started_at)
@@ -375,7 +377,7 @@ impl Store {
             "UPDATE executions SET status = $2, finished_at = $3, nodes_ok = $4, nodes_failed = $5, archive = $6, mail = $7, error = $8 WHERE id = $1",
         )
         .bind(&e.id)
-        .bind(&e.status)
+        .bind(e.status.as_str())
         .bind(e.finished_at)
         .bind(e.nodes_ok)
         .bind(e.nodes_failed)
@@ -605,7 +607,7 @@ fn exec_row(r: &AnyRow) -> ExecutionRow {
     ExecutionRow {
         id: r.get(0),
         job: r.get(1),
-        status: r.get(2),
+        status: ExecutionStatus::from_db(&r.get::<String, _>(2)),
         options: r.get(3),
         targets: r.get(4),
         started_at: r.get(5),

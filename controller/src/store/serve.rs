@@ -111,7 +111,7 @@ impl Store {
     /// (one machine).
     pub async fn db_now(&self) -> StoreResult<i64> {
         if !self.postgres {
-            return Ok(crate::engine::now_ms());
+            return Ok(crate::clock::now_ms());
         }
         let r = sqlx::query("SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)")
             .fetch_one(&self.pool)

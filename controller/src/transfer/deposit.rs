@@ -94,7 +94,7 @@ pub async fn deposit(
     link: &mut Link,
     profile: &Profile,
     piece: &Piece,
-    cfg: &crate::config::ProjectConfig,
+    cfg: &crate::project::ProjectConfig,
     mail: MailParts<'_>,
 ) -> Result<Deposited, String> {
     match (&profile.protocol, link) {

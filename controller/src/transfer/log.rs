@@ -3,7 +3,7 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use crate::exec::Env;
+use crate::project::Env;
 use crate::store::LogLine;
 
 /// The scenario's human-readable log: `last.log` is the last run that did something

@@ -23,8 +23,8 @@ use ordo_jobs::Job;
 use ordo_jobs::transfer::{AckMode, Direction, Profile, Protocol, TransferSpec};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::now_ms;
-use crate::exec::Env;
+use crate::clock::now_ms;
+use crate::project::Env;
 use crate::store::TransferRow;
 
 /// How a transfer run went.

@@ -5,8 +5,8 @@ use ordo_jobs::transfer::{AckMode, Collision, Profile, Protocol, TransferSpec};
 
 use super::log::ScenarioLog;
 use super::{TransferOutcome, deposit, files};
-use crate::engine::now_ms;
-use crate::exec::Env;
+use crate::clock::now_ms;
+use crate::project::Env;
 use crate::store::TransferRow;
 
 /// Acknowledgements of earlier deposits (`consumed`: the partner took the file; `file`:

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::files::{self, Found};
-use crate::exec::Env;
+use crate::project::Env;
 use crate::transport::{ExecEvent, Session, exec_collect};
 
 pub enum Source {
@@ -40,7 +40,7 @@ impl Source {
             .ok_or_else(|| format!("server `{name}` is not in the inventory"))?
             .clone();
         let settings =
-            crate::exec::transport_settings(&env.cfg, std::slice::from_ref(&node), false)
+            crate::transport::settings::for_nodes(&env.cfg, std::slice::from_ref(&node), false)
                 .map_err(|e| e.0)?;
         let session = Session::connect(&node, &settings)
             .await

@@ -75,6 +75,19 @@ impl AgentSettings {
     }
 }
 
+/// An agent as it answered its health check when we connected.
+#[derive(Debug, Clone)]
+pub struct AgentSeen {
+    pub node: String,
+    pub address: String,
+    pub version: String,
+    /// The user the agent runs as.
+    pub run_user: String,
+    /// Its certificate's expiry (Unix ms).
+    pub cert_not_after: i64,
+    pub at: i64,
+}
+
 pub struct AgentSession {
     client: AgentClient<Channel>,
     addr: String,
@@ -166,15 +179,15 @@ impl AgentSession {
         &self.health
     }
 
-    /// What to record about this contact.
-    pub fn row(&self, node: &Node) -> crate::store::AgentRow {
-        crate::store::AgentRow {
-            name: node.name.clone(),
+    /// What this contact tells of the agent, for the history.
+    pub fn seen(&self, node: &Node) -> AgentSeen {
+        AgentSeen {
+            node: node.name.clone(),
             address: self.addr.clone(),
             version: self.health.version.clone(),
             run_user: self.health.user.clone(),
             cert_not_after: self.health.certificate_not_after,
-            last_contact: chrono::Utc::now().timestamp_millis(),
+            at: crate::clock::now_ms(),
         }
     }
 

@@ -12,7 +12,9 @@
 
 pub mod agent;
 mod known_hosts;
+pub mod lines;
 mod local;
+pub mod settings;
 mod ssh;
 
 use std::fmt;
@@ -392,7 +394,7 @@ impl Session {
             self.exec(&command, &[], run_as, &tx, cancel).await
         };
         let route = async {
-            let mut notes = crate::engine::LineSplitter::default();
+            let mut notes = lines::LineSplitter::default();
             let mut lines = Vec::new();
             while let Some(ev) = rx.recv().await {
                 match ev {

@@ -129,13 +129,25 @@ pub(super) fn read_steps(n: &Node, base: &Path, cx: &mut Cx<'_>) -> Vec<Step> {
     out
 }
 
+/// `p` relative to `base` (the job file's folder), with `.` and `..` taken out as
+/// written (`jobs/../scripts/x.sh` is `scripts/x.sh`): plans and errors show the path a
+/// person would write.
 fn resolve(base: &Path, p: &str) -> PathBuf {
-    let path = Path::new(p);
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base.join(path)
+    use std::path::Component;
+    let joined = base.join(p);
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
     }
+    out
 }
 
 /// How long a server's collect may take when the job does not say (`collect: timeout`).

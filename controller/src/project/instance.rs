@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::now_ms;
+use crate::clock::now_ms;
 use crate::store::Store;
 
 /// How often a controller refreshes its row.
@@ -21,7 +21,7 @@ pub struct Instance {
 impl Instance {
     /// Registers this process (`<host>:<pid>:<role>`) and keeps its row fresh.
     pub async fn register(store: &Store, role: &str) -> anyhow::Result<Instance> {
-        let host = crate::config::hostname();
+        let host = crate::project::hostname();
         let pid = std::process::id();
         let id = format!("{host}:{pid}:{role}");
         store
@@ -58,7 +58,7 @@ impl Instance {
 
 /// Owners that are processes of this host and no longer exist.
 pub fn dead_local_owners(known: &[(String, String, i64, String, i64)]) -> Vec<String> {
-    let host = crate::config::hostname();
+    let host = crate::project::hostname();
     known
         .iter()
         .filter(|(_, h, pid, _, _)| {

@@ -1,0 +1,132 @@
+//! The end of an execution: its status, the summaries, the archive, the mail, the last
+//! row and the success or failure notification.
+
+use ordo_jobs::{MailWhen, NotifyEvent};
+use tokio_util::sync::CancellationToken;
+
+use super::phases::Running;
+use super::{Outcome, report};
+use crate::clock::now_ms;
+use crate::output::summary_table;
+use crate::store::ExecutionStatus;
+
+impl Running<'_> {
+    pub(super) async fn finish(mut self, cancel: &CancellationToken) -> anyhow::Result<Outcome> {
+        let results = self.results(cancel).await?;
+        self.finished.cancel();
+        let failed = results.iter().filter(|r| !r.status.is_ok()).count();
+        let status = if self.timed_out {
+            ExecutionStatus::TimedOut
+        } else if cancel.is_cancelled() {
+            ExecutionStatus::Aborted
+        } else if failed > 0 || self.step_error.is_some() {
+            ExecutionStatus::Failed
+        } else {
+            ExecutionStatus::Succeeded
+        };
+        self.row.error = self.step_error.clone();
+        let table = match &self.transfer_summary {
+            Some(t) => format!("transfer: {t}"),
+            None => summary_table(&results),
+        };
+        let job = self.plan.job.clone();
+        report::write_summaries(&self.exec_dir, &job, &self.id, status, &results, &table)?;
+        let collected: usize = results.iter().map(|r| r.files.len()).sum();
+        let archive = self.archive().await?;
+        self.mail(status, &table, collected, archive.as_ref()).await;
+
+        self.row.status = status;
+        self.row.finished_at = Some(now_ms());
+        self.row.nodes_ok = (results.len() - failed) as i64;
+        self.row.nodes_failed = failed as i64;
+        self.row.archive = archive.as_ref().map(|p| p.display().to_string());
+        self.env.store.finish_execution(&self.row).await?;
+        tracing::info!(execution = %self.id, job = %job.name, status = %status, "execution finished");
+        let event = if status.succeeded() {
+            NotifyEvent::Success
+        } else {
+            NotifyEvent::Failure
+        };
+        self.notifier
+            .send(event, status.as_str(), Some(&table))
+            .await;
+        Ok(Outcome {
+            id: self.id.clone(),
+            job: job.name.clone(),
+            status,
+            results,
+            archive,
+            collected,
+            table,
+            started_at: self.row.started_at,
+            finished_at: self.row.finished_at.unwrap_or(self.row.started_at),
+        })
+    }
+
+    /// The tar.gz of the collected files, if the job wants one; a failure is recorded on
+    /// the execution and does not stop it.
+    async fn archive(&mut self) -> anyhow::Result<Option<std::path::PathBuf>> {
+        let job = &self.plan.job;
+        if !job.archive || !job.runs_on_servers() {
+            return Ok(None);
+        }
+        let dir = self.exec_dir.clone();
+        let name = format!("{}-{}", job.name.replace('/', "_"), self.id);
+        match tokio::task::spawn_blocking(move || crate::archive::build(&dir, &name)).await? {
+            Ok(p) => Ok(Some(p)),
+            Err(e) => {
+                self.row.error = Some(format!("archive: {e}"));
+                tracing::error!(execution = %self.id, "archive failed: {e}");
+                Ok(None)
+            }
+        }
+    }
+
+    /// The job's mail, when its `when` and `send_empty` say so; where it went (or why
+    /// not) is recorded on the execution.
+    async fn mail(
+        &mut self,
+        status: ExecutionStatus,
+        table: &str,
+        collected: usize,
+        archive: Option<&std::path::PathBuf>,
+    ) {
+        let job = self.plan.job.clone();
+        let (Some(spec), false) = (&job.mail, self.launch.no_mail) else {
+            return;
+        };
+        let wanted = match spec.when {
+            MailWhen::Always => true,
+            MailWhen::OnFailure => !status.succeeded(),
+            MailWhen::OnSuccess => status.succeeded(),
+            MailWhen::Never => false,
+        };
+        let terminal = self.launch.terminal;
+        if !wanted {
+            return;
+        }
+        if !spec.send_empty && collected == 0 {
+            self.row.mail = Some("not sent: nothing was collected (send_empty: false)".into());
+            if terminal {
+                say!("mail not sent: nothing was collected");
+            }
+            return;
+        }
+        let (cfg, options) = (&self.env.cfg, &self.launch.options);
+        let sent = report::send_mail(cfg, &job, spec, options, &self.id, status, table, archive);
+        match sent.await {
+            Ok(where_) => {
+                if terminal && cfg.mail.smtp.is_some() {
+                    say!("mail sent: {where_}");
+                } else if terminal {
+                    say!("mail written to the outbox (no SMTP server in ordo.yaml): {where_}");
+                }
+                self.row.mail = Some(where_);
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                self.row.mail = Some(format!("not sent: {e}"));
+            }
+        }
+    }
+}

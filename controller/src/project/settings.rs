@@ -1,0 +1,192 @@
+//! Project settings: `ordo.yaml` in the project folder (optional; every key has a default).
+//!
+//! ```yaml
+//! inventory: inventory.yaml        # ordo YAML, or an Ansible inventory (INI or YAML)
+//! jobs: jobs
+//! profiles: profiles               # transfer partners, one file each (profiles/<name>.yaml)
+//! data_dir: data                   # executions, archives, outbox, database
+//! database: sqlite://data/ordo.db  # default: <data_dir>/ordo.db
+//! pki_dir: data/pki                # the agents' CA (controller pki init)
+//! ssh:
+//!   user: ops                      # default login user (else the current user)
+//!   identity: [~/.ssh/id_ed25519]  # private keys tried in order
+//!   known_hosts: ~/.ssh/known_hosts
+//!   accept_new_host_keys: false
+//!   connect_timeout: 10s
+//!   connect_attempts: 4
+//! mail:
+//!   from: ordo@vip.example.com
+//!   outbox: data/outbox            # used when no smtp is set
+//!   smtp: { host: smtp.example.com, port: 587, tls: starttls, username: ordo,
+//!           password_env: ORDO_SMTP_PASSWORD, password_file: /etc/ordo/smtp.pass,
+//!           ca_file: /etc/ordo/ca.pem, timeout: 60s }   # timeout: the whole exchange
+//! serve:
+//!   timezone: Europe/Paris         # for schedules without their own (default: TZ, /etc/timezone, UTC)
+//!   lease_ttl: 15s                 # a leader silent this long is replaced (high availability)
+//!   misfire_grace: 60s             # a fire up to this late still runs (failover, restart)
+//!   dead_after: 60s                # a controller silent this long has its runs marked interrupted
+//!   retention: { max_age: 90d, max_count: 1000 }   # per job, unless the job says otherwise
+//!   listen: 127.0.0.1:8080         # the HTTP API (reload, health)
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ordo_inventory::yaml::{self, Diagnostics};
+
+#[derive(Debug, Clone)]
+pub struct ProjectConfig {
+    pub root: PathBuf,
+    pub inventory: PathBuf,
+    pub jobs: PathBuf,
+    /// Transfer profiles, one file per partner.
+    pub profiles: PathBuf,
+    pub data_dir: PathBuf,
+    pub database: Option<String>,
+    /// The agents' certificate authority (see `controller pki`).
+    pub pki_dir: PathBuf,
+    pub ssh: SshConfig,
+    pub mail: MailConfig,
+    pub serve: ServeConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub timezone: chrono_tz::Tz,
+    pub lease_ttl: Duration,
+    pub misfire_grace: Duration,
+    pub dead_after: Duration,
+    pub retention: ordo_jobs::Retention,
+    pub listen: Option<String>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            timezone: system_timezone(),
+            lease_ttl: Duration::from_secs(15),
+            misfire_grace: Duration::from_secs(60),
+            dead_after: Duration::from_secs(60),
+            retention: ordo_jobs::Retention {
+                max_age: Some(Duration::from_secs(90 * 86400)),
+                max_count: Some(1000),
+            },
+            listen: None,
+        }
+    }
+}
+
+/// The machine's time zone: `TZ`, else `/etc/timezone`, else `/etc/localtime`'s link
+/// target, else UTC.
+pub fn system_timezone() -> chrono_tz::Tz {
+    let from_env = std::env::var("TZ")
+        .ok()
+        .map(|t| t.trim_start_matches(':').to_string());
+    let from_file = || {
+        std::fs::read_to_string("/etc/timezone")
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    let from_link = || {
+        std::fs::read_link("/etc/localtime").ok().and_then(|p| {
+            let s = p.to_string_lossy().to_string();
+            s.split_once("zoneinfo/").map(|(_, z)| z.to_string())
+        })
+    };
+    [from_env, from_file(), from_link()]
+        .into_iter()
+        .flatten()
+        .find_map(|z| z.parse().ok())
+        .unwrap_or(chrono_tz::UTC)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SshConfig {
+    pub user: Option<String>,
+    pub identity: Vec<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+    pub accept_new_host_keys: bool,
+    pub connect_timeout: Duration,
+    pub connect_attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    None,
+    StartTls,
+    Tls,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: Option<u16>,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    pub from: String,
+    pub outbox: PathBuf,
+    pub smtp: Option<SmtpConfig>,
+}
+
+pub const CONFIG_FILE: &str = "ordo.yaml";
+
+impl ProjectConfig {
+    /// Reads `<root>/ordo.yaml` if it exists; defaults otherwise.
+    /// Paths come out absolute (the project folder is resolved first), so what is
+    /// recorded (archives, collected files) does not depend on the working folder.
+    pub fn load(root: &Path) -> Result<Self, Diagnostics> {
+        let root = &root
+            .canonicalize()
+            .or_else(|_| std::path::absolute(root))
+            .unwrap_or_else(|_| root.to_path_buf());
+        let file = root.join(CONFIG_FILE);
+        let mut d = Diagnostics::new(&file);
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                d.error(yaml::Pos::new(1, 1), format!("cannot read: {e}"));
+                return Err(d);
+            }
+        };
+        let Some(doc) = yaml::parse(&text, &mut d) else {
+            return Err(d);
+        };
+        let cfg = super::read::read(root, &doc, &mut d);
+        d.sort();
+        if d.is_empty() { Ok(cfg) } else { Err(d) }
+    }
+}
+
+pub(super) fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"))
+}
+
+/// `~/x` is the home folder; relative paths are relative to the project folder.
+pub fn resolve(root: &Path, p: &str) -> PathBuf {
+    if let Some(rest) = p.strip_prefix("~/") {
+        home().join(rest)
+    } else if Path::new(p).is_absolute() {
+        PathBuf::from(p)
+    } else {
+        root.join(p)
+    }
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
