@@ -15,6 +15,7 @@ pub mod postgres;
 pub mod project;
 pub mod smtp;
 pub mod sshd;
+pub mod transports;
 pub mod webhook;
 
 use std::net::{TcpListener, TcpStream};

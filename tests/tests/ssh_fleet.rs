@@ -351,43 +351,6 @@ fn ansible_inventory_and_limit_select_servers() {
 }
 
 #[test]
-fn a_step_timeout_kills_the_run_as_users_processes_over_ssh() {
-    let f = Fleet::start(1);
-    let (server, p) = (&f.servers[0], &f.p);
-    p.write(
-        "inventory.yaml",
-        &format!(
-            "servers:\n  s1: {{ host: 127.0.0.1, port: {}, groups: [A] }}\n",
-            server.port
-        ),
-    );
-    let marker = format!("ordo-ssh-timeout-{}", std::process::id());
-    p.write(
-        "jobs/hang.yaml",
-        &format!(
-            "targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - name: hang\n    script: |\n      echo started as $(id -un)\n      sh -c 'sleep 300; echo {marker}' &\n      sleep 301\n    timeout: 2s\n"
-        ),
-    );
-    let run = p
-        .controller(&["run", "hang", "--no-progress"])
-        .expect_code(1);
-    assert!(
-        has_line(&run.stdout, "s1", "|", &format!("started as {RUN_AS_USER}")),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("step 1 (hang) timed out after 2s"),
-        "{}",
-        run.stdout
-    );
-    let left = processes(RUN_AS_USER, &marker);
-    assert!(left.is_empty(), "processes left: {left:?}");
-    let sleeps = processes(RUN_AS_USER, "^sleep ");
-    assert!(sleeps.is_empty(), "sleep processes left: {sleeps:?}");
-}
-
-#[test]
 fn refused_keys_silent_servers_and_late_starters_are_handled_per_server() {
     let key = ClientKey::new();
     let other = ClientKey::new();

@@ -1,7 +1,10 @@
 //! The execution engine: one task per server, bounded by the job's parallelism, events
 //! streamed to whoever watches (terminal, store).
 
+mod collecting;
 mod node;
+mod step_exec;
+mod steps;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -2,8 +2,27 @@
 //! folder with every path checked (no `..`, no absolute path, no link, no device) and the
 //! total size limit enforced.
 
+mod sink;
+
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use ordo_proto::shell::RunAsSpec;
+
+pub use sink::{CollectSink, SinkReport, timer};
+
+/// What a server's collect reads.
+#[derive(Debug, Clone)]
+pub struct CollectPlan {
+    /// The globs, expanded for this server.
+    pub patterns: Vec<String>,
+    /// Who reads them, when not the login user (`collect: run_as`).
+    pub run_as: Option<RunAsSpec>,
+    pub max_file_size: u64,
+    pub max_total_size: u64,
+    pub timeout: Duration,
+}
 
 /// One file received.
 #[derive(Debug, Clone)]

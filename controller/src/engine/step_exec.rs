@@ -1,0 +1,172 @@
+//! Running one step's command on a server: its output as lines, its timeout, and the
+//! collect that may ride on the same command (shell transports, last step).
+
+use std::time::Duration;
+
+use ordo_proto::shell::RunAsSpec;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::node::NodeRun;
+use crate::collect::{self, CollectPlan, CollectSink};
+use crate::transport::lines::{LineSplitter, MarkedLines, Piece};
+use crate::transport::{
+    CollectRequest, ExecEvent, ExitStatus, FetchEvent, Session, TransportError, collect_note,
+};
+
+/// A collect that runs in the last step's own command (shell transports): the marker
+/// that separates the step's output from the collect's, and the folder it removes.
+pub(super) struct MergedCollect<'a> {
+    pub(super) plan: &'a CollectPlan,
+    pub(super) marker: String,
+    pub(super) cleanup: Option<&'a str>,
+}
+
+pub(super) enum StepOutcome {
+    Exited(ExitStatus),
+    StepTimeout(Duration),
+    Cancelled,
+    Lost(String),
+}
+
+impl StepOutcome {
+    pub(super) fn describe(&self) -> String {
+        match self {
+            StepOutcome::Exited(st) => st.to_string(),
+            StepOutcome::StepTimeout(t) => {
+                format!("timed out after {}", humantime::format_duration(*t))
+            }
+            StepOutcome::Cancelled => "stopped".into(),
+            StepOutcome::Lost(e) => format!("connection lost: {e}"),
+        }
+    }
+}
+
+impl NodeRun<'_> {
+    /// Runs one step; a timeout or a stop cancels the exec, and the transport kills the
+    /// step's whole process tree. With `merged`, the collect runs in the same command once
+    /// the step succeeded (its outcome is then the step's success, and the collect is
+    /// reported and recorded in `collected_with_step`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn run_step(
+        &mut self,
+        session: &Session,
+        step: usize,
+        command: &str,
+        env: &[(String, String)],
+        timeout: Option<Duration>,
+        run_as: Option<&RunAsSpec>,
+        merged: Option<MergedCollect<'_>>,
+    ) -> StepOutcome {
+        let token = self.req.cancel.child_token();
+        // Cancelled when the step is over (the command may still be collecting).
+        let done = CancellationToken::new();
+        // Cancelled when the command is over (step and collect).
+        let finished = CancellationToken::new();
+        let (tx, mut rx) = mpsc::channel::<ExecEvent>(256);
+        let mut timed_out = None;
+        let mut collect_timed_out = None;
+        let exec = async {
+            let tx = tx;
+            let r = match &merged {
+                Some(m) => {
+                    let collect = CollectRequest {
+                        patterns: &m.plan.patterns,
+                        max_file_size: m.plan.max_file_size,
+                        cleanup: m.cleanup,
+                    };
+                    session
+                        .exec_then_collect(command, env, run_as, &collect, &m.marker, &tx, &token)
+                        .await
+                }
+                None => session.exec(command, env, run_as, &tx, &token).await,
+            };
+            done.cancel();
+            finished.cancel();
+            r
+        };
+        let timer = async {
+            match timeout {
+                Some(t) => tokio::select! {
+                    _ = tokio::time::sleep(t) => { timed_out = Some(t); token.cancel(); return; }
+                    _ = done.cancelled() => {}
+                },
+                None => done.cancelled().await,
+            }
+            // The step is over; the collect in the same command has a timeout of its own.
+            if let Some(m) = &merged {
+                collect::timer(m.plan.timeout, &finished, &token, &mut collect_timed_out).await;
+            }
+        };
+        let consume = async {
+            let marker = merged.as_ref().map(|m| m.marker.clone());
+            let (mut out, mut err) = (MarkedLines::new(marker.clone()), MarkedLines::new(marker));
+            let mut notes = LineSplitter::default();
+            let mut sink: Option<CollectSink> = None;
+            while let Some(ev) = rx.recv().await {
+                let (pieces, stderr) = match &ev {
+                    ExecEvent::Stdout(b) => (out.push(b), false),
+                    ExecEvent::Stderr(b) => (err.push(b), true),
+                };
+                if out.found() {
+                    done.cancel();
+                }
+                for piece in pieces {
+                    match (piece, &merged) {
+                        (Piece::Line(line), _) => self.line(step, stderr, line).await,
+                        (Piece::After(b), Some(m)) => {
+                            let sink = match sink {
+                                Some(ref mut s) => s,
+                                None => sink.insert(self.collect_sink(m.plan).await),
+                            };
+                            if !stderr {
+                                sink.event(FetchEvent::Tar(b)).await;
+                                continue;
+                            }
+                            for ev in notes.push(&b).into_iter().filter_map(collect_note) {
+                                sink.event(ev).await;
+                            }
+                        }
+                        (Piece::After(_), None) => {}
+                    }
+                }
+            }
+            for (s, stderr) in [(&mut out, false), (&mut err, true)] {
+                for line in s.finish() {
+                    self.line(step, stderr, line).await;
+                }
+            }
+            match &merged {
+                Some(m) if out.found() => {
+                    let mut sink = match sink {
+                        Some(s) => s,
+                        None => self.collect_sink(m.plan).await,
+                    };
+                    for ev in notes.finish().into_iter().filter_map(collect_note) {
+                        sink.event(ev).await;
+                    }
+                    Some((sink, m.cleanup.is_some()))
+                }
+                _ => None,
+            }
+        };
+        let (result, (), collected) = tokio::join!(exec, timer, consume);
+        if let Some((sink, cleans)) = collected {
+            let received = sink.finish().await;
+            let status = result.map(|st| (st, cleans));
+            self.collected_with_step = Some(
+                self.report_collect(status, received, collect_timed_out)
+                    .await,
+            );
+            return StepOutcome::Exited(ExitStatus::Code(0));
+        }
+        match result {
+            Ok(st) => StepOutcome::Exited(st),
+            Err(TransportError::Cancelled) => match timed_out {
+                Some(t) => StepOutcome::StepTimeout(t),
+                None => StepOutcome::Cancelled,
+            },
+            Err(e) => StepOutcome::Lost(e.to_string()),
+        }
+    }
+}

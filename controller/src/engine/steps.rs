@@ -1,0 +1,369 @@
+//! A server's steps, in named phases: build every script (a template error fails the
+//! server before anything runs on it), upload those that cannot run inline, prepare the
+//! steps' environment, then run each step with its retries and judge its outcome.
+
+use std::time::Instant;
+
+use ordo_jobs::{Step, StepAction};
+use ordo_proto::shell::{self, RunAsSpec};
+
+use super::node::NodeRun;
+use super::step_exec::{MergedCollect, StepOutcome};
+use super::{Event, NodeStatus};
+use crate::collect::CollectPlan;
+use crate::transport::{Session, TransportError};
+
+/// One server's scripts: plain shell text runs inline (`sh -c TEXT`: no upload, no run
+/// folder, one command fewer on the server); the rest is uploaded into the run folder.
+struct Scripts {
+    /// `step-N` files for the run folder.
+    files: Vec<(String, Vec<u8>)>,
+    /// Per step index: the interpreter and text of a step that runs inline.
+    inline: Vec<Option<(&'static str, String)>>,
+}
+
+/// What every step of a server gets: its environment variables and working folder.
+struct StepEnv {
+    vars: Vec<(String, String)>,
+    /// Already quoted for the shell.
+    workdir: Option<String>,
+}
+
+impl NodeRun<'_> {
+    /// Uploads the scripts and runs the steps; true when every step succeeded.
+    pub(super) async fn upload_and_run(
+        &mut self,
+        session: &Session,
+        run_dir: &str,
+        merged: Option<(&CollectPlan, String)>,
+    ) -> bool {
+        let Some(scripts) = self.build_scripts() else {
+            return false;
+        };
+        if !self.upload(session, run_dir, scripts.files).await {
+            return false;
+        }
+        let Some(env) = self.step_env() else {
+            return false;
+        };
+        let job = self.req.job.clone();
+        for (i, step) in job
+            .steps
+            .iter()
+            .enumerate()
+            .take(self.req.steps.end)
+            .skip(self.req.steps.start)
+        {
+            self.result.step_reached = i + 1;
+            let Some((command, run_as)) =
+                self.step_command(session, i, step, &scripts.inline, run_dir, &env)
+            else {
+                return false;
+            };
+            let _ = self
+                .events
+                .send(Event::StepStarted {
+                    node: self.node.name.clone(),
+                    step: i + 1,
+                })
+                .await;
+            let outcome = self
+                .attempts(
+                    session,
+                    i,
+                    step,
+                    &command,
+                    &env,
+                    run_as.as_ref(),
+                    run_dir,
+                    &merged,
+                )
+                .await;
+            if !self.judge(i, step, outcome).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Every script of this pass, expanded for this server.
+    fn build_scripts(&mut self) -> Option<Scripts> {
+        let job = self.req.job.clone();
+        let mut scripts = Scripts {
+            files: Vec::new(),
+            inline: vec![None; job.steps.len()],
+        };
+        for (i, step) in job
+            .steps
+            .iter()
+            .enumerate()
+            .take(self.req.steps.end)
+            .skip(self.req.steps.start)
+        {
+            let text: Vec<u8> = match &step.action {
+                StepAction::Script(t) | StepAction::Command(t) => match t.expand(&self.cx()) {
+                    Ok(s) => s.into_bytes(),
+                    Err(e) => {
+                        self.fail(NodeStatus::Failed, format!("{}: {e}", step.label(i)));
+                        return None;
+                    }
+                },
+                StepAction::ScriptFile(_) => self.req.script_files[i].clone().unwrap_or_default(),
+                StepAction::Job(_) => {
+                    self.fail(
+                        NodeStatus::Failed,
+                        format!(
+                            "{}: a job step runs on the controller, not on a server",
+                            step.label(i)
+                        ),
+                    );
+                    return None;
+                }
+            };
+            if let Some(interp) = shell::inline_interpreter(&text) {
+                let t = String::from_utf8_lossy(&text).into_owned();
+                // Quoted twice more on the way (sudo, the login shell): stay well under
+                // the 128 KiB a command-line argument may hold.
+                if shell::quote(&shell::quote(&shell::quote(&t))).len() < 100 * 1024 {
+                    scripts.inline[i] = Some((interp, t));
+                    continue;
+                }
+            }
+            let text = if text.starts_with(b"#!") {
+                text
+            } else {
+                [b"#!/bin/sh\n".as_slice(), &text].concat()
+            };
+            scripts.files.push((format!("step-{}", i + 1), text));
+        }
+        Some(scripts)
+    }
+
+    /// Uploads the scripts that cannot run inline into the run folder (nothing to do
+    /// when there is none); false when the server failed.
+    async fn upload(
+        &mut self,
+        session: &Session,
+        run_dir: &str,
+        files: Vec<(String, Vec<u8>)>,
+    ) -> bool {
+        if files.is_empty() {
+            return true;
+        }
+        self.uploaded = true;
+        match session.upload(run_dir, files, &self.req.cancel).await {
+            Ok(()) => true,
+            Err(TransportError::Cancelled) => {
+                let st = self.cancelled_status();
+                self.fail(st, "cancelled during upload");
+                false
+            }
+            Err(e @ TransportError::Io(_)) => {
+                self.fail(NodeStatus::Failed, e.to_string());
+                false
+            }
+            Err(e) => {
+                self.fail(NodeStatus::Unreachable, format!("upload failed: {e}"));
+                false
+            }
+        }
+    }
+
+    /// `ORDO_*` variables, options, node attributes and the job's `env`, and the
+    /// working folder.
+    fn step_env(&mut self) -> Option<StepEnv> {
+        let job = self.req.job.clone();
+        let mut vars: Vec<(String, String)> = vec![
+            ("ORDO_JOB".into(), job.name.clone()),
+            ("ORDO_EXECUTION_ID".into(), self.req.execution_id.clone()),
+            ("ORDO_NODE_NAME".into(), self.node.name.clone()),
+            ("ORDO_NODE_HOST".into(), self.node.host.clone()),
+        ];
+        for (k, v) in &self.req.options.values {
+            vars.push((format!("ORDO_OPTION_{}", env_name(k)), v.clone()));
+        }
+        for (k, v) in &self.node.attributes {
+            vars.push((format!("ORDO_NODE_ATTR_{}", env_name(k)), v.clone()));
+        }
+        for (k, t) in &job.env {
+            match t.expand(&self.cx()) {
+                Ok(v) => vars.push((k.clone(), v)),
+                Err(e) => {
+                    self.fail(NodeStatus::Failed, format!("env {k}: {e}"));
+                    return None;
+                }
+            }
+        }
+        let workdir = match &job.workdir {
+            Some(t) => match t.expand(&self.cx()) {
+                Ok(w) => Some(shell::quote(&w)),
+                Err(e) => {
+                    self.fail(NodeStatus::Failed, format!("workdir: {e}"));
+                    return None;
+                }
+            },
+            None => None,
+        };
+        Some(StepEnv { vars, workdir })
+    }
+
+    /// The command that runs step `i` on this server, and the user it runs as.
+    fn step_command(
+        &mut self,
+        session: &Session,
+        i: usize,
+        step: &Step,
+        inline: &[Option<(&'static str, String)>],
+        run_dir: &str,
+        env: &StepEnv,
+    ) -> Option<(String, Option<RunAsSpec>)> {
+        let args: Result<Vec<String>, String> =
+            step.args.iter().map(|a| a.expand(&self.cx())).collect();
+        let run_as = self.run_as(
+            session,
+            step.run_as.as_ref().or(self.req.job.run_as.as_ref()),
+        );
+        let (args, run_as) = match (args, run_as) {
+            (Ok(a), Ok(r)) => (a, r),
+            (Err(e), _) | (_, Err(e)) => {
+                self.fail(NodeStatus::Failed, format!("{}: {e}", step.label(i)));
+                return None;
+            }
+        };
+        let workdir = env.workdir.as_deref();
+        let command = match &inline[i] {
+            Some((interp, text)) => shell::inline_step_script(interp, text, &args, workdir),
+            None => shell::step_script(&format!("{run_dir}/step-{}", i + 1), &args, workdir),
+        };
+        Some((command, run_as))
+    }
+
+    /// Runs step `i`, again after a failure while it has retries left.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempts(
+        &mut self,
+        session: &Session,
+        i: usize,
+        step: &Step,
+        command: &str,
+        env: &StepEnv,
+        run_as: Option<&RunAsSpec>,
+        run_dir: &str,
+        merged: &Option<(&CollectPlan, String)>,
+    ) -> StepOutcome {
+        let mut attempt = 0;
+        loop {
+            let started = Instant::now();
+            let with_collect =
+                merged
+                    .as_ref()
+                    .filter(|_| i + 1 == self.req.steps.end)
+                    .map(|(plan, marker)| MergedCollect {
+                        plan,
+                        marker: marker.clone(),
+                        cleanup: Some(run_dir).filter(|_| self.uploaded),
+                    });
+            let outcome = self
+                .run_step(
+                    session,
+                    i + 1,
+                    command,
+                    &env.vars,
+                    step.timeout,
+                    run_as,
+                    with_collect,
+                )
+                .await;
+            let _ = self
+                .events
+                .send(Event::StepDone {
+                    node: self.node.name.clone(),
+                    step: i + 1,
+                    name: step.name.clone(),
+                    outcome: outcome.describe(),
+                    duration: started.elapsed(),
+                })
+                .await;
+            match &outcome {
+                StepOutcome::Exited(st)
+                    if !st.success()
+                        && attempt < step.retries
+                        && !self.req.cancel.is_cancelled() =>
+                {
+                    attempt += 1;
+                    self.warn(format!(
+                        "{} {st}; retry {attempt} of {} in {:?}",
+                        step.label(i),
+                        step.retries,
+                        step.retry_delay
+                    ))
+                    .await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(step.retry_delay) => {}
+                        _ = self.req.cancel.cancelled() => {}
+                    }
+                }
+                _ => return outcome,
+            }
+        }
+    }
+
+    /// Records a step's outcome on the server's result; true when the next step may run
+    /// (after a failure, the collect may still run: `on_failure`).
+    async fn judge(&mut self, i: usize, step: &Step, outcome: StepOutcome) -> bool {
+        match outcome {
+            StepOutcome::Exited(st) => {
+                self.result.exit_code = st.code();
+                if st.success() {
+                    return true;
+                }
+                if step.allow_failure {
+                    self.warn(format!("{} {st} (allowed to fail)", step.label(i)))
+                        .await;
+                    return true;
+                }
+                self.fail(
+                    NodeStatus::Failed,
+                    format!("{} failed: {st}", step.label(i)),
+                );
+                false
+            }
+            StepOutcome::StepTimeout(t) => {
+                self.fail(
+                    NodeStatus::TimedOut,
+                    format!(
+                        "{} timed out after {}",
+                        step.label(i),
+                        humantime::format_duration(t)
+                    ),
+                );
+                false
+            }
+            StepOutcome::Cancelled => {
+                let st = self.cancelled_status();
+                self.fail(st, format!("{} was stopped", step.label(i)));
+                false
+            }
+            StepOutcome::Lost(e) => {
+                self.fail(
+                    NodeStatus::Unreachable,
+                    format!("{}: connection lost: {e}", step.label(i)),
+                );
+                false
+            }
+        }
+    }
+}
+
+/// `my-opt.x` becomes `MY_OPT_X`.
+fn env_name(k: &str) -> String {
+    k.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

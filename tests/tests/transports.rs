@@ -1,0 +1,82 @@
+//! Scenarios written once and run over every transport (SSH, agent, local): what an
+//! operator relies on whatever reaches the server.
+
+use ordo_tests::transports::{Kind, OneServer};
+use std::time::{Duration, Instant};
+
+use ordo_tests::{RUN_AS_USER, has_line, on_every_transport, processes};
+
+/// A step that outlives its timeout is stopped with every process it started (a child in
+/// the background included), as the run-as user, and the run says which step and why.
+fn a_step_timeout_kills_the_whole_process_tree(kind: Kind) {
+    let s = OneServer::start(kind);
+    let t = kind.tag();
+    let marker = format!("ordo-timeout-{t}-{}", std::process::id());
+    s.p.write(
+        "jobs/hang.yaml",
+        &format!(
+            "targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - name: hang\n    script: |\n      echo started as $(id -un)\n      sh -c 'sleep 3{t}01; echo {marker}' &\n      sleep 3{t}02\n    timeout: 2s\n"
+        ),
+    );
+    let run = s
+        .p
+        .controller(&["run", "hang", "--no-progress", "--no-mail"])
+        .expect_code(1);
+    assert!(
+        has_line(&run.stdout, "s1", "|", &format!("started as {RUN_AS_USER}")),
+        "{kind:?}: {}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("step 1 (hang) timed out after 2s"),
+        "{kind:?}: {}",
+        run.stdout
+    );
+    assert_nothing_left(kind, &marker);
+}
+
+/// Ctrl-C stops the step on the server (its whole tree) and records the run as aborted.
+fn ctrl_c_aborts_the_run_and_its_processes(kind: Kind) {
+    let s = OneServer::start(kind);
+    let t = kind.tag();
+    let marker = format!("ordo-abort-{t}-{}", std::process::id());
+    s.p.write(
+        "jobs/long.yaml",
+        &format!(
+            "targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - script: |\n      echo started\n      sh -c 'sleep 3{t}01; echo {marker}' &\n      sleep 3{t}02\n"
+        ),
+    );
+    let run = s
+        .p
+        .controller_interrupted(&["run", "long", "--no-progress", "--no-mail"], || {
+            !processes(RUN_AS_USER, &marker).is_empty()
+        });
+    let stdout = run.expect_code(1).stdout;
+    assert!(stdout.contains(" aborted: 0 of 1"), "{kind:?}: {stdout}");
+    assert_nothing_left(kind, &marker);
+    let show = s
+        .p
+        .controller(&["executions", "show", "latest"])
+        .expect_code(0)
+        .stdout;
+    assert!(show.contains("status    aborted"), "{kind:?}: {show}");
+}
+
+/// No process of the step is left: neither the background child (its marker) nor the
+/// step's own `sleep`. The kill is sent as the run ends; give the processes a moment.
+fn assert_nothing_left(kind: Kind, marker: &str) {
+    let sleeps = format!("^sleep 3{}0[12]$", kind.tag());
+    let left = || {
+        let mut l = processes(RUN_AS_USER, marker);
+        l.extend(processes(RUN_AS_USER, &sleeps));
+        l
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !left().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(left().is_empty(), "{kind:?}: processes left: {:?}", left());
+}
+
+on_every_transport!(a_step_timeout_kills_the_whole_process_tree);
+on_every_transport!(ctrl_c_aborts_the_run_and_its_processes);
