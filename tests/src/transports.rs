@@ -62,7 +62,10 @@ impl OneServer {
             Kind::Agent => {
                 p.controller(&["pki", "init"]).expect_code(0);
                 let a = AgentProcess::start(&p, "s1", &format!("[{RUN_AS_USER}]"));
-                p.write("inventory.yaml", &format!("servers:\n{}", a.inventory_line("")));
+                p.write(
+                    "inventory.yaml",
+                    &format!("servers:\n{}", a.inventory_line("")),
+                );
                 agent = Some(a);
             }
             Kind::Local => {

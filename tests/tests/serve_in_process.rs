@@ -49,9 +49,9 @@ fn serve_runs_in_process_answers_the_api_reloads_and_stops() {
         .unwrap();
     rt.block_on(async {
         let cfg = ProjectConfig::load(p.path()).expect("ordo.yaml");
+        let url = ordo_controller::project::database_url(&cfg);
         let loaded = Loaded::all(cfg).expect("project");
         let (env, me) = Env::open(loaded, "serve").await.expect("open");
-        let store = env.store.clone();
         let instance = me.id.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -69,7 +69,10 @@ fn serve_runs_in_process_answers_the_api_reloads_and_stops() {
 
         let (code, body) = http(addr, "POST", "/api/v1/jobs/hello").await;
         assert_eq!(code, 202, "{body}");
-        let id = body["execution"].as_str().expect("execution id").to_string();
+        let id = body["execution"]
+            .as_str()
+            .expect("execution id")
+            .to_string();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let (code, e) = http(addr, "GET", &format!("/api/v1/executions/{id}")).await;
@@ -77,14 +80,23 @@ fn serve_runs_in_process_answers_the_api_reloads_and_stops() {
                 assert_eq!(e["nodes"][0]["server"], "s1", "{e}");
                 break;
             }
-            assert!(Instant::now() < deadline, "execution {id} did not succeed: {code} {e}");
+            assert!(
+                Instant::now() < deadline,
+                "execution {id} did not succeed: {code} {e}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
 
         // Errors are mapped once: missing is 404, bad input 400, a refused reload 422.
         let (code, e) = http(addr, "GET", "/api/v1/executions/20000101-nope").await;
         assert_eq!(code, 404, "{e}");
-        assert!(e["error"].as_str().unwrap_or("").contains("no execution matches"), "{e}");
+        assert!(
+            e["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("no execution matches"),
+            "{e}"
+        );
         let (code, e) = http(addr, "GET", "/api/v1/executions?limit=lots").await;
         assert_eq!(code, 400, "{e}");
         let (code, e) = http(addr, "POST", "/api/v1/jobs/nope").await;
@@ -92,11 +104,17 @@ fn serve_runs_in_process_answers_the_api_reloads_and_stops() {
         p.write("jobs/broken.yaml", "targets: all\nsteps: 3\n");
         let (code, e) = http(addr, "POST", "/api/v1/reload").await;
         assert_eq!(code, 422, "{e}");
-        assert!(e["error"].as_str().unwrap_or("").contains("broken.yaml"), "{e}");
+        assert!(
+            e["error"].as_str().unwrap_or("").contains("broken.yaml"),
+            "{e}"
+        );
 
         // A reload asked by the caller (SIGHUP in the CLI) picks up a new job.
         std::fs::remove_file(p.path().join("jobs/broken.yaml")).unwrap();
-        p.write("jobs/second.yaml", "targets: all\nsteps:\n  - command: true\n");
+        p.write(
+            "jobs/second.yaml",
+            "targets: all\nsteps:\n  - command: true\n",
+        );
         reload_tx.send(()).await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -104,7 +122,10 @@ fn serve_runs_in_process_answers_the_api_reloads_and_stops() {
             if code == 202 {
                 break;
             }
-            assert!(Instant::now() < deadline, "the reload did not load jobs/second.yaml");
+            assert!(
+                Instant::now() < deadline,
+                "the reload did not load jobs/second.yaml"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
 
@@ -114,6 +135,8 @@ fn serve_runs_in_process_answers_the_api_reloads_and_stops() {
             .expect("serve stopped within 40 s")
             .unwrap()
             .expect("serve ended without error");
+        // serve closed its store; look with a connection of our own.
+        let store = ordo_controller::store::Store::open(&url).await.unwrap();
         let alive: Vec<String> = store
             .controllers()
             .await
@@ -121,7 +144,13 @@ fn serve_runs_in_process_answers_the_api_reloads_and_stops() {
             .into_iter()
             .map(|c| c.0)
             .collect();
-        assert!(!alive.contains(&instance), "{instance} still registered: {alive:?}");
-        assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the API still listens");
+        assert!(
+            !alive.contains(&instance),
+            "{instance} still registered: {alive:?}"
+        );
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "the API still listens"
+        );
     });
 }

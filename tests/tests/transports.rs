@@ -18,10 +18,9 @@ fn a_step_timeout_kills_the_whole_process_tree(kind: Kind) {
             "targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - name: hang\n    script: |\n      echo started as $(id -un)\n      sh -c 'sleep 3{t}01; echo {marker}' &\n      sleep 3{t}02\n    timeout: 2s\n"
         ),
     );
-    let run = s
-        .p
-        .controller(&["run", "hang", "--no-progress", "--no-mail"])
-        .expect_code(1);
+    let run =
+        s.p.controller(&["run", "hang", "--no-progress", "--no-mail"])
+            .expect_code(1);
     assert!(
         has_line(&run.stdout, "s1", "|", &format!("started as {RUN_AS_USER}")),
         "{kind:?}: {}",
@@ -46,19 +45,17 @@ fn ctrl_c_aborts_the_run_and_its_processes(kind: Kind) {
             "targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - script: |\n      echo started\n      sh -c 'sleep 3{t}01; echo {marker}' &\n      sleep 3{t}02\n"
         ),
     );
-    let run = s
-        .p
-        .controller_interrupted(&["run", "long", "--no-progress", "--no-mail"], || {
+    let run =
+        s.p.controller_interrupted(&["run", "long", "--no-progress", "--no-mail"], || {
             !processes(RUN_AS_USER, &marker).is_empty()
         });
     let stdout = run.expect_code(1).stdout;
     assert!(stdout.contains(" aborted: 0 of 1"), "{kind:?}: {stdout}");
     assert_nothing_left(kind, &marker);
-    let show = s
-        .p
-        .controller(&["executions", "show", "latest"])
-        .expect_code(0)
-        .stdout;
+    let show =
+        s.p.controller(&["executions", "show", "latest"])
+            .expect_code(0)
+            .stdout;
     assert!(show.contains("status    aborted"), "{kind:?}: {show}");
 }
 
