@@ -4,6 +4,7 @@ use clap::Subcommand;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use super::{BadInput, Cli, EXIT_OK};
+use crate::engine::NodeStatus;
 use crate::project::ProjectConfig;
 use crate::store::ExecutionRow;
 
@@ -325,7 +326,7 @@ async fn retry(
         ordo_jobs::resolve_options(&job, &given).map_err(|errs| BadInput(errs.join("\n")))?;
     let servers: Vec<String> = nodes
         .iter()
-        .filter(|n| !failed_only || n.status != "succeeded")
+        .filter(|n| !failed_only || n.status != NodeStatus::Succeeded.as_str())
         .map(|n| n.node.clone())
         .collect();
     if servers.is_empty() && job.runs_on_servers() {

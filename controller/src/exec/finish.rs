@@ -47,9 +47,7 @@ impl Running<'_> {
         } else {
             NotifyEvent::Failure
         };
-        self.notifier
-            .send(event, status.as_str(), Some(&table))
-            .await;
+        self.notifier.send(event, status, Some(&table)).await;
         Ok(Outcome {
             id: self.id.clone(),
             job: job.name.clone(),

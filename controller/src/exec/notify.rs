@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Env;
 use crate::clock::now_ms;
-use crate::store::NotificationRow;
+use crate::store::{ExecutionStatus, NotificationRow};
 
 /// Without `late:` in the job, a `late` notification fires past twice the usual duration.
 const DEFAULT_LATE_FACTOR: f64 = 2.0;
@@ -69,7 +69,7 @@ impl Notifier {
             tokio::select! {
                 _ = tokio::time::sleep(limit.saturating_sub(elapsed)) => {
                     let limit = humantime::format_duration(Duration::from_secs(limit.as_secs().max(1)));
-                    me.send(NotifyEvent::Late, "running", Some(&format!("still running after {limit}"))).await;
+                    me.send(NotifyEvent::Late, ExecutionStatus::Running, Some(&format!("still running after {limit}"))).await;
                 }
                 _ = finished.cancelled() => {}
             }
@@ -77,7 +77,8 @@ impl Notifier {
     }
 
     /// Delivers `event` to every target listening for it; `detail` goes in the text.
-    pub async fn send(&self, event: NotifyEvent, status: &str, detail: Option<&str>) {
+    pub async fn send(&self, event: NotifyEvent, status: ExecutionStatus, detail: Option<&str>) {
+        let status = status.as_str();
         for n in self.job.notify.iter().filter(|n| n.on.contains(&event)) {
             let (channel, target, result) = match &n.target {
                 NotifyTarget::Mail { to, attach_log } => (

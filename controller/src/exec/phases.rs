@@ -17,7 +17,7 @@ use super::{Launch, Plan, execution_id, record};
 use crate::engine::{self, Event, NodeResult, NodeStatus, RunRequest};
 use crate::output::Terminal;
 use crate::project::Env;
-use crate::store::{ExecutionRow, NodeRow, Store};
+use crate::store::{ExecutionRow, ExecutionStatus, NodeRow, Store};
 use crate::transport::Settings;
 
 /// One execution between its first row and its last.
@@ -92,7 +92,9 @@ impl<'a> Running<'a> {
         }
         tracing::info!(execution = %id, job = %job.name, cause = %launch.cause, servers = plan.nodes.len(), "execution started");
         let notifier = Notifier::new(env.clone(), job.clone(), id.clone(), launch.options.clone());
-        notifier.send(NotifyEvent::Start, "running", None).await;
+        notifier
+            .send(NotifyEvent::Start, ExecutionStatus::Running, None)
+            .await;
         let finished = CancellationToken::new();
         notifier.watch_late(row.started_at, finished.clone());
         Ok(Running {

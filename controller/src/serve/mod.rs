@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod error;
+mod owed;
 mod retention;
 mod scheduler;
 mod watch;
@@ -21,7 +22,7 @@ use tokio_util::task::TaskTracker;
 use crate::exec::{self, Launch};
 use crate::project::instance::{self, Instance};
 use crate::project::{Env, Loaded};
-use crate::store::Store;
+use crate::store::{ExecutionStatus, Store};
 
 pub use retention::purge;
 
@@ -84,7 +85,11 @@ impl Server {
                     options.values = serde_json::from_str(&e.options).unwrap_or_default();
                     let why = e.error.clone().unwrap_or_default();
                     exec::notify::Notifier::new(env.clone(), job, e.id.clone(), options)
-                        .send(ordo_jobs::NotifyEvent::Failure, "interrupted", Some(&why))
+                        .send(
+                            ordo_jobs::NotifyEvent::Failure,
+                            ExecutionStatus::Interrupted,
+                            Some(&why),
+                        )
                         .await;
                 }
             }

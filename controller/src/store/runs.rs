@@ -3,7 +3,7 @@
 
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{ExecutionRow, NodeRow, NotificationRow, Store, StoreResult};
+use super::{ExecutionRow, ExecutionStatus, NodeRow, NotificationRow, Store, StoreResult};
 
 impl Store {
     /// How many executions of the job are running on a live controller (one whose
@@ -11,10 +11,11 @@ impl Store {
     /// up the schedule while they wait to be marked interrupted.
     pub async fn running_count(&self, job: &str, alive_since: i64) -> StoreResult<i64> {
         let r = sqlx::query(
-            "SELECT COUNT(*) FROM executions e WHERE e.job = $1 AND e.status = 'running' AND EXISTS (SELECT 1 FROM controllers c WHERE c.instance = e.owner AND c.heartbeat_at >= $2)",
+            "SELECT COUNT(*) FROM executions e WHERE e.job = $1 AND e.status = $3 AND EXISTS (SELECT 1 FROM controllers c WHERE c.instance = e.owner AND c.heartbeat_at >= $2)",
         )
         .bind(job)
         .bind(alive_since)
+        .bind(ExecutionStatus::Running.as_str())
         .fetch_one(&self.pool)
         .await?;
         Ok(r.get::<i64, _>(0))
@@ -22,9 +23,10 @@ impl Store {
 
     /// The durations (ms) of the job's last successful runs, newest first.
     pub async fn recent_durations(&self, job: &str, n: i64) -> StoreResult<Vec<i64>> {
-        let rows = sqlx::query("SELECT finished_at - started_at FROM executions WHERE job = $1 AND status = 'succeeded' AND finished_at IS NOT NULL ORDER BY started_at DESC LIMIT $2")
+        let rows = sqlx::query("SELECT finished_at - started_at FROM executions WHERE job = $1 AND status = $3 AND finished_at IS NOT NULL ORDER BY started_at DESC LIMIT $2")
             .bind(job)
             .bind(n)
+            .bind(ExecutionStatus::Succeeded.as_str())
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(|r| r.get::<i64, _>(0)).collect())
@@ -73,9 +75,10 @@ impl Store {
         now: i64,
     ) -> StoreResult<Vec<ExecutionRow>> {
         let running = sqlx::query(AssertSqlSafe(format!(
-            "{} WHERE status = 'running' AND owner <> ''",
+            "{} WHERE status = $1 AND owner <> ''",
             super::executions::EXEC_SELECT
         )))
+        .bind(ExecutionStatus::Running.as_str())
         .fetch_all(&self.pool)
         .await?;
         let alive: Vec<(String, i64)> =
@@ -158,8 +161,9 @@ impl Store {
         keep: Option<i64>,
         older_than: Option<i64>,
     ) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query("SELECT id, started_at FROM executions WHERE job = $1 AND status <> 'running' ORDER BY started_at DESC, id DESC")
+        let rows = sqlx::query("SELECT id, started_at FROM executions WHERE job = $1 AND status <> $2 ORDER BY started_at DESC, id DESC")
             .bind(job)
+            .bind(ExecutionStatus::Running.as_str())
             .fetch_all(&self.pool)
             .await?;
         Ok(rows

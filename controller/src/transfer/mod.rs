@@ -13,6 +13,7 @@
 
 mod deposit;
 pub mod files;
+mod http;
 mod log;
 mod receive;
 mod send;

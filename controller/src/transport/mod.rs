@@ -11,13 +11,13 @@
 //! does them natively.
 
 pub mod agent;
+mod error;
+mod events;
 mod known_hosts;
 pub mod lines;
 mod local;
 pub mod settings;
 mod ssh;
-
-use std::fmt;
 
 use bytes::Bytes;
 use ordo_inventory::{Node, Transport};
@@ -26,129 +26,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use agent::{AgentSession, AgentSettings};
+pub use error::TransportError;
+pub use events::{CollectRequest, ExecEvent, ExitStatus, FetchEvent, collect_note};
 pub use local::{LocalSession, current_user};
 pub use ssh::{SshSession, SshSettings};
-
-/// A chunk of a command's output.
-#[derive(Debug, Clone)]
-pub enum ExecEvent {
-    Stdout(Bytes),
-    Stderr(Bytes),
-}
-
-/// What `fetch` sends back.
-#[derive(Debug, Clone)]
-pub enum FetchEvent {
-    /// The next bytes of the tar stream.
-    Tar(Bytes),
-    /// A file that was not sent (over the size limit), by path.
-    TooBig(String),
-    /// Anything else the other side said.
-    Note(String),
-}
-
-/// What to collect after a step, for [`Session::exec_then_collect`].
-pub struct CollectRequest<'a> {
-    pub patterns: &'a [String],
-    pub max_file_size: u64,
-    /// A run folder to remove afterwards.
-    pub cleanup: Option<&'a str>,
-}
-
-/// What a line on the collect command's stderr means.
-pub fn collect_note(line: String) -> Option<FetchEvent> {
-    match line.strip_prefix(shell::TOO_BIG_MARKER) {
-        Some(f) => Some(FetchEvent::TooBig(f.to_string())),
-        None if line.contains("Removing leading") || line.trim().is_empty() => None,
-        None => Some(FetchEvent::Note(line)),
-    }
-}
-
-/// How a command ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExitStatus {
-    Code(i32),
-    Signal(String),
-    /// The channel closed without an exit status.
-    Unknown,
-}
-
-impl ExitStatus {
-    pub fn success(&self) -> bool {
-        *self == ExitStatus::Code(0)
-    }
-
-    pub fn code(&self) -> Option<i32> {
-        match self {
-            ExitStatus::Code(c) => Some(*c),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for ExitStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ExitStatus::Code(c) => write!(f, "exit code {c}"),
-            ExitStatus::Signal(s) => write!(f, "killed by signal {s}"),
-            ExitStatus::Unknown => f.write_str("ended without an exit status"),
-        }
-    }
-}
-
-/// Why a server could not be reached or a command not run.
-#[derive(Debug, thiserror::Error)]
-pub enum TransportError {
-    #[error("cannot connect to {addr}: {reason}")]
-    Connect { addr: String, reason: String },
-    #[error("connection to {addr} timed out after {secs} s")]
-    ConnectTimeout { addr: String, secs: u64 },
-    #[error(
-        "host key of {host} is not known ({fingerprint}); refusing to connect. Check it, then add it to {known_hosts} or run with --accept-new-host-keys"
-    )]
-    HostKeyUnknown {
-        host: String,
-        fingerprint: String,
-        known_hosts: String,
-    },
-    #[error(
-        "HOST KEY OF {host} HAS CHANGED (now {fingerprint}; {known_hosts} line {line} has another): refusing to connect; someone may be intercepting the connection"
-    )]
-    HostKeyChanged {
-        host: String,
-        fingerprint: String,
-        known_hosts: String,
-        line: usize,
-    },
-    #[error("authentication refused for user `{user}` on {addr} (tried {keys})")]
-    Auth {
-        user: String,
-        addr: String,
-        keys: String,
-    },
-    #[error("no SSH private key found: {0}")]
-    NoKey(String),
-    #[error("ssh: {0}")]
-    Ssh(String),
-    #[error("agent {addr}: {reason}")]
-    Agent { addr: String, reason: String },
-    #[error("agent transport: {0}")]
-    AgentSetup(String),
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error("cancelled")]
-    Cancelled,
-}
-
-impl TransportError {
-    /// Worth another try with backoff (refused or dropped handshakes, timeouts).
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            TransportError::Connect { .. } | TransportError::ConnectTimeout { .. }
-        )
-    }
-}
 
 /// Settings for every transport of a run; each is loaded only when a server needs it.
 #[derive(Clone, Default)]

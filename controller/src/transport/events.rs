@@ -1,0 +1,74 @@
+//! What a session reports: a command's output chunks and exit status, a collect's tar
+//! stream and notes.
+
+use std::fmt;
+
+use bytes::Bytes;
+use ordo_proto::shell;
+
+/// A chunk of a command's output.
+#[derive(Debug, Clone)]
+pub enum ExecEvent {
+    Stdout(Bytes),
+    Stderr(Bytes),
+}
+
+/// What `fetch` sends back.
+#[derive(Debug, Clone)]
+pub enum FetchEvent {
+    /// The next bytes of the tar stream.
+    Tar(Bytes),
+    /// A file that was not sent (over the size limit), by path.
+    TooBig(String),
+    /// Anything else the other side said.
+    Note(String),
+}
+
+/// What to collect after a step, for [`Session::exec_then_collect`].
+pub struct CollectRequest<'a> {
+    pub patterns: &'a [String],
+    pub max_file_size: u64,
+    /// A run folder to remove afterwards.
+    pub cleanup: Option<&'a str>,
+}
+
+/// What a line on the collect command's stderr means.
+pub fn collect_note(line: String) -> Option<FetchEvent> {
+    match line.strip_prefix(shell::TOO_BIG_MARKER) {
+        Some(f) => Some(FetchEvent::TooBig(f.to_string())),
+        None if line.contains("Removing leading") || line.trim().is_empty() => None,
+        None => Some(FetchEvent::Note(line)),
+    }
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(String),
+    /// The channel closed without an exit status.
+    Unknown,
+}
+
+impl ExitStatus {
+    pub fn success(&self) -> bool {
+        *self == ExitStatus::Code(0)
+    }
+
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            ExitStatus::Code(c) => Some(*c),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitStatus::Code(c) => write!(f, "exit code {c}"),
+            ExitStatus::Signal(s) => write!(f, "killed by signal {s}"),
+            ExitStatus::Unknown => f.write_str("ended without an exit status"),
+        }
+    }
+}
