@@ -193,15 +193,10 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
             .await;
         }
         ExecutionsCmd::Purge { job, dry_run } => {
-            let env = crate::project::Env {
-                inventory: ordo_inventory::Inventory::default(),
-                jobs: crate::project::jobset(&cfg).unwrap_or_default(),
-                profiles: Default::default(),
-                store: store.clone(),
-                instance: String::new(),
-                cfg,
-            };
-            let ids = crate::serve::purge(&env, *dry_run, job.as_deref()).await?;
+            // A broken job file does not stop a purge: its executions keep ordo.yaml's
+            // retention.
+            let jobs = crate::project::jobset(&cfg).unwrap_or_default();
+            let ids = crate::serve::purge(&store, &cfg, &jobs, *dry_run, job.as_deref()).await?;
             let verb = if *dry_run { "would purge" } else { "purged" };
             say!("{verb} {} execution(s)", ids.len());
             for id in ids {

@@ -2,43 +2,47 @@
 //! `max_age`, are deleted with their files (defaults in ordo.yaml `serve: retention`).
 
 use crate::clock::now_ms;
-use crate::project::Env;
+use ordo_jobs::JobSet;
+
+use crate::project::ProjectConfig;
+use crate::store::Store;
 
 /// Purges by each job's retention; returns the executions purged (or that would be, with
 /// `dry_run`).
 pub async fn purge(
-    env: &Env,
+    store: &Store,
+    cfg: &ProjectConfig,
+    jobs: &JobSet,
     dry_run: bool,
     only_job: Option<&str>,
 ) -> anyhow::Result<Vec<String>> {
     let now = now_ms();
-    let default = env.cfg.serve.retention;
+    let default = cfg.serve.retention;
     let mut out = Vec::new();
-    for job in env.store.jobs_with_history().await? {
+    for job in store.jobs_with_history().await? {
         if only_job.is_some_and(|j| j != job) {
             continue;
         }
-        let own = env.jobs.get(&job).and_then(|j| j.retention);
+        let own = jobs.get(&job).and_then(|j| j.retention);
         let max_count = own.and_then(|r| r.max_count).or(default.max_count);
         let max_age = own.and_then(|r| r.max_age).or(default.max_age);
         let older_than = max_age.map(|a| now - a.as_millis() as i64);
-        let ids = env
-            .store
+        let ids = store
             .purgeable(&job, max_count.map(|c| c as i64), older_than)
             .await?;
         if !dry_run {
             for id in &ids {
-                let dir = env.cfg.data_dir.join("executions").join(id);
+                let dir = cfg.data_dir.join("executions").join(id);
                 if let Err(e) = std::fs::remove_dir_all(&dir)
                     && e.kind() != std::io::ErrorKind::NotFound
                 {
                     tracing::warn!(execution = %id, "retention: cannot remove {}: {e}", dir.display());
                     continue;
                 }
-                env.store.delete_execution(id).await?;
+                store.delete_execution(id).await?;
             }
             if let Some(t) = older_than {
-                env.store.purge_fires(&job, t).await?;
+                store.purge_fires(&job, t).await?;
             }
         }
         out.extend(ids);

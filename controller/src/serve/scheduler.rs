@@ -105,7 +105,7 @@ pub(super) async fn run(server: Arc<Server>, stop: CancellationToken) {
         watchers.sync(&server, &env);
         if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
             last_purge = Some(Instant::now());
-            match retention::purge(&env, false, None).await {
+            match retention::purge(&env.store, &env.cfg, &env.jobs, false, None).await {
                 Ok(ids) if !ids.is_empty() => {
                     tracing::info!("retention: {} execution(s) purged", ids.len())
                 }
