@@ -6,6 +6,7 @@ mod options;
 mod parse;
 pub mod schedule;
 mod set;
+pub mod shell_text;
 pub mod template;
 pub mod transfer;
 pub mod units;
@@ -18,7 +19,7 @@ pub use ordo_inventory::{Diagnostic, Diagnostics, Pos};
 pub use parse::{load_profiles, parse_job};
 pub use schedule::{Missed, Overlap, Schedule};
 pub use set::{JobSet, SetError, check_references, load_all};
-pub use template::{Context, Template};
+pub use template::{Context, ShellVars, Template};
 
 /// Why jobs could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -3,9 +3,15 @@
 //! Variables: `${option.NAME}`, `${node.name}`, `${node.host}`, `${node.port}`,
 //! `${node.user}`, `${node.attr.KEY}`, `${job.name}`, `${execution.id}`,
 //! `${execution.status}` (mail only). `$${` writes a literal `${`.
+//!
+//! In shell text (`command:`, `script:`) a value is data, never code: [`Template::
+//! expand_shell`] writes each variable as a reference to an environment variable holding
+//! its value, quoted for where it stands (see [`crate::shell_text`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
+
+use crate::shell_text::{ShellContext, ShellLexer};
 
 /// A variable a template refers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,14 +194,142 @@ impl Template {
         for p in &self.parts {
             match p {
                 Part::Lit(s) => out.push_str(s),
-                Part::Var(v) => out.push_str(&lookup(v, cx).ok_or_else(|| match v {
-                    Var::NodeAttr(k) => format!("`${{{v}}}`: the server has no attribute `{k}`"),
-                    _ => format!("`${{{v}}}` has no value here"),
-                })?),
+                Part::Var(v) => out.push_str(&value(v, cx)?),
             }
         }
         Ok(out)
     }
+
+    /// Expands shell text: each variable becomes a reference to an environment variable
+    /// (added to `vars`) that holds its value, quoted for where it stands, so the shell
+    /// reads the value as one piece of data whatever it holds. In a here-document with a
+    /// quoted delimiter (where the shell expands nothing) the value is written as text,
+    /// refused if one of its lines would end the document.
+    pub fn expand_shell(&self, cx: &Context<'_>, vars: &mut ShellVars) -> Result<String, String> {
+        let mut out = String::new();
+        let mut lexer = ShellLexer::new();
+        for p in &self.parts {
+            match p {
+                Part::Lit(s) => {
+                    out.push_str(s);
+                    lexer.feed(s);
+                }
+                Part::Var(v) => {
+                    let value = value(v, cx)?;
+                    if value.contains('\0') {
+                        return Err(format!("`${{{v}}}`: the value holds a NUL byte"));
+                    }
+                    let context = lexer.context();
+                    match context.reference(&vars.name_for(v, &value)) {
+                        Some(r) => {
+                            out.push_str(&r);
+                            lexer.feed_word();
+                        }
+                        None => {
+                            if let ShellContext::QuotedHereDoc {
+                                delimiter,
+                                strip_tabs,
+                            } = &context
+                                && value.split('\n').any(|l| {
+                                    let l = if *strip_tabs {
+                                        l.trim_start_matches('\t')
+                                    } else {
+                                        l
+                                    };
+                                    l == delimiter
+                                })
+                            {
+                                return Err(format!(
+                                    "`${{{v}}}`: a line of the value would end the here-document `{delimiter}`"
+                                ));
+                            }
+                            out.push_str(&value);
+                            lexer.feed(&value);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Environment variables for the values of a shell text's template variables: one per
+/// variable, named after it (`${option.env}` is `ORDO_OPTION_ENV`), unique by value.
+#[derive(Debug, Clone, Default)]
+pub struct ShellVars {
+    vars: Vec<(String, String)>,
+}
+
+impl ShellVars {
+    /// Starts from variables the step has anyway (a template variable whose name and
+    /// value are already there reuses it).
+    pub fn new(existing: Vec<(String, String)>) -> Self {
+        ShellVars { vars: existing }
+    }
+
+    /// The name that holds `value` for `var`: its own name, or that name with a number
+    /// when another value already has it.
+    fn name_for(&mut self, var: &Var, value: &str) -> String {
+        let base = var.env_name();
+        let mut name = base.clone();
+        let mut n = 1;
+        loop {
+            match self.vars.iter().find(|(k, _)| *k == name) {
+                Some((_, v)) if v == value => return name,
+                Some(_) => {
+                    n += 1;
+                    name = format!("{base}_{n}");
+                }
+                None => {
+                    self.vars.push((name.clone(), value.to_string()));
+                    return name;
+                }
+            }
+        }
+    }
+
+    pub fn into_vars(self) -> Vec<(String, String)> {
+        self.vars
+    }
+}
+
+/// `my-opt.x` becomes `MY_OPT_X`: a name the shell accepts.
+pub fn env_name(k: &str) -> String {
+    k.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl Var {
+    /// The environment variable that holds this variable's value in a step.
+    pub fn env_name(&self) -> String {
+        match self {
+            Var::Option(n) => format!("ORDO_OPTION_{}", env_name(n)),
+            Var::NodeName => "ORDO_NODE_NAME".into(),
+            Var::NodeHost => "ORDO_NODE_HOST".into(),
+            Var::NodePort => "ORDO_NODE_PORT".into(),
+            Var::NodeUser => "ORDO_NODE_USER".into(),
+            Var::NodeAttr(k) => format!("ORDO_NODE_ATTR_{}", env_name(k)),
+            Var::JobName => "ORDO_JOB".into(),
+            Var::ExecutionId => "ORDO_EXECUTION_ID".into(),
+            Var::ExecutionStatus => "ORDO_EXECUTION_STATUS".into(),
+        }
+    }
+}
+
+/// The value of `v`, or an error naming it.
+fn value(v: &Var, cx: &Context<'_>) -> Result<String, String> {
+    lookup(v, cx).ok_or_else(|| match v {
+        Var::NodeAttr(k) => format!("`${{{v}}}`: the server has no attribute `{k}`"),
+        _ => format!("`${{{v}}}` has no value here"),
+    })
 }
 
 fn lookup(v: &Var, cx: &Context<'_>) -> Option<String> {
