@@ -1,9 +1,13 @@
 //! Job files: YAML text to a validated [`Job`], with every error at once.
 
+mod context;
+mod options;
 mod serve;
 mod steps;
 mod transfer;
 
+use context::{Cx, Scope, offset_pos};
+use options::read_options;
 use steps::{read_collect, read_mail, read_steps};
 
 pub use transfer::load_profiles;
@@ -12,12 +16,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use ordo_inventory::NodeFilter;
-use ordo_inventory::yaml::{self, Diagnostics, Kind, Node, Pos};
+use ordo_inventory::yaml::{self, Diagnostics, Kind, Node};
 
 use crate::model::*;
-use crate::options::check_value;
-use crate::template::{Template, Var};
-use crate::units::{parse_duration, parse_size};
+use crate::template::Template;
 
 const JOB: &[&str] = &[
     "description",
@@ -42,15 +44,6 @@ const JOB: &[&str] = &[
     "retention",
     "kind",
     "transfer",
-];
-const OPTION: &[&str] = &[
-    "description",
-    "type",
-    "default",
-    "required",
-    "allowed",
-    "regex",
-    "secret",
 ];
 const STEP: &[&str] = &[
     "name",
@@ -96,128 +89,6 @@ pub fn parse_job(text: &str, file: &Path, name: &str) -> Result<Job, Diagnostics
     match job {
         Some(job) if d.is_empty() => Ok(job),
         _ => Err(d),
-    }
-}
-
-/// Which variables a template may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scope {
-    /// Expanded for each server: node variables are known.
-    Server,
-    /// Expanded once for the whole run, while it goes (job steps).
-    Run,
-    /// Expanded once the run ended: `${execution.status}` is known (mail, follow-ups).
-    RunEnd,
-}
-
-struct Cx<'a> {
-    d: &'a mut Diagnostics,
-    options: Vec<String>,
-}
-
-impl Cx<'_> {
-    /// Parses a template and checks that every `${option.x}` names a declared option.
-    fn template(&mut self, n: &Node, what: &str) -> Option<Template> {
-        let scope = if what.starts_with("mail") {
-            Scope::RunEnd
-        } else {
-            Scope::Server
-        };
-        self.template_with(n, what, false, scope)
-    }
-
-    fn shell_template(&mut self, n: &Node, what: &str) -> Option<Template> {
-        self.template_with(n, what, true, Scope::Server)
-    }
-
-    fn template_with(
-        &mut self,
-        n: &Node,
-        what: &str,
-        shell: bool,
-        scope: Scope,
-    ) -> Option<Template> {
-        let text = n.str(what, self.d)?;
-        let parsed = if shell {
-            Template::parse_shell(&text)
-        } else {
-            Template::parse(&text)
-        };
-        match parsed {
-            Ok(t) => {
-                for v in t.vars() {
-                    match v {
-                        Var::Option(o) if !self.options.contains(o) => {
-                            let p = offset_pos(
-                                n,
-                                &text,
-                                t.source()
-                                    .find(&format!("option.{o}"))
-                                    .map_or(0, |i| i.saturating_sub(2)),
-                            );
-                            self.d.error(
-                                p,
-                                format!("{what}: `${{option.{o}}}` refers to an undeclared option"),
-                            );
-                        }
-                        Var::NodeName
-                        | Var::NodeHost
-                        | Var::NodePort
-                        | Var::NodeUser
-                        | Var::NodeAttr(_)
-                            if scope != Scope::Server =>
-                        {
-                            self.d.error(n.pos, format!("{what}: `${{{v}}}` is not known here: this covers every server at once"));
-                        }
-                        Var::ExecutionStatus if scope != Scope::RunEnd => {
-                            self.d.error(
-                                n.pos,
-                                format!(
-                                    "{what}: `${{execution.status}}` is only known once the run ended (mail fields, follow-up jobs)"
-                                ),
-                            );
-                        }
-                        _ => {}
-                    }
-                }
-                Some(t)
-            }
-            Err(e) => {
-                self.d.error(
-                    offset_pos(n, &text, e.offset),
-                    format!("{what}: {}", e.message),
-                );
-                None
-            }
-        }
-    }
-
-    fn duration(&mut self, n: &Node, what: &str) -> Option<Duration> {
-        let text = n.str(what, self.d)?;
-        parse_duration(&text)
-            .map_err(|e| self.d.error(n.pos, format!("{what}: {e}")))
-            .ok()
-    }
-
-    fn size(&mut self, n: &Node, what: &str) -> Option<u64> {
-        let text = n.str(what, self.d)?;
-        parse_size(&text)
-            .map_err(|e| self.d.error(n.pos, format!("{what}: {e}")))
-            .ok()
-    }
-}
-
-/// The position of a character inside a plain one-line scalar; the scalar's own position
-/// otherwise (quotes and block scalars shift columns in ways not worth guessing).
-fn offset_pos(n: &Node, text: &str, offset: usize) -> Pos {
-    match &n.kind {
-        Kind::Scalar { plain: true, .. } if !text.contains('\n') => {
-            Pos::new(n.pos.line, n.pos.column + offset)
-        }
-        Kind::Scalar { plain: false, .. } if !text.contains('\n') => {
-            Pos::new(n.pos.line, n.pos.column + 1 + offset)
-        }
-        _ => n.pos,
     }
 }
 
@@ -391,91 +262,6 @@ fn read_job(root: &Node, file: &Path, name: &str, d: &mut Diagnostics) -> Job {
         retention: serve.retention,
         transfer,
     }
-}
-
-fn read_options(n: &Node, cx: &mut Cx<'_>) -> Vec<JobOption> {
-    let mut out = Vec::new();
-    for (name, o) in n.entries("options", cx.d) {
-        let what = format!("option `{name}`");
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            cx.d.error(
-                o.pos,
-                format!("{what}: names use letters, digits, `_` and `-` only"),
-            );
-        }
-        let f = o.fields(&what, OPTION, cx.d);
-        let kind = match f
-            .get("type")
-            .and_then(|t| t.str(&format!("{what}: type"), cx.d))
-            .as_deref()
-        {
-            None | Some("string") => OptionType::String,
-            Some("integer" | "int") => OptionType::Integer,
-            Some("boolean" | "bool") => OptionType::Boolean,
-            Some(other) => {
-                cx.d.error(
-                    f.get("type").map_or(o.pos, |t| t.pos),
-                    format!("{what}: unknown type `{other}` (expected string, integer or boolean)"),
-                );
-                OptionType::String
-            }
-        };
-        let regex = f.get("regex").and_then(|r| {
-            let text = r.str(&format!("{what}: regex"), cx.d)?;
-            regex::Regex::new(&format!("^(?:{text})$"))
-                .map_err(|e| {
-                    cx.d.error(
-                        r.pos,
-                        format!(
-                            "{what}: invalid regex: {}",
-                            e.to_string().lines().last().unwrap_or("")
-                        ),
-                    )
-                })
-                .ok()
-        });
-        let opt = JobOption {
-            description: f
-                .get("description")
-                .and_then(|v| v.str(&format!("{what}: description"), cx.d))
-                .unwrap_or_default(),
-            kind,
-            default: f
-                .get("default")
-                .and_then(|v| v.str(&format!("{what}: default"), cx.d)),
-            required: f
-                .get("required")
-                .and_then(|v| v.bool(&format!("{what}: required"), cx.d))
-                .unwrap_or(false),
-            allowed: f
-                .get("allowed")
-                .map(|v| {
-                    v.str_list(&format!("{what}: allowed"), cx.d)
-                        .into_iter()
-                        .map(|(s, _)| s)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            regex,
-            secret: f
-                .get("secret")
-                .and_then(|v| v.bool(&format!("{what}: secret"), cx.d))
-                .unwrap_or(false),
-            name: name.clone(),
-            pos: o.pos,
-        };
-        if let (Some(def), Some(node)) = (&opt.default, f.get("default"))
-            && let Err(e) = check_value(&opt, def)
-        {
-            cx.d.error(node.pos, format!("{what}: default {e}"));
-        }
-        out.push(opt);
-    }
-    out
 }
 
 fn read_run_as(n: &Node, what: &str, cx: &mut Cx<'_>) -> Option<RunAs> {

@@ -1,0 +1,160 @@
+//! YAML text to a [`Node`] tree: saphyr's events, with anchors resolved and merge keys
+//! (`<<: *defaults`) applied.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span, SpannedEventReceiver};
+
+use super::{Diagnostics, Kind, Node, Pos};
+
+/// Parses one YAML document. An empty file is an empty mapping.
+pub fn parse(text: &str, d: &mut Diagnostics) -> Option<Node> {
+    let mut builder = Builder::default();
+    let mut parser = Parser::new_from_str(text);
+    if let Err(e) = parser.load(&mut builder, false) {
+        let m = e.marker();
+        d.error(
+            Pos::new(m.line(), m.col() + 1),
+            format!("invalid YAML: {}", e.info()),
+        );
+        return None;
+    }
+    if let Some((pos, msg)) = builder.error {
+        d.error(pos, msg);
+        return None;
+    }
+    Some(builder.root.unwrap_or(Node {
+        pos: Pos::new(1, 1),
+        kind: Kind::Map(Vec::new()),
+    }))
+}
+
+enum Frame {
+    Seq(Pos, Vec<Node>),
+    Map(Pos, Vec<(Node, Node)>, Option<Node>),
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<(Frame, usize)>,
+    anchors: HashMap<usize, Node>,
+    root: Option<Node>,
+    error: Option<(Pos, String)>,
+}
+
+impl Builder {
+    fn push_value(&mut self, node: Node, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => {
+                if self.root.is_none() {
+                    self.root = Some(node);
+                }
+            }
+            Some((Frame::Seq(_, items), _)) => items.push(node),
+            Some((Frame::Map(_, pairs, key), _)) => match key.take() {
+                None => *key = Some(node),
+                Some(k) => pairs.push((k, node)),
+            },
+        }
+    }
+}
+
+fn pos_of(span: &Span) -> Pos {
+    Pos::new(span.start.line(), span.start.col() + 1)
+}
+
+impl<'input> SpannedEventReceiver<'input> for Builder {
+    fn on_event(&mut self, ev: Event<'input>, span: Span) {
+        let pos = pos_of(&span);
+        match ev {
+            Event::Scalar(text, style, anchor, _tag) => {
+                let node = Node {
+                    pos,
+                    kind: Kind::Scalar {
+                        text: text.into_owned(),
+                        plain: style == ScalarStyle::Plain,
+                    },
+                };
+                self.push_value(node, anchor);
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.stack.push((Frame::Seq(pos, Vec::new()), anchor))
+            }
+            Event::MappingStart(anchor, _) => {
+                self.stack.push((Frame::Map(pos, Vec::new(), None), anchor))
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some((frame, anchor)) = self.stack.pop() {
+                    let node = match frame {
+                        Frame::Seq(p, items) => Node {
+                            pos: p,
+                            kind: Kind::Seq(items),
+                        },
+                        Frame::Map(p, pairs, _) => Node {
+                            pos: p,
+                            kind: Kind::Map(merge_keys(pairs)),
+                        },
+                    };
+                    self.push_value(node, anchor);
+                }
+            }
+            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+                Some(mut node) => {
+                    node.pos = pos;
+                    self.push_value(node, 0);
+                }
+                None => {
+                    self.error
+                        .get_or_insert((pos, "alias to an unknown anchor".to_string()));
+                }
+            },
+            Event::DocumentStart(_) if self.root.is_some() => {
+                self.error.get_or_insert((
+                    pos,
+                    "only one YAML document per file is supported".to_string(),
+                ));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Applies YAML merge keys (`<<: *defaults`): explicit keys win over merged ones.
+fn merge_keys(pairs: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
+    let is_merge = |k: &Node| matches!(&k.kind, Kind::Scalar { text, plain: true } if text == "<<");
+    if !pairs.iter().any(|(k, _)| is_merge(k)) {
+        return pairs;
+    }
+    let mut own = Vec::new();
+    let mut merged = Vec::new();
+    for (k, v) in pairs {
+        if is_merge(&k) {
+            let sources = match v.kind {
+                Kind::Seq(items) => items,
+                _ => vec![v],
+            };
+            for src in sources {
+                if let Kind::Map(p) = src.kind {
+                    merged.extend(p);
+                }
+            }
+        } else {
+            own.push((k, v));
+        }
+    }
+    let key_text = |n: &Node| match &n.kind {
+        Kind::Scalar { text, .. } => Some(text.clone()),
+        _ => None,
+    };
+    for (k, v) in merged {
+        let kt = key_text(&k);
+        if kt.is_some() && own.iter().any(|(ok, _)| key_text(ok) == kt) {
+            continue;
+        }
+        own.push((k, v));
+    }
+    own
+}

@@ -1,0 +1,103 @@
+//! The `options:` section: each option's type, default, allowed values, regex and
+//! secrecy.
+
+use ordo_inventory::yaml::Node;
+
+use super::Cx;
+use crate::model::{JobOption, OptionType};
+use crate::options::check_value;
+
+const OPTION: &[&str] = &[
+    "description",
+    "type",
+    "default",
+    "required",
+    "allowed",
+    "regex",
+    "secret",
+];
+
+pub(super) fn read_options(n: &Node, cx: &mut Cx<'_>) -> Vec<JobOption> {
+    let mut out = Vec::new();
+    for (name, o) in n.entries("options", cx.d) {
+        let what = format!("option `{name}`");
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            cx.d.error(
+                o.pos,
+                format!("{what}: names use letters, digits, `_` and `-` only"),
+            );
+        }
+        let f = o.fields(&what, OPTION, cx.d);
+        let kind = match f
+            .get("type")
+            .and_then(|t| t.str(&format!("{what}: type"), cx.d))
+            .as_deref()
+        {
+            None | Some("string") => OptionType::String,
+            Some("integer" | "int") => OptionType::Integer,
+            Some("boolean" | "bool") => OptionType::Boolean,
+            Some(other) => {
+                cx.d.error(
+                    f.get("type").map_or(o.pos, |t| t.pos),
+                    format!("{what}: unknown type `{other}` (expected string, integer or boolean)"),
+                );
+                OptionType::String
+            }
+        };
+        let regex = f.get("regex").and_then(|r| {
+            let text = r.str(&format!("{what}: regex"), cx.d)?;
+            regex::Regex::new(&format!("^(?:{text})$"))
+                .map_err(|e| {
+                    cx.d.error(
+                        r.pos,
+                        format!(
+                            "{what}: invalid regex: {}",
+                            e.to_string().lines().last().unwrap_or("")
+                        ),
+                    )
+                })
+                .ok()
+        });
+        let opt = JobOption {
+            description: f
+                .get("description")
+                .and_then(|v| v.str(&format!("{what}: description"), cx.d))
+                .unwrap_or_default(),
+            kind,
+            default: f
+                .get("default")
+                .and_then(|v| v.str(&format!("{what}: default"), cx.d)),
+            required: f
+                .get("required")
+                .and_then(|v| v.bool(&format!("{what}: required"), cx.d))
+                .unwrap_or(false),
+            allowed: f
+                .get("allowed")
+                .map(|v| {
+                    v.str_list(&format!("{what}: allowed"), cx.d)
+                        .into_iter()
+                        .map(|(s, _)| s)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            regex,
+            secret: f
+                .get("secret")
+                .and_then(|v| v.bool(&format!("{what}: secret"), cx.d))
+                .unwrap_or(false),
+            name: name.clone(),
+            pos: o.pos,
+        };
+        if let (Some(def), Some(node)) = (&opt.default, f.get("default"))
+            && let Err(e) = check_value(&opt, def)
+        {
+            cx.d.error(node.pos, format!("{what}: default {e}"));
+        }
+        out.push(opt);
+    }
+    out
+}
