@@ -10,9 +10,12 @@ use std::process::Command;
 use ordo_jobs::{Context, ShellVars, Template};
 use proptest::prelude::*;
 
+/// What a script prints for a value.
+type Expected = fn(&str) -> String;
+
 /// Script shapes with `${option.v}` in every quoting context, and what each prints for
 /// a value `v`.
-fn shapes() -> Vec<(&'static str, fn(&str) -> String)> {
+fn shapes() -> Vec<(&'static str, Expected)> {
     fn same(v: &str) -> String {
         v.to_string()
     }

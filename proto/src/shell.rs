@@ -177,9 +177,9 @@ pub fn step_script(script: &str, args: &[String], workdir: Option<&str>) -> Stri
 /// working folder. The step then runs with stdin closed.
 fn step_prelude(workdir: Option<&str>) -> String {
     let cd = match workdir {
+        // `w` is one quoted word; it is printed as an argument, never parsed again.
         Some(w) => format!(
-            "cd {w} || {{ echo \"ordo: cannot change to working directory {}\" >&2; exit 126; }}",
-            w.replace('"', "")
+            "cd {w} || {{ printf 'ordo: cannot change to working directory %s\\n' {w} >&2; exit 126; }}"
         ),
         None => "cd \"${HOME:-/}\" 2>/dev/null || cd /".to_string(),
     };
@@ -207,6 +207,25 @@ pub fn inline_interpreter(script: &[u8]) -> Option<&'static str> {
         ["/bin/bash"] | ["/usr/bin/bash"] | ["/usr/bin/env", "bash"] => Some("bash"),
         _ => None,
     }
+}
+
+/// Whether a script is shell text (no `#!`, or one naming a Bourne-style shell, directly
+/// or through `env`): only there are template variables written as shell references.
+pub fn is_shell_script(script: &[u8]) -> bool {
+    if !script.starts_with(b"#!") {
+        return true;
+    }
+    let first = script.split(|c| *c == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(&first[2..]).into_owned();
+    let mut words = line.split_whitespace();
+    let mut program = words.next().unwrap_or_default();
+    if program.rsplit('/').next() == Some("env") {
+        program = words.find(|w| !w.starts_with('-')).unwrap_or_default();
+    }
+    matches!(
+        program.rsplit('/').next(),
+        Some("sh" | "bash" | "dash" | "ksh" | "mksh" | "zsh" | "ash" | "busybox")
+    )
 }
 
 /// Like [`step_script`] for a script run inline. A POSIX sh script runs in the very shell

@@ -77,3 +77,57 @@ fn assert_nothing_left(kind: Kind, marker: &str) {
 
 on_every_transport!(a_step_timeout_kills_the_whole_process_tree);
 on_every_transport!(ctrl_c_aborts_the_run_and_its_processes);
+
+/// An option value full of shell syntax reaches the step as that very text, in a
+/// command, in a script (quoted or not), as an argument and as the working folder, and
+/// nothing in it runs (seed of the rule: a value is data, never code).
+fn option_values_are_data_never_code(kind: Kind) {
+    let s = OneServer::start(kind);
+    let canary = ordo_tests::temp_dir("canary");
+    ordo_tests::chmod(canary.path(), 0o777);
+    let ran = canary.path().join("ran");
+    let value = format!(
+        "a'b\"c $(touch {r}) `touch {r}`; touch {r} | x * $HOME",
+        r = ran.display()
+    );
+    let dir = canary.path().join(format!("d $(touch {})", ran.display()));
+    std::fs::create_dir_all(&dir).unwrap();
+    ordo_tests::chmod(&dir, 0o777);
+    s.p.write(
+        "jobs/values.yaml",
+        &format!(
+            "targets: all\nrun_as: {RUN_AS_USER}\noptions:\n  v: {{ required: true }}\n  dir: {{ required: true }}\nworkdir: \"${{option.dir}}\"\nsteps:\n  - command: printf 'cmd=%s\\n' ${{option.v}}\n  - script: |\n      printf 'dq=%s\\n' \"${{option.v}}\"\n      printf 'sq=%s\\n' '${{option.v}}'\n      printf 'arg=%s\\n' \"$1\"\n      printf 'pwd=%s\\n' \"$(pwd)\"\n    args: [\"${{option.v}}\"]\n"
+        ),
+    );
+    let run =
+        s.p.controller(&[
+            "run",
+            "values",
+            "--no-progress",
+            "--no-mail",
+            "--opt",
+            &format!("v={value}"),
+            "--opt",
+            &format!("dir={}", dir.display()),
+        ])
+        .expect_code(0);
+    for prefix in ["cmd", "dq", "sq", "arg"] {
+        assert!(
+            has_line(&run.stdout, "s1", "|", &format!("{prefix}={value}")),
+            "{kind:?}: {prefix} not as given:\n{}",
+            run.stdout
+        );
+    }
+    assert!(
+        has_line(&run.stdout, "s1", "|", &format!("pwd={}", dir.display())),
+        "{kind:?}: {}",
+        run.stdout
+    );
+    assert!(
+        !ran.exists(),
+        "{kind:?}: a value ran as code:\n{}",
+        run.stdout
+    );
+}
+
+on_every_transport!(option_values_are_data_never_code);

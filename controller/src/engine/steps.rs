@@ -4,7 +4,8 @@
 
 use std::time::Instant;
 
-use ordo_jobs::{Step, StepAction};
+use ordo_jobs::template::env_name;
+use ordo_jobs::{ShellVars, Step, StepAction, Template};
 use ordo_proto::shell::{self, RunAsSpec};
 
 use super::node::NodeRun;
@@ -37,15 +38,21 @@ impl NodeRun<'_> {
         run_dir: &str,
         merged: Option<(&CollectPlan, String)>,
     ) -> bool {
-        let Some(scripts) = self.build_scripts() else {
+        let Some(env) = self.step_env() else {
             return false;
+        };
+        // Template variables in shell text become references to these variables.
+        let mut shell_vars = ShellVars::new(env.vars);
+        let Some(scripts) = self.build_scripts(&mut shell_vars) else {
+            return false;
+        };
+        let env = StepEnv {
+            vars: shell_vars.into_vars(),
+            workdir: env.workdir,
         };
         if !self.upload(session, run_dir, scripts.files).await {
             return false;
         }
-        let Some(env) = self.step_env() else {
-            return false;
-        };
         let job = self.req.job.clone();
         for (i, step) in job
             .steps
@@ -86,8 +93,10 @@ impl NodeRun<'_> {
         true
     }
 
-    /// Every script of this pass, expanded for this server.
-    fn build_scripts(&mut self) -> Option<Scripts> {
+    /// Every script of this pass, expanded for this server: in shell text a template
+    /// variable is a reference to an environment variable (added to `vars`), never its
+    /// value pasted into the code; a script in another language reads the environment.
+    fn build_scripts(&mut self, vars: &mut ShellVars) -> Option<Scripts> {
         let job = self.req.job.clone();
         let mut scripts = Scripts {
             files: Vec::new(),
@@ -101,7 +110,7 @@ impl NodeRun<'_> {
             .skip(self.req.steps.start)
         {
             let text: Vec<u8> = match &step.action {
-                StepAction::Script(t) | StepAction::Command(t) => match t.expand(&self.cx()) {
+                StepAction::Script(t) | StepAction::Command(t) => match self.shell_text(t, vars) {
                     Ok(s) => s.into_bytes(),
                     Err(e) => {
                         self.fail(NodeStatus::Failed, format!("{}: {e}", step.label(i)));
@@ -137,6 +146,20 @@ impl NodeRun<'_> {
             scripts.files.push((format!("step-{}", i + 1), text));
         }
         Some(scripts)
+    }
+
+    /// A `command:` or `script:` expanded for this server (see [`Self::build_scripts`]).
+    fn shell_text(&self, t: &Template, vars: &mut ShellVars) -> Result<String, String> {
+        if shell::is_shell_script(t.source().as_bytes()) {
+            return t.expand_shell(&self.cx(), vars);
+        }
+        match t.vars().next() {
+            None => t.expand(&self.cx()),
+            Some(v) => Err(format!(
+                "`${{{v}}}` in a script that is not a shell script: a value is never pasted into code; read ${} from the environment instead",
+                v.env_name()
+            )),
+        }
     }
 
     /// Uploads the scripts that cannot run inline into the run folder (nothing to do
@@ -179,6 +202,12 @@ impl NodeRun<'_> {
             ("ORDO_NODE_NAME".into(), self.node.name.clone()),
             ("ORDO_NODE_HOST".into(), self.node.host.clone()),
         ];
+        if let Some(port) = self.node.port {
+            vars.push(("ORDO_NODE_PORT".into(), port.to_string()));
+        }
+        if let Some(user) = &self.node.user {
+            vars.push(("ORDO_NODE_USER".into(), user.clone()));
+        }
         for (k, v) in &self.req.options.values {
             vars.push((format!("ORDO_OPTION_{}", env_name(k)), v.clone()));
         }
@@ -353,17 +382,4 @@ impl NodeRun<'_> {
             }
         }
     }
-}
-
-/// `my-opt.x` becomes `MY_OPT_X`.
-fn env_name(k: &str) -> String {
-    k.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
