@@ -7,7 +7,10 @@
 //!   ca: ca.pem                      # the controller's CA
 //!   cert: agent.pem
 //!   key: agent.key
-//! allowed_users: [dollaru, ops]     # users commands may run as; ["*"] = any
+//! allowed_users: [dollaru, ops]     # users commands may run as; ["*"] = any. A request
+//!                                   # without a user runs as the agent's own, which must
+//!                                   # be listed too (never an implicit root)
+//! upload_dirs: [/tmp, /var/tmp]     # where run folders (`ordo-*`) may be made for uploads
 //! controllers: [ordo-controller]    # client certificate names accepted
 //! max_concurrent: 16                # commands at once; more wait their turn
 //! kill_grace: 2s                    # between TERM and KILL
@@ -28,6 +31,8 @@ pub struct AgentConfig {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub allowed_users: Vec<String>,
+    /// Folders in which uploads may make a run folder (the jobs' `remote_dir`).
+    pub upload_dirs: Vec<PathBuf>,
     pub controllers: Vec<String>,
     pub max_concurrent: usize,
     pub kill_grace: Duration,
@@ -59,6 +64,7 @@ impl AgentConfig {
                 "listen",
                 "tls",
                 "allowed_users",
+                "upload_dirs",
                 "controllers",
                 "max_concurrent",
                 "kill_grace",
@@ -111,6 +117,16 @@ impl AgentConfig {
         };
         let allowed_users = list("allowed_users", &["*"], &mut d);
         let controllers = list("controllers", &["ordo-controller"], &mut d);
+        let upload_dirs: Vec<PathBuf> = list("upload_dirs", &["/tmp", "/var/tmp"], &mut d)
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
+        if let Some(bad) = upload_dirs.iter().find(|p| !p.is_absolute()) {
+            d.error(
+                f.get("upload_dirs").map_or(f.pos, |n| n.pos),
+                format!("upload_dirs: `{}` must be an absolute path", bad.display()),
+            );
+        }
         let max_concurrent = f
             .get("max_concurrent")
             .and_then(|n| n.u64("max_concurrent", &mut d))
@@ -146,6 +162,7 @@ impl AgentConfig {
             cert: cert.expect("checked"),
             key: key.expect("checked"),
             allowed_users,
+            upload_dirs,
             controllers,
             max_concurrent: max_concurrent.max(1) as usize,
             kill_grace: kill_grace.expect("checked"),

@@ -3,8 +3,10 @@
 
 pub mod config;
 pub mod enroll;
+mod policy;
 mod process;
 mod service;
+mod upload;
 
 use std::future::Future;
 use std::sync::Arc;

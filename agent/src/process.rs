@@ -58,7 +58,8 @@ pub fn shell(
             // password. The environment is the login one setpriv's --reset-env would make
             // (HOME, USER, LOGNAME, SHELL, PATH), plus `env`, set here rather than in the
             // script so that no value shows on a command line.
-            let mut c = Command::new("setpriv");
+            // By its full path: a PATH in the job's environment never chooses what runs as root.
+            let mut c = Command::new("/usr/bin/setpriv");
             c.arg(format!("--reuid={}", u.uid))
                 .arg(format!("--regid={}", u.gid))
                 .arg("--init-groups")

@@ -20,7 +20,9 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::config::AgentConfig;
+use crate::policy;
 use crate::process::{self, SpawnError};
+use crate::upload::{self, RunFolders};
 
 type OutStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -37,6 +39,7 @@ pub struct AgentService {
     /// insert, remove or look up, never across an await.
     kills: Arc<Mutex<HashMap<String, CancellationToken>>>,
     cert_not_after: i64,
+    folders: RunFolders,
 }
 
 impl AgentService {
@@ -48,16 +51,15 @@ impl AgentService {
             running: Arc::new(AtomicU32::new(0)),
             kills: Arc::new(Mutex::new(HashMap::new())),
             cert_not_after,
+            folders: RunFolders::default(),
         }
     }
 
-    fn check_user(&self, run_as: &str) -> Result<(), Status> {
-        if !run_as.is_empty() && !self.cfg.user_allowed(run_as) {
-            return Err(Status::permission_denied(
-                SpawnError::NotAllowed(run_as.to_string()).to_string(),
-            ));
-        }
-        Ok(())
+    /// The user a request runs as, checked against `allowed_users` (an empty `run_as` is
+    /// the agent's own user, which must be allowed too).
+    fn check_user(&self, run_as: &str) -> Result<String, Status> {
+        policy::effective_user(&self.cfg, run_as)
+            .map_err(|e| Status::permission_denied(e.to_string()))
     }
 }
 
@@ -128,10 +130,10 @@ impl Agent for AgentService {
                 ));
             }
         };
-        self.check_user(&start.run_as)?;
+        let user = self.check_user(&start.run_as)?;
         let env: Vec<(String, String)> = start.env.into_iter().collect();
-        let run_as = Some(start.run_as.as_str()).filter(|u| !u.is_empty());
-        let mut cmd = process::shell(&start.command, run_as, &env, Some(&start.workdir))
+        policy::check_env(&env).map_err(Status::invalid_argument)?;
+        let mut cmd = process::shell(&start.command, Some(&user), &env, Some(&start.workdir))
             .map_err(spawn_status)?;
         let permit = self
             .limit
@@ -237,53 +239,7 @@ impl Agent for AgentService {
                 ));
             }
         };
-        let path = std::path::PathBuf::from(&header.path);
-        if !path.is_absolute() || path.file_name().is_none() {
-            return Err(Status::invalid_argument(format!(
-                "upload: `{}` is not an absolute file path",
-                header.path
-            )));
-        }
-        let parent = path
-            .parent()
-            .unwrap_or(std::path::Path::new("/"))
-            .to_path_buf();
-        if header.create_dirs {
-            tokio::fs::create_dir_all(&parent)
-                .await
-                .map_err(|e| Status::internal(format!("mkdir {}: {e}", parent.display())))?;
-        }
-        let tmp = parent.join(format!(
-            ".{}.part",
-            path.file_name().unwrap_or_default().to_string_lossy()
-        ));
-        let mut file = tokio::fs::File::create(&tmp)
-            .await
-            .map_err(|e| Status::internal(format!("{}: {e}", tmp.display())))?;
-        let mut bytes = 0u64;
-        while let Some(msg) = input.message().await? {
-            if let Some(upload_input::Msg::Data(d)) = msg.msg {
-                file.write_all(&d)
-                    .await
-                    .map_err(|e| Status::internal(format!("{}: {e}", tmp.display())))?;
-                bytes += d.len() as u64;
-            }
-        }
-        file.sync_all()
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
-        let mode = if header.mode == 0 {
-            0o644
-        } else {
-            header.mode & 0o7777
-        };
-        let perms: std::fs::Permissions = std::os::unix::fs::PermissionsExt::from_mode(mode);
-        tokio::fs::set_permissions(&tmp, perms)
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
-        tokio::fs::rename(&tmp, &path)
-            .await
-            .map_err(|e| Status::internal(format!("{}: {e}", path.display())))?;
+        let bytes = upload::receive(&self.cfg, &self.folders, header, input).await?;
         Ok(Response::new(UploadResult { bytes }))
     }
 
@@ -294,13 +250,12 @@ impl Agent for AgentService {
         request: Request<FetchRequest>,
     ) -> Result<Response<Self::FetchStream>, Status> {
         let req = request.into_inner();
-        self.check_user(&req.run_as)?;
+        let user = self.check_user(&req.run_as)?;
         if req.patterns.iter().any(|p| !p.starts_with('/')) {
             return Err(Status::invalid_argument("fetch: patterns must be absolute"));
         }
         let script = ordo_proto::shell::collect_script(&req.patterns, req.max_file_size, None);
-        let run_as = Some(req.run_as.as_str()).filter(|u| !u.is_empty());
-        let mut child = process::shell(&script, run_as, &[], None)
+        let mut child = process::shell(&script, Some(&user), &[], None)
             .map_err(spawn_status)?
             .spawn()
             .map_err(|e| spawn_status(SpawnError::Io(e)))?;

@@ -95,13 +95,13 @@ impl Terminal {
             }
             Event::StepDone {
                 node,
-                step,
-                name,
+                label,
                 outcome,
                 duration,
+                ..
             } if outcome != "exit code 0" => {
                 self.print(format!(
-                    "{} {:<w$} ! step {step} ({name}): {outcome} ({:.1}s)",
+                    "{} {:<w$} ! {label}: {outcome} ({:.1}s)",
                     time_of_day(now_ms()),
                     node,
                     duration.as_secs_f64(),

@@ -189,16 +189,71 @@ fn the_agent_enforces_its_allowed_users() {
         "inventory.yaml",
         &format!("servers:\n{}", ag.inventory_line("")),
     );
-    p.write(
-        "jobs/nobody.yaml",
+    let refused = |job: &str, text: &str, why: &str| {
+        p.write(&format!("jobs/{job}.yaml"), text);
+        let run = p
+            .controller(&["run", job, "--no-progress", "--no-mail"])
+            .expect_code(1);
+        assert!(run.stdout.contains(why), "{job}: {}", run.stdout);
+        assert!(
+            summary_row(&run.stdout, "ag1").contains("failed"),
+            "{job}: a refusal is a failed server, not an unreachable one:\n{}",
+            run.stdout
+        );
+    };
+    let not_allowed = |u: &str| format!("user `{u}` is not allowed to run commands on this agent");
+    refused(
+        "nobody",
         "targets: all\nrun_as: nobody\nsteps:\n  - command: id -un\n",
+        &not_allowed("nobody"),
+    );
+    // No run_as is the agent's own user (root here): it must be allowed too.
+    refused(
+        "implicit",
+        "targets: all\nsteps:\n  - command: id -un\n",
+        &not_allowed("root"),
+    );
+    refused(
+        "root",
+        "targets: all\nrun_as: root\nsteps:\n  - command: id -un\n",
+        &not_allowed("root"),
+    );
+    // Variables that change how the privileged setpriv starts never reach it.
+    refused(
+        "preload",
+        &format!(
+            "targets: all\nrun_as: {RUN_AS_USER}\nenv: {{ LD_PRELOAD: /tmp/evil.so }}\nsteps:\n  - command: id -un\n"
+        ),
+        "environment variable `LD_PRELOAD` is refused",
+    );
+    // An uploaded script (not a shell script) lands in a fresh run folder, owned by the
+    // run's user, without setuid bits; the collect reads as that user.
+    p.write(
+        "jobs/python.yaml",
+        &format!(
+            "targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - script: |\n      #!/usr/bin/python3\n      import os, pwd, sys\n      st = os.stat(sys.argv[0])\n      d = os.stat(os.path.dirname(sys.argv[0]))\n      print('file', pwd.getpwuid(st.st_uid).pw_name, oct(st.st_mode & 0o7777))\n      print('dir', pwd.getpwuid(d.st_uid).pw_name)\n      open('/tmp/ordo_agent_policy_result.txt', 'w').write('ok')\ncollect: [/tmp/ordo_agent_policy_result.txt]\n"
+        ),
     );
     let run = p
-        .controller(&["run", "nobody", "--no-progress", "--no-mail"])
-        .expect_code(1);
+        .controller(&["run", "python", "--no-progress", "--no-mail"])
+        .expect_code(0);
     assert!(
+        has_line(
+            &run.stdout,
+            "ag1",
+            "|",
+            &format!("file {RUN_AS_USER} 0o755")
+        ),
+        "{}",
         run.stdout
-            .contains("user `nobody` is not allowed to run commands on this agent"),
+    );
+    assert!(
+        has_line(&run.stdout, "ag1", "|", &format!("dir {RUN_AS_USER}")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        summary_row(&run.stdout, "ag1").contains("1 ("),
         "{}",
         run.stdout
     );

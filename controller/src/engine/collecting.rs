@@ -24,7 +24,8 @@ impl NodeRun<'_> {
             .map(|t| t.expand(&self.cx()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
-        let run_as = if spec.run_as {
+        // On an agent there is no login user: the collect reads as the run's user.
+        let run_as = if spec.run_as || matches!(session, Session::Agent(_)) {
             self.run_as(session, self.req.job.run_as.as_ref())?
         } else {
             None

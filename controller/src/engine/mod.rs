@@ -140,7 +140,8 @@ pub enum Event {
     StepDone {
         node: String,
         step: usize,
-        name: String,
+        /// `step 2`, or `step 2 (name)`.
+        label: String,
         outcome: String,
         duration: Duration,
     },

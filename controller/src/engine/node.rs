@@ -139,10 +139,24 @@ impl NodeRun<'_> {
                 }
             };
         }
-        if !cleaned && let Err(e) = session.remove_dir(&run_dir).await {
+        let owner = self.agent_owner(&session);
+        if !cleaned && let Err(e) = session.remove_dir(&run_dir, owner.as_deref()).await {
             self.warn(format!("cleanup of {run_dir} failed: {e}")).await;
         }
         session.close().await;
+    }
+
+    /// On an agent, the user the run's folder and files belong to and its collect and
+    /// cleanup run as: the job's run-as user (`None`: the agent's own user). An agent's
+    /// policy allows only its listed users; nothing implicitly runs as root there.
+    pub(super) fn agent_owner(&self, session: &Session) -> Option<String> {
+        if !matches!(session, Session::Agent(_)) {
+            return None;
+        }
+        self.run_as(session, self.req.job.run_as.as_ref())
+            .ok()
+            .flatten()
+            .map(|r| r.user)
     }
 
     /// The run-as target for a step, or `None` when no switch is needed.

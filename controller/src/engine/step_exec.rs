@@ -26,6 +26,8 @@ pub(super) enum StepOutcome {
     Exited(ExitStatus),
     StepTimeout(Duration),
     Cancelled,
+    /// The server refused the command (an agent's policy): it did not run.
+    Refused(String),
     Lost(String),
 }
 
@@ -37,6 +39,7 @@ impl StepOutcome {
                 format!("timed out after {}", humantime::format_duration(*t))
             }
             StepOutcome::Cancelled => "stopped".into(),
+            StepOutcome::Refused(e) => format!("refused: {e}"),
             StepOutcome::Lost(e) => format!("connection lost: {e}"),
         }
     }
@@ -166,6 +169,7 @@ impl NodeRun<'_> {
                 Some(t) => StepOutcome::StepTimeout(t),
                 None => StepOutcome::Cancelled,
             },
+            Err(e @ TransportError::Refused { .. }) => StepOutcome::Refused(e.to_string()),
             Err(e) => StepOutcome::Lost(e.to_string()),
         }
     }

@@ -174,14 +174,18 @@ impl NodeRun<'_> {
             return true;
         }
         self.uploaded = true;
-        match session.upload(run_dir, files, &self.req.cancel).await {
+        let owner = self.agent_owner(session);
+        match session
+            .upload(run_dir, files, owner.as_deref(), &self.req.cancel)
+            .await
+        {
             Ok(()) => true,
             Err(TransportError::Cancelled) => {
                 let st = self.cancelled_status();
                 self.fail(st, "cancelled during upload");
                 false
             }
-            Err(e @ TransportError::Io(_)) => {
+            Err(e @ (TransportError::Io(_) | TransportError::Refused { .. })) => {
                 self.fail(NodeStatus::Failed, e.to_string());
                 false
             }
@@ -308,7 +312,7 @@ impl NodeRun<'_> {
                 .send(Event::StepDone {
                     node: self.node.name.clone(),
                     step: i + 1,
-                    name: step.name.clone(),
+                    label: step.label(i),
                     outcome: outcome.describe(),
                     duration: started.elapsed(),
                 })
@@ -371,6 +375,10 @@ impl NodeRun<'_> {
             StepOutcome::Cancelled => {
                 let st = self.cancelled_status();
                 self.fail(st, format!("{} was stopped", step.label(i)));
+                false
+            }
+            StepOutcome::Refused(e) => {
+                self.fail(NodeStatus::Failed, format!("{}: {e}", step.label(i)));
                 false
             }
             StepOutcome::Lost(e) => {

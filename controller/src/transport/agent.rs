@@ -192,9 +192,12 @@ impl AgentSession {
     }
 
     fn status_err(&self, what: &str, e: tonic::Status) -> TransportError {
-        TransportError::Agent {
-            addr: self.addr.clone(),
-            reason: format!("{what}: {}", e.message()),
+        let (addr, reason) = (self.addr.clone(), format!("{what}: {}", e.message()));
+        match e.code() {
+            tonic::Code::PermissionDenied
+            | tonic::Code::InvalidArgument
+            | tonic::Code::FailedPrecondition => TransportError::Refused { addr, reason },
+            _ => TransportError::Agent { addr, reason },
         }
     }
 
@@ -291,6 +294,7 @@ impl AgentSession {
         &self,
         dir: &str,
         files: Vec<(String, Vec<u8>)>,
+        owner: Option<&str>,
     ) -> Result<(), TransportError> {
         for (name, data) in files {
             let (tx, rx) = mpsc::channel::<UploadInput>(4);
@@ -298,6 +302,7 @@ impl AgentSession {
                 path: format!("{}/{name}", dir.trim_end_matches('/')),
                 mode: 0o755,
                 create_dirs: true,
+                run_as: owner.unwrap_or_default().to_string(),
             };
             let feeder = tokio::spawn(async move {
                 let _ = tx

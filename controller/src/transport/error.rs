@@ -36,6 +36,9 @@ pub enum TransportError {
     Ssh(String),
     #[error("agent {addr}: {reason}")]
     Agent { addr: String, reason: String },
+    /// The agent refused the request by its policy (user, environment, path).
+    #[error("agent {addr} refused it: {reason}")]
+    Refused { addr: String, reason: String },
     #[error("agent transport: {0}")]
     AgentSetup(String),
     #[error("{0}")]

@@ -129,17 +129,20 @@ impl Session {
     }
 
     /// A plain command over SSH or locally, as the login user.
+    /// Runs `command` as the login user; on an agent as `agent_user` (or the agent's own
+    /// user), which the agent's policy must allow.
     async fn raw_exec(
         &self,
         command: &str,
         stdin: Bytes,
+        agent_user: Option<&str>,
         out: &mpsc::Sender<ExecEvent>,
         cancel: &CancellationToken,
     ) -> Result<ExitStatus, TransportError> {
         match self {
             Session::Ssh(s) => s.exec(command, stdin, out, cancel).await,
             Session::Local(s) => s.exec(command, stdin, out, cancel).await,
-            Session::Agent(a) => a.exec(command, &[], stdin, None, out, cancel).await,
+            Session::Agent(a) => a.exec(command, &[], stdin, agent_user, out, cancel).await,
         }
     }
 
@@ -157,7 +160,7 @@ impl Session {
         let mut pid: Option<u32> = None;
         let run = async move {
             let tx = tx;
-            self.raw_exec(full, stdin, &tx, cancel).await
+            self.raw_exec(full, stdin, None, &tx, cancel).await
         };
         let forward = async {
             // The marker is the first line on stderr; everything else goes through.
@@ -210,14 +213,17 @@ impl Session {
     }
 
     /// Makes `dir` (which must not exist) and writes `files` (name, content) into it, mode 0755.
+    /// Writes `files` into the new run folder `dir`: as the login user over SSH and
+    /// locally; on an agent, owned by `agent_user` (the run's user), as its policy wants.
     pub async fn upload(
         &self,
         dir: &str,
         files: Vec<(String, Vec<u8>)>,
+        agent_user: Option<&str>,
         cancel: &CancellationToken,
     ) -> Result<(), TransportError> {
         if let Session::Agent(a) = self {
-            return a.upload(dir, files).await;
+            return a.upload(dir, files, agent_user).await;
         }
         let mut bundle = tar::Builder::new(Vec::new());
         for (name, data) in &files {
@@ -295,10 +301,17 @@ impl Session {
     }
 
     /// Removes a folder made by `upload`.
-    pub async fn remove_dir(&self, dir: &str) -> Result<(), TransportError> {
+    /// Removes the run folder: as the login user, or on an agent as `agent_user` (who
+    /// owns what the agent uploaded).
+    pub async fn remove_dir(
+        &self,
+        dir: &str,
+        agent_user: Option<&str>,
+    ) -> Result<(), TransportError> {
         let never = CancellationToken::new();
+        let command = shell::cleanup_command(dir);
         let (st, _, err) =
-            exec_collect(self, &shell::cleanup_command(dir), Bytes::new(), &never).await?;
+            exec_collect_as(self, &command, Bytes::new(), agent_user, &never).await?;
         if st.success() {
             Ok(())
         } else {
@@ -323,6 +336,17 @@ pub async fn exec_collect(
     stdin: Bytes,
     cancel: &CancellationToken,
 ) -> Result<(ExitStatus, Vec<u8>, Vec<u8>), TransportError> {
+    exec_collect_as(session, command, stdin, None, cancel).await
+}
+
+/// [`exec_collect`], on an agent as `agent_user`.
+async fn exec_collect_as(
+    session: &Session,
+    command: &str,
+    stdin: Bytes,
+    agent_user: Option<&str>,
+    cancel: &CancellationToken,
+) -> Result<(ExitStatus, Vec<u8>, Vec<u8>), TransportError> {
     let (tx, mut rx) = mpsc::channel(64);
     let gather = async {
         let (mut o, mut e) = (Vec::new(), Vec::new());
@@ -336,7 +360,9 @@ pub async fn exec_collect(
     };
     let run = async move {
         let tx = tx;
-        session.raw_exec(command, stdin, &tx, cancel).await
+        session
+            .raw_exec(command, stdin, agent_user, &tx, cancel)
+            .await
     };
     let (status, (o, e)) = tokio::join!(run, gather);
     Ok((status?, o, e))

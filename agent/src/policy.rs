@@ -1,0 +1,108 @@
+//! What the agent lets a controller do: run as an allowed user only (the agent's own user
+//! too must be allowed: never an implicit root), and with environment variables that
+//! cannot change how a privileged program starts.
+
+use nix::unistd::User;
+
+use crate::config::AgentConfig;
+use crate::process::{SpawnError, own_user};
+
+/// The user a request runs as: the one it names, or the agent's own; refused unless the
+/// agent's `allowed_users` lists it.
+pub fn effective_user(cfg: &AgentConfig, run_as: &str) -> Result<String, SpawnError> {
+    let user = if run_as.is_empty() {
+        own_user()
+    } else {
+        run_as.to_string()
+    };
+    if cfg.user_allowed(&user) {
+        Ok(user)
+    } else {
+        Err(SpawnError::NotAllowed(user))
+    }
+}
+
+/// The account of an allowed user.
+pub fn account(name: &str) -> Result<User, SpawnError> {
+    User::from_name(name)
+        .ok()
+        .flatten()
+        .ok_or_else(|| SpawnError::NoUser(name.to_string()))
+}
+
+/// Environment variables the shell and the dynamic loader read before any of the job's
+/// code runs: a controller may not set them.
+const REFUSED: &[&str] = &[
+    "BASH_ENV",
+    "ENV",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "PS4",
+    "IFS",
+    "CDPATH",
+    "GLOBIGNORE",
+    "PROMPT_COMMAND",
+    "GCONV_PATH",
+    "LOCPATH",
+    "NLSPATH",
+    "HOSTALIASES",
+    "RESOLV_HOST_CONF",
+    "RES_OPTIONS",
+    "LOCALDOMAIN",
+    "TMPDIR",
+];
+
+/// Refuses a name that is not a plain shell name or that changes how programs start
+/// (`LD_*`, `BASH_FUNC_*`, `BASH_ENV`...): those would reach the privileged `setpriv`.
+pub fn check_env(env: &[(String, String)]) -> Result<(), String> {
+    for (k, v) in env {
+        let plain = k
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !plain {
+            return Err(format!("environment variable `{k}`: not a valid name"));
+        }
+        if k.starts_with("LD_")
+            || k.starts_with("BASH_FUNC_")
+            || k.starts_with("MALLOC_")
+            || REFUSED.contains(&k.as_str())
+        {
+            return Err(format!(
+                "environment variable `{k}` is refused: it changes how programs start"
+            ));
+        }
+        if v.contains('\0') {
+            return Err(format!(
+                "environment variable `{k}`: the value holds a NUL byte"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loader_and_shell_startup_variables_are_refused() {
+        let env = |k: &str| vec![(k.to_string(), "x".to_string())];
+        for k in [
+            "LD_PRELOAD",
+            "LD_LIBRARY_PATH",
+            "BASH_ENV",
+            "BASH_FUNC_x%%",
+            "IFS",
+            "A-B",
+            "1X",
+            "",
+        ] {
+            assert!(check_env(&env(k)).is_err(), "{k} accepted");
+        }
+        for k in ["ORDO_OPTION_X", "PATH", "JAVA_HOME", "_x1"] {
+            assert!(check_env(&env(k)).is_ok(), "{k} refused");
+        }
+    }
+}
