@@ -371,3 +371,22 @@ fn a_closed_stdout_does_not_stop_the_run() {
     let log = controller(dir.path(), &["executions", "log", "latest"]).stdout;
     assert!(log.contains("| line 3000"), "every line is recorded");
 }
+
+/// The data folder holds every job's output: private to the controller's user (0700), the
+/// history database 0600; an existing folder open to others is closed.
+#[test]
+fn the_data_folder_and_the_history_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = project(
+        "servers:\n  here: { transport: local }\n",
+        &[("hello", "targets: all\nsteps:\n  - command: echo hi\n")],
+    );
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = controller(dir.path(), &["run", "hello", "--no-progress"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("ordo.db")), 0o600);
+}

@@ -86,6 +86,17 @@ impl Project {
     /// Runs `controller -C <project> <args>`, waits until `ready` holds (checked every
     /// 50 ms, 20 s at most), interrupts it as Ctrl-C would (SIGINT), and returns what it did.
     pub fn controller_interrupted(&self, args: &[&str], ready: impl FnMut() -> bool) -> Outcome {
+        self.controller_signalled(args, "INT", ready)
+    }
+
+    /// Runs `controller <args>`, waits until `ready`, then sends it `signal` (`INT`,
+    /// `TERM`, `HUP`, `KILL`...).
+    pub fn controller_signalled(
+        &self,
+        args: &[&str],
+        signal: &str,
+        ready: impl FnMut() -> bool,
+    ) -> Outcome {
         let child = Command::new(controller_bin())
             .arg("-C")
             .arg(self.dir.path())
@@ -101,7 +112,7 @@ impl Project {
             std::time::Duration::from_secs(20),
             ready,
         );
-        crate::sh(&format!("kill -INT {}", child.id()));
+        crate::sh(&format!("kill -{signal} {}", child.id()));
         let out = child.wait_with_output().expect("wait for controller");
         Outcome {
             code: out.status.code().unwrap_or(-1),

@@ -97,8 +97,10 @@ fn serve_runs_in_process_answers_the_api_reloads_and_stops() {
                 .contains("no execution matches"),
             "{e}"
         );
-        let (code, e) = http(addr, "GET", "/api/v1/executions?limit=lots").await;
-        assert_eq!(code, 400, "{e}");
+        for bad in ["lots", "-1", "0", "1001"] {
+            let (code, e) = http(addr, "GET", &format!("/api/v1/executions?limit={bad}")).await;
+            assert_eq!(code, 400, "limit={bad}: {e}");
+        }
         let (code, e) = http(addr, "POST", "/api/v1/jobs/nope").await;
         assert_eq!(code, 404, "{e}");
         p.write("jobs/broken.yaml", "targets: all\nsteps: 3\n");

@@ -34,8 +34,15 @@ fn a_step_timeout_kills_the_whole_process_tree(kind: Kind) {
     assert_nothing_left(kind, &marker);
 }
 
-/// Ctrl-C stops the step on the server (its whole tree) and records the run as aborted.
+/// Ctrl-C stops the step on the server (its whole tree) and records the run as aborted;
+/// so do SIGTERM and SIGHUP (a shutdown, a closed terminal).
 fn ctrl_c_aborts_the_run_and_its_processes(kind: Kind) {
+    for signal in ["INT", "TERM", "HUP"] {
+        signal_aborts_the_run(kind, signal);
+    }
+}
+
+fn signal_aborts_the_run(kind: Kind, signal: &str) {
     let s = OneServer::start(kind);
     let t = kind.tag();
     let marker = format!("ordo-abort-{t}-{}", std::process::id());
@@ -56,7 +63,10 @@ fn ctrl_c_aborts_the_run_and_its_processes(kind: Kind) {
         s.p.controller(&["executions", "show", "latest"])
             .expect_code(0)
             .stdout;
-    assert!(show.contains("status    aborted"), "{kind:?}: {show}");
+    assert!(
+        show.contains("status    aborted"),
+        "{kind:?} {signal}: {show}"
+    );
 }
 
 /// No process of the step is left: neither the background child (its marker) nor the
@@ -131,3 +141,29 @@ fn option_values_are_data_never_code(kind: Kind) {
 }
 
 on_every_transport!(option_values_are_data_never_code);
+
+/// A `controller run` killed outright (SIGKILL: no chance to clean up) reads as
+/// `interrupted` in the history at once, not `running` for ever.
+#[test]
+fn a_killed_run_reads_as_interrupted() {
+    let s = OneServer::start(Kind::Local);
+    let marker = format!("ordo-killed-{}", std::process::id());
+    s.p.write(
+        "jobs/long.yaml",
+        &format!("targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - script: |\n      sh -c 'sleep 3401; echo {marker}' &\n      sleep 3402\n"),
+    );
+    s.p.controller_signalled(
+        &["run", "long", "--no-progress", "--no-mail"],
+        "KILL",
+        || !processes(RUN_AS_USER, &marker).is_empty(),
+    );
+    let show =
+        s.p.controller(&["executions", "show", "latest"])
+            .expect_code(0)
+            .stdout;
+    assert!(show.contains("status    interrupted"), "{show}");
+    // What the killed controller left running is its own business no more: stop it here.
+    ordo_tests::sh(&format!(
+        "pkill -KILL -u {RUN_AS_USER} -f '^sleep 340[12]$' || true"
+    ));
+}

@@ -51,7 +51,7 @@ pub async fn run(cli: &Cli, cmd: &AgentsCmd) -> anyhow::Result<i32> {
         return Ok(EXIT_OK);
     }
     let settings = crate::transport::settings::for_nodes(&cfg, &nodes, false)?;
-    std::fs::create_dir_all(&cfg.data_dir)?;
+    crate::project::private_data_dir(&cfg)?;
     let url = cfg
         .database
         .clone()

@@ -119,11 +119,17 @@ pub fn config(cli: &Cli) -> Result<ProjectConfig, BadInput> {
 
 /// The history, or `None` when this project has none yet (the default SQLite file does
 /// not exist): reading an empty history is not an error, and creates nothing.
+/// Runs whose controller died are marked `interrupted` first, so what is read is true.
 pub(crate) async fn history(cfg: &ProjectConfig) -> anyhow::Result<Option<Store>> {
     if cfg.database.is_none() && !cfg.data_dir.join("ordo.db").exists() {
         return Ok(None);
     }
-    Ok(Some(Store::open(&crate::project::database_url(cfg)).await?))
+    let store = Store::open(&crate::project::database_url(cfg)).await?;
+    crate::project::private_database(cfg);
+    if let Err(e) = crate::project::instance::sweep(&store, cfg.serve.dead_after).await {
+        tracing::warn!("cannot check for interrupted executions: {e}");
+    }
+    Ok(Some(store))
 }
 
 /// `k=v` pairs from `--opt`.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use ordo_jobs::Job;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use super::{Cli, EXIT_FAILED, EXIT_OK};
@@ -68,20 +69,7 @@ pub(super) async fn run_in_foreground(
         tracing::warn!("cannot check for interrupted executions: {e}");
     }
     let cancel = CancellationToken::new();
-    {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
-                    "\ninterrupted: stopping the job on every server (Ctrl-C again to quit at once)"
-                );
-                cancel.cancel();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
-        });
-    }
+    tokio::spawn(stop_on_signals(cancel.clone()));
     let outcome = exec::execute(env.clone(), job, launch, cancel).await;
     me.retire().await;
     env.store.close().await;
@@ -91,4 +79,28 @@ pub(super) async fn run_in_foreground(
     } else {
         EXIT_FAILED
     })
+}
+
+/// Ctrl-C, SIGTERM (a shutdown, `kill`) and SIGHUP (the terminal closed) stop the job on
+/// every server and record the run as aborted; a second Ctrl-C quits at once.
+async fn stop_on_signals(cancel: CancellationToken) {
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return;
+    };
+    let why = tokio::select! {
+        r = tokio::signal::ctrl_c() => match r {
+            Ok(()) => "interrupted",
+            Err(_) => return,
+        },
+        _ = term.recv() => "terminated (SIGTERM)",
+        _ = hup.recv() => "hung up (SIGHUP)",
+    };
+    eprintln!("\n{why}: stopping the job on every server (Ctrl-C again to quit at once)");
+    cancel.cancel();
+    if tokio::signal::ctrl_c().await.is_ok() {
+        std::process::exit(130);
+    }
 }

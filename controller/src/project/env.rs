@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use ordo_inventory::Inventory;
 use ordo_jobs::transfer::Profile;
 use ordo_jobs::{Job, JobSet};
@@ -92,9 +91,9 @@ impl Env {
     /// (the caller then sweeps: see [`super::instance::sweep`]).
     pub async fn open(loaded: Loaded, role: &str) -> anyhow::Result<(Arc<Env>, Instance)> {
         let cfg = &loaded.cfg;
-        std::fs::create_dir_all(&cfg.data_dir)
-            .with_context(|| format!("cannot create data folder {}", cfg.data_dir.display()))?;
+        super::private_data_dir(cfg)?;
         let store = Store::open(&super::database_url(cfg)).await?;
+        super::private_database(cfg);
         let me = Instance::register(&store, role).await?;
         let id = me.id.clone();
         Ok((Arc::new(Env::new(loaded, store, id)), me))

@@ -19,11 +19,15 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Registers this process (`<host>:<pid>:<role>`) and keeps its row fresh.
+    /// Registers this process (`<host>:<pid>:<role>:<start>`) and keeps its row fresh.
+    /// `<start>` (when the process started, see [`start_ticks`]) makes the id unique per
+    /// process start: a container restarted with the same pid is another instance, and
+    /// the runs of the one before it are swept as soon as it is seen dead.
     pub async fn register(store: &Store, role: &str) -> anyhow::Result<Instance> {
         let host = crate::project::hostname();
         let pid = std::process::id();
-        let id = format!("{host}:{pid}:{role}");
+        let start = start_ticks(pid).unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+        let id = format!("{host}:{pid}:{role}:{start}");
         store
             .heartbeat(&id, &host, i64::from(pid), role, now_ms())
             .await?;
@@ -56,16 +60,59 @@ impl Instance {
     }
 }
 
-/// Owners that are processes of this host and no longer exist.
+/// When process `pid` started, in clock ticks since boot (`/proc/<pid>/stat`, field 22):
+/// with the pid, it names one process start.
+pub fn start_ticks(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count after its end.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19).map(str::to_string)
+}
+
+/// Owners that are processes of this host and no longer exist: their pid is gone, or is
+/// another process now (its start differs from the one in the instance id).
 pub fn dead_local_owners(known: &[(String, String, i64, String, i64)]) -> Vec<String> {
     let host = crate::project::hostname();
     known
         .iter()
-        .filter(|(_, h, pid, _, _)| {
-            *h == host && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        .filter(|(id, h, pid, _, _)| {
+            if *h != host {
+                return false;
+            }
+            let recorded = id.rsplit(':').next().unwrap_or_default();
+            match u32::try_from(*pid).ok().and_then(start_ticks) {
+                None => true,
+                // Ids of older versions end with the role: only a missing pid tells.
+                Some(now) => recorded.chars().all(|c| c.is_ascii_digit()) && now != recorded,
+            }
         })
         .map(|(i, ..)| i.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instance_is_dead_when_its_pid_is_gone_or_started_again() {
+        let host = crate::project::hostname();
+        let me = std::process::id();
+        let start = start_ticks(me).expect("this process's start");
+        let row = |id: String, pid: u32| (id, host.clone(), i64::from(pid), "run".to_string(), 0);
+        let alive = row(format!("{host}:{me}:run:{start}"), me);
+        let restarted = row(format!("{host}:{me}:run:1"), me);
+        let gone = row(format!("{host}:4194304:run:5"), 4_194_304);
+        let elsewhere = (
+            format!("other:{me}:run:1"),
+            "other".to_string(),
+            i64::from(me),
+            "run".to_string(),
+            0,
+        );
+        let dead = dead_local_owners(&[alive.clone(), restarted.clone(), gone.clone(), elsewhere]);
+        assert_eq!(dead, vec![restarted.0, gone.0]);
+    }
 }
 
 /// Marks interrupted the running executions whose controller is gone; returns them.

@@ -22,6 +22,45 @@ pub use settings::{CONFIG_FILE, MailConfig, ProjectConfig, SmtpConfig, SmtpTls, 
 #[error("{0}")]
 pub struct BadInput(pub String);
 
+/// Creates the data folder, private to this user (0700): it holds every job's output,
+/// collected files and archives. An existing one open to others is closed (and said so).
+pub fn private_data_dir(cfg: &ProjectConfig) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let dir = &cfg.data_dir;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create data folder {}: {e}", dir.display()))?;
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| anyhow::anyhow!("cannot make {} private (0700): {e}", dir.display()))?;
+        tracing::info!(
+            "data folder {} made private (was {:o})",
+            dir.display(),
+            mode & 0o777
+        );
+    }
+    Ok(())
+}
+
+/// The default SQLite history and its journal files readable by this user only (0600).
+pub fn private_database(cfg: &ProjectConfig) {
+    use std::os::unix::fs::PermissionsExt;
+    if cfg.database.is_some() {
+        return;
+    }
+    for name in ["ordo.db", "ordo.db-wal", "ordo.db-shm", "ordo.db-journal"] {
+        let path = cfg.data_dir.join(name);
+        if path.exists()
+            && let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        {
+            tracing::warn!("cannot make {} private (0600): {e}", path.display());
+        }
+    }
+}
+
 /// The database URL: `--database`, `database:` in ordo.yaml, or SQLite in the data folder.
 pub fn database_url(cfg: &ProjectConfig) -> String {
     cfg.database
