@@ -90,6 +90,26 @@ pub fn dead_local_owners(known: &[(String, String, i64, String, i64)]) -> Vec<St
         .collect()
 }
 
+/// Marks interrupted the running executions whose controller is gone; returns them.
+pub async fn sweep(
+    store: &Store,
+    dead_after: Duration,
+) -> anyhow::Result<Vec<crate::store::ExecutionRow>> {
+    let known = store.controllers().await?;
+    let dead = dead_local_owners(&known);
+    let now = now_ms();
+    let marked = store
+        .interrupt_orphans(now - dead_after.as_millis() as i64, &dead, now)
+        .await?;
+    for e in &marked {
+        tracing::warn!(execution = %e.id, job = %e.job, owner = %e.owner, "marked interrupted: its controller stopped during the run");
+    }
+    for d in dead {
+        store.forget_controller(&d).await?;
+    }
+    Ok(marked)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,24 +133,4 @@ mod tests {
         let dead = dead_local_owners(&[alive.clone(), restarted.clone(), gone.clone(), elsewhere]);
         assert_eq!(dead, vec![restarted.0, gone.0]);
     }
-}
-
-/// Marks interrupted the running executions whose controller is gone; returns them.
-pub async fn sweep(
-    store: &Store,
-    dead_after: Duration,
-) -> anyhow::Result<Vec<crate::store::ExecutionRow>> {
-    let known = store.controllers().await?;
-    let dead = dead_local_owners(&known);
-    let now = now_ms();
-    let marked = store
-        .interrupt_orphans(now - dead_after.as_millis() as i64, &dead, now)
-        .await?;
-    for e in &marked {
-        tracing::warn!(execution = %e.id, job = %e.job, owner = %e.owner, "marked interrupted: its controller stopped during the run");
-    }
-    for d in dead {
-        store.forget_controller(&d).await?;
-    }
-    Ok(marked)
 }
