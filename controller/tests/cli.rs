@@ -13,7 +13,12 @@ struct Run {
 }
 
 fn controller(project: &Path, args: &[&str]) -> Run {
+    controller_env(project, args, &[])
+}
+
+fn controller_env(project: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_controller"))
+        .envs(env.iter().copied())
         .arg("-C")
         .arg(project)
         .args(args)
@@ -272,7 +277,8 @@ fn retries_stop_on_failure_and_secrets() {
         run.stdout
     );
 
-    let run = controller(
+    // A secret never goes on a command line: `--opt` is refused for it.
+    let refused = controller(
         dir.path(),
         &[
             "run",
@@ -281,6 +287,36 @@ fn retries_stop_on_failure_and_secrets() {
             "password=hunter2-xyz",
             "--no-progress",
         ],
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("--opt-file password=FILE")
+            && refused.stderr.contains("ORDO_OPT_PASSWORD"),
+        "{}",
+        refused.stderr
+    );
+    let file = dir.path().join("pw.txt");
+    std::fs::write(&file, "hunter2-xyz\n").unwrap();
+    let from_file = controller(
+        dir.path(),
+        &[
+            "run",
+            "secret",
+            "--opt-file",
+            &format!("password={}", file.display()),
+            "--no-progress",
+        ],
+    );
+    assert_eq!(from_file.code, 0, "{}", from_file.stderr);
+    assert!(
+        from_file.stdout.contains("pw=**** arg=****"),
+        "{}",
+        from_file.stdout
+    );
+    let run = controller_env(
+        dir.path(),
+        &["run", "secret", "--no-progress"],
+        &[("ORDO_OPT_PASSWORD", "hunter2-xyz")],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("pw=**** arg=****"), "{}", run.stdout);

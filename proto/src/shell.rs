@@ -160,15 +160,30 @@ pub fn upload_command(run_dir: &str) -> String {
     )
 }
 
-/// The script text that runs one uploaded script with its arguments; stdin carries the
-/// `export` block, then EOF. `workdir` is already quoted.
-pub fn step_script(script: &str, args: &[String], workdir: Option<&str>) -> String {
-    let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
+/// The environment variable that carries a step's argument `n` (from 1): arguments reach
+/// the step in its environment, never in the command's text (which `ps` and sudo's log
+/// show).
+pub fn arg_var(n: usize) -> String {
+    format!("ORDO_ARG_{n}")
+}
+
+/// `"${ORDO_ARG_1}" "${ORDO_ARG_2}" ...`: the step's `nargs` arguments, each one word.
+fn arg_refs(nargs: usize) -> String {
+    (1..=nargs)
+        .map(|n| format!("\"${{{}}}\"", arg_var(n)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The script text that runs one uploaded script with its `nargs` arguments (from the
+/// environment, see [`arg_var`]); stdin carries the `export` block, then EOF. `workdir` is
+/// already quoted.
+pub fn step_script(script: &str, nargs: usize, workdir: Option<&str>) -> String {
     format!(
         "{}\nexec {} {} </dev/null",
         step_prelude(workdir),
         quote(script),
-        args.join(" ")
+        arg_refs(nargs)
     )
 }
 
@@ -230,26 +245,26 @@ pub fn is_shell_script(script: &[u8]) -> bool {
 
 /// Like [`step_script`] for a script run inline. A POSIX sh script runs in the very shell
 /// that read the environment (`set -- ARGS`, then the text: one process for the whole
-/// step, `$0` is [`ARGV0`]); a bash one is `exec bash -c TEXT ordo ARGS`.
+/// step, `$0` is [`ARGV0`], and its arguments are on no command line); a bash one is
+/// `exec bash -c TEXT ordo ARGS`.
 pub fn inline_step_script(
     interpreter: &str,
     text: &str,
-    args: &[String],
+    nargs: usize,
     workdir: Option<&str>,
 ) -> String {
-    let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
     if interpreter == "/bin/sh" {
         return format!(
             "{}\nexec </dev/null\nset -- {}\n{text}",
             step_prelude(workdir),
-            args.join(" ")
+            arg_refs(nargs)
         );
     }
     format!(
         "{}\nexec {interpreter} -c {} {ARGV0} {} </dev/null",
         step_prelude(workdir),
         quote(text),
-        args.join(" ")
+        arg_refs(nargs)
     )
 }
 

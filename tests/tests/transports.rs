@@ -167,3 +167,57 @@ fn a_killed_run_reads_as_interrupted() {
         "pkill -KILL -u {RUN_AS_USER} -f '^sleep 340[12]$' || true"
     ));
 }
+
+/// A secret option never shows on a command line, on the server or on the controller:
+/// every `/proc/*/cmdline` is read while the step runs (it uses the secret in its command,
+/// its script, an argument and the environment).
+fn a_secret_is_on_no_command_line(kind: Kind) {
+    let s = OneServer::start(kind);
+    let secret = format!("s3cr3t-{}-{}", kind.tag(), std::process::id());
+    s.p.write(
+        "jobs/secret.yaml",
+        &format!(
+            "targets: all\nrun_as: {RUN_AS_USER}\noptions:\n  password: {{ secret: true, required: true }}\nenv: {{ PW: \"${{option.password}}\" }}\nsteps:\n  - command: test -n ${{option.password}} && sleep 1\n  - script: |\n      [ \"$1\" = \"$PW\" ] && [ \"$PW\" = \"${{option.password}}\" ] && echo same\n      sleep 1\n    args: [\"${{option.password}}\"]\n"
+        ),
+    );
+    let mut child = std::process::Command::new(ordo_tests::controller_bin())
+        .arg("-C")
+        .arg(s.p.path())
+        .args(["run", "secret", "--no-progress", "--no-mail"])
+        .env("ORDO_OPT_PASSWORD", &secret)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run controller");
+    let mut scans = 0;
+    while child.try_wait().unwrap().is_none() {
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            assert!(
+                !text.contains(&secret),
+                "{kind:?}: the secret is on a command line: {text}"
+            );
+        }
+        scans += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{kind:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(has_line(&stdout, "s1", "|", "same"), "{kind:?}: {stdout}");
+    assert!(!stdout.contains(&secret), "{kind:?}: {stdout}");
+    assert!(
+        scans > 5,
+        "{kind:?}: the run was over before it could be watched"
+    );
+}
+
+on_every_transport!(a_secret_is_on_no_command_line);

@@ -32,9 +32,10 @@ pub enum ExecutionsCmd {
         /// Only the servers that did not succeed.
         #[arg(long)]
         failed_only: bool,
-        /// An option value, NAME=VALUE (repeatable): overrides the recorded one.
-        #[arg(short = 'o', long = "opt")]
-        opts: Vec<String>,
+        /// Option values that override the recorded ones (secret options, never recorded,
+        /// must be given again: --opt-file, ORDO_OPT_<NAME> or the prompt).
+        #[command(flatten)]
+        opts: super::opts::OptArgs,
         /// Trust and record host keys not yet in known_hosts.
         #[arg(long)]
         accept_new_host_keys: bool,
@@ -283,7 +284,7 @@ async fn retry(
     e: ExecutionRow,
     nodes: Vec<crate::store::NodeRow>,
     failed_only: bool,
-    opts: &[String],
+    opts: &super::opts::OptArgs,
     (accept_new_host_keys, no_mail, no_progress): (bool, bool, bool),
 ) -> anyhow::Result<i32> {
     if e.status.is_running() {
@@ -296,7 +297,7 @@ async fn retry(
     let (loaded, job) = crate::project::Loaded::for_job(cfg, &e.job)?;
     let recorded: std::collections::BTreeMap<String, String> =
         serde_json::from_str(&e.options).unwrap_or_default();
-    let overrides = super::parse_opts(opts)?;
+    let overrides = opts.given(&job)?;
     let mut given: Vec<(String, String)> = Vec::new();
     let mut missing = Vec::new();
     for o in &job.options {
@@ -312,7 +313,7 @@ async fn retry(
     }
     if !missing.is_empty() {
         return Err(BadInput(format!(
-            "secret option(s) {} are not recorded: give them again with --opt NAME=VALUE",
+            "secret option(s) {} are not recorded: give them again with --opt-file NAME=FILE or ORDO_OPT_<NAME>",
             missing.join(", ")
         ))
         .into());

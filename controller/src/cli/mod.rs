@@ -3,6 +3,7 @@
 mod agents;
 mod check;
 mod executions;
+mod opts;
 mod pki;
 mod plan;
 pub(crate) mod run;
@@ -12,7 +13,6 @@ mod transfers;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use ordo_jobs::{Job, OptionValues};
 
 use crate::project::ProjectConfig;
 use crate::store::Store;
@@ -130,19 +130,4 @@ pub(crate) async fn history(cfg: &ProjectConfig) -> anyhow::Result<Option<Store>
         tracing::warn!("cannot check for interrupted executions: {e}");
     }
     Ok(Some(store))
-}
-
-/// `k=v` pairs from `--opt`.
-pub fn parse_opts(raw: &[String]) -> Result<Vec<(String, String)>, BadInput> {
-    raw.iter()
-        .map(|s| {
-            s.split_once('=')
-                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
-                .ok_or_else(|| BadInput(format!("--opt `{s}`: expected NAME=VALUE")))
-        })
-        .collect()
-}
-
-pub fn options(job: &Job, raw: &[String]) -> Result<OptionValues, BadInput> {
-    ordo_jobs::resolve_options(job, &parse_opts(raw)?).map_err(|errs| BadInput(errs.join("\n")))
 }

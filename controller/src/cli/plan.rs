@@ -14,9 +14,8 @@ use crate::project::ProjectConfig;
 pub struct PlanArgs {
     /// The job's name (its path under the jobs folder, without extension).
     pub job: String,
-    /// An option value, NAME=VALUE (repeatable).
-    #[arg(short = 'o', long = "opt")]
-    pub opts: Vec<String>,
+    #[command(flatten)]
+    pub opts: super::opts::OptArgs,
     /// Narrow the job's targets with another filter.
     #[arg(short, long)]
     pub limit: Option<String>,
@@ -32,7 +31,7 @@ pub fn run(cli: &Cli, a: &PlanArgs) -> anyhow::Result<i32> {
     if let Some(t) = &job.transfer {
         return plan_transfer(&cfg, &job, t);
     }
-    let options = super::options(&job, &a.opts)?;
+    let options = a.opts.resolve(&job)?;
     let launch = Launch {
         options,
         limit: a.limit.clone(),

@@ -17,9 +17,8 @@ use crate::project::{Env, Loaded};
 pub struct RunArgs {
     /// The job's name (its path under the jobs folder, without extension).
     pub job: String,
-    /// An option value, NAME=VALUE (repeatable).
-    #[arg(short = 'o', long = "opt")]
-    pub opts: Vec<String>,
+    #[command(flatten)]
+    pub opts: super::opts::OptArgs,
     /// Narrow the job's targets with another filter.
     #[arg(short, long)]
     pub limit: Option<String>,
@@ -39,7 +38,7 @@ pub struct RunArgs {
 
 pub async fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
     let (loaded, job) = Loaded::for_job(super::config(cli)?, &a.job)?;
-    let options = super::options(&job, &a.opts)?;
+    let options = a.opts.resolve(&job)?;
     let launch = Launch {
         options,
         limit: a.limit.clone(),

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use ordo_jobs::template::env_name;
+use ordo_jobs::template::{Var, env_name};
 use ordo_jobs::{ShellVars, Step, StepAction, Template};
 use ordo_proto::shell::{self, RunAsSpec};
 
@@ -21,6 +21,13 @@ struct Scripts {
     files: Vec<(String, Vec<u8>)>,
     /// Per step index: the interpreter and text of a step that runs inline.
     inline: Vec<Option<(&'static str, String)>>,
+}
+
+/// One step's command, the user it runs as, and its environment.
+struct StepCommand {
+    command: String,
+    run_as: Option<RunAsSpec>,
+    env: StepEnv,
 }
 
 /// What every step of a server gets: its environment variables and working folder.
@@ -62,8 +69,11 @@ impl NodeRun<'_> {
             .skip(self.req.steps.start)
         {
             self.result.step_reached = i + 1;
-            let Some((command, run_as)) =
-                self.step_command(session, i, step, &scripts.inline, run_dir, &env)
+            let Some(StepCommand {
+                command,
+                run_as,
+                env,
+            }) = self.step_command(session, i, step, &scripts.inline, run_dir, &env)
             else {
                 return false;
             };
@@ -240,7 +250,10 @@ impl NodeRun<'_> {
         Some(StepEnv { vars, workdir })
     }
 
-    /// The command that runs step `i` on this server, and the user it runs as.
+    /// The command that runs step `i` on this server, the user it runs as, and its
+    /// environment: the arguments travel there (`ORDO_ARG_n`), never in the command's
+    /// text. A script that is exec'd (bash, uploaded) has them in its own argv, where `ps`
+    /// shows them: a secret option may not be one of its arguments.
     fn step_command(
         &mut self,
         session: &Session,
@@ -249,7 +262,25 @@ impl NodeRun<'_> {
         inline: &[Option<(&'static str, String)>],
         run_dir: &str,
         env: &StepEnv,
-    ) -> Option<(String, Option<RunAsSpec>)> {
+    ) -> Option<StepCommand> {
+        let in_this_shell = matches!(&inline[i], Some((interp, _)) if *interp == "/bin/sh");
+        if !in_this_shell
+            && let Some(secret) = step
+                .args
+                .iter()
+                .flat_map(|a| a.vars())
+                .find_map(|v| self.secret_option(v))
+        {
+            self.fail(
+                NodeStatus::Failed,
+                format!(
+                    "{}: args: option `{secret}` is secret, and this script's arguments show in `ps` on the server: read ${} in the script instead",
+                    step.label(i),
+                    Var::Option(secret.clone()).env_name()
+                ),
+            );
+            return None;
+        }
         let args: Result<Vec<String>, String> =
             step.args.iter().map(|a| a.expand(&self.cx())).collect();
         let run_as = self.run_as(
@@ -265,10 +296,40 @@ impl NodeRun<'_> {
         };
         let workdir = env.workdir.as_deref();
         let command = match &inline[i] {
-            Some((interp, text)) => shell::inline_step_script(interp, text, &args, workdir),
-            None => shell::step_script(&format!("{run_dir}/step-{}", i + 1), &args, workdir),
+            Some((interp, text)) => shell::inline_step_script(interp, text, args.len(), workdir),
+            None => shell::step_script(&format!("{run_dir}/step-{}", i + 1), args.len(), workdir),
         };
-        Some((command, run_as))
+        let mut vars = env.vars.clone();
+        vars.extend(
+            args.into_iter()
+                .enumerate()
+                .map(|(n, a)| (shell::arg_var(n + 1), a)),
+        );
+        Some(StepCommand {
+            command,
+            run_as,
+            env: StepEnv {
+                vars,
+                workdir: env.workdir.clone(),
+            },
+        })
+    }
+
+    /// The name of the job's option `v` refers to, if that option is secret.
+    fn secret_option(&self, v: &Var) -> Option<String> {
+        match v {
+            Var::Option(n)
+                if self
+                    .req
+                    .job
+                    .options
+                    .iter()
+                    .any(|o| o.name == *n && o.secret) =>
+            {
+                Some(n.clone())
+            }
+            _ => None,
+        }
     }
 
     /// Runs step `i`, again after a failure while it has retries left.

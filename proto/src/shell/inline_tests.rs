@@ -12,9 +12,9 @@ fn shell_scripts_run_inline_other_interpreters_are_uploaded() {
     assert_eq!(inline_interpreter(b"#!/bin/sh -e\necho hi"), None);
     assert_eq!(inline_interpreter(&vec![b'x'; INLINE_MAX + 1]), None);
     assert_eq!(inline_interpreter(b"\xff\xfe"), None);
-    let cmd = inline_step_script("bash", "echo \"$0\" '$1'", &["a b".into()], None);
+    let cmd = inline_step_script("bash", "echo \"$0\" '$1'", 1, None);
     assert!(
-        cmd.ends_with("exec bash -c 'echo \"$0\" '\\''$1'\\''' ordo 'a b' </dev/null"),
+        cmd.ends_with("exec bash -c 'echo \"$0\" '\\''$1'\\''' ordo \"${ORDO_ARG_1}\" </dev/null"),
         "{cmd}"
     );
 }

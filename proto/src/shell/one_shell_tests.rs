@@ -27,13 +27,15 @@ fn an_inline_sh_step_gets_env_args_workdir_and_a_closed_stdin() {
         ("MULTI".into(), "line one\nit's $two\n\nend".into()),
         ("EMPTY".into(), String::new()),
         ("PLAIN".into(), "x".into()),
+        (arg_var(1), "a b".into()),
+        (arg_var(2), "it's".into()),
     ]);
-    assert_eq!(env.lines().count(), 3, "one line per variable: {env}");
+    assert_eq!(env.lines().count(), 5, "one line per variable: {env}");
     let text = "#!/bin/sh\nprintf '%s|' \"$0\" \"$#\" \"$1\" \"$2\" \"$(pwd)\" \"$PLAIN\" \"[$EMPTY]\" \"${l-unset}\" \"${nl-unset}\"\nprintf '%s' \"$MULTI\" > multi\nwc -c\nexit 7\necho never";
     let cmd = inline_step_script(
         "/bin/sh",
         text,
-        &["a b".into(), "it's".into()],
+        2,
         Some(&quote(&dir.path().display().to_string())),
     );
     let out = run(&cmd, &env);
@@ -58,9 +60,23 @@ fn an_inline_sh_step_gets_env_args_workdir_and_a_closed_stdin() {
 
 #[test]
 fn a_missing_workdir_fails_the_step_before_it_runs() {
-    let cmd = inline_step_script("/bin/sh", "echo ran", &[], Some("/nonexistent/ordo"));
+    // The folder's name holds shell syntax: it is printed, never run.
+    let cmd = inline_step_script(
+        "/bin/sh",
+        "echo ran",
+        0,
+        Some(&quote("/nonexistent/$(touch /tmp/ordo-pwned)")),
+    );
     let out = run(&cmd, "");
     assert_eq!(out.status.code(), Some(126));
     assert!(out.stdout.is_empty());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot change to working directory"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot change to working directory /nonexistent/$(touch /tmp/ordo-pwned)"),
+        "{stderr}"
+    );
+    assert!(
+        !std::path::Path::new("/tmp/ordo-pwned").exists(),
+        "the folder's name ran"
+    );
 }

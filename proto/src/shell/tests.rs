@@ -57,11 +57,19 @@ fn step_reads_env_from_stdin_and_passes_args() {
     sh(&format!("chmod 755 {}", script.display()));
     let cmd = step_script(
         &script.display().to_string(),
-        &["a b".into(), "it's".into()],
+        2,
         Some(&quote(&dir.path().display().to_string())),
     );
-    let out =
-        super::one_shell_tests::run(&cmd, &env_block(&[("SECRET".into(), "p@ss 'w$rd".into())]));
+    assert!(
+        !cmd.contains("a b") && !cmd.contains("it's"),
+        "arguments in the text: {cmd}"
+    );
+    let env = env_block(&[
+        ("SECRET".into(), "p@ss 'w$rd".into()),
+        (arg_var(1), "a b".into()),
+        (arg_var(2), "it's".into()),
+    ]);
+    let out = super::one_shell_tests::run(&cmd, &env);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         stdout.trim(),
