@@ -426,3 +426,62 @@ fn the_data_folder_and_the_history_are_private() {
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&data.join("ordo.db")), 0o600);
 }
+
+/// A job file that is a link to a device, a FIFO, or a YAML "billion laughs" is refused
+/// by name, at once and in little memory, and the other jobs still run.
+#[test]
+fn hostile_job_files_are_refused_by_name() {
+    let laughs = {
+        let mut y = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            y.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        y.push_str("targets: all\nsteps: *a11\n");
+        y
+    };
+    let dir = project(
+        "servers:\n  here: { transport: local }\n",
+        &[
+            ("hello", "targets: all\nsteps:\n  - command: echo hi\n"),
+            ("laughs", &laughs),
+        ],
+    );
+    let jobs = dir.path().join("jobs");
+    std::os::unix::fs::symlink("/dev/zero", jobs.join("zero.yaml")).unwrap();
+    let fifo = jobs.join("fifo.yaml");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_controller"))
+        .arg("-C")
+        .arg(dir.path())
+        .arg("check")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("`check` did not end: it reads a device, a FIFO or a YAML bomb for ever");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("zero.yaml") && err.contains("a device"),
+        "{err}"
+    );
+    assert!(err.contains("fifo.yaml") && err.contains("a FIFO"), "{err}");
+    assert!(
+        err.contains("laughs.yaml") && err.contains("aliases expand to more than"),
+        "{err}"
+    );
+    let run = controller(dir.path(), &["run", "hello", "--no-progress"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+}

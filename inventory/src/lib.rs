@@ -38,9 +38,54 @@ pub enum Format {
     AnsibleYaml,
 }
 
+/// The largest configuration file ordo reads (inventory, job, profile, `ordo.yaml`).
+pub const MAX_CONFIG_FILE: u64 = 8 * 1024 * 1024;
+
+/// Reads a file ordo was given: a regular file (a link to one is fine; a device, a FIFO
+/// or a folder is refused by name before it is opened), at most `max` bytes.
+pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        let ft = meta.file_type();
+        let what = if ft.is_dir() {
+            "a folder"
+        } else if std::os::unix::fs::FileTypeExt::is_fifo(&ft) {
+            "a FIFO"
+        } else if std::os::unix::fs::FileTypeExt::is_char_device(&ft)
+            || std::os::unix::fs::FileTypeExt::is_block_device(&ft)
+        {
+            "a device"
+        } else {
+            "not a regular file"
+        };
+        return Err(std::io::Error::other(format!(
+            "{what}: only regular files are read"
+        )));
+    }
+    let too_big = || std::io::Error::other(format!("larger than {max} bytes: refused"));
+    if meta.len() > max {
+        return Err(too_big());
+    }
+    let mut data = Vec::new();
+    std::fs::File::open(path)?
+        .take(max + 1)
+        .read_to_end(&mut data)?;
+    if data.len() as u64 > max {
+        return Err(too_big());
+    }
+    Ok(data)
+}
+
+/// [`read_bounded`] for UTF-8 text, at most [`MAX_CONFIG_FILE`] bytes.
+pub fn read_config(path: &Path) -> std::io::Result<String> {
+    String::from_utf8(read_bounded(path, MAX_CONFIG_FILE)?)
+        .map_err(|_| std::io::Error::other("not UTF-8 text"))
+}
+
 /// Reads an inventory file, detecting its format from its content.
 pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
-    let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
+    let text = read_config(path).map_err(|source| InventoryError::Read {
         path: path.to_path_buf(),
         source,
     })?;

@@ -85,7 +85,7 @@ pub fn load_job(dir: &Path, name: &str) -> Result<Result<Job, Diagnostics>, Jobs
                 .join(", "),
         });
     };
-    let text = std::fs::read_to_string(path).map_err(|source| JobsError::Read {
+    let text = ordo_inventory::read_config(path).map_err(|source| JobsError::Read {
         path: path.clone(),
         source,
     })?;

@@ -50,7 +50,7 @@ pub fn load_all(dir: &Path) -> Result<JobSet, SetError> {
     let mut jobs = BTreeMap::new();
     let mut problems = Vec::new();
     for (name, path) in files {
-        let text = std::fs::read_to_string(&path).map_err(|source| {
+        let text = ordo_inventory::read_config(&path).map_err(|source| {
             SetError::Io(JobsError::Read {
                 path: path.clone(),
                 source,

@@ -28,7 +28,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
             for (name, path) in files {
                 jobs += 1;
                 names.push(name.clone());
-                let text = match std::fs::read_to_string(&path) {
+                let text = match ordo_inventory::read_config(&path) {
                     Ok(t) => t,
                     Err(e) => {
                         problems.push(format!("{}: {e}", path.display()));

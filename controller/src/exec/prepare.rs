@@ -8,18 +8,23 @@ use crate::clock::now_ms;
 use crate::project::{BadInput, Env};
 use crate::store::{ExecutionRow, ExecutionStatus};
 
+/// The largest `script_file` a step may have.
+const MAX_SCRIPT: u64 = 16 * 1024 * 1024;
+
 pub(super) fn read_scripts(job: &Job) -> Result<Vec<Option<Vec<u8>>>, BadInput> {
     job.steps
         .iter()
         .map(|s| match &s.action {
-            StepAction::ScriptFile(p) => std::fs::read(p).map(Some).map_err(|e| {
-                BadInput(format!(
-                    "{}: step `{}`: cannot read script_file {}: {e}",
-                    job.file.display(),
-                    s.name,
-                    p.display()
-                ))
-            }),
+            StepAction::ScriptFile(p) => ordo_inventory::read_bounded(p, MAX_SCRIPT)
+                .map(Some)
+                .map_err(|e| {
+                    BadInput(format!(
+                        "{}: step `{}`: cannot read script_file {}: {e}",
+                        job.file.display(),
+                        s.name,
+                        p.display()
+                    ))
+                }),
             _ => Ok(None),
         })
         .collect()

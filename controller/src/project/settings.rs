@@ -149,7 +149,7 @@ impl ProjectConfig {
             .unwrap_or_else(|_| root.to_path_buf());
         let file = root.join(CONFIG_FILE);
         let mut d = Diagnostics::new(&file);
-        let text = match std::fs::read_to_string(&file) {
+        let text = match ordo_inventory::read_config(&file) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => {

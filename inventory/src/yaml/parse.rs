@@ -34,18 +34,35 @@ enum Frame {
     Map(Pos, Vec<(Node, Node)>, Option<Node>),
 }
 
+/// The most values a document may hold once its aliases are expanded: aliases of aliases
+/// double at each level (a "billion laughs" grows to gigabytes from a few lines).
+pub const MAX_VALUES: usize = 1_000_000;
+
 #[derive(Default)]
 struct Builder {
     stack: Vec<(Frame, usize)>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchored value, and how many values it holds.
+    anchors: HashMap<usize, (Node, usize)>,
     root: Option<Node>,
     error: Option<(Pos, String)>,
+    /// Values so far, aliases expanded.
+    values: usize,
+}
+
+/// How many values `node` holds (itself included).
+fn size(node: &Node) -> usize {
+    1 + match &node.kind {
+        Kind::Seq(items) => items.iter().map(size).sum(),
+        Kind::Map(pairs) => pairs.iter().map(|(k, v)| size(k) + size(v)).sum(),
+        _ => 0,
+    }
 }
 
 impl Builder {
     fn push_value(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let n = size(&node);
+            self.anchors.insert(anchor, (node.clone(), n));
         }
         match self.stack.last_mut() {
             None => {
@@ -68,7 +85,16 @@ fn pos_of(span: &Span) -> Pos {
 
 impl<'input> SpannedEventReceiver<'input> for Builder {
     fn on_event(&mut self, ev: Event<'input>, span: Span) {
+        if self.error.is_some() {
+            return;
+        }
         let pos = pos_of(&span);
+        if matches!(
+            ev,
+            Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..)
+        ) {
+            self.values += 1;
+        }
         match ev {
             Event::Scalar(text, style, anchor, _tag) => {
                 let node = Node {
@@ -101,8 +127,18 @@ impl<'input> SpannedEventReceiver<'input> for Builder {
                     self.push_value(node, anchor);
                 }
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(mut node) => {
+            Event::Alias(id) => match self.anchors.get(&id) {
+                Some((_, n)) if self.values + n > MAX_VALUES => {
+                    self.error.get_or_insert((
+                        pos,
+                        format!(
+                            "aliases expand to more than {MAX_VALUES} values: refused (nested aliases grow exponentially)"
+                        ),
+                    ));
+                }
+                Some((node, n)) => {
+                    let (mut node, n) = (node.clone(), *n);
+                    self.values += n;
                     node.pos = pos;
                     self.push_value(node, 0);
                 }

@@ -45,7 +45,7 @@ pub fn load_profiles(
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         let mut d = Diagnostics::new(&path);
-        match std::fs::read_to_string(&path) {
+        match ordo_inventory::read_config(&path) {
             Ok(text) => {
                 if let Some(root) = yaml::parse(&text, &mut d) {
                     let p = read_profile(&root, &path, &name, &mut d);
