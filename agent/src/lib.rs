@@ -19,6 +19,11 @@ use tonic::{Request, Status};
 
 pub use config::AgentConfig;
 
+/// How often the agent pings a controller's connection, and how long it waits for the
+/// answer before it drops the connection.
+pub const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+pub const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The common name of the first certificate in a PEM file, and its expiry (Unix seconds).
 pub fn cert_info(pem: &[u8]) -> anyhow::Result<(String, i64)> {
     let (_, p) = x509_parser::pem::parse_x509_pem(pem).context("not a PEM certificate")?;
@@ -102,6 +107,11 @@ pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> anyhow
         .tls_config(tls)
         .context("TLS configuration")?
         .tcp_nodelay(true)
+        // A controller that vanished (partition, crash) is noticed within ~40 s: its
+        // streams close and the commands it started are stopped (`caller-gone`).
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .tcp_keepalive(Some(KEEPALIVE_INTERVAL))
         .add_service(service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -43,6 +43,11 @@ pub struct Unpacked {
 /// (`/tmp/`): a file is stored relative to the longest base it is under. A stream that
 /// ends early (the collect was stopped, the connection lost) keeps the files received
 /// whole, removes the one cut short and says so in a warning.
+///
+/// A hostile server cannot make it grow without bound: at most [`MAX_ENTRIES`] entries,
+/// sizes read as the archive means them (PAX included) and added without overflow, and
+/// the stream itself cut after the collect's limit plus [`STREAM_SLACK`] (long names and
+/// headers included).
 pub fn unpack(
     reader: impl Read,
     dest: &Path,
@@ -51,7 +56,12 @@ pub fn unpack(
 ) -> std::io::Result<Unpacked> {
     let mut out = Unpacked::default();
     let mut total = 0u64;
-    let mut archive = tar::Archive::new(reader);
+    let mut count = 0usize;
+    let budget = max_total.saturating_add(STREAM_SLACK);
+    let mut archive = tar::Archive::new(Bounded {
+        inner: reader,
+        left: budget,
+    });
     // The entries borrow the archive; the block ends the borrow before `into_inner`.
     {
         let mut entries = archive.entries()?;
@@ -65,7 +75,21 @@ pub fn unpack(
                     break;
                 }
             };
+            count += 1;
+            if count > MAX_ENTRIES {
+                out.warnings.push(format!(
+                    "more than {MAX_ENTRIES} entries in the collect stream: the rest is not collected"
+                ));
+                break;
+            }
             let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            if raw.len() > MAX_NAME {
+                out.warnings.push(format!(
+                    "a name of {} bytes in the collect stream: refused (at most {MAX_NAME})",
+                    raw.len()
+                ));
+                continue;
+            }
             let remote = format!("/{}", raw.trim_start_matches('/'));
             if !entry.header().entry_type().is_file() {
                 out.warnings
@@ -78,8 +102,9 @@ pub fn unpack(
                 ));
                 continue;
             };
-            let size = entry.header().size()?;
-            if total + size > max_total {
+            // The size the archive means (a PAX header may override the raw field).
+            let size = entry.size();
+            if total.saturating_add(size) > max_total {
                 out.warnings.push(format!(
                     "{remote}: not collected: the total size limit ({}) is reached",
                     ordo_jobs::units::format_size(max_total)
@@ -121,9 +146,50 @@ pub fn unpack(
             });
         }
     }
-    // Drain what follows the end-of-archive marker so the sender never blocks.
-    std::io::copy(&mut archive.into_inner(), &mut std::io::sink())?;
+    if out.warnings.len() > MAX_WARNINGS {
+        let more = out.warnings.len() - MAX_WARNINGS;
+        out.warnings.truncate(MAX_WARNINGS);
+        out.warnings
+            .push(format!("... and {more} more warnings of this collect"));
+    }
+    // Drain what follows the end-of-archive marker so the sender never blocks (within
+    // the stream's bound).
+    let _ = std::io::copy(&mut archive.into_inner(), &mut std::io::sink());
     Ok(out)
+}
+
+/// The most warnings a collect reports (the rest are counted).
+const MAX_WARNINGS: usize = 100;
+
+/// The most entries a collect stream may hold.
+pub const MAX_ENTRIES: usize = 100_000;
+/// The longest file name taken from a collect stream (Linux's PATH_MAX).
+pub const MAX_NAME: usize = 4096;
+/// What a collect stream may carry besides the files' data (headers, long names, padding).
+pub const STREAM_SLACK: u64 = 256 * 1024 * 1024;
+
+/// A reader that fails once it has given `left` bytes: a stream that would exceed its
+/// bound ends as a cut stream.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the collect stream is larger than its limit",
+            ));
+        }
+        let max = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 /// The path relative to the longest matching base, if it only goes down.
@@ -233,5 +299,79 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out.files.len(), 1);
+    }
+
+    /// A hostile server's stream: a PAX size far beyond the data, a million entries, a
+    /// huge name. Each ends with a warning, in bounded time and memory.
+    #[test]
+    fn hostile_streams_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let bases = ["/tmp/".to_string()];
+        // A PAX header saying 1 TiB for a file of 3 bytes: the sum does not overflow and
+        // the limit refuses it.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut pax = tar::Header::new_ustar();
+        let record = "22 size=1099511627776\n";
+        pax.set_size(record.len() as u64);
+        pax.set_entry_type(tar::EntryType::XHeader);
+        pax.set_path("pax").unwrap();
+        pax.set_cksum();
+        b.append(&pax, record.as_bytes()).unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_size(3);
+        h.set_path("tmp/big").unwrap();
+        h.set_cksum();
+        b.append(&h, &b"abc"[..]).unwrap();
+        let data = b.into_inner().unwrap();
+        let out = unpack(&data[..], dir.path(), &bases, 1 << 20).unwrap();
+        assert!(out.files.is_empty(), "{:?}", out.files);
+        assert!(
+            out.warnings.iter().any(|w| w.contains("total size limit")),
+            "{:?}",
+            out.warnings
+        );
+
+        // More entries than allowed: the rest is not read, warnings are capped.
+        let mut b = tar::Builder::new(Vec::new());
+        for i in 0..MAX_ENTRIES + 10 {
+            let mut h = tar::Header::new_ustar();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_size(0);
+            h.set_path(format!("tmp/d{i}")).unwrap();
+            h.set_cksum();
+            b.append(&h, &b""[..]).unwrap();
+        }
+        let data = b.into_inner().unwrap();
+        let out = unpack(&data[..], dir.path(), &bases, 1 << 20).unwrap();
+        assert!(
+            out.warnings.len() <= MAX_WARNINGS + 1,
+            "{}",
+            out.warnings.len()
+        );
+        assert!(
+            out.warnings.last().unwrap().contains("more warnings"),
+            "{:?}",
+            out.warnings.last()
+        );
+
+        // A GNU long name of 1 MiB: refused by its length.
+        let mut b = tar::Builder::new(Vec::new());
+        let long = format!("tmp/{}", "n".repeat(1 << 20));
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        b.append_data(&mut h, &long, &b"x"[..]).unwrap();
+        let data = b.into_inner().unwrap();
+        let out = unpack(&data[..], dir.path(), &bases, 1 << 20).unwrap();
+        assert!(out.files.is_empty());
+        assert!(
+            out.warnings.iter().any(|w| w.contains("a name of")),
+            "{:?}",
+            out.warnings
+        );
+
+        // A stream longer than its bound ends as a cut stream.
+        let endless = std::io::repeat(0).take(u64::MAX);
+        let out = unpack(endless, dir.path(), &bases, 0);
+        assert!(out.is_ok());
     }
 }

@@ -24,9 +24,9 @@ use russh::keys::ssh_key::known_hosts::{Entry, HostPatterns, Marker};
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
     Known,
-    /// No line for this host with a key of this type.
+    /// No line for this host.
     Unknown,
-    /// The line (1-based) that holds another key of the same type for this host.
+    /// The line (1-based) that holds another key for this host (of any type).
     Changed(usize),
     /// The line (1-based) that marks this key `@revoked`.
     Revoked(usize),
@@ -106,9 +106,13 @@ impl KnownHosts {
                 Some(Marker::Revoked) => continue,
                 None => {}
             }
+            // Another key for this host, of this type or another: the host is known and
+            // its key is not this one. (A server offering a type we do not know it by is
+            // treated as changed, so `--accept-new-host-keys` never learns a
+            // man-in-the-middle's key of a new type.)
             if same {
                 known = true;
-            } else if e.public_key().algorithm() == key.algorithm() && changed.is_none() {
+            } else if changed.is_none() {
                 changed = Some(*line);
             }
         }
@@ -242,6 +246,17 @@ mod tests {
         std::fs::write(&p, text).unwrap();
         let k = KnownHosts::load(&p).unwrap();
         (d, k)
+    }
+
+    const ECDSA: &str = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBH08MWKUmqyyotnqtAiWhj+xSH999tpruiWQDMoMmgyFYpa9uJEd03lnwiFLDX8wzEzQA3taXsPdmpD+I0Pd8Fs=";
+
+    /// A host known by an ed25519 key that now offers an ECDSA one: changed, not unknown
+    /// (else `--accept-new-host-keys` would learn a man-in-the-middle's key).
+    #[test]
+    fn a_key_of_another_type_is_a_changed_key() {
+        let (_d, k) = file(&format!("web1 {ED_A}\n"));
+        assert_eq!(k.check("web1", 22, &key(ECDSA)), Verdict::Changed(1));
+        assert_eq!(k.check("web2", 22, &key(ECDSA)), Verdict::Unknown);
     }
 
     #[test]
