@@ -1,4 +1,4 @@
-//! `controller pki init|sign`: the agents' certificate authority.
+//! `controller pki init|renew|sign`: the agents' certificate authority.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -13,6 +13,9 @@ use crate::pki::Pki;
 pub enum PkiCmd {
     /// Create the CA and the controller's client certificate in the PKI folder.
     Init,
+    /// A new key and client certificate for the controller (2 years), e.g. before the
+    /// current one expires; agents accept it at once (same CA).
+    Renew,
     /// Sign an agent's certificate signing request (made by `agent enroll`), after showing
     /// what it asks for. The agent's private key never leaves the agent.
     Sign {
@@ -21,9 +24,12 @@ pub enum PkiCmd {
         /// Where to write the certificate (default: next to the request, `.pem`).
         #[arg(short, long)]
         out: Option<PathBuf>,
-        /// Days the certificate is valid.
+        /// Days the certificate is valid (at most 825).
         #[arg(long, default_value_t = 365)]
         days: u32,
+        /// Another DNS name the request may carry besides the agent's (repeatable).
+        #[arg(long)]
+        also: Vec<String>,
         /// Approve without asking.
         #[arg(short, long)]
         yes: bool,
@@ -46,10 +52,26 @@ pub fn run(cli: &Cli, cmd: &PkiCmd) -> anyhow::Result<i32> {
                 pki.controller_cert().display()
             );
         }
+        PkiCmd::Renew => {
+            if !pki.ca_cert().exists() {
+                return Err(BadInput(format!(
+                    "no CA in {}: run `controller pki init` first",
+                    cfg.pki_dir.display()
+                ))
+                .into());
+            }
+            pki.issue_controller_cert()
+                .map_err(|e| BadInput(e.to_string()))?;
+            say!(
+                "renewed the controller's client certificate: {} (valid 2 years; same CA, nothing to copy to the agents)",
+                pki.controller_cert().display()
+            );
+        }
         PkiCmd::Sign {
             csr,
             out,
             days,
+            also,
             yes,
         } => {
             let pem = std::fs::read_to_string(csr)
@@ -60,8 +82,15 @@ pub fn run(cli: &Cli, cmd: &PkiCmd) -> anyhow::Result<i32> {
                 "request {}: agent `{}`, names: {}",
                 csr.display(),
                 info.common_name,
-                info.dns_names.join(", ")
+                info.dns_names
+                    .iter()
+                    .chain(info.other_names.iter())
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
+            Pki::check_request(&info, *days, also)
+                .map_err(|e| BadInput(format!("{}: {e}", csr.display())))?;
             if !yes {
                 if !std::io::stdin().is_terminal() {
                     return Err(BadInput(
@@ -80,7 +109,7 @@ pub fn run(cli: &Cli, cmd: &PkiCmd) -> anyhow::Result<i32> {
                 }
             }
             let cert = pki
-                .sign_agent(&pem, *days)
+                .sign_agent(&pem, *days, also)
                 .map_err(|e| BadInput(e.to_string()))?;
             let out = out.clone().unwrap_or_else(|| csr.with_extension("pem"));
             std::fs::write(&out, cert)
