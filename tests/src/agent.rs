@@ -129,3 +129,33 @@ impl Drop for AgentProcess {
         let _ = self.child.wait();
     }
 }
+
+impl AgentProcess {
+    /// Kills the agent outright (SIGKILL), as a crash or an OOM kill would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the agent again with the same configuration and port (after `kill`).
+    pub fn restart(&mut self) {
+        let d = self.dir.path();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(d.join("agent.log"))
+            .expect("agent log");
+        self.child = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "/bin/sh", "-c"])
+            .arg(format!(
+                "mount -t tmpfs -o mode=1777 tmpfs /tmp && exec {} run -c {}",
+                agent_bin_for_namespace().display(),
+                d.join("agent.yaml").display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("restart agent");
+        wait_for_port(self.port, "the agent");
+    }
+}

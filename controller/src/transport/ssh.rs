@@ -340,6 +340,13 @@ impl SshSession {
                 Some(_) => {}
             }
         }
+        if status == ExitStatus::Unknown {
+            // The connection or the session died under the command (a server going down,
+            // sshd killed): that is a lost server, not a failed step.
+            return Err(TransportError::Ssh(
+                "the connection ended before the command's exit status".into(),
+            ));
+        }
         Ok(status)
     }
 
