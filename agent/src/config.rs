@@ -11,6 +11,7 @@
 //!                                   # without a user runs as the agent's own, which must
 //!                                   # be listed too (never an implicit root)
 //! upload_dirs: [/tmp, /var/tmp]     # where run folders (`ordo-*`) may be made for uploads
+//! state_dir: /run/ordo-agent        # the commands running now, to stop after a crash
 //! controllers: [ordo-controller]    # client certificate names accepted
 //! max_concurrent: 16                # commands at once; more wait their turn
 //! kill_grace: 2s                    # between TERM and KILL
@@ -33,6 +34,8 @@ pub struct AgentConfig {
     pub allowed_users: Vec<String>,
     /// Folders in which uploads may make a run folder (the jobs' `remote_dir`).
     pub upload_dirs: Vec<PathBuf>,
+    /// Where the agent records the commands it runs (see `orphans.rs`).
+    pub state_dir: PathBuf,
     pub controllers: Vec<String>,
     pub max_concurrent: usize,
     pub kill_grace: Duration,
@@ -65,6 +68,7 @@ impl AgentConfig {
                 "tls",
                 "allowed_users",
                 "upload_dirs",
+                "state_dir",
                 "controllers",
                 "max_concurrent",
                 "kill_grace",
@@ -121,6 +125,11 @@ impl AgentConfig {
             .into_iter()
             .map(PathBuf::from)
             .collect();
+        let state_dir = f
+            .get("state_dir")
+            .and_then(|n| n.str("state_dir", &mut d))
+            .map(|p| base.join(p))
+            .unwrap_or_else(|| PathBuf::from("/run/ordo-agent"));
         if let Some(bad) = upload_dirs.iter().find(|p| !p.is_absolute()) {
             d.error(
                 f.get("upload_dirs").map_or(f.pos, |n| n.pos),
@@ -163,6 +172,7 @@ impl AgentConfig {
             key: key.expect("checked"),
             allowed_users,
             upload_dirs,
+            state_dir,
             controllers,
             max_concurrent: max_concurrent.max(1) as usize,
             kill_grace: kill_grace.expect("checked"),

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod enroll;
+mod orphans;
 mod policy;
 mod process;
 mod service;
@@ -100,8 +101,16 @@ pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> anyhow
     let reflection_v1 = reflection().build_v1().context("reflection service")?;
     let reflection_v1alpha = reflection().build_v1alpha().context("reflection service")?;
     let check = client_check(Arc::new(cfg.controllers.clone()));
-    let service =
-        AgentServer::with_interceptor(service::AgentService::new(Arc::new(cfg), not_after), check);
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(&cfg.state_dir)
+        .with_context(|| format!("cannot create state_dir {}", cfg.state_dir.display()))?;
+    let groups = Arc::new(orphans::RunningGroups::recover(
+        &cfg.state_dir.join(format!("{}.running", cfg.name)),
+    ));
+    let service = AgentServer::with_interceptor(
+        service::AgentService::new(Arc::new(cfg), not_after, groups),
+        check,
+    );
     let incoming = TcpListenerStream::new(listener);
     Server::builder()
         .tls_config(tls)

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::config::AgentConfig;
+use crate::orphans::RunningGroups;
 use crate::policy;
 use crate::process::{self, SpawnError};
 use crate::upload::{self, RunFolders};
@@ -40,11 +41,13 @@ pub struct AgentService {
     kills: Arc<Mutex<HashMap<String, CancellationToken>>>,
     cert_not_after: i64,
     folders: RunFolders,
+    groups: Arc<RunningGroups>,
 }
 
 impl AgentService {
-    pub fn new(cfg: Arc<AgentConfig>, cert_not_after: i64) -> Self {
+    pub fn new(cfg: Arc<AgentConfig>, cert_not_after: i64, groups: Arc<RunningGroups>) -> Self {
         AgentService {
+            groups,
             limit: Arc::new(Semaphore::new(cfg.max_concurrent)),
             cfg,
             started: Instant::now(),
@@ -142,6 +145,9 @@ impl Agent for AgentService {
             .await
             .map_err(|_| Status::unavailable("the agent is stopping"))?;
         let mut child = cmd.spawn().map_err(|e| spawn_status(SpawnError::Io(e)))?;
+        let leader = child.id().unwrap_or_default();
+        self.groups.started(leader);
+        let groups = self.groups.clone();
         let kill = CancellationToken::new();
         if !start.exec_id.is_empty() {
             self.kills
@@ -194,6 +200,7 @@ impl Agent for AgentService {
                 process::stop_group(&mut child, grace).await;
             }
             let status = child.wait().await;
+            groups.ended(leader);
             let mut exit = ExitStatus {
                 timed_out: outcome == "timed-out",
                 killed: outcome == "killed",
@@ -259,6 +266,9 @@ impl Agent for AgentService {
             .map_err(spawn_status)?
             .spawn()
             .map_err(|e| spawn_status(SpawnError::Io(e)))?;
+        let leader = child.id().unwrap_or_default();
+        self.groups.started(leader);
+        let groups = self.groups.clone();
         drop(child.stdin.take());
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
         let max = req.max_file_size;
@@ -291,6 +301,7 @@ impl Agent for AgentService {
                 _ = closed.closed() => {
                     process::stop_group(&mut child, Duration::from_secs(2)).await;
                     let _ = child.wait().await;
+                    groups.ended(leader);
                     return;
                 }
             }
@@ -305,7 +316,9 @@ impl Agent for AgentService {
                 };
                 let _ = tx.send(Ok(FetchChunk { msg: Some(msg) })).await;
             }
-            match child.wait().await {
+            let waited = child.wait().await;
+            groups.ended(leader);
+            match waited {
                 Ok(st) if !st.success() => {
                     let _ = tx
                         .send(Err(Status::internal(format!(

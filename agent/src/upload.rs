@@ -155,6 +155,7 @@ mod tests {
             key: PathBuf::new(),
             allowed_users: vec!["*".into()],
             upload_dirs: vec![PathBuf::from("/tmp")],
+            state_dir: PathBuf::from("/run/ordo-agent"),
             controllers: vec![],
             max_concurrent: 1,
             kill_grace: std::time::Duration::from_secs(1),

@@ -80,7 +80,7 @@ impl AgentProcess {
         std::fs::write(
             d.join("agent.yaml"),
             format!(
-                "name: {name}\nlisten: 127.0.0.1:{port}\ntls: {{ ca: ca.pem, cert: agent.pem, key: agent.key }}\nallowed_users: {allowed_users}\nkill_grace: 1s\n"
+                "name: {name}\nlisten: 127.0.0.1:{port}\ntls: {{ ca: ca.pem, cert: agent.pem, key: agent.key }}\nallowed_users: {allowed_users}\nkill_grace: 1s\nstate_dir: .\n"
             ),
         )
         .expect("agent.yaml");

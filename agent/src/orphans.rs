@@ -1,0 +1,85 @@
+//! The process groups this agent started and has not seen end, kept in a small file, so
+//! that an agent killed outright (SIGKILL, OOM) stops them when it starts again: nothing
+//! a controller started keeps running unseen.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+/// The groups running now, by process group id, with their start time.
+pub struct RunningGroups {
+    path: PathBuf,
+    /// A plain mutex: held only to update the map and rewrite the small file.
+    groups: Mutex<BTreeMap<i32, String>>,
+}
+
+/// When process `pid` started (clock ticks since boot): with the pid, one process.
+fn start_ticks(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19).map(str::to_string)
+}
+
+impl RunningGroups {
+    /// Stops the groups a previous life of this agent left running (those whose leader
+    /// is still the same process), then starts an empty record at `path`.
+    pub fn recover(path: &Path) -> RunningGroups {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            for line in text.lines() {
+                let mut w = line.split_whitespace();
+                let (Some(Ok(pgid)), Some(start)) = (w.next().map(str::parse::<i32>), w.next())
+                else {
+                    continue;
+                };
+                if pgid > 1 && start_ticks(pgid).as_deref() == Some(start) {
+                    tracing::warn!(
+                        pgid,
+                        "stopping a command left running by a previous agent process"
+                    );
+                    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+                }
+            }
+        }
+        let groups = RunningGroups {
+            path: path.to_path_buf(),
+            groups: Mutex::new(BTreeMap::new()),
+        };
+        groups.save(&BTreeMap::new());
+        groups
+    }
+
+    /// A command's group started (its leader is `pid`).
+    pub fn started(&self, pid: u32) {
+        let Ok(pid) = i32::try_from(pid) else { return };
+        let Some(start) = start_ticks(pid) else {
+            return;
+        };
+        let mut g = self.groups.lock().expect("poisoned");
+        g.insert(pid, start);
+        self.save(&g);
+    }
+
+    /// A command's group ended.
+    pub fn ended(&self, pid: u32) {
+        let Ok(pid) = i32::try_from(pid) else { return };
+        let mut g = self.groups.lock().expect("poisoned");
+        if g.remove(&pid).is_some() {
+            self.save(&g);
+        }
+    }
+
+    fn save(&self, groups: &BTreeMap<i32, String>) {
+        let text: String = groups.iter().map(|(p, s)| format!("{p} {s}\n")).collect();
+        let tmp = self.path.with_extension("tmp");
+        let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &self.path));
+        if let Err(e) = written {
+            tracing::warn!(
+                "cannot record running commands in {}: {e}",
+                self.path.display()
+            );
+        }
+    }
+}
