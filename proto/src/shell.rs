@@ -333,23 +333,27 @@ pub fn cleanup_command(run_dir: &str) -> String {
     format!("rm -rf -- {}", quote(run_dir))
 }
 
-/// Signals a step's process group and session: TERM, then KILL after `grace_secs`.
-///
-/// Always the shell's builtin `kill`, run by `/bin/sh -c` (under sudo when the step ran as
-/// another user): procps-ng 4.0's `/usr/bin/kill -TERM -PGID` signals far more than the
-/// group, and dash's builtin rejects `kill -- -PGID`, so the form is `kill -TERM -PGID`.
-/// `None` for a pid that is not a real process group (0 or 1 would mean "everything").
-pub fn kill_command(pid: u32, grace_secs: u32, with_sudo: bool) -> Option<String> {
+/// The command that stops a step's whole process tree: the process group and session of
+/// its pid marker, TERM, then KILL after `grace_secs`. With `run_as` the run-as user's
+/// processes are signalled as that user (`sudo -n -u USER`: the very right the step ran
+/// with, no root needed), then the login user's own (the shell that started the step); a
+/// login user allowed root (`sudo -n`) is the fallback when the first is refused.
+pub fn kill_command(pid: u32, grace_secs: u32, run_as: Option<&str>) -> Option<String> {
     if pid <= 1 {
         return None;
     }
-    let script = format!(
+    let script = quote(&format!(
         "kill -TERM -{pid} 2>/dev/null; pkill -TERM -s {pid} 2>/dev/null; \
          i=0; while [ $i -lt {grace_secs} ] && {{ kill -0 -{pid} 2>/dev/null || pgrep -s {pid} >/dev/null 2>&1; }}; do sleep 1; i=$((i+1)); done; \
          kill -KILL -{pid} 2>/dev/null; pkill -KILL -s {pid} 2>/dev/null; exit 0"
-    );
-    let sudo = if with_sudo { "sudo -n " } else { "" };
-    Some(format!("{sudo}/bin/sh -c {}", quote(&script)))
+    ));
+    Some(match run_as {
+        Some(user) => format!(
+            "sudo -n -u {u} /bin/sh -c {script} 2>/dev/null || sudo -n /bin/sh -c {script} 2>/dev/null; /bin/sh -c {script}",
+            u = quote(user)
+        ),
+        None => format!("/bin/sh -c {script}"),
+    })
 }
 
 #[cfg(test)]

@@ -201,3 +201,73 @@ fn a_full_disk_under_the_data_folder_is_reported_and_the_next_run_is_fine() {
     let list = p.controller(&["executions", "list"]).expect_code(0).stdout;
     assert!(list.matches("small").count() >= 2, "{list}");
 }
+
+/// A login user whose sudo right is limited to the run-as user (no root) still stops a
+/// timed-out step's whole tree: the kill runs as the run-as user.
+#[test]
+fn a_timeout_kills_the_tree_with_sudo_limited_to_the_run_as_user() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    ordo_tests::ensure_test_users();
+    let limited = "ordolimited";
+    if Command::new("id")
+        .arg(limited)
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
+        ordo_tests::sh(&format!("useradd --create-home --shell /bin/sh {limited}"));
+    }
+    ordo_tests::sh(&format!("usermod -p '*' {limited}"));
+    let rule = std::path::Path::new("/etc/sudoers.d/ordo-tests-limited");
+    std::fs::write(
+        rule,
+        format!("{limited} ALL=({RUN_AS_USER}) NOPASSWD: ALL\n"),
+    )
+    .unwrap();
+    ordo_tests::chmod(rule, 0o440);
+    // The rule is what it says: no root.
+    let root = Command::new("runuser")
+        .args(["-u", limited, "--", "sudo", "-n", "true"])
+        .output()
+        .unwrap();
+    assert!(
+        !root.status.success(),
+        "{limited} may sudo to root: the test proves nothing"
+    );
+
+    let key = ClientKey::new();
+    let server = SshServer::start(&key);
+    let p = Project::new();
+    p.write(
+        "ordo.yaml",
+        &format!(
+            "ssh:\n  user: {limited}\n  identity: [{}]\n  known_hosts: known_hosts\n",
+            key.private.display()
+        ),
+    );
+    p.write("known_hosts", &server.known_hosts_line());
+    p.write(
+        "inventory.yaml",
+        &format!(
+            "servers:\n  s1: {{ host: 127.0.0.1, port: {} }}\n",
+            server.port
+        ),
+    );
+    let marker = format!("ordo-limited-{}", std::process::id());
+    p.write(
+        "jobs/hang.yaml",
+        &format!("targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - name: hang\n    script: |\n      sh -c 'sleep 3501; echo {marker}' &\n      sleep 3502\n    timeout: 2s\n"),
+    );
+    let run = p
+        .controller(&["run", "hang", "--no-progress", "--no-mail"])
+        .expect_code(1);
+    assert!(
+        run.stdout.contains("step 1 (hang) timed out after 2s"),
+        "{}",
+        run.stdout
+    );
+    wait_for("the step's processes to be gone", || {
+        processes(RUN_AS_USER, &marker).is_empty()
+            && processes(RUN_AS_USER, "^sleep 350[12]$").is_empty()
+    });
+}

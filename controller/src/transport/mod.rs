@@ -201,8 +201,11 @@ impl Session {
         };
         let (result, ()) = tokio::join!(run, forward);
         if let Err(TransportError::Cancelled) = &result {
-            let sudo = run_as.is_some() && self.login_user() != "root";
-            if let Some(kill) = pid.and_then(|p| shell::kill_command(p, 2, sudo)) {
+            // As root (the login user is root, or `su`) no switch is needed.
+            let user = run_as
+                .filter(|_| self.login_user() != "root")
+                .map(|r| r.user.as_str());
+            if let Some(kill) = pid.and_then(|p| shell::kill_command(p, 2, user)) {
                 let never = CancellationToken::new();
                 if let Err(e) = exec_collect(self, &kill, Bytes::new(), &never).await {
                     tracing::warn!(error = %e, "could not stop the remote processes");

@@ -182,12 +182,14 @@ fn a_relative_name_is_never_an_option_of_find() {
 
 #[test]
 fn kill_never_targets_everything() {
-    assert_eq!(kill_command(0, 1, false), None);
-    assert_eq!(kill_command(1, 1, true), None);
-    let cmd = kill_command(4242, 2, true).unwrap();
+    assert_eq!(kill_command(0, 1, None), None);
+    assert_eq!(kill_command(1, 1, Some("ops")), None);
+    let cmd = kill_command(4242, 2, Some("User_DollarU")).unwrap();
+    // As the run-as user first (no root needed), then as the login user.
     assert!(
-        cmd.starts_with("sudo -n /bin/sh -c 'kill -TERM -4242 "),
+        cmd.starts_with("sudo -n -u User_DollarU /bin/sh -c 'kill -TERM -4242 "),
         "{cmd}"
     );
+    assert!(cmd.contains("; /bin/sh -c 'kill -TERM -4242 "), "{cmd}");
     assert!(!cmd.contains("/usr/bin/kill"));
 }
