@@ -458,19 +458,83 @@ fn an_http_partner_failing_keeps_the_file_and_alerts_then_takes_the_next() {
         .collect();
     assert_eq!(alerts.len(), 1, "one failure alert");
 
+    // The partner is back: the next run sends the failed file again from the backup
+    // folder, first, then the new one.
     http.answer(200);
     std::fs::write(src.join("wecivil2.038"), "mariages").unwrap();
     p.controller(&["run", "etatcivil", "--no-progress"])
         .expect_code(0);
+    let uploads = http.uploads();
     assert_eq!(
-        http.uploads().get("wecivil2.038").map(|b| b.as_slice()),
+        uploads.get("wecivil1.038").map(|b| b.as_slice()),
+        Some(&b"naissances"[..])
+    );
+    assert_eq!(
+        uploads.get("wecivil2.038").map(|b| b.as_slice()),
         Some(&b"mariages"[..])
     );
     let st: Vec<String> = transfers(&p, "etatcivil")
         .iter()
         .map(|r| r.status.clone())
         .collect();
-    assert_eq!(st, ["failed", "delivered"]);
+    assert_eq!(st, ["delivered", "delivered"]);
+    let log = log_lines(&p.path().join("data/transfers/etatcivil/last.log"));
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("wecivil1.038: resumed from ")),
+        "{log:?}"
+    );
+}
+
+/// With `collision: overwrite`, a new file never replaces an earlier one of the same name
+/// that is not delivered yet (the only copy): it waits in the source folder until the
+/// earlier one is delivered.
+#[test]
+fn an_undelivered_backup_is_never_overwritten() {
+    let http = WebhookServer::start();
+    let p = project();
+    let w = temp_dir("xfer-overwrite");
+    let (src, bak) = (dir(w.path(), "in"), dir(w.path(), "bak"));
+    p.write(
+        "profiles/portal.yaml",
+        &format!(
+            "http:\n  url: {}\n  field: fichier\n  success_body: File received\nretry: {{ attempts: 1 }}\n",
+            http.url("/depot")
+        ),
+    );
+    p.write(
+        "jobs/rolls.yaml",
+        &format!(
+            "kind: transfer\ntransfer: {{ profile: portal, source: {}, backup: {}, collision: overwrite, watch: false }}\n",
+            src.display(),
+            bak.display()
+        ),
+    );
+    http.answer(500);
+    std::fs::write(src.join("roll.csv"), "v1").unwrap();
+    p.controller(&["run", "rolls", "--no-progress"])
+        .expect_code(1);
+    std::fs::write(src.join("roll.csv"), "v2").unwrap();
+    p.controller(&["run", "rolls", "--no-progress"])
+        .expect_code(1);
+    assert_eq!(std::fs::read_to_string(bak.join("roll.csv")).unwrap(), "v1");
+    assert_eq!(std::fs::read_to_string(src.join("roll.csv")).unwrap(), "v2");
+    let log = log_lines(&p.path().join("data/transfers/rolls/last.log"));
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("roll.csv: waits: ") && l.contains("never overwritten")),
+        "{log:?}"
+    );
+    http.answer(200);
+    p.controller(&["run", "rolls", "--no-progress"])
+        .expect_code(0);
+    assert_eq!(std::fs::read_to_string(bak.join("roll.csv")).unwrap(), "v2");
+    assert!(!src.join("roll.csv").exists());
+    let st: Vec<String> = transfers(&p, "rolls")
+        .iter()
+        .map(|r| r.status.clone())
+        .collect();
+    assert_eq!(st, ["delivered", "delivered"]);
 }
 
 #[test]

@@ -130,6 +130,18 @@ impl Store {
         Ok(rows.iter().map(row).collect())
     }
 
+    /// The files a sending scenario has backed up but not delivered (`prepared`: cut by a
+    /// crash; `failed`: after its retries), oldest first: the next run sends them again.
+    pub async fn undelivered(&self, scenario: &str) -> StoreResult<Vec<TransferRow>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{SELECT} WHERE scenario = $1 AND direction = 'send' AND status IN ('prepared', 'failed') AND stored_path <> '' ORDER BY created_at, id LIMIT 10000"
+        )))
+        .bind(scenario)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(row).collect())
+    }
+
     /// The next record number of a profile (1, 2, ...), kept across runs.
     pub async fn next_record(&self, profile: &str) -> StoreResult<i64> {
         sqlx::query("INSERT INTO transfer_counters (profile, value) VALUES ($1, 0) ON CONFLICT (profile) DO NOTHING")

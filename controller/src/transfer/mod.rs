@@ -11,6 +11,7 @@
 //! protocol. Every step goes to `last.log` (this run), `YYYYMMDD.log` (the day), the execution's log
 //! and the `transfers` table.
 
+mod deliver;
 mod deposit;
 pub mod files;
 mod http;
