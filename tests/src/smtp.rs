@@ -48,15 +48,23 @@ impl SmtpServer {
         Self::start_with(SmtpTls::StartTls, None)
     }
 
+    /// Plain SMTP on a given port (a relay that comes back where it was).
+    pub fn start_on(port: u16) -> Self {
+        Self::start_full(SmtpTls::Plain, None, port)
+    }
+
     /// `auth` is `user:password`, then required before any mail is accepted.
     pub fn start_with(tls: SmtpTls, auth: Option<&str>) -> Self {
+        Self::start_full(tls, auth, free_port())
+    }
+
+    fn start_full(tls: SmtpTls, auth: Option<&str>, port: u16) -> Self {
         crate::require_python("aiosmtpd", "the Debian package python3-aiosmtpd");
         if tls != SmtpTls::Plain {
             crate::require("openssl", "openssl");
         }
         let dir = temp_dir("smtp");
         let d = dir.path();
-        let port = free_port();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/smtp_server.py");
         let mut cmd = Command::new("/usr/bin/python3");
         cmd.arg(&script)

@@ -104,34 +104,28 @@ fn refused_credentials_are_reported_and_recorded() {
         &["run", "report", "--no-progress"],
         &[("ORDO_TEST_SMTP_PW", "wrong")],
     );
-    // The servers succeeded: the run's code says so; the mail failure is on stderr and in history.
+    // The servers succeeded: the run's code says so; the mail failure is said and kept in
+    // history, and the mail waits in the outbox for the relay.
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr.contains("mail: SMTP localhost: "),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.to_lowercase().contains("authentication"),
-        "{}",
-        run.stderr
-    );
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("mail: SMTP localhost: "), "{said}");
+    assert!(said.to_lowercase().contains("authentication"), "{said}");
+    assert!(said.contains("outbox/pending/"), "{said}");
     let show = p
         .controller(&["executions", "show", "latest"])
         .expect_code(0)
         .stdout;
     assert!(
-        show.contains("mail      not sent: mail: SMTP localhost"),
+        show.contains("mail      not sent now (mail: SMTP localhost"),
         "{show}"
     );
     assert!(smtp.messages().is_empty());
     // A missing variable is named.
     let run = p.controller(&["run", "report", "--no-progress"]);
+    let said = format!("{}{}", run.stdout, run.stderr);
     assert!(
-        run.stderr
-            .contains("environment variable ORDO_TEST_SMTP_PW is not set"),
-        "{}",
-        run.stderr
+        said.contains("environment variable ORDO_TEST_SMTP_PW is not set"),
+        "{said}"
     );
 }
 
@@ -196,15 +190,66 @@ fn a_silent_smtp_server_is_given_up_after_the_timeout() {
     let started = std::time::Instant::now();
     let run = p.controller(&["run", "j", "--no-progress"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    let said = format!("{}{}", run.stdout, run.stderr);
     assert!(
-        run.stderr
-            .contains("mail: SMTP 127.0.0.1: no answer within 2s"),
-        "{}",
-        run.stderr
+        said.contains("mail: SMTP 127.0.0.1: no answer within 2s"),
+        "{said}"
     );
     assert!(
         started.elapsed() < std::time::Duration::from_secs(20),
         "took {:?}",
         started.elapsed()
     );
+}
+
+/// The SMTP relay is down when the run ends: the mail is kept in the outbox, and
+/// `controller serve` sends it once the relay is back. Nothing is lost.
+#[test]
+fn a_mail_the_relay_refused_waits_in_the_outbox_and_serve_sends_it() {
+    let port = ordo_tests::free_port();
+    let p = Project::new();
+    p.write(
+        "ordo.yaml",
+        &format!(
+            "mail:\n  smtp: {{ host: 127.0.0.1, port: {port}, tls: none, timeout: 2s }}\nserve:\n  mail_retry: 1s\n"
+        ),
+    );
+    p.write("inventory.yaml", "servers:\n  vip: { transport: local }\n");
+    p.write(
+        "jobs/j.yaml",
+        "targets: all\nsteps:\n  - command: echo hi\nmail: { to: [ops@example.com], subject: kept for later }\n",
+    );
+    let run = p.controller(&["run", "j", "--no-progress"]).expect_code(0);
+    assert!(run.stdout.contains("mail not sent now"), "{}", run.stdout);
+    let pending = p.path().join("data/outbox/pending");
+    let count = || {
+        std::fs::read_dir(&pending)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(count(), 1);
+
+    let smtp = SmtpServer::start_on(port);
+    let mut serve = std::process::Command::new(ordo_tests::controller_bin())
+        .arg("-C")
+        .arg(p.path())
+        .arg("serve")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mails = smtp.wait_for(1);
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(
+        String::from_utf8_lossy(&mails[0].raw).contains("kept for later"),
+        "{}",
+        String::from_utf8_lossy(&mails[0].raw)
+    );
+    assert_eq!(count(), 0, "the pending mail is removed once sent");
 }

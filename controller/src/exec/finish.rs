@@ -114,7 +114,9 @@ impl Running<'_> {
         let sent = report::send_mail(cfg, &job, spec, options, &self.id, status, table, archive);
         match sent.await {
             Ok(where_) => {
-                if terminal && cfg.mail.smtp.is_some() {
+                if terminal && where_.starts_with("not sent now") {
+                    say!("mail {where_}");
+                } else if terminal && cfg.mail.smtp.is_some() {
                     say!("mail sent: {where_}");
                 } else if terminal {
                     say!("mail written to the outbox (no SMTP server in ordo.yaml): {where_}");

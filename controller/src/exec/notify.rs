@@ -166,7 +166,7 @@ impl Notifier {
             body: self.options.mask(&body),
             attachment,
         };
-        crate::mail::send(&self.env.cfg.mail, &out)
+        crate::mail::send_or_queue(&self.env.cfg.mail, &out)
             .await
             .map_err(|e| e.to_string())
     }

@@ -150,5 +150,5 @@ pub(super) async fn send_mail(
         body,
         attachment,
     };
-    Ok(mail::send(&cfg.mail, &out).await?)
+    Ok(mail::send_or_queue(&cfg.mail, &out).await?)
 }

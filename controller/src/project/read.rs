@@ -138,6 +138,7 @@ fn read_serve(n: &yaml::Node, d: &mut Diagnostics) -> ServeConfig {
             "lease_ttl",
             "misfire_grace",
             "dead_after",
+            "mail_retry",
             "retention",
             "listen",
         ],
@@ -156,6 +157,9 @@ fn read_serve(n: &yaml::Node, d: &mut Diagnostics) -> ServeConfig {
     }
     if let Some(t) = dur("misfire_grace", d) {
         out.misfire_grace = t;
+    }
+    if let Some(t) = dur("mail_retry", d) {
+        out.mail_retry = t.max(Duration::from_secs(1));
     }
     if let Some(t) = dur("dead_after", d) {
         out.dead_after = t.max(Duration::from_secs(2));

@@ -25,6 +25,7 @@
 //!   lease_ttl: 15s                 # a leader silent this long is replaced (high availability)
 //!   misfire_grace: 60s             # a fire up to this late still runs (failover, restart)
 //!   dead_after: 60s                # a controller silent this long has its runs marked interrupted
+//!   mail_retry: 60s                # how often mails the SMTP relay refused are tried again
 //!   retention: { max_age: 90d, max_count: 1000 }   # per job, unless the job says otherwise
 //!   listen: 127.0.0.1:8080         # the HTTP API (reload, health)
 //! ```
@@ -56,6 +57,8 @@ pub struct ServeConfig {
     pub lease_ttl: Duration,
     pub misfire_grace: Duration,
     pub dead_after: Duration,
+    /// How often the mails kept in `outbox/pending` are offered to the relay again.
+    pub mail_retry: Duration,
     pub retention: ordo_jobs::Retention,
     pub listen: Option<String>,
 }
@@ -67,6 +70,7 @@ impl Default for ServeConfig {
             lease_ttl: Duration::from_secs(15),
             misfire_grace: Duration::from_secs(60),
             dead_after: Duration::from_secs(60),
+            mail_retry: Duration::from_secs(60),
             retention: ordo_jobs::Retention {
                 max_age: Some(Duration::from_secs(90 * 86400)),
                 max_count: Some(1000),

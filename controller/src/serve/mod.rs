@@ -199,6 +199,22 @@ pub async fn run(
             }
         }
     });
+    // Mails the relay could not take wait in outbox/pending: offered again regularly.
+    let (s, st) = (server.clone(), stop.clone());
+    background.spawn(async move {
+        let mut tick = tokio::time::interval(s.env().cfg.serve.mail_retry);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let (sent, left) = crate::mail::queue::flush(&s.env().cfg.mail).await;
+                    if sent > 0 {
+                        tracing::info!("{sent} pending mail(s) sent, {left} still waiting");
+                    }
+                }
+                _ = st.cancelled() => break,
+            }
+        }
+    });
     background.spawn(scheduler::run(server.clone(), stop.clone()));
     background.close();
 

@@ -9,7 +9,9 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::project::{MailConfig, SmtpTls};
+use crate::project::{MailConfig, SmtpConfig, SmtpTls};
+
+pub mod queue;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -76,7 +78,30 @@ pub fn build(cfg: &MailConfig, m: &Outgoing) -> Result<Message, MailError> {
 
 /// Sends the mail; returns where it went (`smtp host` or the `.eml` path).
 pub async fn send(cfg: &MailConfig, m: &Outgoing) -> Result<String, MailError> {
+    deliver(cfg, build(cfg, m)?).await
+}
+
+/// Sends the mail, or, when the SMTP relay cannot take it now, keeps it in the outbox's
+/// `pending/` folder for `controller serve` to send when the relay answers: a job's mail
+/// and its notifications are never lost. Returns where it went, or where it waits.
+pub async fn send_or_queue(cfg: &MailConfig, m: &Outgoing) -> Result<String, MailError> {
     let msg = build(cfg, m)?;
+    let envelope = msg.envelope().clone();
+    let raw = msg.formatted();
+    match deliver(cfg, msg).await {
+        Err(e @ MailError::Smtp { .. }) => {
+            let path = queue::keep(&cfg.outbox, &envelope, &raw).await?;
+            Ok(format!(
+                "not sent now ({e}): kept in {}; `controller serve` sends it when the relay answers",
+                path.display()
+            ))
+        }
+        other => other,
+    }
+}
+
+/// The mail to the SMTP relay, or to the outbox when there is none.
+async fn deliver(cfg: &MailConfig, msg: Message) -> Result<String, MailError> {
     match &cfg.smtp {
         None => {
             let dir = &cfg.outbox;
@@ -94,36 +119,13 @@ pub async fn send(cfg: &MailConfig, m: &Outgoing) -> Result<String, MailError> {
             Ok(dir.join(format!("{id}.eml")).display().to_string())
         }
         Some(smtp) => {
+            let (transport, port) = relay(smtp)?;
             let err = |reason: String| MailError::Smtp {
                 host: smtp.host.clone(),
                 reason,
             };
-            let tls_params = || -> Result<TlsParameters, MailError> {
-                let mut b = TlsParameters::builder(smtp.host.clone());
-                if let Some(ca) = &smtp.ca_file {
-                    let pem = std::fs::read(ca)
-                        .map_err(|e| err(format!("ca_file {}: {e}", ca.display())))?;
-                    b = b.add_root_certificate(
-                        Certificate::from_pem(&pem)
-                            .map_err(|e| err(format!("ca_file {}: {e}", ca.display())))?,
-                    );
-                }
-                b.build_rustls().map_err(|e| err(e.to_string()))
-            };
-            let (tls, default_port) = match smtp.tls {
-                SmtpTls::None => (Tls::None, 25),
-                SmtpTls::StartTls => (Tls::Required(tls_params()?), 587),
-                SmtpTls::Tls => (Tls::Wrapper(tls_params()?), 465),
-            };
-            let mut t = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
-                .port(smtp.port.unwrap_or(default_port))
-                .tls(tls)
-                .timeout(Some(smtp.timeout));
-            if let Some(user) = &smtp.username {
-                t = t.credentials(Credentials::new(user.clone(), password(smtp).map_err(err)?));
-            }
             // lettre's async transport only bounds the TCP connect: bound the whole exchange.
-            let resp = tokio::time::timeout(smtp.timeout, t.build().send(msg))
+            let resp = tokio::time::timeout(smtp.timeout, transport.send(msg))
                 .await
                 .map_err(|_| {
                     err(format!(
@@ -133,16 +135,49 @@ pub async fn send(cfg: &MailConfig, m: &Outgoing) -> Result<String, MailError> {
                 })?
                 .map_err(|e| err(e.to_string()))?;
             Ok(format!(
-                "smtp {}:{} ({})",
+                "smtp {}:{port} ({})",
                 smtp.host,
-                smtp.port.unwrap_or(default_port),
                 resp.message().collect::<Vec<_>>().join(" ")
             ))
         }
     }
 }
 
-fn password(smtp: &crate::project::SmtpConfig) -> Result<String, String> {
+/// The SMTP transport for the relay, and its port.
+fn relay(smtp: &SmtpConfig) -> Result<(AsyncSmtpTransport<Tokio1Executor>, u16), MailError> {
+    let err = |reason: String| MailError::Smtp {
+        host: smtp.host.clone(),
+        reason,
+    };
+    let tls_params = || -> Result<TlsParameters, MailError> {
+        let mut b = TlsParameters::builder(smtp.host.clone());
+        if let Some(ca) = &smtp.ca_file {
+            let pem =
+                std::fs::read(ca).map_err(|e| err(format!("ca_file {}: {e}", ca.display())))?;
+            b = b.add_root_certificate(
+                Certificate::from_pem(&pem)
+                    .map_err(|e| err(format!("ca_file {}: {e}", ca.display())))?,
+            );
+        }
+        b.build_rustls().map_err(|e| err(e.to_string()))
+    };
+    let (tls, default_port) = match smtp.tls {
+        SmtpTls::None => (Tls::None, 25),
+        SmtpTls::StartTls => (Tls::Required(tls_params()?), 587),
+        SmtpTls::Tls => (Tls::Wrapper(tls_params()?), 465),
+    };
+    let port = smtp.port.unwrap_or(default_port);
+    let mut t = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
+        .port(port)
+        .tls(tls)
+        .timeout(Some(smtp.timeout));
+    if let Some(user) = &smtp.username {
+        t = t.credentials(Credentials::new(user.clone(), password(smtp).map_err(err)?));
+    }
+    Ok((t.build(), port))
+}
+
+fn password(smtp: &SmtpConfig) -> Result<String, String> {
     if let Some(var) = &smtp.password_env {
         return std::env::var(var)
             .map_err(|_| format!("password_env: environment variable {var} is not set"));
