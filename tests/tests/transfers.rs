@@ -353,6 +353,29 @@ fn sftp_upload_resumes_after_the_partner_dies_and_retrieval_numbers_files() {
     assert_eq!(t.status, "delivered");
     assert!(t.attempts >= 2);
 
+    // A partial upload at the partner that is not this file's beginning (an earlier
+    // version, of the right name) is never resumed into it: the file goes again from 0.
+    let second = noise(200 << 10, 11);
+    std::fs::write(depot.join("NEXT.dat.part"), noise(50 << 10, 12)).unwrap();
+    sh(&format!(
+        "chown {LOGIN_USER} {}",
+        depot.join("NEXT.dat.part").display()
+    ));
+    std::fs::write(src.join("NEXT.dat"), &second).unwrap();
+    p.controller(&["run", "send", "--no-progress"])
+        .expect_code(0);
+    assert_eq!(
+        std::fs::read(depot.join("NEXT.dat")).unwrap(),
+        second,
+        "a stale partial upload was joined to the file"
+    );
+    let log = log_lines(&p.path().join("data/transfers/send/last.log"));
+    assert!(
+        log.iter()
+            .any(|l| l.contains("was not this file's beginning")),
+        "{log:#?}"
+    );
+
     // Retrieval: files waiting at the partner come home named by the template, numbered
     // across runs, and leave the partner only once stored.
     p.write(

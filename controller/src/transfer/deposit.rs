@@ -172,11 +172,19 @@ async fn sftp_put(
         Ok(m) => m.size.unwrap_or(0),
         Err(_) => 0,
     };
-    if offset > piece.size {
+    let mut note = None;
+    if offset > 0 && !is_prefix(sftp, &temp, &piece.path, offset, piece.size).await {
+        // Another file's partial upload (an earlier version, someone else's): never
+        // resumed, started again.
         let _ = sftp.remove_file(temp.clone()).await;
+        note = Some(format!(
+            "{temp} at the partner was not this file's beginning: uploaded again from byte 0"
+        ));
         offset = 0;
     }
-    let note = (offset > 0).then(|| format!("resumed at byte {offset}"));
+    if offset > 0 {
+        note = Some(format!("resumed at byte {offset}"));
+    }
     let mut remote = sftp
         .open_with_flags(temp.clone(), OpenFlags::WRITE | OpenFlags::CREATE)
         .await
@@ -235,6 +243,34 @@ async fn sftp_put(
         remote: final_path,
         note,
     })
+}
+
+/// Whether the partner's partial upload `temp` (of `len` bytes) is the beginning of the
+/// local file: read back and compared byte for byte, so that a resume never joins two
+/// different files. A `len` beyond the file is not.
+async fn is_prefix(sftp: &SftpSession, temp: &str, local: &Path, len: u64, size: u64) -> bool {
+    if len > size {
+        return false;
+    }
+    let (Ok(mut remote), Ok(mut mine)) = (
+        sftp.open(temp.to_string()).await,
+        tokio::fs::File::open(local).await,
+    ) else {
+        return false;
+    };
+    let (mut a, mut b) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    let mut left = len;
+    while left > 0 {
+        let n = usize::try_from(left.min(a.len() as u64)).unwrap_or(a.len());
+        if remote.read_exact(&mut a[..n]).await.is_err()
+            || mine.read_exact(&mut b[..n]).await.is_err()
+            || a[..n] != b[..n]
+        {
+            return false;
+        }
+        left -= n as u64;
+    }
+    true
 }
 
 /// The size of a deposited file at the partner, None when it is not there.

@@ -3,6 +3,7 @@
 //! backup folder and read there; only the sending happens from the controller.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use bytes::Bytes;
 use ordo_jobs::transfer::Collision;
@@ -17,6 +18,28 @@ use crate::transport::{ExecEvent, Session, exec_collect};
 pub enum Source {
     Local,
     Remote { node: String, session: Box<Session> },
+}
+
+/// The longest a command on the files' server may take (listing, backup): a hung mount or
+/// a stuck server never holds the scenario for ever.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Runs a short command on the files' server within [`COMMAND_TIMEOUT`].
+async fn bounded(
+    session: &Session,
+    script: &str,
+) -> Result<(crate::transport::ExitStatus, Vec<u8>, Vec<u8>), String> {
+    let stop = CancellationToken::new();
+    tokio::select! {
+        r = exec_collect(session, script, Bytes::new(), &stop) => r.map_err(|e| e.to_string()),
+        _ = tokio::time::sleep(COMMAND_TIMEOUT) => {
+            stop.cancel();
+            Err(format!(
+                "the files' server did not answer within {}",
+                humantime::format_duration(COMMAND_TIMEOUT)
+            ))
+        }
+    }
 }
 
 /// What became of a file at the backup step.
@@ -71,10 +94,7 @@ impl Source {
                 let script = format!(
                     "cd {d} || exit 3\nfor f in * .[!.]*; do\n  if [ -f \"$f\" ] && [ ! -L \"$f\" ]; then printf '%s\\t%s\\t%s\\n' \"$(stat -c %Y -- \"$f\")\" \"$(stat -c %s -- \"$f\")\" \"$f\"; fi\ndone\n"
                 );
-                let never = CancellationToken::new();
-                let (st, out, err) = exec_collect(session, &script, Bytes::new(), &never)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let (st, out, err) = bounded(session, &script).await?;
                 if !st.success() {
                     return Err(format!(
                         "cannot read {}: {}",
@@ -147,10 +167,7 @@ impl Source {
                     dir = q(dir),
                     policy = policy.as_str(),
                 );
-                let never = CancellationToken::new();
-                let (st, out, err) = exec_collect(session, &script, Bytes::new(), &never)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let (st, out, err) = bounded(session, &script).await?;
                 let out = String::from_utf8_lossy(&out);
                 let line = out.lines().next().unwrap_or("");
                 if line == "SKIP" {
@@ -198,14 +215,26 @@ impl Source {
                     .await
                     .map_err(|e| e.to_string())?;
                 let (tx, mut rx) = mpsc::channel::<ExecEvent>(64);
-                let never = CancellationToken::new();
+                let stop = CancellationToken::new();
                 let cmd = format!(
                     "exec cat -- {}",
                     ordo_proto::shell::quote(&backup.display().to_string())
                 );
+                // Bounded too: the command's time, plus the file at 100 KiB/s at least.
+                let limit = COMMAND_TIMEOUT + Duration::from_secs(size / (100 * 1024));
                 let run = async move {
                     let tx = tx;
-                    session.exec(&cmd, &[], None, &tx, &never).await
+                    tokio::select! {
+                        r = session.exec(&cmd, &[], None, &tx, &stop) => r,
+                        _ = tokio::time::sleep(limit) => {
+                            stop.cancel();
+                            Err(crate::transport::TransportError::Io(std::io::Error::other(format!(
+                                "copying {} took longer than {}",
+                                cmd.trim_start_matches("exec cat -- "),
+                                humantime::format_duration(limit)
+                            ))))
+                        }
+                    }
                 };
                 let write = async {
                     let mut err = Vec::new();
