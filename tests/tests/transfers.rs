@@ -558,6 +558,35 @@ fn an_undelivered_backup_is_never_overwritten() {
         .map(|r| r.status.clone())
         .collect();
     assert_eq!(st, ["delivered", "delivered"]);
+
+    // The partner lost it: send a delivered file again, by its transfer ID.
+    let nothing = p
+        .controller(&["transfers", "resend", "--failed"])
+        .expect_code(0);
+    assert!(
+        nothing.stdout.contains("no failed transfer"),
+        "{}",
+        nothing.stdout
+    );
+    let last = transfers(&p, "rolls").pop().unwrap();
+    let again = p
+        .controller(&["transfers", "resend", &last.id[..13]])
+        .expect_code(0);
+    assert!(
+        again.stdout.contains("sending again roll.csv"),
+        "{}",
+        again.stdout
+    );
+    let log = log_lines(&p.path().join("data/transfers/rolls/last.log"));
+    assert!(
+        log.iter().any(|l| l.starts_with("roll.csv: resumed from ")),
+        "{log:?}"
+    );
+    let st: Vec<String> = transfers(&p, "rolls")
+        .iter()
+        .map(|r| r.status.clone())
+        .collect();
+    assert_eq!(st, ["delivered", "delivered"]);
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! `controller transfers list|join`: the transfer history, and rebuilding a segmented file.
+//! `controller transfers list|resend|join`: the transfer history, sending files again, and
+//! rebuilding a segmented file.
 
 use std::path::PathBuf;
 
@@ -22,6 +23,19 @@ pub enum TransfersCmd {
         #[arg(short = 'n', long, default_value_t = 50)]
         last: i64,
     },
+    /// Send files again, now: one transfer by its ID (even one delivered or acknowledged:
+    /// the partner lost it), or every failed one (`--failed`, of one `--scenario` or all).
+    /// The scenario runs, and sends them from the backup folder before its new files.
+    Resend {
+        /// A transfer ID (or a unique beginning of one), from `transfers list`.
+        id: Option<String>,
+        /// Every transfer that failed (or was cut by a crash).
+        #[arg(long, conflicts_with = "id")]
+        failed: bool,
+        /// With --failed: only this scenario's.
+        #[arg(long)]
+        scenario: Option<String>,
+    },
     /// Rebuild a file sent in segments: give its `.manifest` (the segments next to it).
     Join {
         manifest: PathBuf,
@@ -44,6 +58,11 @@ const STATUSES: &[&str] = &[
 
 pub async fn run(cli: &Cli, cmd: &TransfersCmd) -> anyhow::Result<i32> {
     match cmd {
+        TransfersCmd::Resend {
+            id,
+            failed,
+            scenario,
+        } => resend(cli, id.as_deref(), *failed, scenario.as_deref()).await,
         TransfersCmd::Join { manifest, output } => {
             let out = output.clone().unwrap_or_else(|| {
                 manifest
@@ -117,4 +136,81 @@ pub async fn run(cli: &Cli, cmd: &TransfersCmd) -> anyhow::Result<i32> {
             Ok(EXIT_OK)
         }
     }
+}
+
+/// `transfers resend`: marks the transfer (or finds the failed ones), then runs each
+/// scenario concerned in the foreground; the worst exit code.
+async fn resend(
+    cli: &Cli,
+    id: Option<&str>,
+    failed: bool,
+    scenario: Option<&str>,
+) -> anyhow::Result<i32> {
+    let cfg = super::config(cli)?;
+    let Some(store) = super::history(&cfg).await? else {
+        return Err(BadInput("no transfer is recorded in this project yet".into()).into());
+    };
+    let mut scenarios: Vec<String> = Vec::new();
+    match (id, failed) {
+        (Some(id), _) => {
+            let all = store.transfers(None, &[], 1_000_000).await?;
+            let found: Vec<_> = all.into_iter().filter(|t| t.id.starts_with(id)).collect();
+            let mut t = match found.len() {
+                1 => found.into_iter().next().expect("one"),
+                0 => return Err(BadInput(format!("no transfer matches `{id}`")).into()),
+                _ => {
+                    return Err(BadInput(format!(
+                        "`{id}` matches several transfers: give more characters"
+                    ))
+                    .into());
+                }
+            };
+            if t.direction != "send" || t.stored_path.is_empty() {
+                return Err(BadInput(format!(
+                    "transfer {} ({}) was not sent from a backup folder: nothing to send again",
+                    t.id, t.status
+                ))
+                .into());
+            }
+            say!("sending again {} ({}, {})", t.file_name, t.id, t.status);
+            t.error = Some(format!(
+                "sent again at the request of {} (was {})",
+                crate::transport::current_user(),
+                t.status
+            ));
+            t.status = "failed".into();
+            t.updated_at = crate::clock::now_ms();
+            store.save_transfer(&t).await?;
+            scenarios.push(t.scenario);
+        }
+        (None, true) => {
+            for t in store
+                .transfers(scenario, &["failed".into(), "prepared".into()], 1_000_000)
+                .await?
+            {
+                if t.direction == "send" && !scenarios.contains(&t.scenario) {
+                    scenarios.push(t.scenario);
+                }
+            }
+            if scenarios.is_empty() {
+                say!("no failed transfer to send again");
+            }
+        }
+        (None, false) => {
+            return Err(BadInput("give a transfer ID, or --failed".into()).into());
+        }
+    }
+    store.close().await;
+    let mut code = EXIT_OK;
+    for name in scenarios {
+        let (loaded, job) = crate::project::Loaded::for_job(cfg.clone(), &name)?;
+        let launch = crate::exec::Launch {
+            cause: "resend".into(),
+            started_by: crate::transport::current_user(),
+            terminal: true,
+            ..crate::exec::Launch::default()
+        };
+        code = code.max(super::run::run_in_foreground(loaded, job, launch).await?);
+    }
+    Ok(code)
 }
