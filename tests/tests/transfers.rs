@@ -844,3 +844,74 @@ fn a_scenario_takes_its_files_on_a_server_over_ssh() {
         check.stderr
     );
 }
+
+/// The acknowledgement deadline is kept by `controller serve` on its own clock: once a
+/// deposit passes it without an acknowledgement, serve checks, marks it unacknowledged
+/// and alerts, without waiting for the scenario's next run.
+#[test]
+fn serve_keeps_the_acknowledgement_deadline() {
+    let p = project();
+    let w = temp_dir("xfer-deadline");
+    let (src, bak, partner) = (
+        dir(w.path(), "in"),
+        dir(w.path(), "bak"),
+        dir(w.path(), "partner"),
+    );
+    p.write("ordo.yaml", "serve:\n  ack_check: 1s\n");
+    p.write(
+        "profiles/tresor.yaml",
+        &format!(
+            "folder: {{ path: {} }}\nack: {{ mode: consumed, deadline: 2s }}\n",
+            partner.display()
+        ),
+    );
+    p.write(
+        "jobs/mandats.yaml",
+        &format!(
+            "kind: transfer\ntransfer: {{ profile: tresor, source: {}, backup: {}, watch: false }}\nnotify: [{{ on: failure, mail: {{ to: ops@example.com }} }}]\n",
+            src.display(),
+            bak.display()
+        ),
+    );
+    std::fs::write(src.join("MANDAT9"), "nine").unwrap();
+    p.controller(&["run", "mandats", "--no-progress"])
+        .expect_code(0);
+    assert_eq!(transfers(&p, "mandats")[0].status, "delivered");
+    let mut serve = std::process::Command::new(ordo_tests::controller_bin())
+        .arg("-C")
+        .arg(p.path())
+        .arg("serve")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let outbox = p.path().join("data/outbox");
+    let alerts = || {
+        std::fs::read_dir(&outbox)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    wait_until(
+        "serve to mark the deposit unacknowledged",
+        Duration::from_secs(20),
+        || transfers(&p, "mandats")[0].status == "unacknowledged" && alerts() >= 1,
+    );
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let t = &transfers(&p, "mandats")[0];
+    assert!(
+        t.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("no acknowledgement within 2s"),
+        "{:?}",
+        t.error
+    );
+    // Only the acknowledgements were checked: no new file was taken, no second row.
+    assert_eq!(transfers(&p, "mandats").len(), 1);
+}

@@ -102,6 +102,7 @@ pub(super) async fn run_child(
         terminal: launch.terminal,
         progress: false,
         depth: launch.depth + 1,
+        acks_only: false,
     };
     let options = match child_options(parent, r, &target, &launch.options, parent_id, status) {
         Ok(o) => o,

@@ -56,6 +56,9 @@ pub struct Launch {
     pub progress: bool,
     /// How deep in follow-ups and job steps (cycles are refused at load; this is a guard).
     pub depth: u32,
+    /// A sending scenario only checks its deposits' acknowledgements and deadlines (what
+    /// `serve` starts when a deadline passes); nothing is sent.
+    pub acks_only: bool,
 }
 
 /// How an execution ended.

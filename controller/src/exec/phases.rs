@@ -122,7 +122,10 @@ impl<'a> Running<'a> {
         let job = self.plan.job.clone();
         if let Some(spec) = &job.transfer {
             let terminal = self.launch.terminal;
-            match crate::transfer::run(self.env, &job, spec, &self.id, terminal, cancel).await {
+            let acks_only = self.launch.acks_only;
+            let ran =
+                crate::transfer::run(self.env, &job, spec, &self.id, terminal, acks_only, cancel);
+            match ran.await {
                 Ok(o) => {
                     if !o.ok() {
                         self.step_error = Some(format!("transfer: {}", o.summary(spec.direction)));

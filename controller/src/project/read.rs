@@ -139,6 +139,7 @@ fn read_serve(n: &yaml::Node, d: &mut Diagnostics) -> ServeConfig {
             "misfire_grace",
             "dead_after",
             "mail_retry",
+            "ack_check",
             "retention",
             "listen",
         ],
@@ -157,6 +158,9 @@ fn read_serve(n: &yaml::Node, d: &mut Diagnostics) -> ServeConfig {
     }
     if let Some(t) = dur("misfire_grace", d) {
         out.misfire_grace = t;
+    }
+    if let Some(t) = dur("ack_check", d) {
+        out.ack_check = t.max(Duration::from_secs(1));
     }
     if let Some(t) = dur("mail_retry", d) {
         out.mail_retry = t.max(Duration::from_secs(1));

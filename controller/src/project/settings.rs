@@ -26,6 +26,7 @@
 //!   misfire_grace: 60s             # a fire up to this late still runs (failover, restart)
 //!   dead_after: 60s                # a controller silent this long has its runs marked interrupted
 //!   mail_retry: 60s                # how often mails the SMTP relay refused are tried again
+//!   ack_check: 60s                 # how often transfer acknowledgement deadlines are checked
 //!   retention: { max_age: 90d, max_count: 1000 }   # per job, unless the job says otherwise
 //!   listen: 127.0.0.1:8080         # the HTTP API (reload, health)
 //! ```
@@ -59,6 +60,8 @@ pub struct ServeConfig {
     pub dead_after: Duration,
     /// How often the mails kept in `outbox/pending` are offered to the relay again.
     pub mail_retry: Duration,
+    /// How often the leader looks for deposits past their acknowledgement deadline.
+    pub ack_check: Duration,
     pub retention: ordo_jobs::Retention,
     pub listen: Option<String>,
 }
@@ -71,6 +74,7 @@ impl Default for ServeConfig {
             misfire_grace: Duration::from_secs(60),
             dead_after: Duration::from_secs(60),
             mail_retry: Duration::from_secs(60),
+            ack_check: Duration::from_secs(60),
             retention: ordo_jobs::Retention {
                 max_age: Some(Duration::from_secs(90 * 86400)),
                 max_count: Some(1000),

@@ -32,6 +32,7 @@ pub(super) async fn run(server: Arc<Server>, stop: CancellationToken) {
     let mut owed_from: HashMap<String, i64> = HashMap::new();
     let mut watchers = Watchers::default();
     let mut last_purge: Option<Instant> = None;
+    let mut last_ack_check: Option<Instant> = None;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -103,6 +104,10 @@ pub(super) async fn run(server: Arc<Server>, stop: CancellationToken) {
             tracing::warn!("scheduler: queued fires: {e}");
         }
         watchers.sync(&server, &env);
+        if last_ack_check.is_none_or(|t| t.elapsed() >= env.cfg.serve.ack_check) {
+            last_ack_check = Some(Instant::now());
+            check_ack_deadlines(&server, &env).await;
+        }
         if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
             last_purge = Some(Instant::now());
             match retention::purge(&env.store, &env.cfg, &env.jobs, false, None).await {
@@ -115,6 +120,32 @@ pub(super) async fn run(server: Arc<Server>, stop: CancellationToken) {
         }
     }
     watchers.stop_all();
+}
+
+/// Starts an acknowledgements-only run of each sending scenario with a deposit past its
+/// deadline (unless one of its runs is going on): the deadline is kept on this clock.
+async fn check_ack_deadlines(server: &Arc<Server>, env: &crate::project::Env) {
+    for job in crate::transfer::due_for_ack_check(env).await {
+        match running(server, &job.name).await {
+            Ok(0) => {}
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(job = %job.name, "acknowledgement deadlines: {e}");
+                continue;
+            }
+        }
+        tracing::info!(job = %job.name, "a deposit is past its acknowledgement deadline: checking");
+        server.spawn_execution(
+            job,
+            Launch {
+                id: Some(execution_id()),
+                cause: "ack-deadline".into(),
+                started_by: "serve".into(),
+                acks_only: true,
+                ..Launch::default()
+            },
+        );
+    }
 }
 
 async fn fire_schedule(

@@ -11,6 +11,7 @@
 //! protocol. Every step goes to `last.log` (this run), `YYYYMMDD.log` (the day), the execution's log
 //! and the `transfers` table.
 
+mod deadlines;
 mod deliver;
 mod deposit;
 pub mod files;
@@ -30,6 +31,8 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::now_ms;
 use crate::project::Env;
 use crate::store::TransferRow;
+
+pub use deadlines::due_for_ack_check;
 
 /// How a transfer run went.
 #[derive(Debug, Default, Clone)]
@@ -75,13 +78,15 @@ async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> bool {
     }
 }
 
-/// Runs the scenario once as execution `execution_id`.
+/// Runs the scenario once as execution `execution_id` (with `acks_only`, a sending
+/// scenario only checks its deposits' acknowledgements and deadlines).
 pub async fn run(
     env: &Env,
     job: &Job,
     spec: &TransferSpec,
     execution_id: &str,
     terminal: bool,
+    acks_only: bool,
     cancel: &CancellationToken,
 ) -> anyhow::Result<TransferOutcome> {
     let profile = env.profiles.get(&spec.profile).ok_or_else(|| {
@@ -105,7 +110,14 @@ pub async fn run(
                 profile.protocol.describe()
             ))
             .await;
-            if spec.active {
+            if acks_only {
+                log.quiet("acknowledgement deadlines only").await;
+                let mut link = None;
+                receive::check_acks(env, job, profile, &mut link, &mut log, &mut out).await;
+                if let Some(l) = link {
+                    l.close().await;
+                }
+            } else if spec.active {
                 send::Sending {
                     env,
                     job,

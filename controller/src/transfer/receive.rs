@@ -43,6 +43,31 @@ pub(super) async fn check_acks(
             Ok(l) => *link = Some(l),
             Err(e) => {
                 log.line(format!("acknowledgements not checked: {e}")).await;
+                // Past the deadline is past the deadline: the partner being unreachable
+                // is no acknowledgement.
+                let now = now_ms();
+                for mut t in waiting {
+                    if now - t.deposited_at.unwrap_or(t.created_at)
+                        > ack.deadline.as_millis() as i64
+                    {
+                        t.status = "unacknowledged".into();
+                        t.updated_at = now;
+                        t.error = Some(format!(
+                            "no acknowledgement within {} of the deposit (the partner could not be reached to check: {e})",
+                            humantime::format_duration(ack.deadline)
+                        ));
+                        log.line(format!(
+                            "{}: unacknowledged: {}",
+                            t.file_name,
+                            t.error.as_deref().unwrap_or("")
+                        ))
+                        .await;
+                        out.unacknowledged += 1;
+                        if let Err(e) = env.store.save_transfer(&t).await {
+                            tracing::warn!("transfer {}: {e}", t.id);
+                        }
+                    }
+                }
                 return;
             }
         }
