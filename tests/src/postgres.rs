@@ -60,6 +60,27 @@ impl Postgres {
         Postgres { dir, port }
     }
 
+    /// Stops the server (`-m fast`: every connection is cut, committed data kept) for
+    /// `down`, then starts it again: an outage, or a restart for maintenance.
+    pub fn outage(&self, down: std::time::Duration) {
+        let data = self.dir.path().join("data");
+        as_postgres(&format!(
+            "{}/pg_ctl -D {} -m fast -w stop >/dev/null",
+            bin_dir().display(),
+            data.display()
+        ));
+        std::thread::sleep(down);
+        as_postgres(&format!(
+            "{}/pg_ctl -D {} -l {}/server.log -w -o \"-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off\" start >/dev/null",
+            bin_dir().display(),
+            data.display(),
+            self.dir.path().display(),
+            self.dir.path().display(),
+            port = self.port
+        ));
+        wait_for_port(self.port, "postgres");
+    }
+
     /// Creates a database and returns its URL.
     pub fn database(&self, name: &str) -> String {
         as_postgres(&format!(

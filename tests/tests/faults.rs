@@ -271,3 +271,64 @@ fn a_timeout_kills_the_tree_with_sudo_limited_to_the_run_as_user() {
             && processes(RUN_AS_USER, "^sleep 350[12]$").is_empty()
     });
 }
+
+/// The SQLite history locked by another program longer than its busy timeout, or the
+/// PostgreSQL server restarted, while a run writes: the run's output is kept and written
+/// again once the database is back; the run ends recorded, nothing lost.
+fn a_run_outlasts_its_database_going_away(database: Option<&str>, go_away: impl FnOnce(&Project)) {
+    let p = Project::new();
+    if let Some(url) = database {
+        p.write("ordo.yaml", &format!("database: {url}\n"));
+    }
+    p.write("inventory.yaml", "servers:\n  here: { transport: local }\n");
+    p.write(
+        "jobs/talk.yaml",
+        "targets: all\nsteps:\n  - script: |\n      echo before\n      sleep 4.31\n      for i in 1 2 3; do echo after $i; sleep 0.5; done\n",
+    );
+    let run = start_run(&p, "talk");
+    wait_for("the step", || !processes("root", "^sleep 4.31$").is_empty());
+    go_away(&p);
+    let (code, out) = finish(run);
+    assert_eq!(code, 0, "{out}");
+    let show = p
+        .controller(&["executions", "show", "latest"])
+        .expect_code(0)
+        .stdout;
+    assert!(show.contains("status    succeeded"), "{show}");
+    let log = p
+        .controller(&["executions", "log", "latest"])
+        .expect_code(0)
+        .stdout;
+    for line in ["before", "after 1", "after 3"] {
+        assert!(log.contains(line), "`{line}` lost:\n{log}");
+    }
+}
+
+#[test]
+fn a_run_outlasts_a_locked_sqlite_history() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    a_run_outlasts_its_database_going_away(None, |p| {
+        // Another program holds the write lock for 13 s (the busy timeout is 10 s).
+        let db = p.path().join("data/ordo.db");
+        let status = Command::new("/usr/bin/python3")
+            .arg("-c")
+            .arg(format!(
+                "import sqlite3, time\nc = sqlite3.connect({db:?}, isolation_level=None)\nc.execute('BEGIN EXCLUSIVE')\ntime.sleep(13)\nc.execute('COMMIT')",
+                db = db.display().to_string()
+            ))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    });
+}
+
+#[test]
+fn a_run_outlasts_a_postgresql_restart() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let pg = ordo_tests::postgres::Postgres::start();
+    let url = pg.database("ordo_restart");
+    // Down for 3 s while the run writes its output (a restart for maintenance).
+    a_run_outlasts_its_database_going_away(Some(&url), |_| {
+        pg.outage(std::time::Duration::from_secs(3))
+    });
+}

@@ -9,6 +9,7 @@ use super::{Outcome, report};
 use crate::clock::now_ms;
 use crate::output::summary_table;
 use crate::store::ExecutionStatus;
+use crate::store::retry::write_retrying;
 
 impl Running<'_> {
     pub(super) async fn finish(mut self, cancel: &CancellationToken) -> anyhow::Result<Outcome> {
@@ -40,7 +41,8 @@ impl Running<'_> {
         self.row.nodes_ok = (results.len() - failed) as i64;
         self.row.nodes_failed = failed as i64;
         self.row.archive = archive.as_ref().map(|p| p.display().to_string());
-        self.env.store.finish_execution(&self.row).await?;
+        let (store, row) = (&self.env.store, &self.row);
+        write_retrying("the execution's end", || store.finish_execution(row)).await?;
         tracing::info!(execution = %self.id, job = %job.name, status = %status, "execution finished");
         let event = if status.succeeded() {
             NotifyEvent::Success

@@ -17,6 +17,7 @@ use super::{Launch, Plan, execution_id, record};
 use crate::engine::{self, Event, NodeResult, NodeStatus, RunRequest};
 use crate::output::Terminal;
 use crate::project::Env;
+use crate::store::retry::write_retrying;
 use crate::store::{ExecutionRow, ExecutionStatus, NodeRow, Store};
 use crate::transport::Settings;
 
@@ -250,9 +251,9 @@ impl<'a> Running<'a> {
             })
             .collect();
         for r in results.iter().filter(|r| r.started_at.is_none()) {
-            self.store
-                .upsert_node(&record::node_row(&self.id, r))
-                .await?;
+            let row = record::node_row(&self.id, r);
+            let store = &self.store;
+            write_retrying("a server's result", || store.upsert_node(&row)).await?;
         }
         Ok(results)
     }

@@ -6,6 +6,7 @@ use tokio::sync::mpsc;
 use crate::clock::now_ms;
 use crate::engine::{Event, NodeResult};
 use crate::output::Terminal;
+use crate::store::retry::write_retrying;
 use crate::store::{AgentRow, Batch, CollectedFile, LogLine, NodeRow, Store};
 use crate::transport::agent::AgentSeen;
 
@@ -19,14 +20,15 @@ pub(super) async fn observe(
 ) -> anyhow::Result<()> {
     let mut batch = Batch::default();
     // Continue numbering after earlier phases of the same execution.
-    let mut seq = store.last_log_seq(&id).await?;
+    let mut seq = write_retrying("the run's output", || store.last_log_seq(&id)).await?;
     let mut failed = 0usize;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
     loop {
         let ev = tokio::select! {
             ev = rx.recv() => ev,
             _ = tick.tick() => {
-                store.record(&id, &std::mem::take(&mut batch)).await?;
+                let b = std::mem::take(&mut batch);
+                write_retrying("the run's output", || store.record(&id, &b)).await?;
                 continue;
             }
         };
@@ -60,7 +62,8 @@ pub(super) async fn observe(
                     line,
                 });
                 if batch.logs.len() >= 1000 {
-                    store.record(&id, &std::mem::take(&mut batch)).await?;
+                    let b = std::mem::take(&mut batch);
+                    write_retrying("the run's output", || store.record(&id, &b)).await?;
                 }
             }
             Event::Warning { node, message } => {
@@ -94,7 +97,7 @@ pub(super) async fn observe(
             _ => {}
         }
     }
-    store.record(&id, &batch).await?;
+    write_retrying("the run's output", || store.record(&id, &batch)).await?;
     if let Some(t) = term.as_mut() {
         t.finish();
     }

@@ -8,6 +8,7 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 mod executions;
 mod records;
+pub mod retry;
 mod runs;
 mod serve;
 mod status;
