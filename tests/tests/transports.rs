@@ -166,6 +166,26 @@ fn a_killed_run_reads_as_interrupted() {
     ordo_tests::sh(&format!(
         "pkill -KILL -u {RUN_AS_USER} -f '^sleep 340[12]$' || true"
     ));
+    // Restarted, the operator completes the work: the interrupted server runs again.
+    s.p.write(
+        "jobs/long.yaml",
+        &format!("targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - command: echo completed\n"),
+    );
+    let retry =
+        s.p.controller(&[
+            "executions",
+            "retry",
+            "latest",
+            "--failed-only",
+            "--no-progress",
+            "--no-mail",
+        ])
+        .expect_code(0);
+    assert!(
+        has_line(&retry.stdout, "s1", "|", "completed"),
+        "{}",
+        retry.stdout
+    );
 }
 
 /// A secret option never shows on a command line, on the server or on the controller:
