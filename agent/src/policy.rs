@@ -50,6 +50,8 @@ const REFUSED: &[&str] = &[
     "RES_OPTIONS",
     "LOCALDOMAIN",
     "TMPDIR",
+    "GLIBC_TUNABLES",
+    "TZDIR",
 ];
 
 /// Refuses a name that is not a plain shell name or that changes how programs start
@@ -67,10 +69,20 @@ pub fn check_env(env: &[(String, String)]) -> Result<(), String> {
         if k.starts_with("LD_")
             || k.starts_with("BASH_FUNC_")
             || k.starts_with("MALLOC_")
+            || k.starts_with("NSS_")
+            || k.starts_with("RESOLV_")
             || REFUSED.contains(&k.as_str())
         {
             return Err(format!(
                 "environment variable `{k}` is refused: it changes how programs start"
+            ));
+        }
+        // A locale or a time zone by name only: a path would make the privileged setpriv
+        // load files of the caller's choice.
+        let by_name = matches!(k.as_str(), "LANG" | "LANGUAGE" | "TZ") || k.starts_with("LC_");
+        if by_name && (v.contains('/') && (k != "TZ" || v.starts_with('/') || v.contains(".."))) {
+            return Err(format!(
+                "environment variable `{k}`: `{v}` must name a locale or time zone, not a path"
             ));
         }
         if v.contains('\0') {
@@ -104,5 +116,11 @@ mod tests {
         for k in ["ORDO_OPTION_X", "PATH", "JAVA_HOME", "_x1"] {
             assert!(check_env(&env(k)).is_ok(), "{k} refused");
         }
+        let kv = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+        assert!(check_env(&kv("LANG", "fr_FR.UTF-8")).is_ok());
+        assert!(check_env(&kv("TZ", "Europe/Paris")).is_ok());
+        assert!(check_env(&kv("LC_ALL", "/tmp/evil")).is_err());
+        assert!(check_env(&kv("TZ", "/tmp/evil")).is_err());
+        assert!(check_env(&kv("TZ", "../../tmp/evil")).is_err());
     }
 }

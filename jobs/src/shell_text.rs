@@ -9,7 +9,7 @@
 /// The quoting context at a point of shell text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShellContext {
-    /// Outside quotes (also inside `$(...)`, backticks and `${...}`): a word of its own.
+    /// Outside quotes (also inside `$(...)` and `${...}`): a word of its own.
     Unquoted,
     /// Inside `"..."`.
     Double,
@@ -17,40 +17,50 @@ pub enum ShellContext {
     Single,
     /// In the body of a here-document whose delimiter is not quoted (expansions happen).
     HereDoc,
-    /// In the body of a here-document whose delimiter is quoted: nothing is expanded.
-    QuotedHereDoc { delimiter: String, strip_tabs: bool },
     /// In a `#` comment.
     Comment,
+    /// Where no reference is safe, or where the lexer cannot be sure: a template variable
+    /// there is refused, saying why.
+    Unsafe(&'static str),
 }
 
 impl ShellContext {
-    /// The text that stands for the environment variable `name` here, or `None` where the
-    /// shell expands nothing (a quoted here-document: the value goes in as text).
-    pub fn reference(&self, name: &str) -> Option<String> {
-        Some(match self {
+    /// The text that stands for the environment variable `name` here, or why none may.
+    pub fn reference(&self, name: &str) -> Result<String, &'static str> {
+        Ok(match self {
             ShellContext::Unquoted => format!("\"${{{name}}}\""),
             ShellContext::Double | ShellContext::HereDoc | ShellContext::Comment => {
                 format!("${{{name}}}")
             }
             ShellContext::Single => format!("'\"${{{name}}}\"'"),
-            ShellContext::QuotedHereDoc { .. } => return None,
+            ShellContext::Unsafe(why) => return Err(why),
         })
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Frame {
-    /// The script itself, or the inside of `$(...)` (with its open parentheses).
+    /// The script itself, the inside of `$(...)`, or a subshell: its open parentheses,
+    /// and the `case` statements open in it (whose patterns end with a `)`).
     Code {
         parens: usize,
+        cases: usize,
     },
-    /// Inside a parameter expansion `${...}` (with its open braces).
+    /// Inside a parameter expansion `${...}` (with its open braces); in double quotes a
+    /// `'` there is a plain character.
     Brace {
         braces: usize,
+        in_double: bool,
+    },
+    /// Arithmetic, `$((...))` or `((...))`: the shell evaluates values there as code.
+    Arith {
+        open: usize,
     },
     Backtick,
     Double,
     Single,
+    /// `$'...'` (bash): a backslash quotes the next character.
+    AnsiC,
     Comment,
     /// A here-document's body; `line` is the current line so far.
     HereDoc(HereDoc),
@@ -76,19 +86,32 @@ pub struct ShellLexer {
     escaped: bool,
     /// A `$` was the last character (unquoted or in double quotes).
     dollar: bool,
+    /// `$(` or a word-start `(` was the last thing read: a second `(` makes arithmetic.
+    maybe_arith: bool,
     /// Characters of a `<<` operator and its delimiter being read.
     heredoc_word: Option<String>,
+    /// The bare word being read in code (to see `case` and `esac`).
+    word: String,
+    /// A construct shells read differently was met (a `'` in `"${x:-...}"`: literal for
+    /// dash, a quote for bash): no template after it is trusted.
+    unsure: bool,
 }
 
 impl Default for ShellLexer {
     fn default() -> Self {
         ShellLexer {
-            stack: vec![Frame::Code { parens: 0 }],
+            stack: vec![Frame::Code {
+                parens: 0,
+                cases: 0,
+            }],
             pending: Vec::new(),
             prev: None,
             escaped: false,
             dollar: false,
+            maybe_arith: false,
             heredoc_word: None,
+            word: String::new(),
+            unsure: false,
         }
     }
 }
@@ -100,17 +123,48 @@ impl ShellLexer {
 
     /// The context a variable placed right now would be in.
     pub fn context(&self) -> ShellContext {
+        if self.unsure {
+            return ShellContext::Unsafe(
+                "follows a construct that dash and bash read differently (a ' inside \"${...}\")",
+            );
+        }
+        if self.escaped {
+            return ShellContext::Unsafe("follows a backslash: write the template on its own");
+        }
+        if self.heredoc_word.is_some() {
+            return ShellContext::Unsafe("is in a here-document's delimiter");
+        }
         match self.stack.last() {
             Some(Frame::Double) => ShellContext::Double,
             Some(Frame::Single) => ShellContext::Single,
             Some(Frame::Comment) => ShellContext::Comment,
-            Some(Frame::HereDoc(h)) if h.quoted => ShellContext::QuotedHereDoc {
-                delimiter: h.delimiter.clone(),
-                strip_tabs: h.strip_tabs,
-            },
+            Some(Frame::HereDoc(h)) if h.quoted => ShellContext::Unsafe(
+                "is in a quoted here-document (<<'EOF'), where the shell expands nothing: use an unquoted delimiter (<<EOF)",
+            ),
             Some(Frame::HereDoc(_)) => ShellContext::HereDoc,
+            Some(Frame::Arith { .. }) => ShellContext::Unsafe(
+                "is in arithmetic ($((...)) or ((...))), where the shell evaluates a value as code: read the environment variable in the script instead",
+            ),
+            Some(Frame::Backtick) => ShellContext::Unsafe("is in backticks: write $(...) instead"),
+            Some(Frame::AnsiC) => ShellContext::Unsafe("is in $'...'"),
+            Some(Frame::Brace {
+                in_double: true, ..
+            }) => ShellContext::Double,
             _ => ShellContext::Unquoted,
         }
+    }
+
+    /// Whether the text read so far ends outside every quote, expansion and
+    /// here-document: otherwise the lexer may have lost track, and no template in it is
+    /// trusted.
+    pub fn at_rest(&self) -> bool {
+        if self.escaped || self.unsure {
+            return false;
+        }
+        // The text may end without a newline (after a here-document's delimiter, say).
+        let mut end = self.clone();
+        end.feed("\n");
+        end.stack.len() == 1 && end.pending.is_empty() && end.heredoc_word.is_none()
     }
 
     /// Reads `text` (literal shell text between variables).
@@ -126,8 +180,11 @@ impl ShellLexer {
         self.prev = Some('x');
         self.dollar = false;
         self.escaped = false;
-        if let Some(w) = &mut self.heredoc_word {
-            w.push('x');
+        self.maybe_arith = false;
+        self.word.push('\u{1}');
+        // In a here-document, the line now holds more than its literal text.
+        if let Some(Frame::HereDoc(h)) = self.stack.last_mut() {
+            h.line.push('\u{1}');
         }
     }
 
@@ -142,10 +199,23 @@ impl ShellLexer {
         }
         let escaped = std::mem::take(&mut self.escaped);
         let dollar = std::mem::take(&mut self.dollar);
+        let maybe_arith = std::mem::take(&mut self.maybe_arith);
         match self.top().clone() {
             Frame::Single => {
                 if c == '\'' {
                     self.stack.pop();
+                }
+            }
+            Frame::AnsiC => {
+                if escaped {
+                    return;
+                }
+                match c {
+                    '\\' => self.escaped = true,
+                    '\'' => {
+                        self.stack.pop();
+                    }
+                    _ => {}
                 }
             }
             Frame::Comment => {
@@ -165,29 +235,77 @@ impl ShellLexer {
                         self.stack.pop();
                     }
                     '$' => self.dollar = true,
-                    '(' if dollar => self.stack.push(Frame::Code { parens: 0 }),
-                    '{' if dollar => self.stack.push(Frame::Brace { braces: 0 }),
+                    '(' if dollar => {
+                        self.stack.push(Frame::Code {
+                            parens: 0,
+                            cases: 0,
+                        });
+                        self.maybe_arith = true;
+                    }
+                    '{' if dollar => self.stack.push(Frame::Brace {
+                        braces: 0,
+                        in_double: true,
+                    }),
                     '`' => self.stack.push(Frame::Backtick),
                     _ => {}
                 }
             }
+            Frame::Arith { open } => {
+                if escaped {
+                    return;
+                }
+                match c {
+                    '\\' => self.escaped = true,
+                    '(' => *self.top() = Frame::Arith { open: open + 1 },
+                    ')' if open <= 1 => {
+                        self.stack.pop();
+                    }
+                    ')' => *self.top() = Frame::Arith { open: open - 1 },
+                    _ => {}
+                }
+            }
             Frame::Backtick | Frame::Code { .. } | Frame::Brace { .. } => {
-                self.code_char(c, escaped, dollar)
+                self.code_char(c, escaped, dollar, maybe_arith)
             }
         }
     }
 
     /// A character of code: unquoted text, `$(...)`, `${...}` or backticks.
-    fn code_char(&mut self, c: char, escaped: bool, dollar: bool) {
+    fn code_char(&mut self, c: char, escaped: bool, dollar: bool, maybe_arith: bool) {
+        let bare = c.is_ascii_alphanumeric() || c == '_';
+        if !bare {
+            self.end_word();
+        }
         if escaped {
             return;
         }
         let word_start = matches!(
             self.prev,
-            None | Some(' ' | '\t' | '\n' | ';' | '&' | '|' | '(' | ')')
+            None | Some(' ' | '\t' | '\n' | ';' | '&' | '|' | '(')
+        );
+        let in_brace_in_double = matches!(
+            self.top(),
+            Frame::Brace {
+                in_double: true,
+                ..
+            }
         );
         match c {
+            c if bare => {
+                if self.word.is_empty()
+                    && !word_start
+                    && self.prev.is_some_and(|p| {
+                        !matches!(p, ' ' | '\t' | '\n' | ';' | '&' | '|' | '(' | ')')
+                    })
+                {
+                    // Part of a longer word (`x=case`): not a keyword.
+                    self.word.push('\u{1}');
+                }
+                self.word.push(c);
+            }
             '\\' => self.escaped = true,
+            '\'' if in_brace_in_double => self.unsure = true,
+            '\'' if dollar => self.stack.push(Frame::AnsiC),
             '\'' => self.stack.push(Frame::Single),
             '"' => self.stack.push(Frame::Double),
             '$' => self.dollar = true,
@@ -195,51 +313,77 @@ impl ShellLexer {
                 self.stack.pop();
             }
             '`' => self.stack.push(Frame::Backtick),
-            '(' if dollar => self.stack.push(Frame::Code { parens: 0 }),
-            '{' if dollar => self.stack.push(Frame::Brace { braces: 0 }),
+            '(' if maybe_arith => {
+                // `$((` or `((`: arithmetic, opened by both parentheses.
+                match self.top() {
+                    Frame::Code { parens, .. } if *parens > 0 => *parens -= 1,
+                    _ => {
+                        self.stack.pop();
+                    }
+                }
+                self.stack.push(Frame::Arith { open: 2 });
+            }
+            '(' if dollar => {
+                self.stack.push(Frame::Code {
+                    parens: 0,
+                    cases: 0,
+                });
+                self.maybe_arith = true;
+            }
+            '{' if dollar => self.stack.push(Frame::Brace {
+                braces: 0,
+                in_double: false,
+            }),
             '(' => {
-                if let Frame::Code { parens } = self.top() {
+                if let Frame::Code { parens, .. } = self.top() {
                     *parens += 1;
+                    self.maybe_arith = word_start;
                 }
             }
             ')' => {
                 let nested = self.stack.len() > 1;
                 match self.top() {
-                    Frame::Code { parens: 0 } if nested => {
+                    // A `case` pattern ends with `)`.
+                    Frame::Code { parens: 0, cases } if *cases > 0 => {}
+                    Frame::Code { parens: 0, .. } if nested => {
                         self.stack.pop();
                     }
-                    Frame::Code { parens } => *parens = parens.saturating_sub(1),
+                    Frame::Code { parens, .. } => *parens = parens.saturating_sub(1),
                     _ => {}
                 }
             }
             '{' => {
-                if let Frame::Brace { braces } = self.top() {
+                if let Frame::Brace { braces, .. } = self.top() {
                     *braces += 1;
                 }
             }
             '}' => match self.top() {
-                Frame::Brace { braces: 0 } => {
+                Frame::Brace { braces: 0, .. } => {
                     self.stack.pop();
                 }
-                Frame::Brace { braces } => *braces -= 1,
+                Frame::Brace { braces, .. } => *braces -= 1,
                 _ => {}
             },
             '#' if word_start && !matches!(self.top(), Frame::Brace { .. }) => {
                 self.stack.push(Frame::Comment)
             }
-            // `<<` starts a here-document, except as a shift in arithmetic (`$((a << 2))`).
-            '<' if self.prev == Some('<')
-                && !matches!(
-                    self.top(),
-                    Frame::Brace { .. } | Frame::Code { parens: 1.. }
-                ) =>
-            {
+            '<' if self.prev == Some('<') && !matches!(self.top(), Frame::Brace { .. }) => {
                 self.heredoc_word = Some(String::new());
             }
-            '\n' if self.stack.len() == 1 || matches!(self.top(), Frame::Code { .. }) => {
-                self.newline()
-            }
+            '\n' if matches!(self.top(), Frame::Code { .. } | Frame::Backtick) => self.newline(),
             _ => {}
+        }
+    }
+
+    /// The end of a bare word in code: `case` opens a statement, `esac` closes it.
+    fn end_word(&mut self) {
+        let word = std::mem::take(&mut self.word);
+        if let Frame::Code { cases, .. } = self.top() {
+            match word.as_str() {
+                "case" => *cases += 1,
+                "esac" => *cases = cases.saturating_sub(1),
+                _ => {}
+            }
         }
     }
 
@@ -288,6 +432,7 @@ impl ShellLexer {
 
     /// The end of a line of code: announced here-documents start.
     fn newline(&mut self) {
+        self.end_word();
         if let Some(w) = self.heredoc_word.take() {
             self.announce(&w);
         }
@@ -323,8 +468,17 @@ impl ShellLexer {
         match c {
             '\\' => self.escaped = true,
             '$' => self.dollar = true,
-            '(' if dollar => self.stack.push(Frame::Code { parens: 0 }),
-            '{' if dollar => self.stack.push(Frame::Brace { braces: 0 }),
+            '(' if dollar => {
+                self.stack.push(Frame::Code {
+                    parens: 0,
+                    cases: 0,
+                });
+                self.maybe_arith = true;
+            }
+            '{' if dollar => self.stack.push(Frame::Brace {
+                braces: 0,
+                in_double: true,
+            }),
             '`' => self.stack.push(Frame::Backtick),
             _ => {}
         }
@@ -346,6 +500,16 @@ mod tests {
         l.context()
     }
 
+    fn unsafe_at_end(text: &str) -> bool {
+        matches!(at_end(text), ShellContext::Unsafe(_))
+    }
+
+    fn rests(text: &str) -> bool {
+        let mut l = ShellLexer::new();
+        l.feed(text);
+        l.at_rest()
+    }
+
     #[test]
     fn contexts() {
         use ShellContext::*;
@@ -363,21 +527,45 @@ mod tests {
         assert_eq!(at_end("# it's a comment "), Comment);
         assert_eq!(at_end("# it's\necho "), Unquoted);
         assert_eq!(at_end("echo a#b "), Unquoted);
+        assert_eq!(at_end("echo $(date)#"), Unquoted);
         assert_eq!(at_end("echo ${x#*/} "), Unquoted);
         assert_eq!(at_end("echo ${x:-'a "), Single);
+        assert!(matches!(at_end("echo \"${X:-Don't} "), Unsafe(_)));
+        assert_eq!(at_end("echo $'it\\'s' "), Unquoted);
         assert_eq!(at_end("cat <<EOF\nhello "), HereDoc);
         assert_eq!(at_end("cat <<EOF\nhello\nEOF\necho "), Unquoted);
-        assert_eq!(
-            at_end("cat <<'EOF'\nit's "),
-            QuotedHereDoc {
-                delimiter: "EOF".into(),
-                strip_tabs: false
-            }
-        );
         assert_eq!(at_end("cat <<-\"END\" >f\n\tx\n\tEND\necho \""), Double);
         assert_eq!(at_end("cat <<<'x' \""), Double);
         assert_eq!(at_end("cat <<EOF | tr a b\n$(echo \"x "), Double);
+        assert_eq!(at_end("( cat <<EOF\nx "), HereDoc);
         assert_eq!(at_end("echo $(( 1 + (2) )) \""), Double);
         assert_eq!(at_end("echo $(( 1 << 2 )) \""), Double);
+        assert_eq!(at_end("k=\"$(case x in x) printf '%s' \"f "), Double);
+        assert_eq!(at_end("k=$(case x in x) echo a;; esac) "), Unquoted);
+    }
+
+    /// Where a reference would be unsafe, or the lexer could be misled, nothing is placed.
+    #[test]
+    fn unsafe_places_are_refused() {
+        assert!(unsafe_at_end("cat <<'EOF'\nit's "));
+        assert!(unsafe_at_end("n=$(( "));
+        assert!(unsafe_at_end("(( n = "));
+        assert!(unsafe_at_end("echo `printf x "));
+        assert!(unsafe_at_end("echo \\"));
+        assert!(unsafe_at_end("echo $'a "));
+        assert!(unsafe_at_end("cat <<"));
+    }
+
+    /// A here-document inside backticks is read where it is: the rest of the script is
+    /// code again (it was once taken for a quoted here-document).
+    #[test]
+    fn a_here_document_in_backticks_ends_in_them() {
+        assert!(rests("msg=`cat <<'EOF'\nhello\nEOF\n`\necho \"got\"\n"));
+        assert_eq!(
+            at_end("msg=`cat <<'EOF'\nhello\nEOF\n`\necho \"got: "),
+            ShellContext::Double
+        );
+        assert!(!rests("echo \"open"));
+        assert!(!rests("cat <<EOF\nnever closed\n"));
     }
 }

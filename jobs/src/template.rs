@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::shell_text::{ShellContext, ShellLexer};
+use crate::shell_text::ShellLexer;
 
 /// A variable a template refers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,12 +202,13 @@ impl Template {
 
     /// Expands shell text: each variable becomes a reference to an environment variable
     /// (added to `vars`) that holds its value, quoted for where it stands, so the shell
-    /// reads the value as one piece of data whatever it holds. In a here-document with a
-    /// quoted delimiter (where the shell expands nothing) the value is written as text,
-    /// refused if one of its lines would end the document.
+    /// reads the value as one piece of data whatever it holds. Where no reference is safe
+    /// (arithmetic, backticks, a quoted here-document, after a backslash) or where the
+    /// script's quoting cannot be followed to its end, the template is refused.
     pub fn expand_shell(&self, cx: &Context<'_>, vars: &mut ShellVars) -> Result<String, String> {
         let mut out = String::new();
         let mut lexer = ShellLexer::new();
+        let mut any = false;
         for p in &self.parts {
             match p {
                 Part::Lit(s) => {
@@ -219,36 +220,24 @@ impl Template {
                     if value.contains('\0') {
                         return Err(format!("`${{{v}}}`: the value holds a NUL byte"));
                     }
-                    let context = lexer.context();
-                    match context.reference(&vars.name_for(v, &value)) {
-                        Some(r) => {
-                            out.push_str(&r);
-                            lexer.feed_word();
-                        }
-                        None => {
-                            if let ShellContext::QuotedHereDoc {
-                                delimiter,
-                                strip_tabs,
-                            } = &context
-                                && value.split('\n').any(|l| {
-                                    let l = if *strip_tabs {
-                                        l.trim_start_matches('\t')
-                                    } else {
-                                        l
-                                    };
-                                    l == delimiter
-                                })
-                            {
-                                return Err(format!(
-                                    "`${{{v}}}`: a line of the value would end the here-document `{delimiter}`"
-                                ));
-                            }
-                            out.push_str(&value);
-                            lexer.feed(&value);
-                        }
-                    }
+                    let name = vars.name_for(v, &value);
+                    let r = lexer
+                        .context()
+                        .reference(&name)
+                        .map_err(|why| format!("`${{{v}}}` {why}"))?;
+                    out.push_str(&r);
+                    lexer.feed_word();
+                    any = true;
                 }
             }
+        }
+        // A script whose quoting the lexer could not follow to the end may have misled it
+        // about where a template stood: refused rather than guessed.
+        if any && !lexer.at_rest() {
+            return Err(
+                "the script's quotes, expansions or here-documents do not close where ordo can follow them: its templates are refused (read the ORDO_OPTION_... environment variables in the script instead)"
+                    .to_string(),
+            );
         }
         Ok(out)
     }

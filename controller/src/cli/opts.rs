@@ -95,14 +95,9 @@ fn pairs(flag: &str, raw: &[String]) -> Result<Vec<(String, String)>, BadInput> 
 /// A value from a file: at most [`MAX_FILE_VALUE`] bytes, one trailing newline dropped.
 fn read_value(name: &str, path: &str) -> Result<String, BadInput> {
     let bad = |why: String| BadInput(format!("--opt-file {name}={path}: {why}"));
-    let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(bad("not a regular file".into()));
-    }
-    if meta.len() > MAX_FILE_VALUE {
-        return Err(bad(format!("larger than {MAX_FILE_VALUE} bytes")));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let bytes = ordo_inventory::read_bounded(std::path::Path::new(path), MAX_FILE_VALUE)
+        .map_err(|e| bad(e.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".into()))?;
     let text = text
         .strip_suffix("\r\n")
         .or_else(|| text.strip_suffix('\n'))

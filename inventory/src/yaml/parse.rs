@@ -38,31 +38,42 @@ enum Frame {
 /// double at each level (a "billion laughs" grows to gigabytes from a few lines).
 pub const MAX_VALUES: usize = 1_000_000;
 
+/// The most bytes of text aliases may copy (a long scalar aliased many times).
+pub const MAX_ALIAS_BYTES: usize = 64 * 1024 * 1024;
+
 #[derive(Default)]
 struct Builder {
     stack: Vec<(Frame, usize)>,
-    /// Each anchored value, and how many values it holds.
-    anchors: HashMap<usize, (Node, usize)>,
+    /// Each anchored value, how many values it holds, and its text's bytes.
+    anchors: HashMap<usize, (Node, usize, usize)>,
     root: Option<Node>,
     error: Option<(Pos, String)>,
     /// Values so far, aliases expanded.
     values: usize,
+    /// Bytes of text copied by aliases so far.
+    alias_bytes: usize,
 }
 
-/// How many values `node` holds (itself included).
-fn size(node: &Node) -> usize {
-    1 + match &node.kind {
-        Kind::Seq(items) => items.iter().map(size).sum(),
-        Kind::Map(pairs) => pairs.iter().map(|(k, v)| size(k) + size(v)).sum(),
-        _ => 0,
+/// How many values `node` holds (itself included), and the bytes of its text.
+fn size(node: &Node) -> (usize, usize) {
+    match &node.kind {
+        Kind::Scalar { text, .. } => (1, text.len()),
+        Kind::Seq(items) => items
+            .iter()
+            .map(size)
+            .fold((1, 0), |a, b| (a.0 + b.0, a.1 + b.1)),
+        Kind::Map(pairs) => pairs
+            .iter()
+            .flat_map(|(k, v)| [size(k), size(v)])
+            .fold((1, 0), |a, b| (a.0 + b.0, a.1 + b.1)),
     }
 }
 
 impl Builder {
     fn push_value(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            let n = size(&node);
-            self.anchors.insert(anchor, (node.clone(), n));
+            let (n, bytes) = size(&node);
+            self.anchors.insert(anchor, (node.clone(), n, bytes));
         }
         match self.stack.last_mut() {
             None => {
@@ -128,17 +139,21 @@ impl<'input> SpannedEventReceiver<'input> for Builder {
                 }
             }
             Event::Alias(id) => match self.anchors.get(&id) {
-                Some((_, n)) if self.values + n > MAX_VALUES => {
+                Some((_, n, bytes))
+                    if self.values + n > MAX_VALUES
+                        || self.alias_bytes + bytes > MAX_ALIAS_BYTES =>
+                {
                     self.error.get_or_insert((
                         pos,
                         format!(
-                            "aliases expand to more than {MAX_VALUES} values: refused (nested aliases grow exponentially)"
+                            "aliases expand to more than {MAX_VALUES} values or {MAX_ALIAS_BYTES} bytes: refused (nested aliases grow exponentially)"
                         ),
                     ));
                 }
-                Some((node, n)) => {
-                    let (mut node, n) = (node.clone(), *n);
+                Some((node, n, bytes)) => {
+                    let (mut node, n, bytes) = (node.clone(), *n, *bytes);
                     self.values += n;
+                    self.alias_bytes += bytes;
                     node.pos = pos;
                     self.push_value(node, 0);
                 }

@@ -54,3 +54,18 @@ fn anchors_and_merge_keys() {
         vec![("user".into(), "b".into()), ("port".into(), "22".into())]
     );
 }
+
+/// A long scalar aliased many times is refused by the bytes it would copy, not only by
+/// the number of values.
+#[test]
+fn aliases_of_a_long_scalar_are_bounded_by_their_bytes() {
+    let big = "x".repeat(1 << 20);
+    let mut text = format!("a: &big \"{big}\"\nb: [");
+    for _ in 0..100 {
+        text.push_str("*big, ");
+    }
+    text.push_str("]\n");
+    let mut d = Diagnostics::new(std::path::Path::new("bomb.yaml"));
+    assert!(parse(&text, &mut d).is_none());
+    assert!(d.to_string().contains("bytes: refused"), "{d}");
+}
