@@ -23,11 +23,30 @@ fn start_ticks(pid: i32) -> Option<String> {
     rest.split_whitespace().nth(19).map(str::to_string)
 }
 
+/// The record, if it can be trusted: a regular file (not a link) owned by this user and
+/// writable by no one else, in a folder writable by no one else. Anything else could make
+/// the agent kill a process group of someone's choosing: it is ignored (and said so).
+fn trusted_record(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    let private = |m: &std::fs::Metadata| m.uid() == me && m.mode() & 0o022 == 0;
+    let file = std::fs::symlink_metadata(path).ok()?;
+    let dir = path.parent().and_then(|d| std::fs::metadata(d).ok())?;
+    if !file.is_file() || !private(&file) || !private(&dir) {
+        tracing::warn!(
+            "{}: not a private file of this agent's: commands it names are not stopped",
+            path.display()
+        );
+        return None;
+    }
+    std::fs::read_to_string(path).ok()
+}
+
 impl RunningGroups {
     /// Stops the groups a previous life of this agent left running (those whose leader
     /// is still the same process), then starts an empty record at `path`.
     pub fn recover(path: &Path) -> RunningGroups {
-        if let Ok(text) = std::fs::read_to_string(path) {
+        if let Some(text) = trusted_record(path) {
             for line in text.lines() {
                 let mut w = line.split_whitespace();
                 let (Some(Ok(pgid)), Some(start)) = (w.next().map(str::parse::<i32>), w.next())

@@ -40,6 +40,17 @@ pub fn shell(
     workdir: Option<&str>,
 ) -> Result<Command, SpawnError> {
     let me = own_user();
+    let switched = run_as.is_some_and(|u| u != me);
+    // A switched user enters the working folder after the switch, with its own rights:
+    // the agent (root) never opens a folder for it.
+    let script = match workdir.filter(|w| switched && !w.is_empty()) {
+        Some(w) => format!(
+            "cd -- {} || exit 126\n{script}",
+            ordo_proto::shell::quote(w)
+        ),
+        None => script.to_string(),
+    };
+    let script = script.as_str();
     let mut cmd = match run_as.filter(|u| *u != me) {
         None => {
             let mut c = Command::new("/bin/sh");
@@ -89,7 +100,7 @@ pub fn shell(
     {
         cmd.current_dir(home_or_root(&u));
     }
-    if let Some(w) = workdir.filter(|w| !w.is_empty()) {
+    if let Some(w) = workdir.filter(|w| !w.is_empty() && !switched) {
         cmd.current_dir(w);
     }
     cmd.stdin(Stdio::piped())
@@ -136,6 +147,27 @@ pub fn signal_name(n: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A switched user enters its working folder itself, after the switch: the agent's
+    /// root never opens a folder on its behalf.
+    #[test]
+    fn a_switched_user_changes_folder_after_the_switch() {
+        if !nix::unistd::geteuid().is_root() || User::from_name("nobody").ok().flatten().is_none() {
+            return;
+        }
+        let cmd = shell("id -un", Some("nobody"), &[], Some("/root/private")).unwrap();
+        let std = cmd.as_std();
+        assert_eq!(std.get_current_dir(), Some(std::path::Path::new("/")));
+        let args: Vec<String> = std
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            args.iter()
+                .any(|a| a.starts_with("cd -- /root/private || exit 126\n")),
+            "{args:?}"
+        );
+    }
 
     /// As another user, `env` reaches the script's environment, not its command line.
     #[tokio::test]
