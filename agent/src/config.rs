@@ -7,6 +7,7 @@
 //!   ca: ca.pem                      # the controller's CA
 //!   cert: agent.pem
 //!   key: agent.key
+//!   crl: crl.pem                    # optional: the controller's pki/crl.pem (revoked certificates)
 //! allowed_users: [dollaru, ops]     # users commands may run as; ["*"] = any. A request
 //!                                   # without a user runs as the agent's own, which must
 //!                                   # be listed too (never an implicit root)
@@ -31,6 +32,8 @@ pub struct AgentConfig {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// The CA's revocation list, when given: clients with a revoked certificate get nothing.
+    pub crl: Option<PathBuf>,
     pub allowed_users: Vec<String>,
     /// Folders in which uploads may make a run folder (the jobs' `remote_dir`).
     pub upload_dirs: Vec<PathBuf>,
@@ -93,8 +96,14 @@ impl AgentConfig {
             None => Some(SocketAddr::from(([0, 0, 0, 0], 7443))),
         };
         let (mut ca, mut cert, mut key) = (None, None, None);
+        let mut crl = None;
         if let Some(t) = f.require("tls", "agent", &mut d) {
-            let tf = t.fields("tls", &["ca", "cert", "key"], &mut d);
+            let tf = t.fields("tls", &["ca", "cert", "key", "crl"], &mut d);
+            if let Some(n) = tf.get("crl")
+                && let Some(p) = n.str("tls: crl", &mut d)
+            {
+                crl = Some(base.join(p));
+            }
             for (k, slot) in [("ca", &mut ca), ("cert", &mut cert), ("key", &mut key)] {
                 if let Some(n) = tf.require(k, "tls", &mut d)
                     && let Some(p) = n.str(&format!("tls: {k}"), &mut d)
@@ -170,6 +179,7 @@ impl AgentConfig {
             ca: ca.expect("checked"),
             cert: cert.expect("checked"),
             key: key.expect("checked"),
+            crl,
             allowed_users,
             upload_dirs,
             state_dir,

@@ -6,6 +6,7 @@ pub mod enroll;
 mod orphans;
 mod policy;
 mod process;
+mod revoked;
 mod service;
 mod upload;
 
@@ -39,9 +40,11 @@ pub fn cert_info(pem: &[u8]) -> anyhow::Result<(String, i64)> {
     Ok((cn, cert.validity().not_after.timestamp()))
 }
 
-/// Only clients whose certificate names one of `controllers` get through.
+/// Only clients whose certificate names one of `controllers`, and is not revoked, get
+/// through.
 fn client_check(
     controllers: Arc<Vec<String>>,
+    revoked: Arc<revoked::Revoked>,
 ) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
     move |req: Request<()>| {
         let certs = req
@@ -50,8 +53,9 @@ fn client_check(
         let first = certs
             .first()
             .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
-        let name = x509_parser::parse_x509_certificate(first.as_ref())
-            .ok()
+        let parsed = x509_parser::parse_x509_certificate(first.as_ref()).ok();
+        let name = parsed
+            .as_ref()
             .and_then(|(_, c)| {
                 c.subject()
                     .iter_common_name()
@@ -60,6 +64,22 @@ fn client_check(
                     .map(str::to_string)
             })
             .unwrap_or_default();
+        let serial = parsed
+            .as_ref()
+            .map(|(_, c)| c.raw_serial().to_vec())
+            .unwrap_or_default();
+        match revoked.contains(&serial) {
+            Ok(false) => {}
+            Ok(true) => {
+                return Err(Status::permission_denied(format!(
+                    "client `{name}`: its certificate is revoked"
+                )));
+            }
+            Err(e) => {
+                tracing::error!("{e}: every client is refused until it can be read");
+                return Err(Status::unavailable("the agent cannot read its CRL"));
+            }
+        }
         if controllers.iter().any(|c| c == &name) {
             Ok(req)
         } else {
@@ -100,7 +120,10 @@ pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> anyhow
     };
     let reflection_v1 = reflection().build_v1().context("reflection service")?;
     let reflection_v1alpha = reflection().build_v1alpha().context("reflection service")?;
-    let check = client_check(Arc::new(cfg.controllers.clone()));
+    let check = client_check(
+        Arc::new(cfg.controllers.clone()),
+        Arc::new(revoked::Revoked::new(cfg.crl.clone())),
+    );
     std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
         .create(&cfg.state_dir)
         .with_context(|| format!("cannot create state_dir {}", cfg.state_dir.display()))?;

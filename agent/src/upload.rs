@@ -153,6 +153,7 @@ mod tests {
             ca: PathBuf::new(),
             cert: PathBuf::new(),
             key: PathBuf::new(),
+            crl: None,
             allowed_users: vec!["*".into()],
             upload_dirs: vec![PathBuf::from("/tmp")],
             state_dir: PathBuf::from("/run/ordo-agent"),

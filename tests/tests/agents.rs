@@ -426,3 +426,69 @@ fn serve_reuses_its_connection_to_an_agent_between_runs() {
     );
     serve.stop();
 }
+
+/// Revocation both ways: an agent whose certificate the controller revoked is refused at
+/// the handshake; an agent given the CRL refuses a revoked controller certificate, and
+/// accepts the renewed one.
+#[test]
+fn revoked_certificates_are_refused_both_ways() {
+    let smtp = SmtpServer::start_tls();
+    let p = project(&smtp, None);
+    let mut ag1 = AgentProcess::start(&p, "ag1", "[\"*\"]");
+    let ag2 = AgentProcess::start(&p, "ag2", "[\"*\"]");
+    p.write(
+        "inventory.yaml",
+        &format!(
+            "servers:\n{}{}",
+            ag1.inventory_line(""),
+            ag2.inventory_line("")
+        ),
+    );
+    p.write(
+        "jobs/up.yaml",
+        "targets: all\nsteps:\n  - command: echo up\n",
+    );
+    let run = || p.controller(&["run", "up", "--no-progress", "--no-mail"]);
+    run().expect_code(0);
+
+    let revoke = p.controller(&["pki", "revoke", "ag2"]).expect_code(0);
+    assert!(
+        revoke.stdout.contains("revoked 1 certificate(s) of `ag2`"),
+        "{}",
+        revoke.stdout
+    );
+    let out = run().expect_code(1).stdout;
+    assert!(summary_row(&out, "ag1").contains("succeeded"), "{out}");
+    let row = summary_row(&out, "ag2");
+    assert!(
+        row.contains("unreachable") && row.to_lowercase().contains("revoked"),
+        "{out}"
+    );
+
+    // The controller's own certificate revoked, and the agent told (tls: crl).
+    p.controller(&["pki", "revoke", "controller"])
+        .expect_code(0);
+    std::fs::copy(
+        p.path().join("data/pki/crl.pem"),
+        ag1.path().join("crl.pem"),
+    )
+    .unwrap();
+    let cfg = std::fs::read_to_string(ag1.path().join("agent.yaml")).unwrap();
+    std::fs::write(
+        ag1.path().join("agent.yaml"),
+        cfg.replace("key: agent.key }", "key: agent.key, crl: crl.pem }"),
+    )
+    .unwrap();
+    ag1.kill();
+    ag1.restart();
+    let out = run().expect_code(1).stdout;
+    let row = summary_row(&out, "ag1");
+    assert!(
+        row.contains("unreachable") && row.contains("revoked"),
+        "{out}"
+    );
+    // Renewed, the controller is accepted again.
+    p.controller(&["pki", "renew"]).expect_code(0);
+    let out = run().expect_code(1).stdout;
+    assert!(summary_row(&out, "ag1").contains("succeeded"), "{out}");
+}

@@ -1,4 +1,4 @@
-//! `controller pki init|renew|sign`: the agents' certificate authority.
+//! `controller pki init|renew|sign|revoke`: the agents' certificate authority.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -16,6 +16,13 @@ pub enum PkiCmd {
     /// A new key and client certificate for the controller (2 years), e.g. before the
     /// current one expires; agents accept it at once (same CA).
     Renew,
+    /// Revoke every certificate issued to an agent (by its name), the controller's own
+    /// (`controller`), or one by its serial number; writes the CRL (`crl.pem`) that the
+    /// controller checks and agents read (`tls: { crl: crl.pem }`).
+    Revoke {
+        /// An agent's name, `controller`, or a serial number (hex).
+        who: String,
+    },
     /// Sign an agent's certificate signing request (made by `agent enroll`), after showing
     /// what it asks for. The agent's private key never leaves the agent.
     Sign {
@@ -50,6 +57,18 @@ pub fn run(cli: &Cli, cmd: &PkiCmd) -> anyhow::Result<i32> {
             say!(
                 "  {}  the controller's client certificate",
                 pki.controller_cert().display()
+            );
+        }
+        PkiCmd::Revoke { who } => {
+            let serials = pki.revoke(who).map_err(|e| BadInput(e.to_string()))?;
+            say!(
+                "revoked {} certificate(s) of `{who}`: {}",
+                serials.len(),
+                serials.join(", ")
+            );
+            say!(
+                "  {}  the controller refuses them from now on; copy it to every agent (tls: crl)",
+                pki.crl().display()
             );
         }
         PkiCmd::Renew => {

@@ -29,6 +29,8 @@ pub struct AgentSettings {
     /// Names this CA + identity, so cached channels are only reused with the same ones.
     fingerprint: String,
     pub connect_timeout: Duration,
+    /// With revoked certificates (`crl.pem`), connections verify against the CRL.
+    crl_tls: Option<super::agent_tls::CrlTls>,
 }
 
 /// Open channels to agents, kept for the life of the process: `controller serve` talks to
@@ -42,11 +44,13 @@ fn channels() -> &'static Channels {
 }
 
 impl AgentSettings {
-    /// Reads the CA and the controller's client certificate and key (see `controller pki`).
+    /// Reads the CA, the controller's client certificate and key, and the CRL when there
+    /// is one (see `controller pki`).
     pub fn load(
         ca: &Path,
         cert: &Path,
         key: &Path,
+        crl: &Path,
         connect_timeout: Duration,
     ) -> Result<Self, TransportError> {
         let read = |p: &Path| {
@@ -58,19 +62,29 @@ impl AgentSettings {
             })
         };
         let (ca_pem, cert_pem, key_pem) = (read(ca)?, read(cert)?, read(key)?);
+        let crl_pem = std::fs::read(crl).ok();
         let fingerprint = {
             use sha2::Digest;
             let mut h = sha2::Sha256::new();
             h.update(&ca_pem);
             h.update(&cert_pem);
             h.update(&key_pem);
+            h.update(crl_pem.as_deref().unwrap_or_default());
             hex::encode(h.finalize())
+        };
+        let crl_tls = match &crl_pem {
+            Some(c) => Some(
+                super::agent_tls::CrlTls::load(&ca_pem, &cert_pem, &key_pem, c)
+                    .map_err(|e| TransportError::AgentSetup(format!("{}: {e}", crl.display())))?,
+            ),
+            None => None,
         };
         Ok(AgentSettings {
             ca: Certificate::from_pem(ca_pem),
             identity: Identity::from_pem(cert_pem, key_pem),
             fingerprint,
             connect_timeout,
+            crl_tls,
         })
     }
 }
@@ -132,19 +146,36 @@ impl AgentSession {
                 }
             }
         }
-        // The agent's certificate must be for the server's name in the inventory.
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(s.ca.clone())
-            .identity(s.identity.clone())
-            .domain_name(node.name.clone());
-        let endpoint = Endpoint::from_shared(format!("https://{addr}"))
-            .map_err(|e| err(e.to_string()))?
-            .tls_config(tls)
-            .map_err(|e| err(e.to_string()))?
-            .connect_timeout(s.connect_timeout)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30));
-        let channel = tokio::time::timeout(s.connect_timeout, endpoint.connect())
+        // The agent's certificate must be for the server's name in the inventory (and,
+        // with a CRL, not revoked).
+        let connecting = match &s.crl_tls {
+            Some(crl_tls) => {
+                let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+                    .map_err(|e| err(e.to_string()))?
+                    .connect_timeout(s.connect_timeout)
+                    .http2_keep_alive_interval(Duration::from_secs(30));
+                futures::future::Either::Left(crl_tls.channel(
+                    endpoint,
+                    addr.clone(),
+                    node.name.clone(),
+                ))
+            }
+            None => {
+                let tls = ClientTlsConfig::new()
+                    .ca_certificate(s.ca.clone())
+                    .identity(s.identity.clone())
+                    .domain_name(node.name.clone());
+                let endpoint = Endpoint::from_shared(format!("https://{addr}"))
+                    .map_err(|e| err(e.to_string()))?
+                    .tls_config(tls)
+                    .map_err(|e| err(e.to_string()))?
+                    .connect_timeout(s.connect_timeout)
+                    .tcp_nodelay(true)
+                    .http2_keep_alive_interval(Duration::from_secs(30));
+                futures::future::Either::Right(async move { endpoint.connect().await })
+            }
+        };
+        let channel = tokio::time::timeout(s.connect_timeout, connecting)
             .await
             .map_err(|_| TransportError::ConnectTimeout {
                 addr: addr.clone(),

@@ -11,6 +11,7 @@
 //! does them natively.
 
 pub mod agent;
+mod agent_tls;
 mod error;
 mod events;
 mod known_hosts;

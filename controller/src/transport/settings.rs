@@ -25,6 +25,7 @@ pub fn for_nodes(
                 &pki.ca_cert(),
                 &pki.controller_cert(),
                 &pki.controller_key(),
+                &pki.crl(),
                 cfg.ssh.connect_timeout,
             )
             .map_err(|e| BadInput(e.to_string()))?,

@@ -7,6 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod revoke;
+
+pub use revoke::cert_serial;
+
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
     DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
@@ -28,13 +32,13 @@ pub enum PkiError {
     Exists(PathBuf),
 }
 
-fn cert_err(e: rcgen::Error) -> PkiError {
+pub(super) fn cert_err(e: rcgen::Error) -> PkiError {
     PkiError::Cert(e.to_string())
 }
 
 /// The PKI folder.
 pub struct Pki {
-    dir: PathBuf,
+    pub(super) dir: PathBuf,
 }
 
 /// What a signing request asks for, shown to the operator before signing.
@@ -74,7 +78,12 @@ impl Pki {
 
     /// Writes a file; a private one (a key) is 0600 from its creation, never readable by
     /// others even for a moment.
-    fn write(&self, path: &Path, text: &str, private: bool) -> Result<(), PkiError> {
+    pub(super) fn write_file(
+        &self,
+        path: &Path,
+        text: &str,
+        private: bool,
+    ) -> Result<(), PkiError> {
         use std::io::Write;
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         let io = |source| PkiError::Io {
@@ -95,7 +104,7 @@ impl Pki {
         f.write_all(text.as_bytes()).map_err(io)
     }
 
-    fn read(&self, path: &Path) -> Result<String, PkiError> {
+    pub(super) fn read(&self, path: &Path) -> Result<String, PkiError> {
         std::fs::read_to_string(path).map_err(|source| PkiError::Io {
             path: path.to_path_buf(),
             source,
@@ -124,12 +133,12 @@ impl Pki {
         ];
         validity(&mut params, Duration::from_secs(10 * 365 * 86400));
         let ca = params.self_signed(&key).map_err(cert_err)?;
-        self.write(&self.ca_key(), &key.serialize_pem(), true)?;
-        self.write(&self.ca_cert(), &ca.pem(), false)?;
+        self.write_file(&self.ca_key(), &key.serialize_pem(), true)?;
+        self.write_file(&self.ca_cert(), &ca.pem(), false)?;
         self.issue_controller_cert()
     }
 
-    fn issuer(&self) -> Result<Issuer<'static, KeyPair>, PkiError> {
+    pub(super) fn issuer(&self) -> Result<Issuer<'static, KeyPair>, PkiError> {
         let key = KeyPair::from_pem(&self.read(&self.ca_key())?).map_err(cert_err)?;
         Issuer::from_ca_cert_pem(&self.read(&self.ca_cert())?, key).map_err(cert_err)
     }
@@ -143,8 +152,8 @@ impl Pki {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         validity(&mut params, Duration::from_secs(2 * 365 * 86400));
         let cert = params.signed_by(&key, &self.issuer()?).map_err(cert_err)?;
-        self.write(&self.controller_key(), &key.serialize_pem(), true)?;
-        self.write(&self.controller_cert(), &cert.pem(), false)
+        self.write_file(&self.controller_key(), &key.serialize_pem(), true)?;
+        self.write_file(&self.controller_cert(), &cert.pem(), false)
     }
 
     /// What a signing request asks for.
@@ -192,6 +201,8 @@ impl Pki {
         let info = Self::inspect(csr_pem)?;
         Self::check_request(&info, days, also)?;
         let mut csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(cert_err)?;
+        let serial = new_serial();
+        csr.params.serial_number = Some(serial.clone().into());
         csr.params.is_ca = IsCa::ExplicitNoCa;
         csr.params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         csr.params.key_usages = vec![
@@ -203,6 +214,14 @@ impl Pki {
             Duration::from_secs(u64::from(days) * 86400),
         );
         let cert = csr.signed_by(&self.issuer()?).map_err(cert_err)?;
+        // Every certificate signed is kept (public), so that it can be revoked by name.
+        let issued = self.dir.join("issued");
+        std::fs::create_dir_all(&issued).map_err(|source| PkiError::Io {
+            path: issued.clone(),
+            source,
+        })?;
+        let name = format!("{}.{}.pem", hex::encode(&serial), info.common_name);
+        self.write_file(&issued.join(name), &cert.pem(), false)?;
         Ok(cert.pem())
     }
 
@@ -243,6 +262,14 @@ impl Pki {
         }
         Ok(())
     }
+}
+
+/// A new certificate serial number: 16 random-enough bytes (UUID v7), positive.
+fn new_serial() -> Vec<u8> {
+    let mut b = uuid::Uuid::now_v7().as_bytes().to_vec();
+    b[0] &= 0x7f;
+    b[0] |= 0x01;
+    b
 }
 
 fn name(cn: &str) -> DistinguishedName {
