@@ -102,3 +102,44 @@ impl RunningGroups {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+
+    use super::*;
+
+    fn sleeper() -> std::process::Child {
+        std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap()
+    }
+
+    /// A record others could have written is ignored; the agent's own private one is
+    /// obeyed: the group it names is stopped.
+    #[test]
+    fn only_a_private_record_stops_the_groups_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let path = dir.path().join("a.running");
+        let mut child = sleeper();
+        let pid = child.id() as i32;
+        let line = format!("{pid} {}\n", start_ticks(pid).unwrap());
+        std::fs::write(&path, &line).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        RunningGroups::recover(&path);
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "a record open to others was obeyed"
+        );
+
+        std::fs::write(&path, &line).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        RunningGroups::recover(&path);
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "the recorded group was not stopped");
+    }
+}
