@@ -45,6 +45,7 @@ pub const MAX_CONFIG_FILE: u64 = 8 * 1024 * 1024;
 /// or a folder is refused by name before it is opened), at most `max` bytes.
 pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     let meta = std::fs::metadata(path)?;
     if !meta.is_file() {
         let ft = meta.file_type();
@@ -67,10 +68,19 @@ pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     if meta.len() > max {
         return Err(too_big());
     }
+    // Opened without blocking (a FIFO swapped in after the check above would otherwise
+    // wait for a writer for ever), then checked again on the open file itself.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file: only regular files are read",
+        ));
+    }
     let mut data = Vec::new();
-    std::fs::File::open(path)?
-        .take(max + 1)
-        .read_to_end(&mut data)?;
+    file.take(max + 1).read_to_end(&mut data)?;
     if data.len() as u64 > max {
         return Err(too_big());
     }
