@@ -66,14 +66,6 @@ enum Frame {
     HereDoc(HereDoc),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct HereDoc {
-    delimiter: String,
-    quoted: bool,
-    strip_tabs: bool,
-    line: String,
-}
-
 /// Follows shell text as it is written, piece by piece.
 #[derive(Debug, Clone)]
 pub struct ShellLexer {
@@ -234,20 +226,7 @@ impl ShellLexer {
                     '"' => {
                         self.stack.pop();
                     }
-                    '$' => self.dollar = true,
-                    '(' if dollar => {
-                        self.stack.push(Frame::Code {
-                            parens: 0,
-                            cases: 0,
-                        });
-                        self.maybe_arith = true;
-                    }
-                    '{' if dollar => self.stack.push(Frame::Brace {
-                        braces: 0,
-                        in_double: true,
-                    }),
-                    '`' => self.stack.push(Frame::Backtick),
-                    _ => {}
+                    _ => self.expansion_char(c, dollar),
                 }
             }
             Frame::Arith { open } => {
@@ -323,13 +302,7 @@ impl ShellLexer {
                 }
                 self.stack.push(Frame::Arith { open: 2 });
             }
-            '(' if dollar => {
-                self.stack.push(Frame::Code {
-                    parens: 0,
-                    cases: 0,
-                });
-                self.maybe_arith = true;
-            }
+            '(' if dollar => self.open_substitution(),
             '{' if dollar => self.stack.push(Frame::Brace {
                 braces: 0,
                 in_double: false,
@@ -387,94 +360,12 @@ impl ShellLexer {
         }
     }
 
-    /// Reads the `<<[-]WORD` of a here-document; true while the character belongs to it.
-    fn read_heredoc_word(&mut self, c: char) -> bool {
-        let Some(word) = &mut self.heredoc_word else {
-            return false;
-        };
-        if word.is_empty() && c == '<' {
-            // `<<<`: a here-string, not a here-document.
-            self.heredoc_word = None;
-            return true;
-        }
-        let blank = c == ' ' || c == '\t';
-        let ends =
-            c == '\n' || c == ';' || c == '&' || c == '|' || c == ')' || c == '<' || c == '>';
-        let trimmed = word.trim_start_matches('-').trim();
-        if (blank && !trimmed.is_empty() && !open_quote(word)) || (ends && !open_quote(word)) {
-            let raw = std::mem::take(word);
-            self.heredoc_word = None;
-            self.announce(&raw);
-            return !ends;
-        }
-        word.push(c);
-        true
-    }
-
-    fn announce(&mut self, raw: &str) {
-        let strip_tabs = raw.starts_with('-');
-        let word = raw.trim_start_matches('-').trim();
-        if word.is_empty() {
-            return;
-        }
-        let quoted = word.contains(['\'', '"', '\\']);
-        let delimiter: String = word
-            .chars()
-            .filter(|c| !matches!(c, '\'' | '"' | '\\'))
-            .collect();
-        self.pending.push(HereDoc {
-            delimiter,
-            quoted,
-            strip_tabs,
-            line: String::new(),
-        });
-    }
-
-    /// The end of a line of code: announced here-documents start.
-    fn newline(&mut self) {
-        self.end_word();
-        if let Some(w) = self.heredoc_word.take() {
-            self.announce(&w);
-        }
-        if !self.pending.is_empty() {
-            let mut docs = std::mem::take(&mut self.pending);
-            docs.reverse();
-            for d in docs {
-                self.stack.push(Frame::HereDoc(d));
-            }
-        }
-    }
-
-    fn heredoc_char(&mut self, c: char, escaped: bool, dollar: bool) {
-        let Some(Frame::HereDoc(h)) = self.stack.last_mut() else {
-            return;
-        };
-        if c == '\n' {
-            let line = std::mem::take(&mut h.line);
-            let line = if h.strip_tabs {
-                line.trim_start_matches('\t')
-            } else {
-                line.as_str()
-            };
-            if line == h.delimiter {
-                self.stack.pop();
-            }
-            return;
-        }
-        h.line.push(c);
-        if h.quoted || escaped {
-            return;
-        }
+    /// What starts an expansion where the shell expands like in double quotes (double
+    /// quotes, an unquoted here-document's body): `$`, `$(`, `${`, a backtick.
+    fn expansion_char(&mut self, c: char, dollar: bool) {
         match c {
-            '\\' => self.escaped = true,
             '$' => self.dollar = true,
-            '(' if dollar => {
-                self.stack.push(Frame::Code {
-                    parens: 0,
-                    cases: 0,
-                });
-                self.maybe_arith = true;
-            }
+            '(' if dollar => self.open_substitution(),
             '{' if dollar => self.stack.push(Frame::Brace {
                 braces: 0,
                 in_double: true,
@@ -483,89 +374,20 @@ impl ShellLexer {
             _ => {}
         }
     }
+
+    /// `$(`: code again, until its `)`; a second `(` right away makes it arithmetic.
+    fn open_substitution(&mut self) {
+        self.stack.push(Frame::Code {
+            parens: 0,
+            cases: 0,
+        });
+        self.maybe_arith = true;
+    }
 }
 
-/// Whether a here-document word still has a quote open (`'E O F'` is one word).
-fn open_quote(word: &str) -> bool {
-    word.matches('\'').count() % 2 == 1 || word.matches('"').count() % 2 == 1
-}
+mod heredoc;
+
+use heredoc::HereDoc;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at_end(text: &str) -> ShellContext {
-        let mut l = ShellLexer::new();
-        l.feed(text);
-        l.context()
-    }
-
-    fn unsafe_at_end(text: &str) -> bool {
-        matches!(at_end(text), ShellContext::Unsafe(_))
-    }
-
-    fn rests(text: &str) -> bool {
-        let mut l = ShellLexer::new();
-        l.feed(text);
-        l.at_rest()
-    }
-
-    #[test]
-    fn contexts() {
-        use ShellContext::*;
-        assert_eq!(at_end("echo "), Unquoted);
-        assert_eq!(at_end("echo \"a "), Double);
-        assert_eq!(at_end("echo 'a "), Single);
-        assert_eq!(at_end("echo 'a' \"b\" c"), Unquoted);
-        assert_eq!(at_end("echo \"it's "), Double);
-        assert_eq!(at_end("echo 'say \"hi "), Single);
-        assert_eq!(at_end("x=$(echo \"a "), Double);
-        assert_eq!(at_end("x=\"$(echo 'a "), Single);
-        assert_eq!(at_end("x=\"$(echo a) "), Double);
-        assert_eq!(at_end("echo `date` "), Unquoted);
-        assert_eq!(at_end("echo \\\" "), Unquoted);
-        assert_eq!(at_end("# it's a comment "), Comment);
-        assert_eq!(at_end("# it's\necho "), Unquoted);
-        assert_eq!(at_end("echo a#b "), Unquoted);
-        assert_eq!(at_end("echo $(date)#"), Unquoted);
-        assert_eq!(at_end("echo ${x#*/} "), Unquoted);
-        assert_eq!(at_end("echo ${x:-'a "), Single);
-        assert!(matches!(at_end("echo \"${X:-Don't} "), Unsafe(_)));
-        assert_eq!(at_end("echo $'it\\'s' "), Unquoted);
-        assert_eq!(at_end("cat <<EOF\nhello "), HereDoc);
-        assert_eq!(at_end("cat <<EOF\nhello\nEOF\necho "), Unquoted);
-        assert_eq!(at_end("cat <<-\"END\" >f\n\tx\n\tEND\necho \""), Double);
-        assert_eq!(at_end("cat <<<'x' \""), Double);
-        assert_eq!(at_end("cat <<EOF | tr a b\n$(echo \"x "), Double);
-        assert_eq!(at_end("( cat <<EOF\nx "), HereDoc);
-        assert_eq!(at_end("echo $(( 1 + (2) )) \""), Double);
-        assert_eq!(at_end("echo $(( 1 << 2 )) \""), Double);
-        assert_eq!(at_end("k=\"$(case x in x) printf '%s' \"f "), Double);
-        assert_eq!(at_end("k=$(case x in x) echo a;; esac) "), Unquoted);
-    }
-
-    /// Where a reference would be unsafe, or the lexer could be misled, nothing is placed.
-    #[test]
-    fn unsafe_places_are_refused() {
-        assert!(unsafe_at_end("cat <<'EOF'\nit's "));
-        assert!(unsafe_at_end("n=$(( "));
-        assert!(unsafe_at_end("(( n = "));
-        assert!(unsafe_at_end("echo `printf x "));
-        assert!(unsafe_at_end("echo \\"));
-        assert!(unsafe_at_end("echo $'a "));
-        assert!(unsafe_at_end("cat <<"));
-    }
-
-    /// A here-document inside backticks is read where it is: the rest of the script is
-    /// code again (it was once taken for a quoted here-document).
-    #[test]
-    fn a_here_document_in_backticks_ends_in_them() {
-        assert!(rests("msg=`cat <<'EOF'\nhello\nEOF\n`\necho \"got\"\n"));
-        assert_eq!(
-            at_end("msg=`cat <<'EOF'\nhello\nEOF\n`\necho \"got: "),
-            ShellContext::Double
-        );
-        assert!(!rests("echo \"open"));
-        assert!(!rests("cat <<EOF\nnever closed\n"));
-    }
-}
+mod tests;
