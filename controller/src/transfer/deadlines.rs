@@ -20,25 +20,16 @@ pub async fn due_for_ack_check(env: &Env) -> Vec<std::sync::Arc<Job>> {
         let Some(ack) = env.profiles.get(&spec.profile).and_then(|p| p.ack.as_ref()) else {
             continue;
         };
-        let waiting = match env
-            .store
-            .transfers(
-                Some(&job.name),
-                &["delivered".into(), "deposited".into()],
-                10_000,
-            )
-            .await
-        {
+        let waiting = match super::receive::awaiting_ack(env, job).await {
             Ok(w) => w,
             Err(e) => {
                 tracing::warn!(job = %job.name, "acknowledgement deadlines not checked: {e}");
                 continue;
             }
         };
-        let deadline = ack.deadline.as_millis() as i64;
         if waiting
             .iter()
-            .any(|t| now - t.deposited_at.unwrap_or(t.created_at) > deadline)
+            .any(|t| super::receive::past_deadline(t, ack.deadline, now))
         {
             due.push(job.clone());
         }

@@ -20,15 +20,7 @@ pub(super) async fn check_acks(
     out: &mut TransferOutcome,
 ) {
     let Some(ack) = &profile.ack else { return };
-    let waiting = match env
-        .store
-        .transfers(
-            Some(&job.name),
-            &["delivered".into(), "deposited".into()],
-            10_000,
-        )
-        .await
-    {
+    let waiting = match awaiting_ack(env, job).await {
         Ok(w) => w,
         Err(e) => {
             log.line(format!("acknowledgements not checked: {e}")).await;
@@ -47,22 +39,12 @@ pub(super) async fn check_acks(
                 // is no acknowledgement.
                 let now = now_ms();
                 for mut t in waiting {
-                    if now - t.deposited_at.unwrap_or(t.created_at)
-                        > ack.deadline.as_millis() as i64
-                    {
-                        t.status = "unacknowledged".into();
-                        t.updated_at = now;
-                        t.error = Some(format!(
+                    if past_deadline(&t, ack.deadline, now) {
+                        let why = format!(
                             "no acknowledgement within {} of the deposit (the partner could not be reached to check: {e})",
                             humantime::format_duration(ack.deadline)
-                        ));
-                        log.line(format!(
-                            "{}: unacknowledged: {}",
-                            t.file_name,
-                            t.error.as_deref().unwrap_or("")
-                        ))
-                        .await;
-                        out.unacknowledged += 1;
+                        );
+                        unacknowledged(&mut t, now, why, log, out).await;
                         if let Err(e) = env.store.save_transfer(&t).await {
                             tracing::warn!("transfer {}: {e}", t.id);
                         }
@@ -101,23 +83,12 @@ pub(super) async fn check_acks(
                     .await;
                 out.acknowledged += 1;
             }
-            Ok(false)
-                if now - t.deposited_at.unwrap_or(t.created_at)
-                    > ack.deadline.as_millis() as i64 =>
-            {
-                t.status = "unacknowledged".into();
-                t.updated_at = now;
-                t.error = Some(format!(
+            Ok(false) if past_deadline(&t, ack.deadline, now) => {
+                let why = format!(
                     "no acknowledgement within {} of the deposit",
                     humantime::format_duration(ack.deadline)
-                ));
-                log.line(format!(
-                    "{}: unacknowledged: {}",
-                    t.file_name,
-                    t.error.as_deref().unwrap_or("")
-                ))
-                .await;
-                out.unacknowledged += 1;
+                );
+                unacknowledged(&mut t, now, why, log, out).await;
             }
             Ok(false) => continue,
             Err(e) => {
@@ -130,6 +101,41 @@ pub(super) async fn check_acks(
             tracing::warn!("transfer {}: {e}", t.id);
         }
     }
+}
+
+/// A scenario's deposits that wait for their acknowledgement.
+pub(super) async fn awaiting_ack(
+    env: &Env,
+    job: &Job,
+) -> crate::store::StoreResult<Vec<TransferRow>> {
+    env.store
+        .transfers(
+            Some(&job.name),
+            &["delivered".into(), "deposited".into()],
+            10_000,
+        )
+        .await
+}
+
+/// Whether a deposit's acknowledgement is overdue at `now`.
+pub(super) fn past_deadline(t: &TransferRow, deadline: std::time::Duration, now: i64) -> bool {
+    now - t.deposited_at.unwrap_or(t.created_at) > deadline.as_millis() as i64
+}
+
+/// Marks a deposit unacknowledged, says why in the log and counts it.
+async fn unacknowledged(
+    t: &mut TransferRow,
+    now: i64,
+    why: String,
+    log: &mut ScenarioLog<'_>,
+    out: &mut TransferOutcome,
+) {
+    log.line(format!("{}: unacknowledged: {why}", t.file_name))
+        .await;
+    t.status = "unacknowledged".into();
+    t.updated_at = now;
+    t.error = Some(why);
+    out.unacknowledged += 1;
 }
 
 pub(super) async fn receive(
