@@ -1,12 +1,15 @@
 //! Running one step's command on a server: its output as lines, its timeout, and the
-//! collect that may ride on the same command (shell transports, last step).
+//! collect that may ride on the same command (shell transports, last step), and the
+//! judging of its outcome.
 
 use std::time::Duration;
 
+use ordo_jobs::Step;
 use ordo_proto::shell::RunAsSpec;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::NodeStatus;
 use super::node::NodeRun;
 use crate::collect::{self, CollectPlan, CollectSink};
 use crate::transport::lines::{LineSplitter, MarkedLines, Piece};
@@ -171,6 +174,58 @@ impl NodeRun<'_> {
             },
             Err(e @ TransportError::Refused { .. }) => StepOutcome::Refused(e.to_string()),
             Err(e) => StepOutcome::Lost(e.to_string()),
+        }
+    }
+}
+
+impl NodeRun<'_> {
+    /// Records a step's outcome on the server's result; true when the next step may run
+    /// (after a failure, the collect may still run: `on_failure`).
+    pub(super) async fn judge(&mut self, i: usize, step: &Step, outcome: StepOutcome) -> bool {
+        match outcome {
+            StepOutcome::Exited(st) => {
+                self.result.exit_code = st.code();
+                if st.success() {
+                    return true;
+                }
+                if step.allow_failure {
+                    self.warn(format!("{} {st} (allowed to fail)", step.label(i)))
+                        .await;
+                    return true;
+                }
+                self.fail(
+                    NodeStatus::Failed,
+                    format!("{} failed: {st}", step.label(i)),
+                );
+                false
+            }
+            StepOutcome::StepTimeout(t) => {
+                self.fail(
+                    NodeStatus::TimedOut,
+                    format!(
+                        "{} timed out after {}",
+                        step.label(i),
+                        humantime::format_duration(t)
+                    ),
+                );
+                false
+            }
+            StepOutcome::Cancelled => {
+                let st = self.cancelled_status();
+                self.fail(st, format!("{} was stopped", step.label(i)));
+                false
+            }
+            StepOutcome::Refused(e) => {
+                self.fail(NodeStatus::Failed, format!("{}: {e}", step.label(i)));
+                false
+            }
+            StepOutcome::Lost(e) => {
+                self.fail(
+                    NodeStatus::Unreachable,
+                    format!("{}: connection lost: {e}", step.label(i)),
+                );
+                false
+            }
         }
     }
 }

@@ -11,6 +11,7 @@
 //! does them natively.
 
 pub mod agent;
+mod agent_settings;
 mod agent_tls;
 mod error;
 mod events;
@@ -26,7 +27,8 @@ use ordo_proto::shell::{self, RunAsSpec};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use agent::{AgentSession, AgentSettings};
+pub use agent::AgentSession;
+pub use agent_settings::AgentSettings;
 pub use error::TransportError;
 pub use events::{CollectRequest, ExecEvent, ExitStatus, FetchEvent, collect_note};
 pub use local::{LocalSession, current_user};
