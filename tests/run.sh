@@ -28,10 +28,18 @@ if [ "$need_install" = 1 ]; then
 fi
 
 # A stock gRPC client (grpcio with server reflection) for the agent tests, and Ansible's
-# own inventory reader to compare ours with.
+# own inventory reader to compare ours with. A Debian-managed python3 (PEP 668) needs
+# --break-system-packages; one without pip gets python3-pip first.
+pip_install() {
+  python3 -m pip --version >/dev/null 2>&1 || {
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
+  }
+  python3 -m pip install --quiet --disable-pip-version-check "$@" 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$@"
+}
 python3 -c 'import grpc, grpc_reflection' >/dev/null 2>&1 \
-  || python3 -m pip install --quiet --disable-pip-version-check grpcio grpcio-reflection protobuf
+  || pip_install grpcio grpcio-reflection protobuf
 command -v ansible-inventory >/dev/null 2>&1 \
-  || python3 -m pip install --quiet --disable-pip-version-check ansible-core
+  || pip_install ansible-core
 
 exec cargo test --workspace "$@"

@@ -84,19 +84,7 @@ impl AgentProcess {
             ),
         )
         .expect("agent.yaml");
-        let log = std::fs::File::create(d.join("agent.log")).expect("agent log");
-        let child = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "/bin/sh", "-c"])
-            .arg(format!(
-                "mount -t tmpfs -o mode=1777 tmpfs /tmp && exec {} run -c {}",
-                agent_bin_for_namespace().display(),
-                d.join("agent.yaml").display()
-            ))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start agent");
+        let child = spawn(d);
         wait_for_port(port, "the agent");
         AgentProcess {
             name: name.to_string(),
@@ -139,23 +127,29 @@ impl AgentProcess {
 
     /// Starts the agent again with the same configuration and port (after `kill`).
     pub fn restart(&mut self) {
-        let d = self.dir.path();
-        let log = std::fs::OpenOptions::new()
-            .append(true)
-            .open(d.join("agent.log"))
-            .expect("agent log");
-        self.child = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "/bin/sh", "-c"])
-            .arg(format!(
-                "mount -t tmpfs -o mode=1777 tmpfs /tmp && exec {} run -c {}",
-                agent_bin_for_namespace().display(),
-                d.join("agent.yaml").display()
-            ))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("restart agent");
+        self.child = spawn(self.dir.path());
         wait_for_port(self.port, "the agent");
     }
+}
+
+/// Runs the agent configured in `d/agent.yaml` in a mount namespace of its own (a private
+/// /tmp), appending its log to `d/agent.log`.
+fn spawn(d: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(d.join("agent.log"))
+        .expect("agent log");
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "/bin/sh", "-c"])
+        .arg(format!(
+            "mount -t tmpfs -o mode=1777 tmpfs /tmp && exec {} run -c {}",
+            agent_bin_for_namespace().display(),
+            d.join("agent.yaml").display()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start agent")
 }
