@@ -57,6 +57,17 @@ pub fn processes(user: &str, pattern: &str) -> Vec<String> {
         .collect()
 }
 
+/// How many mails (`*.eml`) are in `dir`; none when it does not exist.
+pub fn eml_count(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// A free TCP port on 127.0.0.1 (bound then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

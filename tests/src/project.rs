@@ -62,6 +62,19 @@ impl Project {
         self.controller_env(args, &[])
     }
 
+    /// Retries the failed servers of the latest execution, which must succeed.
+    pub fn retry_failed(&self) -> Outcome {
+        self.controller(&[
+            "executions",
+            "retry",
+            "latest",
+            "--failed-only",
+            "--no-progress",
+            "--no-mail",
+        ])
+        .expect_code(0)
+    }
+
     /// Runs `controller -C <project> <args>` with extra environment variables.
     pub fn controller_env(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
         let out = Command::new(controller_bin())

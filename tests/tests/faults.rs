@@ -96,16 +96,7 @@ fn a_server_killed_mid_step_is_reported_and_retried() {
         "jobs/slow.yaml",
         &format!("targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - script: echo again on $ORDO_NODE_NAME\n"),
     );
-    let retry = p
-        .controller(&[
-            "executions",
-            "retry",
-            "latest",
-            "--failed-only",
-            "--no-progress",
-            "--no-mail",
-        ])
-        .expect_code(0);
+    let retry = p.retry_failed();
     assert!(retry.stdout.contains("again on s1"), "{}", retry.stdout);
     assert!(!retry.stdout.contains("again on s2"), "{}", retry.stdout);
 }
@@ -140,16 +131,7 @@ fn an_agent_killed_mid_step_is_reported_and_retried_once_restarted() {
         "jobs/slow.yaml",
         &format!("targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - command: echo back again\n"),
     );
-    let retry = p
-        .controller(&[
-            "executions",
-            "retry",
-            "latest",
-            "--failed-only",
-            "--no-progress",
-            "--no-mail",
-        ])
-        .expect_code(0);
+    let retry = p.retry_failed();
     assert!(retry.stdout.contains("back again"), "{}", retry.stdout);
 }
 

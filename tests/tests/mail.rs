@@ -2,6 +2,7 @@
 //! credentials from a secret file or the environment, refused credentials, and archives
 //! over the attachment limit.
 
+use ordo_tests::eml_count;
 use ordo_tests::project::{Project, untar_gz};
 use ordo_tests::smtp::{SmtpServer, SmtpTls};
 
@@ -222,15 +223,7 @@ fn a_mail_the_relay_refused_waits_in_the_outbox_and_serve_sends_it() {
     let run = p.controller(&["run", "j", "--no-progress"]).expect_code(0);
     assert!(run.stdout.contains("mail not sent now"), "{}", run.stdout);
     let pending = p.path().join("data/outbox/pending");
-    let count = || {
-        std::fs::read_dir(&pending)
-            .map(|d| {
-                d.flatten()
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-                    .count()
-            })
-            .unwrap_or(0)
-    };
+    let count = || eml_count(&pending);
     assert_eq!(count(), 1);
 
     let smtp = SmtpServer::start_on(port);

@@ -13,7 +13,7 @@ use ordo_tests::project::Project;
 use ordo_tests::smtp::SmtpServer;
 use ordo_tests::sshd::{ClientKey, SshServer};
 use ordo_tests::webhook::WebhookServer;
-use ordo_tests::{LOGIN_USER, sh, temp_dir, wait_until};
+use ordo_tests::{LOGIN_USER, eml_count, sh, temp_dir, wait_until};
 
 fn project() -> Project {
     let p = Project::new();
@@ -887,15 +887,7 @@ fn serve_keeps_the_acknowledgement_deadline() {
         .spawn()
         .unwrap();
     let outbox = p.path().join("data/outbox");
-    let alerts = || {
-        std::fs::read_dir(&outbox)
-            .map(|d| {
-                d.flatten()
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-                    .count()
-            })
-            .unwrap_or(0)
-    };
+    let alerts = || eml_count(&outbox);
     wait_until(
         "serve to mark the deposit unacknowledged",
         Duration::from_secs(20),

@@ -171,16 +171,7 @@ fn a_killed_run_reads_as_interrupted() {
         "jobs/long.yaml",
         &format!("targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - command: echo completed\n"),
     );
-    let retry =
-        s.p.controller(&[
-            "executions",
-            "retry",
-            "latest",
-            "--failed-only",
-            "--no-progress",
-            "--no-mail",
-        ])
-        .expect_code(0);
+    let retry = s.p.retry_failed();
     assert!(
         has_line(&retry.stdout, "s1", "|", "completed"),
         "{}",
