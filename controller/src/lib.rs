@@ -11,6 +11,7 @@ macro_rules! say {
 }
 
 pub mod archive;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod collect;

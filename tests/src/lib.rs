@@ -11,6 +11,7 @@
 //! `/root` cannot be entered by the test users that sshd reads `authorized_keys` as.
 
 pub mod agent;
+pub mod api;
 pub mod postgres;
 pub mod project;
 pub mod smtp;

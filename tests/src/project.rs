@@ -8,6 +8,9 @@ use std::process::{Command, Stdio};
 
 use crate::{controller_bin, temp_dir};
 
+/// The password of the accounts tests add.
+pub const PASSWORD: &str = "correct horse battery staple";
+
 pub struct Project {
     dir: tempfile::TempDir,
 }
@@ -76,6 +79,70 @@ impl Project {
     }
 
     /// Runs `controller -C <project> <args>` with extra environment variables.
+    /// Runs `controller -C <project> <args>` with `input` on its standard input.
+    pub fn controller_stdin(&self, args: &[&str], input: &str) -> Outcome {
+        use std::io::Write;
+        let mut child = Command::new(controller_bin())
+            .arg("-C")
+            .arg(self.dir.path())
+            .args(args)
+            .env_remove("ORDO_PROJECT")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run controller");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        let out = child.wait_with_output().expect("controller");
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Adds an account (`users add NAME --role ROLE --email NAME@example.com` and `extra`)
+    /// whose password is [`PASSWORD`].
+    pub fn add_user(&self, name: &str, role: &str, extra: &[&str]) {
+        let email = format!("{name}@example.com");
+        let mut args = vec![
+            "users",
+            "add",
+            name,
+            "--role",
+            role,
+            "--email",
+            &email,
+            "--password-stdin",
+        ];
+        args.extend_from_slice(extra);
+        let out = self.controller_stdin(&args, &format!("{PASSWORD}\n"));
+        assert_eq!(
+            out.code, 0,
+            "users add {name}: {}{}",
+            out.stdout, out.stderr
+        );
+    }
+
+    /// A new API token of `user` (`tokens create`).
+    pub fn token(&self, user: &str) -> String {
+        let out = self.controller(&["tokens", "create", "--user", user]);
+        assert_eq!(out.code, 0, "tokens create: {}{}", out.stdout, out.stderr);
+        out.stdout.trim().to_string()
+    }
+
+    /// An administrator `admin` and a token of it: what tests that only need the API use.
+    pub fn admin_token(&self) -> String {
+        self.add_user("admin", "admin", &[]);
+        self.token("admin")
+    }
+
     pub fn controller_env(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
         let out = Command::new(controller_bin())
             .envs(env.iter().copied())

@@ -393,25 +393,17 @@ fn serve_reuses_its_connection_to_an_agent_between_runs() {
         "targets: all\narchive: false\nsteps: [{ command: 'echo ok' }]\n",
     );
     let api = ordo_tests::free_port();
-    let mut serve = p.serve(&[], &["--listen", &format!("127.0.0.1:{api}")]);
+    let client = ordo_tests::api::Api::http(api).token(&p.admin_token());
+    let mut serve = p.serve(&[], &["--listen", &format!("http://127.0.0.1:{api}")]);
     ordo_tests::wait_for_port(api, "the API");
     let run = || {
-        let out = sh(&format!(
-            "curl -sf -X POST -H 'Content-Type: application/json' -d '{{}}' http://127.0.0.1:{api}/api/v1/jobs/noop"
-        ));
-        let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["execution"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let r = client.post("/api/v1/jobs/noop", "{}");
+        assert_eq!(r.status, 202, "{}", r.text);
+        let id = r.json["execution"].as_str().unwrap().to_string();
         ordo_tests::wait_until(
             "the run to finish",
             std::time::Duration::from_secs(20),
-            || {
-                sh(&format!(
-                    "curl -sf http://127.0.0.1:{api}/api/v1/executions/{id}"
-                ))
-                .contains("\"status\":\"succeeded\"")
-            },
+            || client.get(&format!("/api/v1/executions/{id}")).json["status"] == "succeeded",
         );
     };
     run();

@@ -312,12 +312,9 @@ fn a_file_dropped_in_the_watched_folder_fires_the_job_once() {
     assert_eq!(lines, format!("got {a} v1\ngot {a} v2-longer\n"));
 }
 
-fn http(method: &str, port: u16, path: &str, body: &str) -> (u16, String) {
-    let out = ordo_tests::sh(&format!(
-        "curl -s -o /dev/stdout -w '\\n%{{http_code}}' -X {method} -H 'Content-Type: application/json' --data '{body}' http://127.0.0.1:{port}{path}"
-    ));
-    let (text, code) = out.trim_end().rsplit_once('\n').unwrap_or(("", out.trim()));
-    (code.parse().unwrap_or(0), text.to_string())
+/// The API of a `serve` on `port` (plain HTTP on loopback) with an administrator's token.
+fn api(p: &Project, port: u16) -> ordo_tests::api::Api {
+    ordo_tests::api::Api::http(port).token(&p.admin_token())
 }
 
 /// SIGHUP and the API reload jobs; an invalid set is refused whole and the old one stays.
@@ -329,7 +326,8 @@ fn reload_takes_a_valid_set_and_refuses_an_invalid_one() {
         "jobs/one.yaml",
         "targets: all\nschedule: \"*/2 * * * * *\"\nsteps: [{ command: echo one }]\n",
     );
-    let mut serve = p.serve(&[], &["--listen", &format!("127.0.0.1:{port}")]);
+    let mut serve = p.serve(&[], &["--listen", &format!("http://127.0.0.1:{port}")]);
+    let api = api(&p, port);
     ordo_tests::wait_for_port(port, "the API");
     let db = Db::open(&p.sqlite_url());
     wait_until("a run of one", Duration::from_secs(20), || {
@@ -350,9 +348,9 @@ fn reload_takes_a_valid_set_and_refuses_an_invalid_one() {
         "{}",
         serve.log()
     );
-    let (code, body) = http("POST", port, "/api/v1/reload", "{}");
-    assert_eq!(code, 422, "{body}");
-    assert!(body.contains("two.yaml:2:11"), "{body}");
+    let r = api.post("/api/v1/reload", "{}");
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("two.yaml:2:11"), "{}", r.text);
     let before = db.finished("one");
     wait_until("one still firing", Duration::from_secs(20), || {
         db.finished("one") > before
@@ -363,14 +361,13 @@ fn reload_takes_a_valid_set_and_refuses_an_invalid_one() {
         "jobs/two.yaml",
         "targets: all\nschedule: \"*/2 * * * * *\"\nsteps: [{ command: echo two }]\n",
     );
-    let (code, body) = http("POST", port, "/api/v1/reload", "{}");
-    assert_eq!(code, 200, "{body}");
-    assert!(body.contains("2 jobs (2 scheduled"), "{body}");
+    let r = api.post("/api/v1/reload", "{}");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("2 jobs (2 scheduled"), "{}", r.text);
     wait_until("a run of two", Duration::from_secs(20), || {
         db.finished("two") >= 1
     });
-    let (_, schedules) = http("GET", port, "/api/v1/schedules", "");
-    let v: serde_json::Value = serde_json::from_str(&schedules).unwrap();
+    let v = api.get("/api/v1/schedules").json;
     let jobs: Vec<&str> = v["schedules"]
         .as_array()
         .unwrap()
@@ -398,19 +395,12 @@ fn a_run_cut_by_a_crash_is_marked_interrupted_and_can_be_retried() {
             u = hook.url("/alerts")
         ),
     );
-    let mut serve = p.serve(&[], &["--listen", &format!("127.0.0.1:{port}")]);
+    let mut serve = p.serve(&[], &["--listen", &format!("http://127.0.0.1:{port}")]);
+    let api = api(&p, port);
     ordo_tests::wait_for_port(port, "the API");
-    let (code, body) = http(
-        "POST",
-        port,
-        "/api/v1/jobs/long",
-        r#"{"options": {"who": "ops"}}"#,
-    );
-    assert_eq!(code, 202, "{body}");
-    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["execution"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let r = api.post("/api/v1/jobs/long", r#"{"options": {"who": "ops"}}"#);
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.json["execution"].as_str().unwrap().to_string();
     let db = Db::open(&p.sqlite_url());
     wait_until("step 2 under way", Duration::from_secs(20), || {
         db.rt

@@ -5,16 +5,16 @@
 use std::time::{Duration, Instant};
 
 use ordo_controller::project::{Env, Loaded, ProjectConfig};
-use ordo_tests::project::Project;
+use ordo_tests::project::{PASSWORD, Project};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 /// One HTTP/1.1 request; the status code and the JSON body.
-async fn http(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16, Value) {
+async fn http(addr: std::net::SocketAddr, token: &str, method: &str, path: &str) -> (u16, Value) {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
     );
     s.write_all(req.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
@@ -51,23 +51,42 @@ fn serve_runs_in_process_answers_the_api_reloads_and_stops() {
         let cfg = ProjectConfig::load(p.path()).expect("ordo.yaml");
         let url = ordo_controller::project::database_url(&cfg);
         let loaded = Loaded::all(cfg).expect("project");
+        let cfg = loaded.cfg.clone();
         let (env, me) = Env::open(loaded, "serve").await.expect("open");
         let instance = me.id.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let listening = ordo_controller::serve::http::listening(&cfg, addr, true).unwrap();
+        let new = ordo_controller::auth::users::NewUser {
+            name: "root".into(),
+            role: "admin".into(),
+            email: "root@example.com".into(),
+            ..Default::default()
+        };
+        ordo_controller::auth::users::add(&env.store, new, PASSWORD)
+            .await
+            .unwrap();
+        let (_, token) =
+            ordo_controller::auth::users::create_token(&env.store, "root", "test", None)
+                .await
+                .unwrap();
+        let http = |method: &'static str, path: String| {
+            let token = token.clone();
+            async move { http(addr, &token, method, &path).await }
+        };
         let (reload_tx, reloads) = mpsc::channel(1);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let served = tokio::spawn(ordo_controller::serve::run(
             env,
             me,
-            Some(listener),
+            Some((listener, listening)),
             reloads,
             async {
                 let _ = stop_rx.await;
             },
         ));
 
-        let (code, body) = http(addr, "POST", "/api/v1/jobs/hello").await;
+        let (code, body) = http("POST", "/api/v1/jobs/hello".to_string()).await;
         assert_eq!(code, 202, "{body}");
         let id = body["execution"]
             .as_str()
@@ -75,7 +94,7 @@ fn serve_runs_in_process_answers_the_api_reloads_and_stops() {
             .to_string();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let (code, e) = http(addr, "GET", &format!("/api/v1/executions/{id}")).await;
+            let (code, e) = http("GET", format!("/api/v1/executions/{id}")).await;
             if code == 200 && e["status"] == "succeeded" {
                 assert_eq!(e["nodes"][0]["server"], "s1", "{e}");
                 break;
@@ -88,26 +107,29 @@ fn serve_runs_in_process_answers_the_api_reloads_and_stops() {
         }
 
         // Errors are mapped once: missing is 404, bad input 400, a refused reload 422.
-        let (code, e) = http(addr, "GET", "/api/v1/executions/20000101-nope").await;
+        let (code, e) = http("GET", "/api/v1/executions/20000101-nope".to_string()).await;
         assert_eq!(code, 404, "{e}");
         assert!(
-            e["error"]
+            e["error"]["message"]
                 .as_str()
                 .unwrap_or("")
                 .contains("no execution matches"),
             "{e}"
         );
         for bad in ["lots", "-1", "0", "1001"] {
-            let (code, e) = http(addr, "GET", &format!("/api/v1/executions?limit={bad}")).await;
+            let (code, e) = http("GET", format!("/api/v1/executions?limit={bad}")).await;
             assert_eq!(code, 400, "limit={bad}: {e}");
         }
-        let (code, e) = http(addr, "POST", "/api/v1/jobs/nope").await;
+        let (code, e) = http("POST", "/api/v1/jobs/nope".to_string()).await;
         assert_eq!(code, 404, "{e}");
         p.write("jobs/broken.yaml", "targets: all\nsteps: 3\n");
-        let (code, e) = http(addr, "POST", "/api/v1/reload").await;
+        let (code, e) = http("POST", "/api/v1/reload".to_string()).await;
         assert_eq!(code, 422, "{e}");
         assert!(
-            e["error"].as_str().unwrap_or("").contains("broken.yaml"),
+            e["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("broken.yaml"),
             "{e}"
         );
 
@@ -120,7 +142,7 @@ fn serve_runs_in_process_answers_the_api_reloads_and_stops() {
         reload_tx.send(()).await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let (code, _) = http(addr, "POST", "/api/v1/jobs/second").await;
+            let (code, _) = http("POST", "/api/v1/jobs/second".to_string()).await;
             if code == 202 {
                 break;
             }

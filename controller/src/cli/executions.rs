@@ -4,7 +4,6 @@ use clap::Subcommand;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use super::{BadInput, Cli, EXIT_OK};
-use crate::engine::NodeStatus;
 use crate::project::ProjectConfig;
 use crate::store::ExecutionRow;
 
@@ -287,55 +286,10 @@ async fn retry(
     opts: &super::opts::OptArgs,
     (accept_new_host_keys, no_mail, no_progress): (bool, bool, bool),
 ) -> anyhow::Result<i32> {
-    if e.status.is_running() {
-        return Err(BadInput(format!(
-            "execution {} is still running (controller {}): wait for it, or for it to be marked interrupted",
-            e.id, e.owner
-        ))
-        .into());
-    }
     let (loaded, job) = crate::project::Loaded::for_job(cfg, &e.job)?;
-    let recorded: std::collections::BTreeMap<String, String> =
-        serde_json::from_str(&e.options).unwrap_or_default();
     let overrides = opts.given(&job)?;
-    let mut given: Vec<(String, String)> = Vec::new();
-    let mut missing = Vec::new();
-    for o in &job.options {
-        if let Some((_, v)) = overrides.iter().find(|(k, _)| *k == o.name) {
-            given.push((o.name.clone(), v.clone()));
-        } else if let Some(v) = recorded.get(&o.name) {
-            if o.secret {
-                missing.push(o.name.clone());
-            } else {
-                given.push((o.name.clone(), v.clone()));
-            }
-        }
-    }
-    if !missing.is_empty() {
-        return Err(BadInput(format!(
-            "secret option(s) {} are not recorded: give them again with --opt-file NAME=FILE or ORDO_OPT_<NAME>",
-            missing.join(", ")
-        ))
-        .into());
-    }
-    let options =
-        ordo_jobs::resolve_options(&job, &given).map_err(|errs| BadInput(errs.join("\n")))?;
-    let servers: Vec<String> = nodes
-        .iter()
-        .filter(|n| !failed_only || n.status != NodeStatus::Succeeded.as_str())
-        .map(|n| n.node.clone())
-        .collect();
-    if servers.is_empty() && job.runs_on_servers() {
-        return Err(BadInput(if failed_only {
-            format!(
-                "execution {}: every server succeeded, nothing to retry",
-                e.id
-            )
-        } else {
-            format!("execution {}: no server was recorded", e.id)
-        })
-        .into());
-    }
+    let launch = crate::exec::retry_launch(&job, &e, &nodes, failed_only, &overrides)?;
+    let servers = launch.only_nodes.clone().unwrap_or_default();
     say!(
         "retrying execution {} ({}) on {} server(s): {}",
         e.id,
@@ -344,16 +298,12 @@ async fn retry(
         servers.join(", ")
     );
     let launch = crate::exec::Launch {
-        options,
-        only_nodes: Some(servers),
         accept_new_host_keys,
         no_mail,
-        cause: "retry".into(),
-        retry_of: Some(e.id.clone()),
         started_by: crate::transport::current_user(),
         terminal: true,
         progress: !no_progress,
-        ..crate::exec::Launch::default()
+        ..launch
     };
     super::run::run_in_foreground(loaded, job, launch).await
 }

@@ -9,6 +9,7 @@ mod plan;
 pub(crate) mod run;
 mod serve;
 mod transfers;
+mod users;
 
 use std::path::PathBuf;
 
@@ -81,6 +82,14 @@ pub enum Command {
     /// The certificate authority for agents: create it, sign agents' requests.
     #[command(subcommand)]
     Pki(pki::PkiCmd),
+    /// Accounts of the API and console: add, list, show, passwd, disable, enable, delete, role.
+    #[command(subcommand)]
+    Users(users::UsersCmd),
+    /// Personal API tokens: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Tokens(users::TokensCmd),
+    /// The audit log: logins, failures, runs, changes to accounts and tokens.
+    Audit(users::AuditArgs),
 }
 
 pub async fn main(cli: Cli) -> anyhow::Result<i32> {
@@ -94,6 +103,9 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Pki(c) => pki::run(&cli, c),
         Command::Agents(c) => agents::run(&cli, c).await,
         Command::Transfers(c) => transfers::run(&cli, c).await,
+        Command::Users(c) => users::users(&cli, c).await,
+        Command::Tokens(c) => users::tokens(&cli, c).await,
+        Command::Audit(a) => users::audit_log(&cli, a).await,
     }
 }
 

@@ -12,7 +12,8 @@ use crate::project::{Env, Loaded};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Serve the HTTP API here (overrides `serve: listen` in ordo.yaml), e.g. 127.0.0.1:8080.
+    /// Serve the API here (overrides `serve: listen` in ordo.yaml): `0.0.0.0:8443` (HTTPS),
+    /// or `http://127.0.0.1:8080` (plain HTTP, loopback addresses only).
     #[arg(long)]
     pub listen: Option<String>,
 }
@@ -23,11 +24,14 @@ pub async fn serve(cli: &Cli, a: &ServeArgs) -> anyhow::Result<i32> {
     let loaded = Loaded::all(super::config(cli)?)?;
     let listen = a.listen.clone().or(loaded.cfg.serve.listen.clone());
     let listener = match listen {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(&addr)
+        Some(text) => {
+            let (addr, plain) = crate::serve::http::parse_listen(&text);
+            let l = tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|e| BadInput(format!("serve: cannot listen on {addr}: {e}")))?,
-        ),
+                .map_err(|e| BadInput(format!("serve: cannot listen on {addr}: {e}")))?;
+            let listening = crate::serve::http::listening(&loaded.cfg, l.local_addr()?, plain)?;
+            Some((l, listening))
+        }
         None => None,
     };
     let (env, me) = Env::open(loaded, "serve").await?;

@@ -99,6 +99,7 @@ pub(super) async fn run_child(
         retry_of: None,
         parent_id: Some(parent_id.to_string()),
         started_by: launch.started_by.clone(),
+        account: launch.account.clone(),
         terminal: launch.terminal,
         progress: false,
         depth: launch.depth + 1,

@@ -17,6 +17,7 @@ pub mod plan;
 mod prepare;
 pub mod record;
 mod report;
+mod retry;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::store::ExecutionStatus;
 pub use plan::Plan;
 pub use prepare::{execution_id, record_refused};
 pub use report::summary_json;
+pub use retry::retry_launch;
 
 /// How an execution is asked for.
 #[derive(Debug, Clone, Default)]
@@ -51,6 +53,8 @@ pub struct Launch {
     pub retry_of: Option<String>,
     pub parent_id: Option<String>,
     pub started_by: String,
+    /// The account that started it (API or console), inherited by follow-ups and job steps.
+    pub account: String,
     /// Live output on the terminal (`controller run`).
     pub terminal: bool,
     pub progress: bool,

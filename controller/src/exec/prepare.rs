@@ -62,6 +62,7 @@ pub(super) fn execution_row(
         fire_key: launch.fire_key.clone(),
         retry_of: launch.retry_of.clone(),
         parent_id: launch.parent_id.clone(),
+        account: launch.account.clone(),
         ..ExecutionRow::default()
     })
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod revoke;
+mod web;
 
 pub use revoke::cert_serial;
 
@@ -272,14 +273,14 @@ fn new_serial() -> Vec<u8> {
     b
 }
 
-fn name(cn: &str) -> DistinguishedName {
+pub(super) fn name(cn: &str) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, cn);
     dn.push(DnType::OrganizationName, "ordo");
     dn
 }
 
-fn validity(params: &mut CertificateParams, life: Duration) {
+pub(super) fn validity(params: &mut CertificateParams, life: Duration) {
     let now = std::time::SystemTime::now();
     // A little slack for clocks that are slightly behind.
     params.not_before = (now - Duration::from_secs(3600)).into();

@@ -5,6 +5,7 @@
 mod env;
 pub mod instance;
 mod read;
+mod read_serve;
 pub mod settings;
 
 use std::collections::BTreeMap;
@@ -15,7 +16,10 @@ use ordo_jobs::transfer::Profile;
 use ordo_jobs::{Job, JobSet};
 
 pub use env::{Env, Loaded};
-pub use settings::{CONFIG_FILE, MailConfig, ProjectConfig, SmtpConfig, SmtpTls, hostname};
+pub use settings::{
+    AuthSettings, CONFIG_FILE, MailConfig, ProjectConfig, SmtpConfig, SmtpTls, TenantKey, TlsFiles,
+    hostname,
+};
 
 /// Input the operator must fix: printed as is, exit code 2, HTTP 400.
 #[derive(Debug, thiserror::Error)]

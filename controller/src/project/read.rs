@@ -115,7 +115,10 @@ pub(super) fn read(root: &Path, doc: &yaml::Node, d: &mut Diagnostics) -> Projec
             mail.smtp = read_smtp(root, s, d);
         }
     }
-    let serve = f.get("serve").map(|n| read_serve(n, d)).unwrap_or_default();
+    let serve = f
+        .get("serve")
+        .map(|n| super::read_serve::read_serve(root, n, d))
+        .unwrap_or_default();
     ProjectConfig {
         root: root.to_path_buf(),
         inventory,
@@ -128,76 +131,6 @@ pub(super) fn read(root: &Path, doc: &yaml::Node, d: &mut Diagnostics) -> Projec
         mail,
         serve,
     }
-}
-
-fn read_serve(n: &yaml::Node, d: &mut Diagnostics) -> ServeConfig {
-    let s = n.fields(
-        "serve",
-        &[
-            "timezone",
-            "lease_ttl",
-            "misfire_grace",
-            "dead_after",
-            "mail_retry",
-            "ack_check",
-            "retention",
-            "listen",
-        ],
-        d,
-    );
-    let mut out = ServeConfig::default();
-    let dur = |key: &str, d: &mut Diagnostics| {
-        let v = s.get(key)?;
-        let t = v.str(&format!("serve: {key}"), d)?;
-        parse_duration(&t)
-            .map_err(|e| d.error(v.pos, format!("serve: {key}: {e}")))
-            .ok()
-    };
-    if let Some(t) = dur("lease_ttl", d) {
-        out.lease_ttl = t.max(Duration::from_secs(1));
-    }
-    if let Some(t) = dur("misfire_grace", d) {
-        out.misfire_grace = t;
-    }
-    if let Some(t) = dur("ack_check", d) {
-        out.ack_check = t.max(Duration::from_secs(1));
-    }
-    if let Some(t) = dur("mail_retry", d) {
-        out.mail_retry = t.max(Duration::from_secs(1));
-    }
-    if let Some(t) = dur("dead_after", d) {
-        out.dead_after = t.max(Duration::from_secs(2));
-    }
-    if let Some(v) = s.get("timezone")
-        && let Some(z) = v.str("serve: timezone", d)
-    {
-        match z.parse() {
-            Ok(tz) => out.timezone = tz,
-            Err(_) => d.error(
-                v.pos,
-                format!("serve: unknown time zone `{z}` (IANA names, e.g. Europe/Paris or UTC)"),
-            ),
-        }
-    }
-    if let Some(r) = s.get("retention") {
-        let f = r.fields("serve: retention", &["max_age", "max_count"], d);
-        if let Some(v) = f.get("max_age")
-            && let Some(t) = v.str("serve: retention: max_age", d)
-        {
-            match parse_duration(&t) {
-                Ok(t) => out.retention.max_age = Some(t),
-                Err(e) => d.error(v.pos, format!("serve: retention: max_age: {e}")),
-            }
-        }
-        if let Some(c) = f
-            .get("max_count")
-            .and_then(|v| v.u64("serve: retention: max_count", d))
-        {
-            out.retention.max_count = Some(c.max(1));
-        }
-    }
-    out.listen = s.get("listen").and_then(|v| v.str("serve: listen", d));
-    out
 }
 
 fn read_smtp(root: &Path, n: &yaml::Node, d: &mut Diagnostics) -> Option<SmtpConfig> {

@@ -28,7 +28,16 @@
 //!   mail_retry: 60s                # how often mails the SMTP relay refused are tried again
 //!   ack_check: 60s                 # how often transfer acknowledgement deadlines are checked
 //!   retention: { max_age: 90d, max_count: 1000 }   # per job, unless the job says otherwise
-//!   listen: 127.0.0.1:8080         # the HTTP API (reload, health)
+//!   listen: 0.0.0.0:8443           # the API and console: HTTPS (plain HTTP only on loopback)
+//!   tls: { cert: /etc/ordo/api.pem, key: /etc/ordo/api.key }   # default: made from the PKI
+//!   hosts: [ordo.example.com]      # Host names accepted (besides loopback and this machine)
+//!   auth:
+//!     session_idle: 30m            # a console session unused this long ends
+//!     session_max: 12h             # and ends this long after the login in any case
+//!     login_backoff: 10s           # N failed logins in a row: wait N x 10s (30 min at most)
+//!     sso_window: 5m               # SSO tokens older or newer than this are refused
+//!     tenants:                     # trusted front-ends (SSO) and integrations (WSSE)
+//!       acme: { key_file: /etc/ordo/acme.key }   # or key_env: ACME_KEY
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -64,6 +73,51 @@ pub struct ServeConfig {
     pub ack_check: Duration,
     pub retention: ordo_jobs::Retention,
     pub listen: Option<String>,
+    /// The API's certificate and key (PEM); without them `serve` makes one from its PKI.
+    pub tls: Option<TlsFiles>,
+    /// Host names the API answers to (besides loopback names and this machine's name).
+    pub hosts: Vec<String>,
+    pub auth: AuthSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Logins and sessions (`serve: auth:`).
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// A session unused this long ends.
+    pub session_idle: Duration,
+    /// A session ends this long after the login, used or not.
+    pub session_max: Duration,
+    /// After N consecutive failed logins the next try waits N times this (30 min at most).
+    pub login_backoff: Duration,
+    /// How far an SSO token's time may be from now.
+    pub sso_window: Duration,
+    /// Trusted front-ends (SSO) and integrations (WSSE), each with its shared key.
+    pub tenants: std::collections::BTreeMap<String, TenantKey>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            session_idle: Duration::from_secs(30 * 60),
+            session_max: Duration::from_secs(12 * 3600),
+            login_backoff: Duration::from_secs(10),
+            sso_window: Duration::from_secs(5 * 60),
+            tenants: Default::default(),
+        }
+    }
+}
+
+/// Where a tenant's shared key is read (at each use, so it can be changed without a restart).
+#[derive(Debug, Clone, Default)]
+pub struct TenantKey {
+    pub key_file: Option<PathBuf>,
+    pub key_env: Option<String>,
 }
 
 impl Default for ServeConfig {
@@ -80,6 +134,9 @@ impl Default for ServeConfig {
                 max_count: Some(1000),
             },
             listen: None,
+            tls: None,
+            hosts: Vec::new(),
+            auth: AuthSettings::default(),
         }
     }
 }

@@ -1,43 +1,140 @@
-//! The HTTP API of `controller serve` (JSON): health, schedules, executions, starting a
-//! job, reloading. Bind it to loopback or put it behind an authenticating proxy: it has
-//! no authentication of its own yet. Every error goes through [`ApiError`].
+//! The REST API v1 of `controller serve` (JSON). Every route is in [`ROUTES`], built by one
+//! macro with the router itself, so the OpenAPI document and the tests that walk the
+//! routes can never miss one. Every handler but the login's takes a
+//! [`Caller`](super::guard::Caller): nothing answers without credentials.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::Server;
+use super::api_admin as admin;
+use super::api_executions as execs;
+use super::api_jobs as jobs;
+use super::api_login as login;
 use super::error::{ApiError, ApiResult};
+use super::guard::Caller;
+use super::http::{self, Listening};
 use crate::clock::now_ms;
-use crate::exec::{Launch, execution_id};
+
+/// The largest request body accepted (options, accounts: small JSON).
+pub const MAX_BODY: usize = 64 * 1024;
 
 type Shared = State<Arc<Server>>;
 
-pub async fn run(server: Arc<Server>, listener: tokio::net::TcpListener, stop: CancellationToken) {
-    let app = Router::new()
-        .route("/api/v1/health", get(health))
-        .route("/api/v1/schedules", get(schedules))
-        .route("/api/v1/executions", get(executions))
-        .route("/api/v1/executions/{id}", get(execution))
-        .route("/api/v1/jobs/{*name}", post(run_job))
-        .route("/api/v1/reload", post(reload))
-        .with_state(server);
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-    {
-        tracing::error!("HTTP API: {e}");
+macro_rules! api_routes {
+    ($( $method:ident $path:literal $handler:path, $public:literal, $summary:literal; )*) => {
+        /// Every route: method, path, whether it answers without credentials (the login
+        /// steps only), and what it does.
+        pub const ROUTES: &[(&str, &str, bool, &str)] = &[
+            $( (stringify!($method), $path, $public, $summary), )*
+        ];
+
+        fn routes() -> Router<Arc<Server>> {
+            Router::new() $( .route($path, $method($handler)) )*
+        }
+    };
+}
+
+api_routes! {
+    post "/api/v1/login" login::start, true, "Log in, step one: user name and password (or an SSO token); mails a code";
+    post "/api/v1/login/code" login::finish, true, "Log in, step two: the ticket and the mailed code; opens a session";
+    post "/api/v1/login/resend" login::resend, true, "Send a new login code (the previous one stops working)";
+    post "/api/v1/logout" login::logout, false, "End this session";
+    get "/api/v1/me" login::me, false, "The calling account";
+    get "/api/v1/health" health, false, "This controller: instance, leader, counts";
+    get "/api/v1/openapi.json" openapi, false, "This API's OpenAPI document";
+    post "/api/v1/reload" reload, false, "Reread the jobs and inventory (admin)";
+    get "/api/v1/schedules" jobs::schedules, false, "Scheduled jobs and their next fires";
+    get "/api/v1/jobs" jobs::list, false, "Jobs, by folder";
+    get "/api/v1/jobs/{*name}" jobs::show, false, "One job: description, options, steps, targets";
+    post "/api/v1/jobs/{*name}" jobs::run, false, "Run a job now with options (operator)";
+    get "/api/v1/executions" execs::executions, false, "Executions, newest first, with filters and paging";
+    get "/api/v1/executions/{id}" execs::execution, false, "One execution with its servers";
+    get "/api/v1/executions/{id}/log" execs::log, false, "An execution's log lines with their times";
+    get "/api/v1/executions/{id}/events" execs::events, false, "An execution's log as it is written (Server-Sent Events)";
+    get "/api/v1/executions/{id}/archive" execs::archive, false, "Download an execution's archive";
+    post "/api/v1/executions/{id}/retry" jobs::retry, false, "Run an execution again, all servers or only the failed ones (operator)";
+    get "/api/v1/users" admin::users, false, "Accounts (admin)";
+    post "/api/v1/users" admin::add_user, false, "Add an account (admin)";
+    get "/api/v1/users/{name}" admin::user, false, "One account (admin, or the account itself)";
+    patch "/api/v1/users/{name}" admin::change_user, false, "Change an account: role, mail, projects, hierarchy, disabled, password (admin)";
+    delete "/api/v1/users/{name}" admin::delete_user, false, "Delete an account (admin)";
+    get "/api/v1/tokens" admin::tokens, false, "API tokens: one's own, or everyone's for an admin";
+    post "/api/v1/tokens" admin::create_token, false, "Create an API token (shown once)";
+    delete "/api/v1/tokens/{id}" admin::revoke_token, false, "Revoke an API token";
+    get "/api/v1/audit" admin::audit, false, "The audit log (admin)";
+}
+
+/// The whole application: the routes, the body limit, the Host/Origin guard and headers.
+pub fn app(server: Arc<Server>, l: Listening) -> Router {
+    routes()
+        .fallback(|| async { ApiError::NotFound("no such API route".into()) })
+        .with_state(server)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(l, http::guard))
+}
+
+pub async fn run(
+    server: Arc<Server>,
+    listener: tokio::net::TcpListener,
+    l: Listening,
+    stop: CancellationToken,
+) {
+    http::serve(app(server, l.clone()), listener, l, stop).await
+}
+
+/// A JSON body whose errors answer in the API's error shape.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(e) => Err(ApiError::BadRequest(format!(
+                "request body: {}",
+                e.body_text()
+            ))),
+        }
     }
 }
 
-async fn health(State(s): Shared) -> Json<Value> {
+/// A JSON body that may be left out (then every field takes its default).
+pub struct OptBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let empty = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .is_some_and(|l| l.as_bytes() == b"0")
+            || (req
+                .headers()
+                .get(axum::http::header::CONTENT_TYPE)
+                .is_none()
+                && req
+                    .headers()
+                    .get(axum::http::header::CONTENT_LENGTH)
+                    .is_none());
+        if empty {
+            return Ok(OptBody(T::default()));
+        }
+        Body::<T>::from_request(req, state)
+            .await
+            .map(|Body(v)| OptBody(v))
+    }
+}
+
+async fn health(State(s): Shared, _c: Caller) -> Json<Value> {
     let env = s.env();
     Json(json!({
         "instance": s.instance,
@@ -48,121 +145,11 @@ async fn health(State(s): Shared) -> Json<Value> {
     }))
 }
 
-async fn schedules(State(s): Shared) -> Json<Value> {
-    let env = s.env();
-    let now = now_ms();
-    let list: Vec<Value> = env
-        .jobs
-        .jobs
-        .values()
-        .filter_map(|j| {
-            let sc = j.schedule.as_ref()?;
-            let tz = sc.timezone.unwrap_or(env.cfg.serve.timezone);
-            let next: Vec<i64> = sc.fires_between(now, i64::MAX, 3, tz);
-            Some(json!({
-                "job": j.name,
-                "cron": sc.crons.iter().map(|c| c.text.clone()).collect::<Vec<_>>(),
-                "timezone": tz.name(),
-                "enabled": sc.enabled,
-                "overlap": sc.overlap.as_str(),
-                "missed": sc.missed.as_str(),
-                "next": next,
-            }))
-        })
-        .collect();
-    Json(json!({ "schedules": list }))
-}
-
-async fn executions(
-    State(s): Shared,
-    Query(q): Query<BTreeMap<String, String>>,
-) -> ApiResult<Json<Value>> {
-    let limit = match q.get("limit") {
-        None => 50,
-        Some(l) => l
-            .parse()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::BadRequest(format!("limit `{l}`: a number from 1 to 1000")))?,
-    };
-    let rows = s
-        .store
-        .list_executions(q.get("job").map(String::as_str), limit)
-        .await?;
-    Ok(Json(
-        json!({"executions": rows.iter().map(exec_json).collect::<Vec<_>>()}),
-    ))
-}
-
-fn exec_json(e: &crate::store::ExecutionRow) -> Value {
-    json!({
-        "id": e.id, "job": e.job, "status": e.status, "cause": e.cause,
-        "started_at": e.started_at, "finished_at": e.finished_at,
-        "servers": {"total": e.nodes_total, "ok": e.nodes_ok, "failed": e.nodes_failed},
-        "archive": e.archive, "error": e.error, "retry_of": e.retry_of, "parent_id": e.parent_id,
-        "options": serde_json::from_str::<Value>(&e.options).unwrap_or(Value::Null),
-    })
-}
-
-async fn execution(State(s): Shared, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let e = s.store.find_execution(&id).await?;
-    let nodes = s.store.nodes(&e.id).await?;
-    let mut v = exec_json(&e);
-    v["nodes"] = nodes
-        .iter()
-        .map(|n| {
-            json!({"server": n.node, "status": n.status, "exit_code": n.exit_code,
-                   "step_reached": n.step_reached, "files": n.files, "error": n.error})
-        })
-        .collect();
-    Ok(Json(v))
-}
-
-/// `POST /api/v1/jobs/<name>` with `{"options": {...}}`: starts the job now.
-async fn run_job(
-    State(s): Shared,
-    Path(name): Path<String>,
-    body: Option<Json<Value>>,
-) -> ApiResult<Response> {
-    let env = s.env();
-    let Some(job) = env.jobs.get(&name).cloned() else {
-        return Err(ApiError::NotFound(format!("no job named `{name}`")));
-    };
-    let given: Vec<(String, String)> = body
-        .as_ref()
-        .and_then(|b| b.get("options"))
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| {
-                    let v = v
-                        .as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| v.to_string());
-                    (k.clone(), v)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let options = ordo_jobs::resolve_options(&job, &given)
-        .map_err(|errs| ApiError::BadRequest(errs.join("; ")))?;
-    let launch = Launch {
-        id: Some(execution_id()),
-        options,
-        cause: "api".into(),
-        started_by: "api".into(),
-        ..Launch::default()
-    };
-    crate::exec::Plan::new(&env.inventory, job.clone(), &launch)?;
-    let id = launch.id.clone().unwrap_or_default();
-    s.spawn_execution(job, launch);
-    Ok((StatusCode::ACCEPTED, Json(json!({"execution": id}))).into_response())
-}
-
-async fn reload(State(s): Shared) -> ApiResult<Json<Value>> {
+async fn reload(State(s): Shared, c: Caller) -> ApiResult<Json<Value>> {
+    c.require_admin()?;
     match s.reload() {
         Ok(summary) => {
-            tracing::info!("reloaded (API): {summary}");
+            c.audit(&s, "reload", "", &summary).await;
             Ok(Json(json!({"reloaded": true, "summary": summary})))
         }
         Err(e) => {
@@ -170,4 +157,60 @@ async fn reload(State(s): Shared) -> ApiResult<Json<Value>> {
             Err(ApiError::Unprocessable(e))
         }
     }
+}
+
+/// OpenAPI 3.1, from [`ROUTES`]: every path, its methods, whether it needs credentials.
+pub fn openapi_document() -> Value {
+    let mut paths = serde_json::Map::new();
+    for (method, path, public, summary) in ROUTES {
+        let p = path.replace("{*name}", "{name}");
+        let params: Vec<Value> = p
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+            .map(|n| json!({"name": n, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        let mut op = json!({
+            "summary": summary,
+            "parameters": params,
+            "responses": {
+                "200": {"description": "done"},
+                "default": {"description": "an error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            }
+        });
+        if *public {
+            op["security"] = json!([]);
+        }
+        paths
+            .entry(p)
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("an object")
+            .insert(method.to_string(), op);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "ordo controller API", "version": env!("CARGO_PKG_VERSION")},
+        "paths": paths,
+        "security": [{"bearer": []}, {"session": []}, {"wsse": []}],
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "a personal API token: controller tokens create"},
+                "session": {"type": "apiKey", "in": "cookie", "name": super::guard::SESSION_COOKIE, "description": "after the two-step login; state-changing requests also send X-CSRF-Token"},
+                "wsse": {"type": "apiKey", "in": "header", "name": "X-WSSE", "description": "UsernameToken with a tenant's key"}
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+                        "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}
+                    }}}
+                }
+            }
+        }
+    })
+}
+
+async fn openapi(_c: Caller) -> Json<Value> {
+    Json(openapi_document())
 }

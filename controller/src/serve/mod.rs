@@ -4,7 +4,13 @@
 //! inventory files are reloaded on SIGHUP or `POST /api/v1/reload`, all or nothing.
 
 pub mod api;
+mod api_admin;
+mod api_executions;
+mod api_jobs;
+mod api_login;
 pub mod error;
+pub mod guard;
+pub mod http;
 mod owed;
 mod retention;
 mod scheduler;
@@ -154,7 +160,7 @@ impl Server {
 pub async fn run(
     env: Arc<Env>,
     me: Instance,
-    listener: Option<tokio::net::TcpListener>,
+    listener: Option<(tokio::net::TcpListener, http::Listening)>,
     mut reloads: mpsc::Receiver<()>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -172,9 +178,14 @@ pub async fn run(
     server.sweep().await;
     let stop = CancellationToken::new();
     let background = TaskTracker::new();
-    if let Some(listener) = listener {
-        tracing::info!("HTTP API on http://{}", listener.local_addr()?);
-        background.spawn(api::run(server.clone(), listener, stop.clone()));
+    if let Some((listener, listening)) = listener {
+        let scheme = if listening.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!("API on {scheme}://{}", listener.local_addr()?);
+        background.spawn(api::run(server.clone(), listener, listening, stop.clone()));
     }
     // Another controller's runs are interrupted once it has been silent `dead_after`.
     let (s, st) = (server.clone(), stop.clone());

@@ -32,6 +32,8 @@ pub struct ExecutionRow {
     pub retry_of: Option<String>,
     /// The execution that started this one (follow-up, job step).
     pub parent_id: Option<String>,
+    /// The account that started it (API or console); empty for schedules, triggers, the CLI.
+    pub account: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -53,7 +55,7 @@ pub struct NodeRow {
 impl Store {
     pub async fn insert_execution(&self, e: &ExecutionRow) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO executions (id, job, status, options, targets, started_at, nodes_total, started_by, cause, owner, fire_key, retry_of, parent_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            "INSERT INTO executions (id, job, status, options, targets, started_at, nodes_total, started_by, cause, owner, fire_key, retry_of, parent_id, account) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&e.id)
         .bind(&e.job)
@@ -68,6 +70,7 @@ impl Store {
         .bind(e.fire_key.clone())
         .bind(e.retry_of.clone())
         .bind(e.parent_id.clone())
+        .bind(&e.account)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -179,7 +182,7 @@ impl Store {
     }
 }
 
-pub(super) const EXEC_SELECT: &str = "SELECT id, job, status, options, targets, started_at, finished_at, nodes_total, nodes_ok, nodes_failed, archive, mail, started_by, error, cause, owner, fire_key, retry_of, parent_id FROM executions";
+pub(super) const EXEC_SELECT: &str = "SELECT id, job, status, options, targets, started_at, finished_at, nodes_total, nodes_ok, nodes_failed, archive, mail, started_by, error, cause, owner, fire_key, retry_of, parent_id, account FROM executions";
 
 pub(super) fn exec_row(r: &AnyRow) -> ExecutionRow {
     ExecutionRow {
@@ -202,5 +205,6 @@ pub(super) fn exec_row(r: &AnyRow) -> ExecutionRow {
         fire_key: r.get(16),
         retry_of: r.get(17),
         parent_id: r.get(18),
+        account: r.get(19),
     }
 }

@@ -6,16 +6,22 @@ use sqlx::any::AnyPoolOptions;
 // Dynamic SQL here is only constants composed in code; values are always bound.
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
+mod accounts;
 mod executions;
+mod filter;
 mod records;
 pub mod retry;
 mod runs;
 mod serve;
+mod sessions;
 mod status;
 mod transfer;
+pub use accounts::{TokenRow, UserRow};
 pub use executions::{ExecutionRow, NodeRow};
+pub use filter::{ExecFilter, Scope};
 pub use records::{AgentRow, Batch, CollectedFile, LogLine};
 pub use serve::{FireRow, NotificationRow};
+pub use sessions::{AuditRow, LoginCodeRow, SessionRow};
 pub use status::ExecutionStatus;
 pub use transfer::TransferRow;
 
@@ -25,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/0002_agents.sql")),
     (3, include_str!("../../migrations/0003_serve.sql")),
     (4, include_str!("../../migrations/0004_transfers.sql")),
+    (5, include_str!("../../migrations/0005_accounts.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +44,11 @@ pub enum StoreError {
     NotFound(String),
     #[error("`{0}` matches several executions: give more characters")]
     Ambiguous(String),
+    /// Anything else that is not there: `no {0}` (e.g. "account `bob`").
+    #[error("no {0}")]
+    Missing(String),
+    #[error("{0} already exists")]
+    Exists(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -94,10 +106,11 @@ impl Store {
                 source,
             })?;
         if sqlite {
-            sqlx::query("PRAGMA journal_mode=WAL")
+            // The wait first: another process may be creating or migrating the file.
+            sqlx::query("PRAGMA busy_timeout=10000")
                 .execute(&pool)
                 .await?;
-            sqlx::query("PRAGMA busy_timeout=10000")
+            sqlx::query("PRAGMA journal_mode=WAL")
                 .execute(&pool)
                 .await?;
             // With WAL, NORMAL only risks the last commits on power loss, never corruption,

@@ -211,14 +211,28 @@ impl Store {
     }
 
     pub async fn logs(&self, execution_id: &str, node: Option<&str>) -> StoreResult<Vec<LogLine>> {
+        self.logs_after(execution_id, node, -1, i64::MAX).await
+    }
+
+    /// At most `limit` lines after line `after` (a sequence number), in order.
+    pub async fn logs_after(
+        &self,
+        execution_id: &str,
+        node: Option<&str>,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<LogLine>> {
         let mut q = String::from(
-            "SELECT seq, node, step, stream, ts, line FROM log_lines WHERE execution_id = $1",
+            "SELECT seq, node, step, stream, ts, line FROM log_lines WHERE execution_id = $1 AND seq > $2",
         );
         if node.is_some() {
-            q.push_str(" AND node = $2");
+            q.push_str(" AND node = $4");
         }
-        q.push_str(" ORDER BY seq");
-        let mut query = sqlx::query(AssertSqlSafe(q)).bind(execution_id);
+        q.push_str(" ORDER BY seq LIMIT $3");
+        let mut query = sqlx::query(AssertSqlSafe(q))
+            .bind(execution_id)
+            .bind(after)
+            .bind(limit);
         if let Some(n) = node {
             query = query.bind(n);
         }

@@ -1,0 +1,275 @@
+//! The two-step login: user name and password (or an SSO token), then a 6-digit code sent
+//! by mail. Failed tries make the account and the client address wait before the next one.
+
+use super::credentials::sso;
+use super::secret::{random_hex, same, sha256_hex, six_digits};
+use super::users::verify_password;
+use super::{AuthError, AuthResult, audit};
+use crate::project::ProjectConfig;
+use crate::store::{LoginCodeRow, SessionRow, Store, UserRow};
+
+/// How long a mailed code is valid, how many tries it allows, how many times it is re-sent.
+pub const CODE_TTL_MS: i64 = 5 * 60_000;
+pub const CODE_TRIES: i64 = 5;
+pub const CODE_SENDS: i64 = 5;
+/// The longest wait after failed logins.
+pub const MAX_WAIT_MS: i64 = 30 * 60_000;
+/// A client address may fail this many times before it waits (offices behind one NAT).
+const ADDRESS_FREE_FAILURES: i64 = 5;
+
+/// Compared when the account does not exist, so that its absence takes as long to learn
+/// as a wrong password. (Argon2id of a random string nobody knows.)
+static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| super::users::hash_password(&random_hex(16)).unwrap_or_default());
+
+const WRONG: &str = "wrong user name or password";
+
+/// What the first step gives.
+pub enum Started {
+    /// A code was mailed: send it back with this ticket.
+    Code { ticket: String, sent_to: String },
+    /// An SSO token needs no code: the session is open.
+    Session(NewSession),
+}
+
+/// A session just opened: the cookie's value (shown once) and the CSRF token.
+pub struct NewSession {
+    pub user: String,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+fn subjects(user: &str, address: &str) -> [String; 2] {
+    [format!("user:{user}"), format!("addr:{address}")]
+}
+
+/// Refuses while the account or the address must still wait.
+async fn check_waits(store: &Store, user: &str, address: &str, now: i64) -> AuthResult<()> {
+    let mut until = 0;
+    for s in subjects(user, address) {
+        until = until.max(store.login_wait(&s).await?.1);
+    }
+    if until > now {
+        let seconds = ((until - now) as u64).div_ceil(1000);
+        return Err(AuthError::Wait { seconds });
+    }
+    Ok(())
+}
+
+/// One more failure: the account waits `failures x backoff`; the address too once past
+/// its free failures. Both capped at 30 minutes; an address forgets after 30 quiet minutes.
+async fn failed(
+    store: &Store,
+    cfg: &ProjectConfig,
+    user: &str,
+    address: &str,
+    now: i64,
+) -> AuthResult<()> {
+    let step = cfg.serve.auth.login_backoff.as_millis() as i64;
+    for (i, s) in subjects(user, address).iter().enumerate() {
+        let (mut failures, until) = store.login_wait(s).await?;
+        if i == 1 && now > until + MAX_WAIT_MS {
+            failures = 0;
+        }
+        failures += 1;
+        let counted = if i == 0 {
+            failures
+        } else {
+            failures - ADDRESS_FREE_FAILURES
+        };
+        let wait = (counted.max(0) * step).min(MAX_WAIT_MS);
+        store.set_login_wait(s, failures, now + wait).await?;
+    }
+    audit(store, user, address, "login.failed", user, "").await;
+    Ok(())
+}
+
+/// `a***@example.com`: enough for the user to know where to look.
+fn masked(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            format!("{}***@{domain}", local.chars().next().unwrap_or('*'))
+        }
+        None => "***".into(),
+    }
+}
+
+/// Step one. `password` may be an SSO token (`sso:…`), which opens the session at once.
+pub async fn start(
+    store: &Store,
+    cfg: &ProjectConfig,
+    user: &str,
+    password: &str,
+    address: &str,
+    now: i64,
+) -> AuthResult<Started> {
+    if user.is_empty() || user.len() > 64 || password.len() > super::users::MAX_PASSWORD {
+        return Err(AuthError::Unauthenticated(WRONG.into()));
+    }
+    check_waits(store, user, address, now).await?;
+    let account = store.user(user).await?;
+    if password.starts_with("sso:") {
+        let checked = match &account {
+            Some(u) if !u.disabled => sso(store, &cfg.serve.auth, u, password, now).await,
+            _ => Err(AuthError::Unauthenticated(WRONG.into())),
+        };
+        if let Err(e) = checked {
+            failed(store, cfg, user, address, now).await?;
+            return Err(e);
+        }
+        let u = account.expect("checked above");
+        let s = open_session(store, &u, address, now, "sso").await?;
+        return Ok(Started::Session(s));
+    }
+    let phc = account
+        .as_ref()
+        .map_or(DUMMY_HASH.as_str(), |u| u.password.as_str());
+    let ok = verify_password(password, phc);
+    let u = match account {
+        Some(u) if ok && !u.disabled => u,
+        _ => {
+            failed(store, cfg, user, address, now).await?;
+            return Err(AuthError::Unauthenticated(WRONG.into()));
+        }
+    };
+    let ticket = random_hex(32);
+    let code = six_digits();
+    let ticket_hash = sha256_hex(ticket.as_bytes());
+    store
+        .insert_login_code(&LoginCodeRow {
+            ticket_hash: ticket_hash.clone(),
+            user_name: u.name.clone(),
+            code_hash: code_hash(&ticket_hash, &code),
+            expires_at: now + CODE_TTL_MS,
+            ..LoginCodeRow::default()
+        })
+        .await?;
+    mail_code(cfg, &u, &code).await?;
+    Ok(Started::Code {
+        ticket,
+        sent_to: masked(&u.email),
+    })
+}
+
+fn code_hash(ticket_hash: &str, code: &str) -> String {
+    sha256_hex(format!("{ticket_hash}:{code}").as_bytes())
+}
+
+async fn mail_code(cfg: &ProjectConfig, u: &UserRow, code: &str) -> AuthResult<()> {
+    let m = crate::mail::Outgoing {
+        to: vec![u.email.clone()],
+        cc: vec![],
+        subject: "Your ordo login code".into(),
+        body: format!(
+            "Hello {},\n\nYour ordo login code is {code}\n\nIt is valid for 5 minutes and works once. \
+             If you did not try to log in, tell your administrator.\n",
+            u.name
+        ),
+        attachment: None,
+    };
+    crate::mail::send(&cfg.mail, &m)
+        .await
+        .map(|_| ())
+        .map_err(|e| AuthError::Mail(e.to_string()))
+}
+
+/// Step two: the ticket from step one and the mailed code.
+pub async fn finish(
+    store: &Store,
+    cfg: &ProjectConfig,
+    ticket: &str,
+    code: &str,
+    address: &str,
+    now: i64,
+) -> AuthResult<NewSession> {
+    const WHY: &str = "wrong, expired or already used code: log in again or ask for a new code";
+    let ticket_hash = sha256_hex(ticket.as_bytes());
+    let Some(c) = store.login_code(&ticket_hash).await? else {
+        return Err(AuthError::Unauthenticated(WHY.into()));
+    };
+    check_waits(store, &c.user_name, address, now).await?;
+    if c.used || c.expires_at <= now || c.tries >= CODE_TRIES {
+        return Err(AuthError::Unauthenticated(WHY.into()));
+    }
+    let right = code.len() == 6 && same(&c.code_hash, &code_hash(&ticket_hash, code));
+    if !store.try_login_code(&ticket_hash, right).await? {
+        failed(store, cfg, &c.user_name, address, now).await?;
+        return Err(AuthError::Unauthenticated(WHY.into()));
+    }
+    let u = match store.user(&c.user_name).await? {
+        Some(u) if !u.disabled => u,
+        _ => return Err(AuthError::Unauthenticated(WHY.into())),
+    };
+    open_session(store, &u, address, now, "password and mailed code").await
+}
+
+/// "Send a new code": the previous one stops working.
+pub async fn resend(
+    store: &Store,
+    cfg: &ProjectConfig,
+    ticket: &str,
+    address: &str,
+    now: i64,
+) -> AuthResult<String> {
+    let ticket_hash = sha256_hex(ticket.as_bytes());
+    let c = match store.login_code(&ticket_hash).await? {
+        Some(c) if !c.used && c.sends < CODE_SENDS => c,
+        _ => {
+            return Err(AuthError::Unauthenticated(
+                "this login cannot get another code: log in again".into(),
+            ));
+        }
+    };
+    check_waits(store, &c.user_name, address, now).await?;
+    let u = super::users::get(store, &c.user_name).await?;
+    let code = six_digits();
+    store
+        .replace_login_code(
+            &ticket_hash,
+            &code_hash(&ticket_hash, &code),
+            now + CODE_TTL_MS,
+        )
+        .await?;
+    mail_code(cfg, &u, &code).await?;
+    Ok(masked(&u.email))
+}
+
+async fn open_session(
+    store: &Store,
+    u: &UserRow,
+    address: &str,
+    now: i64,
+    how: &str,
+) -> AuthResult<NewSession> {
+    store.clear_login_wait(&format!("user:{}", u.name)).await?;
+    let cookie = random_hex(32);
+    let csrf = random_hex(32);
+    store
+        .insert_session(&SessionRow {
+            id_hash: sha256_hex(cookie.as_bytes()),
+            user_name: u.name.clone(),
+            csrf: csrf.clone(),
+            created_at: now,
+            seen_at: now,
+            ended_at: None,
+        })
+        .await?;
+    audit(store, &u.name, address, "login", &u.name, how).await;
+    Ok(NewSession {
+        user: u.name.clone(),
+        cookie,
+        csrf,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_masked_and_the_dummy_hash_parses() {
+        assert_eq!(masked("alice@example.com"), "a***@example.com");
+        assert!(DUMMY_HASH.starts_with("$argon2id$"));
+        assert!(!verify_password("anything", &DUMMY_HASH));
+    }
+}

@@ -1,0 +1,251 @@
+//! Jobs in the API: listing by folder, showing one with its options and targets, running
+//! one (options checked exactly as `controller run` checks them), retrying an execution.
+//! A caller only sees the jobs of its projects; only operators and admins run them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ordo_jobs::Job;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Server;
+use super::api::OptBody;
+use super::error::{ApiError, ApiResult};
+use super::guard::Caller;
+use crate::auth::project_of;
+use crate::clock::now_ms;
+use crate::exec::{Launch, execution_id};
+
+type Shared = State<Arc<Server>>;
+
+/// The job `name`, if the caller may read it (else "no job", as if it did not exist).
+pub fn readable(s: &Server, c: &Caller, name: &str) -> ApiResult<Arc<Job>> {
+    match s.env().jobs.get(name) {
+        Some(j) if c.who.can_read_job(name) => Ok(j.clone()),
+        _ => Err(ApiError::NotFound(format!("no job named `{name}`"))),
+    }
+}
+
+fn runnable(s: &Server, c: &Caller, name: &str) -> ApiResult<Arc<Job>> {
+    let job = readable(s, c, name)?;
+    if !c.who.can_run_job(name) {
+        return Err(ApiError::Forbidden(format!(
+            "{} ({}) may not run `{name}`",
+            c.who.name,
+            c.who.role.as_str()
+        )));
+    }
+    Ok(job)
+}
+
+pub async fn schedules(State(s): Shared, c: Caller) -> Json<Value> {
+    let env = s.env();
+    let now = now_ms();
+    let list: Vec<Value> = env
+        .jobs
+        .jobs
+        .values()
+        .filter(|j| c.who.can_read_job(&j.name))
+        .filter_map(|j| {
+            let sc = j.schedule.as_ref()?;
+            let tz = sc.timezone.unwrap_or(env.cfg.serve.timezone);
+            let next: Vec<i64> = sc.fires_between(now, i64::MAX, 3, tz);
+            Some(json!({
+                "job": j.name,
+                "cron": sc.crons.iter().map(|c| c.text.clone()).collect::<Vec<_>>(),
+                "timezone": tz.name(),
+                "enabled": sc.enabled,
+                "overlap": sc.overlap.as_str(),
+                "missed": sc.missed.as_str(),
+                "next": next,
+            }))
+        })
+        .collect();
+    Json(json!({ "schedules": list, "leader": s.is_leader(), "instance": s.instance }))
+}
+
+fn options_json(job: &Job) -> Vec<Value> {
+    job.options
+        .iter()
+        .map(|o| {
+            json!({
+                "name": o.name, "description": o.description, "type": o.kind.as_str(),
+                "required": o.required, "default": if o.secret { None } else { o.default.clone() },
+                "allowed": o.allowed, "regex": o.regex.as_ref().map(|r| r.as_str()),
+                "secret": o.secret,
+            })
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    folder: Option<String>,
+    q: Option<String>,
+}
+
+pub async fn list(State(s): Shared, c: Caller, Query(q): Query<ListQuery>) -> Json<Value> {
+    let env = s.env();
+    let needle = q.q.as_deref().map(str::to_lowercase);
+    let jobs: Vec<Value> = env
+        .jobs
+        .jobs
+        .values()
+        .filter(|j| c.who.can_read_job(&j.name))
+        .filter(|j| {
+            q.folder
+                .as_deref()
+                .is_none_or(|f| project_of(&j.name) == f.trim_matches('/'))
+        })
+        .filter(|j| {
+            needle.as_deref().is_none_or(|n| {
+                j.name.to_lowercase().contains(n) || j.description.to_lowercase().contains(n)
+            })
+        })
+        .map(|j| {
+            json!({
+                "name": j.name, "folder": project_of(&j.name), "description": j.description,
+                "scheduled": j.schedule.is_some(), "runnable": c.who.can_run_job(&j.name),
+            })
+        })
+        .collect();
+    Json(json!({ "jobs": jobs }))
+}
+
+pub async fn show(State(s): Shared, c: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    let job = readable(&s, &c, &name)?;
+    let env = s.env();
+    // The servers it would run on now, as `controller plan` shows them.
+    let targets: Vec<String> =
+        crate::exec::Plan::new(&env.inventory, job.clone(), &Launch::default())
+            .map(|p| p.nodes.iter().map(|n| n.name.clone()).collect())
+            .unwrap_or_default();
+    Ok(Json(json!({
+        "name": job.name, "folder": project_of(&job.name), "description": job.description,
+        "file": job.file.file_name().map(|f| f.to_string_lossy().to_string()),
+        "options": options_json(&job),
+        "steps": job.steps.iter().enumerate().map(|(i, st)| json!({"label": st.label(i), "kind": st.kind()})).collect::<Vec<_>>(),
+        "targets": crate::exec::plan::targets_text(&job, None),
+        "servers": targets,
+        "schedule": job.schedule.as_ref().map(|sc| sc.crons.iter().map(|c| c.text.clone()).collect::<Vec<_>>()),
+        "runnable": c.who.can_run_job(&job.name),
+    })))
+}
+
+/// Option values from JSON: strings as they are, numbers and booleans as their text.
+fn given(options: Option<&Value>) -> ApiResult<Vec<(String, String)>> {
+    let Some(v) = options else {
+        return Ok(Vec::new());
+    };
+    let m = v
+        .as_object()
+        .ok_or_else(|| ApiError::field("options", "an object of name: value"))?;
+    m.iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => Ok((k.clone(), s.clone())),
+            Value::Number(_) | Value::Bool(_) => Ok((k.clone(), v.to_string())),
+            _ => Err(ApiError::field(
+                &format!("options.{k}"),
+                "a string, number or boolean",
+            )),
+        })
+        .collect()
+}
+
+/// Option errors, each naming its option (`option `x`: ...`) as the field.
+fn option_errors(errs: Vec<String>) -> ApiError {
+    let fields: Vec<(String, String)> = errs
+        .into_iter()
+        .map(|e| {
+            let name = e
+                .strip_prefix("option `")
+                .and_then(|r| r.split('`').next())
+                .map_or("options".to_string(), |n| format!("options.{n}"));
+            (name, e)
+        })
+        .collect();
+    ApiError::Fields(fields)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RunBody {
+    options: Option<Value>,
+    /// Only the servers matching this filter too (as `run --limit`).
+    limit: Option<String>,
+}
+
+pub async fn run(
+    State(s): Shared,
+    c: Caller,
+    Path(name): Path<String>,
+    OptBody(b): OptBody<RunBody>,
+) -> ApiResult<Response> {
+    let job = runnable(&s, &c, &name)?;
+    let options =
+        ordo_jobs::resolve_options(&job, &given(b.options.as_ref())?).map_err(option_errors)?;
+    let launch = Launch {
+        id: Some(execution_id()),
+        options,
+        limit: b.limit,
+        cause: "api".into(),
+        started_by: c.who.label(),
+        account: c.who.name.clone(),
+        ..Launch::default()
+    };
+    start(&s, &c, job, launch).await
+}
+
+async fn start(s: &Arc<Server>, c: &Caller, job: Arc<Job>, launch: Launch) -> ApiResult<Response> {
+    crate::exec::Plan::new(&s.env().inventory, job.clone(), &launch)?;
+    let id = launch.id.clone().unwrap_or_default();
+    c.audit(
+        s,
+        &launch.cause,
+        &format!("{} {id}", job.name),
+        &serde_json::to_string(&launch.options.masked()).unwrap_or_default(),
+    )
+    .await;
+    s.spawn_execution(job, launch);
+    Ok((StatusCode::ACCEPTED, Json(json!({"execution": id}))).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBody {
+    #[serde(default)]
+    failed_only: bool,
+    options: Option<Value>,
+}
+
+pub async fn retry(
+    State(s): Shared,
+    c: Caller,
+    Path(id): Path<String>,
+    OptBody(b): OptBody<RetryBody>,
+) -> ApiResult<Response> {
+    let e = super::api_executions::visible(&s, &c, &id).await?;
+    let job = runnable(&s, &c, &e.job)?;
+    let nodes = s.store.nodes(&e.id).await?;
+    let launch =
+        crate::exec::retry_launch(&job, &e, &nodes, b.failed_only, &given(b.options.as_ref())?)?;
+    let launch = Launch {
+        id: Some(execution_id()),
+        started_by: c.who.label(),
+        account: c.who.name.clone(),
+        ..launch
+    };
+    start(&s, &c, job, launch).await
+}
+
+/// Recorded options as JSON (secrets are masked when recorded).
+pub fn recorded_options(text: &str) -> Value {
+    serde_json::from_str::<BTreeMap<String, String>>(text)
+        .map(|m| json!(m))
+        .unwrap_or(Value::Null)
+}

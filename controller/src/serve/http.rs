@@ -1,0 +1,262 @@
+//! Serving the API (and the console) on its listener: HTTPS with rustls, or plain HTTP on a
+//! loopback address only. Every response carries the security headers; every request's
+//! `Host` must be one of ours and a state-changing request's `Origin` too (DNS rebinding,
+//! cross-site forms).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_util::sync::CancellationToken;
+
+use super::error::ApiError;
+use crate::project::ProjectConfig;
+
+/// How the listener is served, and the host names it answers to.
+#[derive(Clone)]
+pub struct Listening {
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub hosts: Arc<Vec<String>>,
+}
+
+/// The names this controller answers to: loopback names, this machine's name, the listen
+/// address when it is not a wildcard, and `serve: hosts`.
+pub fn host_names(cfg: &ProjectConfig, local: SocketAddr) -> Vec<String> {
+    let mut names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+        crate::project::hostname().to_ascii_lowercase(),
+    ];
+    if !local.ip().is_unspecified() {
+        names.push(local.ip().to_string());
+    }
+    names.extend(cfg.serve.hosts.iter().cloned());
+    names.dedup();
+    names
+}
+
+/// `http://ADDR` (plain, loopback only), `https://ADDR` or `ADDR` (HTTPS): the address, and
+/// whether it is plain HTTP.
+pub fn parse_listen(listen: &str) -> (&str, bool) {
+    match listen.strip_prefix("http://") {
+        Some(a) => (a, true),
+        None => (listen.strip_prefix("https://").unwrap_or(listen), false),
+    }
+}
+
+/// Loads (or, without `serve: tls`, issues from the PKI) the certificate; refuses plain
+/// HTTP on anything but a loopback address.
+pub fn listening(cfg: &ProjectConfig, local: SocketAddr, plain: bool) -> anyhow::Result<Listening> {
+    let hosts = host_names(cfg, local);
+    if plain {
+        if !local.ip().is_loopback() {
+            return Err(crate::project::BadInput(format!(
+                "serve: listen: plain HTTP is only allowed on a loopback address, not {local}: \
+                 drop `http://` to serve HTTPS"
+            ))
+            .into());
+        }
+        return Ok(Listening {
+            tls: None,
+            hosts: Arc::new(hosts),
+        });
+    }
+    let (cert, key) = match &cfg.serve.tls {
+        Some(t) => (t.cert.clone(), t.key.clone()),
+        None => {
+            let pki = crate::pki::Pki::new(&cfg.pki_dir);
+            // The first name is the certificate's CN: a configured name, else this machine's.
+            let mut names = cfg.serve.hosts.clone();
+            names.extend(hosts.iter().skip(3).cloned());
+            names.extend(hosts.iter().take(3).cloned());
+            pki.issue_api_cert(&names)?;
+            (pki.api_cert(), pki.api_key())
+        }
+    };
+    let bad = |what: &str, p: &std::path::Path, e: String| {
+        crate::project::BadInput(format!("serve: tls: {what} {}: {e}", p.display()))
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+        .map_err(|e| bad("cert", &cert, e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad("cert", &cert, e.to_string()))?;
+    if chain.is_empty() {
+        return Err(bad("cert", &cert, "no certificate in it".into()).into());
+    }
+    let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| bad("key", &key, e.to_string()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .map_err(|e| crate::project::BadInput(format!("serve: tls: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Listening {
+        tls: Some(Arc::new(config)),
+        hosts: Arc::new(hosts),
+    })
+}
+
+/// The host part of a `Host` header or an origin's authority (`[::1]:8443` -> `::1`).
+fn host_only(authority: &str) -> String {
+    let a = authority.trim().to_ascii_lowercase();
+    if let Some(rest) = a.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("").to_string();
+    }
+    a.rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(a.clone(), |(h, _)| h.to_string())
+}
+
+fn unsafe_method(m: &Method) -> bool {
+    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Refuses a foreign `Host`, and a state-changing request from another site; adds the
+/// security headers to every answer.
+pub async fn guard(State(l): State<Listening>, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .map(host_only)
+        .unwrap_or_default();
+    let mut refusal = None;
+    if !l.hosts.contains(&host) {
+        refusal = Some(ApiError::field(
+            "Host",
+            format!("`{host}` is not a name of this controller (add it to serve: hosts)"),
+        ));
+    } else if unsafe_method(req.method()) {
+        let origin = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok());
+        let cross = req
+            .headers()
+            .get("sec-fetch-site")
+            .is_some_and(|s| s.as_bytes() == b"cross-site");
+        let foreign = origin.is_some_and(|o| {
+            let authority = o.split_once("://").map_or("", |(_, a)| a);
+            o == "null" || !l.hosts.contains(&host_only(authority))
+        });
+        if cross || foreign {
+            refusal = Some(ApiError::Forbidden(
+                "a request from another site cannot change anything here".into(),
+            ));
+        }
+    }
+    let mut r = match refusal {
+        Some(e) => e.into_response(),
+        None => next.run(req).await,
+    };
+    let h = r.headers_mut();
+    if l.tls.is_some() {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ));
+    r
+}
+
+/// Serves `app` until `stop`: TLS connections through hyper, or axum's plain server.
+pub async fn serve(
+    app: Router,
+    listener: tokio::net::TcpListener,
+    l: Listening,
+    stop: CancellationToken,
+) {
+    let Some(tls) = l.tls else {
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await;
+        if let Err(e) = served {
+            tracing::error!("HTTP API: {e}");
+        }
+        return;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!("HTTPS accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stop.cancelled() => break,
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone().layer(axum::Extension(ConnectInfo(peer)));
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // A client that never finishes its handshake does not hold a task for ever.
+            let stream =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!("TLS handshake with {peer}: {e}");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection_with_upgrades(
+                TokioIo::new(stream),
+                TowerToHyperService::new(app),
+            );
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                tracing::debug!("HTTPS connection from {peer}: {e}");
+            }
+        });
+    }
+    // Live logs (SSE) would keep their connections: give the others a moment, then go.
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_lose_their_port() {
+        assert_eq!(host_only("Ordo.Example.com:8443"), "ordo.example.com");
+        assert_eq!(host_only("[::1]:8443"), "::1");
+        assert_eq!(host_only("127.0.0.1"), "127.0.0.1");
+    }
+}
