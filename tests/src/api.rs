@@ -87,7 +87,7 @@ impl Api {
 
     pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
         let mut c = Command::new("curl");
-        c.args(["-s", "-i", "--max-time", "30", "-X", method]);
+        c.args(["-sS", "-i", "--max-time", "30", "-X", method]);
         if let Some(ca) = &self.cacert {
             c.arg("--cacert").arg(ca);
         }

@@ -204,13 +204,14 @@ pub async fn run(
 async fn start(s: &Arc<Server>, c: &Caller, job: Arc<Job>, launch: Launch) -> ApiResult<Response> {
     crate::exec::Plan::new(&s.env().inventory, job.clone(), &launch)?;
     let id = launch.id.clone().unwrap_or_default();
-    c.audit(
-        s,
-        &launch.cause,
-        &format!("{} {id}", job.name),
-        &serde_json::to_string(&launch.options.masked()).unwrap_or_default(),
-    )
-    .await;
+    let action = if launch.retry_of.is_some() {
+        "retry"
+    } else {
+        "run"
+    };
+    let options = serde_json::to_string(&launch.options.masked()).unwrap_or_default();
+    c.audit(s, action, &format!("{} {id}", job.name), &options)
+        .await;
     s.spawn_execution(job, launch);
     Ok((StatusCode::ACCEPTED, Json(json!({"execution": id}))).into_response())
 }

@@ -161,7 +161,19 @@ pub async fn guard(State(l): State<Listening>, req: Request, next: Next) -> Resp
     }
     let mut r = match refusal {
         Some(e) => e.into_response(),
-        None => next.run(req).await,
+        None => {
+            // The whole body is read first (bounded): a request refused before its body
+            // was read would otherwise end its HTTP/2 stream early, which some clients
+            // (curl) report as an error instead of showing the answer.
+            let (parts, body) = req.into_parts();
+            match axum::body::to_bytes(body, super::api::MAX_BODY).await {
+                Ok(bytes) => {
+                    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                        .await
+                }
+                Err(_) => ApiError::TooLarge(super::api::MAX_BODY).into_response(),
+            }
+        }
     };
     let h = r.headers_mut();
     if l.tls.is_some() {

@@ -1,0 +1,479 @@
+//! Accounts and the authenticated API against a real `controller serve` over HTTPS (its
+//! certificate from the project's CA, checked by curl), with a real SMTP server that
+//! receives the login codes.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use ordo_tests::api::{Api, Reply};
+use ordo_tests::project::{PASSWORD, Project};
+use ordo_tests::smtp::SmtpServer;
+use ordo_tests::{free_port, sh, wait_for_port};
+
+const TENANT_KEY: &str = "s3cret-acme-key";
+
+/// A project mailing through `smtp`, with a tenant `acme`, a job in folder `tests` (with a
+/// required option) and one at the top level.
+fn project(smtp: &SmtpServer, backoff: &str) -> Project {
+    let p = Project::new();
+    p.write("acme.key", &format!("{TENANT_KEY}\n"));
+    p.write(
+        "ordo.yaml",
+        &format!(
+            "mail:\n  from: ordo@example.com\n  smtp: {{ host: 127.0.0.1, port: {}, tls: none }}\n\
+             serve:\n  auth:\n    login_backoff: {backoff}\n    tenants:\n      acme: {{ key_file: acme.key }}\n",
+            smtp.port
+        ),
+    );
+    p.write("inventory.yaml", "servers:\n  s1: { transport: local }\n");
+    p.write(
+        "jobs/tests/hello.yaml",
+        "description: says hello\ntargets: all\noptions:\n  who: { required: true }\nsteps:\n  - command: echo hello ${option.who}\n",
+    );
+    p.write(
+        "jobs/vip.yaml",
+        "description: the VIP job\ntargets: all\nsteps:\n  - command: echo vip\n",
+    );
+    p
+}
+
+/// `serve` on HTTPS; the API, trusting the project's CA.
+fn start(p: &Project) -> (ordo_tests::project::Serve, Api) {
+    let port = free_port();
+    let s = p.serve(&[], &["--listen", &format!("127.0.0.1:{port}")]);
+    wait_for_port(port, "the API");
+    (s, Api::https(port, &p.path().join("data/pki/ca.pem")))
+}
+
+/// The code of the one mail `smtp` received since `seen`, to `to`.
+fn new_code(smtp: &SmtpServer, seen: &mut HashSet<Vec<u8>>, to: &str) -> String {
+    let n = seen.len() + 1;
+    let mails = smtp.wait_for(n);
+    let fresh: Vec<_> = mails
+        .into_iter()
+        .filter(|m| !seen.contains(&m.raw))
+        .collect();
+    assert_eq!(fresh.len(), 1, "one new mail");
+    let m = &fresh[0];
+    seen.insert(m.raw.clone());
+    let parsed = m.parsed();
+    let rcpt = parsed
+        .to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .unwrap_or("");
+    assert_eq!(rcpt, to);
+    let body = parsed.body_text(0).unwrap_or_default().to_string();
+    body.split_whitespace()
+        .find(|w| w.len() == 6 && w.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no code in {body}"))
+        .to_string()
+}
+
+fn login(api: &Api, user: &str, password: &str) -> Reply {
+    api.post(
+        "/api/v1/login",
+        &serde_json::json!({"user": user, "password": password}).to_string(),
+    )
+}
+
+fn code(api: &Api, ticket: &str, code: &str) -> Reply {
+    api.post(
+        "/api/v1/login/code",
+        &serde_json::json!({"ticket": ticket, "code": code}).to_string(),
+    )
+}
+
+#[test]
+fn two_step_login_over_https_with_the_mailed_code() {
+    let smtp = SmtpServer::start();
+    let p = project(&smtp, "1s");
+    p.add_user("alice", "admin", &[]);
+    let (serve, api) = start(&p);
+    let jar = p.path().join("cookies");
+    let browser = api.cookies(&jar);
+    let mut seen = HashSet::new();
+    let mut secrets = vec![PASSWORD.to_string()];
+
+    // Step one: the password; a code goes to alice's address.
+    let r = login(&browser, "alice", PASSWORD);
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(r.json["sent_to"], "a***@example.com");
+    assert!(r.header("strict-transport-security").is_some(), "HSTS");
+    let ticket = r.json["ticket"].as_str().unwrap().to_string();
+    let c1 = new_code(&smtp, &mut seen, "alice@example.com");
+    secrets.extend([ticket.clone(), c1.clone()]);
+
+    // Step two: the code opens a session (a cookie the client cannot read or send elsewhere).
+    let r = code(&browser, &ticket, &c1);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let cookie = r.header("set-cookie").unwrap().to_string();
+    for attr in [
+        "__Host-ordo_session=",
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Path=/",
+    ] {
+        assert!(cookie.contains(attr), "{attr} in {cookie}");
+    }
+    secrets.push(cookie.split(['=', ';']).nth(1).unwrap().to_string());
+    let csrf = r.json["csrf"].as_str().unwrap().to_string();
+    // A code works once.
+    let again = code(&api, &ticket, &c1);
+    assert_eq!(again.status, 401, "{}", again.text);
+
+    let me = browser.get("/api/v1/me");
+    assert_eq!(
+        (me.status, me.json["user"].as_str()),
+        (200, Some("alice")),
+        "{}",
+        me.text
+    );
+    assert_eq!(me.json["via"], "session");
+
+    // A state-changing request needs the CSRF token, from this site, to this host.
+    let r = browser.post("/api/v1/reload", "{}");
+    assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.text);
+    let with_csrf = browser.header(&format!("X-CSRF-Token: {csrf}"));
+    let r = with_csrf.post("/api/v1/reload", "{}");
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = with_csrf
+        .header("Origin: https://evil.example")
+        .post("/api/v1/reload", "{}");
+    assert_eq!(r.status, 403, "a cross-site POST: {}", r.text);
+    let r = with_csrf.header("Host: evil.example").get("/api/v1/me");
+    assert_eq!(
+        (r.status, r.json["error"]["field"].as_str()),
+        (400, Some("Host")),
+        "{}",
+        r.text
+    );
+
+    // Logout ends the session on the server: the old cookie is refused.
+    let r = with_csrf.post("/api/v1/logout", "{}");
+    assert_eq!(r.status, 200, "{}", r.text);
+    let old = api.header(&format!("Cookie: {}", cookie.split(';').next().unwrap()));
+    assert_eq!(old.get("/api/v1/me").status, 401);
+
+    // "Send a new code": the first one stops working, the new one works.
+    let r = login(&browser, "alice", PASSWORD);
+    let ticket = r.json["ticket"].as_str().unwrap().to_string();
+    let old_code = new_code(&smtp, &mut seen, "alice@example.com");
+    let r = browser.post(
+        "/api/v1/login/resend",
+        &serde_json::json!({ "ticket": ticket }).to_string(),
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    let new = new_code(&smtp, &mut seen, "alice@example.com");
+    secrets.extend([ticket.clone(), old_code.clone(), new.clone()]);
+    if old_code != new {
+        let r = code(&browser, &ticket, &old_code);
+        assert_eq!(r.status, 401, "the replaced code: {}", r.text);
+        // That wrong code counts as a failed login: the account waits 1 s (login_backoff).
+        let r = code(&browser, &ticket, &new);
+        assert_eq!(r.status, 429, "{}", r.text);
+        assert_eq!(r.header("retry-after"), Some("1"));
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let r = code(&browser, &ticket, &new);
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // Nothing secret is in the log or the database in clear.
+    drop(serve);
+    let mut haystack = std::fs::read(p.path().join("data/ordo.db")).unwrap();
+    haystack.extend(std::fs::read(p.path().join("data/ordo.db-wal")).unwrap_or_default());
+    for entry in std::fs::read_dir(p.path()).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("serve-") {
+            haystack.extend(std::fs::read(entry.path()).unwrap());
+        }
+    }
+    let text = String::from_utf8_lossy(&haystack);
+    for s in &secrets {
+        assert!(
+            !text.contains(s.as_str()),
+            "`{s}` found in the database or the log"
+        );
+    }
+}
+
+#[test]
+fn failed_logins_wait_longer_each_time_even_across_a_restart() {
+    let smtp = SmtpServer::start();
+    let p = project(&smtp, "100s");
+    p.add_user("alice", "operator", &["--projects", "tests"]);
+    let (serve, api) = start(&p);
+    let r = login(&api, "alice", "not the password");
+    assert_eq!((r.status, r.code()), (401, "unauthenticated"), "{}", r.text);
+    // The right password during the wait is refused too, and does not end the wait.
+    let r = login(&api, "alice", PASSWORD);
+    assert_eq!((r.status, r.code()), (429, "too_many_tries"), "{}", r.text);
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((99..=100).contains(&wait), "Retry-After {wait}");
+    drop(serve);
+    let (_serve, api) = start(&p);
+    let r = login(&api, "alice", PASSWORD);
+    assert_eq!(r.status, 429, "the wait survives a restart: {}", r.text);
+    // An unknown account answers as a wrong password does (and waits the same).
+    let r = login(&api, "nobody", "whatever it is");
+    assert_eq!(r.json["error"]["message"], "wrong user name or password");
+}
+
+/// `sso:<YYMMDD>:<HHmm>:<sha256 hex of key + login + date + time>`, computed by the shell.
+fn sso_token(login: &str, minutes_ago: i64) -> String {
+    let at = format!("-{minutes_ago} min");
+    let d = sh(&format!("date -u -d '{at}' +%y%m%d")).trim().to_string();
+    let t = sh(&format!("date -u -d '{at}' +%H%M")).trim().to_string();
+    let mac = sh(&format!(
+        "printf %s '{TENANT_KEY}{login}{d}{t}' | sha256sum"
+    ));
+    format!("sso:{d}:{t}:{}", mac.split_whitespace().next().unwrap())
+}
+
+/// Computes an `X-WSSE` header (OASIS UsernameToken: base64 of the SHA-1 of the nonce's
+/// bytes, the Created text and the key) with Python's hashlib, independently of ordo.
+const WSSE_PY: &str = r#"
+import base64, datetime, hashlib, os, sys
+user, minutes_ago, key = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+nonce = os.urandom(16)
+now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=minutes_ago)
+created = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+digest = base64.b64encode(hashlib.sha1(nonce + created.encode() + key.encode()).digest()).decode()
+print(f'UsernameToken Username="{user}", PasswordDigest="{digest}", Nonce="{base64.b64encode(nonce).decode()}", Created="{created}"')
+"#;
+
+fn wsse(p: &Project, user: &str, minutes_ago: i64) -> String {
+    let script = p.write("wsse.py", WSSE_PY);
+    sh(&format!(
+        "python3 {} {user} {minutes_ago} {TENANT_KEY}",
+        script.display()
+    ))
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn sso_and_wsse_log_tenants_in_once_and_never_admins() {
+    let smtp = SmtpServer::start();
+    let p = project(&smtp, "1s");
+    p.add_user(
+        "eve",
+        "operator",
+        &["--projects", "tests", "--tenant", "acme"],
+    );
+    p.add_user(
+        "fay",
+        "operator",
+        &["--projects", "tests", "--tenant", "acme"],
+    );
+    p.add_user("root", "admin", &["--tenant", "acme"]);
+    let (_serve, api) = start(&p);
+
+    // SSO: the token opens a session at once (the front-end checked the user).
+    let token = sso_token("eve", 0);
+    let r = login(&api, "eve", &token);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.header("set-cookie")
+            .is_some_and(|c| c.contains("__Host-ordo_session="))
+    );
+    let r = login(&api, "eve", &token);
+    assert_eq!(r.status, 401, "a replayed SSO token: {}", r.text);
+    let r = login(&api, "fay", &sso_token("fay", 10));
+    assert_eq!(r.status, 401, "outside the 5-minute window: {}", r.text);
+    let r = login(&api, "root", &sso_token("root", 0));
+    assert_eq!(r.status, 403, "an admin through SSO: {}", r.text);
+    // A digest with one hex digit changed (eve waits 1 s after her replayed token first).
+    let right = sso_token("eve", 0);
+    let last = if right.ends_with('0') { "1" } else { "0" };
+    let forged = format!("{}{last}", &right[..right.len() - 1]);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(login(&api, "eve", &forged).status, 401, "a wrong digest");
+
+    // WSSE: each header once, within 5 minutes.
+    let h = wsse(&p, "fay", 0);
+    let as_fay = api.header(&format!("X-WSSE: {h}"));
+    let r = as_fay.get("/api/v1/me");
+    assert_eq!(
+        (r.status, r.json["via"].as_str()),
+        (200, Some("wsse acme")),
+        "{}",
+        r.text
+    );
+    let r = as_fay.get("/api/v1/me");
+    assert_eq!(r.status, 401, "a replayed nonce: {}", r.text);
+    let r = api
+        .header(&format!("X-WSSE: {}", wsse(&p, "fay", 10)))
+        .get("/api/v1/me");
+    assert_eq!(r.status, 401, "Created 10 minutes ago: {}", r.text);
+    let r = api
+        .header(&format!("X-WSSE: {}", wsse(&p, "root", 0)))
+        .get("/api/v1/me");
+    assert_eq!(r.status, 403, "an admin through WSSE: {}", r.text);
+}
+
+#[test]
+fn roles_projects_and_the_hierarchy_decide_what_each_account_sees_and_runs() {
+    let smtp = SmtpServer::start();
+    let p = project(&smtp, "1s");
+    p.add_user("admin", "admin", &[]);
+    p.add_user("bob", "operator", &["--projects", "tests"]);
+    p.add_user(
+        "dave",
+        "operator",
+        &["--projects", "tests", "--primary", "bob"],
+    );
+    p.add_user("carol", "viewer", &["--projects", "tests"]);
+    let tokens: Vec<String> = ["admin", "bob", "dave", "carol"]
+        .iter()
+        .map(|u| p.token(u))
+        .collect();
+    let (_serve, api) = start(&p);
+    let [admin, bob, dave, carol] = [0, 1, 2, 3].map(|i| api.token(&tokens[i]));
+    let run = |who: &Api, job: &str, body: &str| who.post(&format!("/api/v1/jobs/{job}"), body);
+    let hello = r#"{"options": {"who": "world"}}"#;
+
+    // A viewer reads but cannot run; an operator runs only in its projects.
+    let jobs = carol.get("/api/v1/jobs");
+    let names: Vec<&str> = jobs.json["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["tests/hello"], "{}", jobs.text);
+    let r = run(&carol, "tests/hello", hello);
+    assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.text);
+    let r = run(&bob, "vip", "{}");
+    assert_eq!(r.status, 404, "outside bob's projects: {}", r.text);
+    let r = run(&bob, "tests/hello", "{}");
+    assert_eq!(
+        (r.status, r.json["error"]["field"].as_str()),
+        (400, Some("options.who")),
+        "{}",
+        r.text
+    );
+
+    let started = |r: Reply| {
+        assert_eq!(r.status, 202, "{}", r.text);
+        r.json["execution"].as_str().unwrap().to_string()
+    };
+    let by_bob = started(run(&bob, "tests/hello", hello));
+    let by_dave = started(run(&dave, "tests/hello", hello));
+    let by_admin = started(run(&admin, "vip", "{}"));
+    let ids = |who: &Api| -> Vec<String> {
+        let r = who.get("/api/v1/executions");
+        assert_eq!(r.status, 200, "{}", r.text);
+        let mut v: Vec<String> = r.json["executions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    // A primary sees its secondaries' runs; a secondary only its own; an admin all.
+    assert_eq!(ids(&bob), sorted(vec![by_bob.clone(), by_dave.clone()]));
+    assert_eq!(ids(&dave), vec![by_dave.clone()]);
+    assert_eq!(ids(&carol), Vec::<String>::new());
+    assert_eq!(
+        ids(&admin),
+        sorted(vec![by_bob.clone(), by_dave.clone(), by_admin.clone()])
+    );
+    assert_eq!(
+        dave.get(&format!("/api/v1/executions/{by_bob}")).status,
+        404
+    );
+    let e = bob.get(&format!("/api/v1/executions/{by_dave}"));
+    assert_eq!(e.json["account"], "dave", "{}", e.text);
+    assert!(
+        e.json["started_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("dave (token "),
+        "{}",
+        e.text
+    );
+
+    // The audit log says who ran what; only admins read it.
+    assert_eq!(bob.get("/api/v1/audit").status, 403);
+    let audit = admin.get("/api/v1/audit?action=run");
+    assert!(
+        audit.text.contains(&format!("tests/hello {by_bob}")),
+        "{}",
+        audit.text
+    );
+
+    // A disabled account's token stops working; so does a revoked token.
+    let out = p.controller(&["users", "disable", "carol"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(carol.get("/api/v1/me").status, 401);
+    let id = tokens[1].split('_').nth(1).unwrap();
+    let r = bob.call("DELETE", &format!("/api/v1/tokens/{id}"), None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(bob.get("/api/v1/me").status, 401);
+}
+
+#[test]
+fn no_route_answers_without_credentials_and_the_openapi_document_lists_every_route() {
+    let smtp = SmtpServer::start();
+    let p = project(&smtp, "1s");
+    let token = p.admin_token();
+    let (_serve, api) = start(&p);
+    let forged = api.header("Cookie: __Host-ordo_session=0123456789abcdef");
+    let bad_bearer = api.token("ordo_0123456789abcdef_0123");
+    for (method, path, public, _) in ordo_controller::serve::api::ROUTES {
+        let path = path
+            .replace("{*name}", "tests/hello")
+            .replace(['{', '}'], "");
+        let method = method.to_uppercase();
+        for (who, client) in [
+            ("nothing", &api),
+            ("a forged cookie", &forged),
+            ("a bad token", &bad_bearer),
+        ] {
+            let r = client.call(&method, &path, Some("{}"));
+            if *public {
+                assert_ne!(r.status / 100, 2, "{method} {path} with {who}: {}", r.text);
+            } else {
+                assert_eq!(r.status, 401, "{method} {path} with {who}: {}", r.text);
+                assert_eq!(r.code(), "unauthenticated");
+            }
+        }
+    }
+    let doc = api.token(&token).get("/api/v1/openapi.json");
+    assert_eq!(doc.status, 200, "{}", doc.text);
+    let mut listed = 0;
+    for (path, ops) in doc.json["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            let route = path.replace("{name}", "{*name}");
+            assert!(
+                ordo_controller::serve::api::ROUTES
+                    .iter()
+                    .any(|(m, p, _, _)| m == method && (*p == route || *p == path.as_str())),
+                "{method} {path} is documented but not served"
+            );
+            listed += 1;
+        }
+    }
+    assert_eq!(listed, ordo_controller::serve::api::ROUTES.len());
+
+    // Plain HTTP only on loopback.
+    let out = p.controller(&[
+        "serve",
+        "--listen",
+        &format!("http://0.0.0.0:{}", free_port()),
+    ]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("plain HTTP is only allowed on a loopback address"),
+        "{}",
+        out.stderr
+    );
+}
