@@ -75,3 +75,11 @@ CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
 
 -- The account that started an execution ('' for schedules, triggers and the CLI).
 ALTER TABLE executions ADD COLUMN account TEXT NOT NULL DEFAULT '';
+
+-- Schedules switched off at run time (API, console), over what the job file says.
+CREATE TABLE IF NOT EXISTS schedule_switches (
+    job         TEXT PRIMARY KEY,
+    disabled    INTEGER NOT NULL,
+    changed_by  TEXT NOT NULL,
+    changed_at  BIGINT NOT NULL
+);

@@ -400,6 +400,17 @@ fn roles_projects_and_the_hierarchy_decide_what_each_account_sees_and_runs() {
         e.text
     );
 
+    // Agents are for operators; transfers are filtered by project like executions.
+    assert_eq!(carol.get("/api/v1/agents").status, 403);
+    let r = bob.get("/api/v1/agents");
+    assert!(r.status == 200 && r.json["agents"].is_array(), "{}", r.text);
+    assert_eq!(bob.get("/api/v1/transfers?scenario=vip").status, 404);
+    let r = bob.get("/api/v1/transfers?limit=0");
+    assert_eq!(
+        (r.status, r.json["error"]["field"].as_str()),
+        (400, Some("limit"))
+    );
+
     // The audit log says who ran what; only admins read it.
     assert_eq!(bob.get("/api/v1/audit").status, 403);
     let audit = admin.get("/api/v1/audit?action=run");

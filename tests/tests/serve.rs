@@ -551,3 +551,81 @@ fn chrono_ms() -> i64 {
         .unwrap()
         .as_millis() as i64
 }
+
+/// An operator switches a schedule off through the API: it stops firing, `schedules`
+/// says who switched it off; switched on, it fires again without catching up the fires
+/// it skipped. A viewer may not switch it.
+#[test]
+fn a_schedule_switched_off_through_the_api_stays_off_until_switched_on() {
+    let port = free_port();
+    let p = local_project("serve: { lease_ttl: 3s }\n");
+    p.write(
+        "jobs/ops/tick.yaml",
+        "targets: all\nschedule: { cron: \"*/2 * * * * *\", missed: catch-up }\nsteps: [{ command: echo tick }]\n",
+    );
+    p.add_user("olga", "operator", &["--projects", "ops"]);
+    p.add_user("vic", "viewer", &["--projects", "ops"]);
+    let olga = ordo_tests::api::Api::http(port).token(&p.token("olga"));
+    let vic = ordo_tests::api::Api::http(port).token(&p.token("vic"));
+    let _serve = p.serve(&[], &["--listen", &format!("http://127.0.0.1:{port}")]);
+    ordo_tests::wait_for_port(port, "the API");
+    let db = Db::open(&p.sqlite_url());
+    wait_until("a first tick", Duration::from_secs(20), || {
+        db.finished("ops/tick") >= 1
+    });
+
+    let off = r#"{"enabled": false}"#;
+    assert_eq!(
+        vic.call("PUT", "/api/v1/schedules/ops/tick", Some(off))
+            .status,
+        403
+    );
+    let r = olga.call("PUT", "/api/v1/schedules/ops/tick", Some(off));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let listed = olga.get("/api/v1/schedules").json;
+    assert_eq!(listed["schedules"][0]["enabled"], false, "{listed}");
+    assert!(
+        listed["schedules"][0]["switched_off_by"]["by"]
+            .as_str()
+            .unwrap()
+            .starts_with("olga")
+    );
+    let shown = p.controller(&["schedules"]).expect_code(0).stdout;
+    assert!(shown.contains("switched off by olga"), "{shown}");
+    // A tick already decided may still start; then nothing for 6 s (3 slots).
+    std::thread::sleep(Duration::from_secs(3));
+    let during = db.executions("ops/tick").len();
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(
+        db.executions("ops/tick").len(),
+        during,
+        "fired while switched off"
+    );
+
+    let r = olga.call(
+        "PUT",
+        "/api/v1/schedules/ops/tick",
+        Some(r#"{"enabled": true}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    wait_until("a tick after switching on", Duration::from_secs(20), || {
+        db.executions("ops/tick").len() > during
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let caught_up: Vec<_> = db
+        .executions("ops/tick")
+        .into_iter()
+        .filter(|e| {
+            e.cause.contains("catch") || e.error.as_deref().is_some_and(|x| x.contains("catch-up"))
+        })
+        .collect();
+    assert!(
+        caught_up.is_empty(),
+        "the skipped fires were caught up: {caught_up:?}"
+    );
+    let n = db.executions("ops/tick").len();
+    assert!(
+        n <= during + 2,
+        "{n} runs right after switching on (from {during})"
+    );
+}

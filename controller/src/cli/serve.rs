@@ -78,6 +78,10 @@ pub async fn schedules(cli: &Cli, a: &SchedulesArgs) -> anyhow::Result<i32> {
         "overlap / missed",
         "last fire",
     ]);
+    let off = match &store {
+        Some(st) => st.disabled_schedules().await?,
+        None => Vec::new(),
+    };
     let mut count = 0;
     for job in jobs.jobs.values() {
         let (Some(s), watch) = (&job.schedule, &job.watch) else {
@@ -130,11 +134,18 @@ pub async fn schedules(cli: &Cli, a: &SchedulesArgs) -> anyhow::Result<i32> {
         if !s.enabled {
             what.push_str("\n(disabled)");
         }
+        let switched_off = off.iter().find(|(j, _, _)| *j == job.name);
+        if let Some((_, by, at)) = switched_off {
+            what.push_str(&format!(
+                "\n(switched off by {by}, {})",
+                crate::clock::zoned_time(*at, tz)
+            ));
+        }
         t.add_row([
             job.name.clone(),
             what,
             tz.name().to_string(),
-            if s.enabled {
+            if s.enabled && switched_off.is_none() {
                 next.join("\n")
             } else {
                 "-".into()

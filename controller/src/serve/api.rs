@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::Server;
 use super::api_admin as admin;
 use super::api_executions as execs;
+use super::api_fleet as fleet;
 use super::api_jobs as jobs;
 use super::api_login as login;
 use super::error::{ApiError, ApiResult};
@@ -50,7 +51,10 @@ api_routes! {
     get "/api/v1/health" health, false, "This controller: instance, leader, counts";
     get "/api/v1/openapi.json" openapi, false, "This API's OpenAPI document";
     post "/api/v1/reload" reload, false, "Reread the jobs and inventory (admin)";
-    get "/api/v1/schedules" jobs::schedules, false, "Scheduled jobs and their next fires";
+    get "/api/v1/schedules" jobs::schedules, false, "Scheduled jobs, their next fires, whether they are on";
+    put "/api/v1/schedules/{*name}" fleet::switch_schedule, false, "Switch a job's schedule on or off: {\"enabled\": bool} (operator)";
+    get "/api/v1/agents" fleet::agents, false, "Agents as last seen: version, user, certificate expiry (operator)";
+    get "/api/v1/transfers" fleet::transfers, false, "Transferred files and their lifecycle status";
     get "/api/v1/jobs" jobs::list, false, "Jobs, by folder";
     get "/api/v1/jobs/{*name}" jobs::show, false, "One job: description, options, steps, targets";
     post "/api/v1/jobs/{*name}" jobs::run, false, "Run a job now with options (operator)";

@@ -43,9 +43,10 @@ fn runnable(s: &Server, c: &Caller, name: &str) -> ApiResult<Arc<Job>> {
     Ok(job)
 }
 
-pub async fn schedules(State(s): Shared, c: Caller) -> Json<Value> {
+pub async fn schedules(State(s): Shared, c: Caller) -> ApiResult<Json<Value>> {
     let env = s.env();
     let now = now_ms();
+    let off = s.store.disabled_schedules().await?;
     let list: Vec<Value> = env
         .jobs
         .jobs
@@ -59,14 +60,17 @@ pub async fn schedules(State(s): Shared, c: Caller) -> Json<Value> {
                 "job": j.name,
                 "cron": sc.crons.iter().map(|c| c.text.clone()).collect::<Vec<_>>(),
                 "timezone": tz.name(),
-                "enabled": sc.enabled,
+                "enabled": sc.enabled && !off.iter().any(|(o, _, _)| *o == j.name),
+                "switched_off_by": off.iter().find(|(o, _, _)| *o == j.name).map(|(_, by, at)| json!({"by": by, "at": at})),
                 "overlap": sc.overlap.as_str(),
                 "missed": sc.missed.as_str(),
                 "next": next,
             }))
         })
         .collect();
-    Json(json!({ "schedules": list, "leader": s.is_leader(), "instance": s.instance }))
+    Ok(Json(
+        json!({ "schedules": list, "leader": s.is_leader(), "instance": s.instance }),
+    ))
 }
 
 fn options_json(job: &Job) -> Vec<Value> {

@@ -6,6 +6,7 @@
 pub mod api;
 mod api_admin;
 mod api_executions;
+mod api_fleet;
 mod api_jobs;
 mod api_login;
 pub mod error;

@@ -90,7 +90,19 @@ pub(super) async fn run(server: Arc<Server>, stop: CancellationToken) {
             }
         };
         let queued_jobs: HashSet<String> = queued.iter().map(|f| f.job.clone()).collect();
+        let off: HashSet<String> = match server.store.disabled_schedules().await {
+            Ok(d) => d.into_iter().map(|(job, _, _)| job).collect(),
+            Err(e) => {
+                tracing::warn!("scheduler: {e}");
+                continue;
+            }
+        };
         for job in env.jobs.jobs.values() {
+            if off.contains(&job.name) {
+                // Switched off: when it is on again, its fires are owed from then.
+                owed_from.remove(&job.name);
+                continue;
+            }
             if let Some(s) = job
                 .schedule
                 .as_ref()

@@ -207,6 +207,47 @@ impl Store {
         Ok(r.get(0))
     }
 
+    /// The jobs whose schedule was switched off at run time, with who did it and when.
+    pub async fn disabled_schedules(&self) -> StoreResult<Vec<(String, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT job, changed_by, changed_at FROM schedule_switches WHERE disabled = 1 ORDER BY job",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    /// Switches a job's schedule off or on. On: its fires are owed from now (none of the
+    /// ones it skipped while off is caught up).
+    pub async fn switch_schedule(
+        &self,
+        job: &str,
+        on: bool,
+        by: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO schedule_switches (job, disabled, changed_by, changed_at) VALUES ($1, $2, $3, $4) ON CONFLICT (job) DO UPDATE SET disabled = $2, changed_by = $3, changed_at = $4")
+            .bind(job)
+            .bind(i32::from(!on))
+            .bind(by)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if on {
+            sqlx::query("INSERT INTO schedule_state (job, since) VALUES ($1, $2) ON CONFLICT (job) DO UPDATE SET since = $2")
+                .bind(job)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The latest decided schedule fire of a job.
     pub async fn last_fire(&self, job: &str, kind: &str) -> StoreResult<Option<FireRow>> {
         let row = sqlx::query(AssertSqlSafe(format!(
