@@ -83,3 +83,11 @@ CREATE TABLE IF NOT EXISTS schedule_switches (
     changed_by  TEXT NOT NULL,
     changed_at  BIGINT NOT NULL
 );
+
+-- Aborts asked for (CLI, API, console); the controller running the execution, whichever
+-- it is, sees the request and stops it.
+CREATE TABLE IF NOT EXISTS abort_requests (
+    execution_id  TEXT PRIMARY KEY,
+    requested_by  TEXT NOT NULL,
+    requested_at  BIGINT NOT NULL
+);

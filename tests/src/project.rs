@@ -177,6 +177,19 @@ impl Project {
         signal: &str,
         ready: impl FnMut() -> bool,
     ) -> Outcome {
+        self.controller_during(args, ready, |pid| {
+            crate::sh(&format!("kill -{signal} {pid}"));
+        })
+    }
+
+    /// Runs `controller -C <project> <args>`, waits until `ready` holds (20 s at most),
+    /// calls `during` with its pid, then waits for it to end.
+    pub fn controller_during(
+        &self,
+        args: &[&str],
+        ready: impl FnMut() -> bool,
+        during: impl FnOnce(u32),
+    ) -> Outcome {
         let child = Command::new(controller_bin())
             .arg("-C")
             .arg(self.dir.path())
@@ -192,7 +205,7 @@ impl Project {
             std::time::Duration::from_secs(20),
             ready,
         );
-        crate::sh(&format!("kill -{signal} {}", child.id()));
+        during(child.id());
         let out = child.wait_with_output().expect("wait for controller");
         Outcome {
             code: out.status.code().unwrap_or(-1),

@@ -629,3 +629,58 @@ fn a_schedule_switched_off_through_the_api_stays_off_until_switched_on() {
         "{n} runs right after switching on (from {during})"
     );
 }
+
+/// `executions abort` stops a `controller run` from another process; the API of one
+/// controller of a pair stops a run the other one runs. Either way the run ends `aborted`
+/// and its remote process is killed.
+#[test]
+fn an_execution_is_aborted_from_the_cli_or_through_another_controller() {
+    let pg = Postgres::start();
+    let url = pg.database("ordo");
+    let p = local_project(&format!("database: {url}\n"));
+    p.write(
+        "jobs/long.yaml",
+        "targets: all\nsteps:\n  - command: 'echo started; sleep 300; echo ordo-abort-marker'\n",
+    );
+    let db = Db::open(&url);
+    let sleeping =
+        || !ordo_tests::processes("root", "sleep 300; echo ordo-abort-marker").is_empty();
+
+    // 1. A foreground run, aborted from another terminal.
+    let out = p.controller_during(&["run", "long"], sleeping, |_| {
+        let a = p.controller(&["executions", "abort", "latest"]);
+        assert_eq!(a.code, 0, "{}{}", a.stdout, a.stderr);
+        assert!(a.stdout.contains("aborted"), "{}", a.stdout);
+    });
+    assert_ne!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(db.executions("long").last().unwrap().status, "aborted");
+    wait_until("the remote sleep killed", Duration::from_secs(10), || {
+        !sleeping()
+    });
+
+    // 2. Started on controller A, aborted through controller B's API.
+    let token = p.admin_token();
+    let (pa, pb) = (free_port(), free_port());
+    let _a = p.serve(&[], &["--listen", &format!("http://127.0.0.1:{pa}")]);
+    let _b = p.serve(&[], &["--listen", &format!("http://127.0.0.1:{pb}")]);
+    ordo_tests::wait_for_port(pa, "controller A");
+    ordo_tests::wait_for_port(pb, "controller B");
+    let a = ordo_tests::api::Api::http(pa).token(&token);
+    let b = ordo_tests::api::Api::http(pb).token(&token);
+    let r = a.post("/api/v1/jobs/long", "{}");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.json["execution"].as_str().unwrap().to_string();
+    wait_until("the run under way", Duration::from_secs(20), sleeping);
+    let r = b.post(&format!("/api/v1/executions/{id}/abort"), "{}");
+    assert_eq!(r.status, 202, "{}", r.text);
+    wait_until("the run aborted", Duration::from_secs(15), || {
+        b.get(&format!("/api/v1/executions/{id}")).json["status"] == "aborted"
+    });
+    wait_until("the remote sleep killed", Duration::from_secs(10), || {
+        !sleeping()
+    });
+    let r = b.post(&format!("/api/v1/executions/{id}/abort"), "{}");
+    assert_eq!(r.status, 409, "aborting an ended run: {}", r.text);
+    let audit = b.get("/api/v1/audit?action=abort");
+    assert!(audit.text.contains(&id), "{}", audit.text);
+}

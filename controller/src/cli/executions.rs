@@ -45,6 +45,12 @@ pub enum ExecutionsCmd {
         #[arg(long)]
         no_progress: bool,
     },
+    /// Abort a running execution, whichever controller (`run` or `serve`) runs it; waits
+    /// until it stopped.
+    Abort {
+        /// Execution ID or a unique prefix of it.
+        id: String,
+    },
     /// Delete old executions and their files, by each job's retention (or ordo.yaml's).
     Purge {
         /// Only this job's executions.
@@ -103,6 +109,11 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
                 ]);
             }
             say!("{t}");
+        }
+        ExecutionsCmd::Abort { id } => {
+            let code = abort(&store, id).await?;
+            store.close().await;
+            return Ok(code);
         }
         ExecutionsCmd::Show { id } => {
             let e = store.find_execution(id).await?;
@@ -250,6 +261,7 @@ fn no_history(cfg: &ProjectConfig, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
             Ok(EXIT_OK)
         }
         ExecutionsCmd::Show { id }
+        | ExecutionsCmd::Abort { id }
         | ExecutionsCmd::Retry { id, .. }
         | ExecutionsCmd::Log { id, .. } => Err(BadInput(format!(
             "no execution matches `{id}`: nothing has run in this project yet ({} does not exist)",
@@ -306,4 +318,44 @@ async fn retry(
         ..launch
     };
     super::run::run_in_foreground(loaded, job, launch).await
+}
+
+/// `executions abort`: asks, then waits (a minute at most) for the run to end.
+async fn abort(store: &crate::store::Store, id: &str) -> anyhow::Result<i32> {
+    let e = store.find_execution(id).await?;
+    if !e.status.is_running() {
+        return Err(BadInput(format!(
+            "execution {} is not running: it ended {}",
+            e.id, e.status
+        ))
+        .into());
+    }
+    let me = format!("{} (cli)", crate::transport::current_user());
+    store
+        .request_abort(&e.id, &me, crate::clock::now_ms())
+        .await?;
+    crate::auth::audit(store, &me, "", "abort", &format!("{} {}", e.job, e.id), "").await;
+    say!(
+        "abort of {} ({}) asked to controller {}",
+        e.id,
+        e.job,
+        e.owner
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let now = store.find_execution(&e.id).await?;
+        if !now.status.is_running() {
+            say!("execution {} {}", now.id, now.status);
+            return Ok(EXIT_OK);
+        }
+        if std::time::Instant::now() > deadline {
+            say!(
+                "execution {} still running after 60 s: is its controller ({}) alive?",
+                e.id,
+                e.owner
+            );
+            return Ok(super::EXIT_FAILED);
+        }
+    }
 }

@@ -105,6 +105,8 @@ pub async fn execute(
     let plan = Plan::new(&env.inventory, job, &launch)?;
     let job = plan.job.clone();
     let mut run = phases::Running::start(&env, plan, &launch).await?;
+    // `executions abort`, the API and the console stop it through this token.
+    let _abortable = crate::project::instance::abortable(&run.id, cancel.clone());
     run.run_phases(&cancel).await?;
     let outcome = run.finish(&cancel).await?;
     if launch.terminal {

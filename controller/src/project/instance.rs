@@ -2,6 +2,8 @@
 //! Executions name their owner; when an owner stops refreshing (or is a process of this
 //! host that no longer exists), its running executions are marked interrupted.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -11,6 +13,43 @@ use crate::store::Store;
 
 /// How often a controller refreshes its row.
 pub const HEARTBEAT: Duration = Duration::from_secs(3);
+/// How often a controller looks for aborts asked for its executions.
+pub const ABORT_POLL: Duration = Duration::from_secs(1);
+
+/// The executions running in this process, each with the token that stops it.
+static RUNNING: std::sync::LazyLock<Mutex<HashMap<String, CancellationToken>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// While it lives, an abort asked for `id` (by any controller, through the database, or
+/// by [`abort_here`]) cancels `token`.
+pub struct Abortable(String);
+
+pub fn abortable(id: &str, token: CancellationToken) -> Abortable {
+    RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id.to_string(), token);
+    Abortable(id.to_string())
+}
+
+impl Drop for Abortable {
+    fn drop(&mut self) {
+        RUNNING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0);
+    }
+}
+
+/// Stops execution `id` if it runs in this process; false when it does not.
+pub fn abort_here(id: &str) -> bool {
+    let token = RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(id)
+        .cloned();
+    token.map(|t| t.cancel()).is_some()
+}
 
 pub struct Instance {
     pub id: String,
@@ -35,6 +74,7 @@ impl Instance {
         let (s, i, st, role) = (store.clone(), id.clone(), stop.clone(), role.to_string());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(HEARTBEAT);
+            let mut poll = tokio::time::interval(ABORT_POLL);
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
@@ -42,6 +82,7 @@ impl Instance {
                             tracing::warn!("heartbeat: {e}");
                         }
                     }
+                    _ = poll.tick() => abort_requested(&s, &i).await,
                     _ = st.cancelled() => break,
                 }
             }
@@ -57,6 +98,23 @@ impl Instance {
     pub async fn retire(&self) {
         self.stop.cancel();
         let _ = self.store.forget_controller(&self.id).await;
+    }
+}
+
+/// Stops the executions of this process someone asked to abort.
+async fn abort_requested(store: &Store, me: &str) {
+    if RUNNING.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+        return;
+    }
+    match store.aborts_for(me).await {
+        Ok(asked) => {
+            for (id, by) in asked {
+                if abort_here(&id) {
+                    tracing::warn!(execution = %id, "aborted by {by}");
+                }
+            }
+        }
+        Err(e) => tracing::warn!("looking for aborts: {e}"),
     }
 }
 

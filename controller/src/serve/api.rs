@@ -63,6 +63,7 @@ api_routes! {
     get "/api/v1/executions/{id}/log" execs::log, false, "An execution's log lines with their times";
     get "/api/v1/executions/{id}/events" execs::events, false, "An execution's log as it is written (Server-Sent Events)";
     get "/api/v1/executions/{id}/archive" execs::archive, false, "Download an execution's archive";
+    post "/api/v1/executions/{id}/abort" jobs::abort, false, "Abort a running execution, on whichever controller runs it (operator)";
     post "/api/v1/executions/{id}/retry" jobs::retry, false, "Run an execution again, all servers or only the failed ones (operator)";
     get "/api/v1/users" admin::users, false, "Accounts (admin)";
     post "/api/v1/users" admin::add_user, false, "Add an account (admin)";

@@ -254,3 +254,23 @@ pub fn recorded_options(text: &str) -> Value {
         .map(|m| json!(m))
         .unwrap_or(Value::Null)
 }
+
+/// Stops a running execution, on whichever controller runs it (the remote processes are
+/// killed as on a timeout); the run ends `aborted`.
+pub async fn abort(State(s): Shared, c: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let e = super::api_executions::visible(&s, &c, &id).await?;
+    runnable(&s, &c, &e.job)?;
+    if !e.status.is_running() {
+        return Err(ApiError::Conflict(format!(
+            "execution {} is not running: it ended {}",
+            e.id, e.status
+        )));
+    }
+    s.store
+        .request_abort(&e.id, &c.who.label(), now_ms())
+        .await?;
+    crate::project::instance::abort_here(&e.id);
+    c.audit(&s, "abort", &format!("{} {}", e.job, e.id), "")
+        .await;
+    Ok((StatusCode::ACCEPTED, Json(json!({"aborting": e.id}))).into_response())
+}

@@ -207,6 +207,26 @@ impl Store {
         Ok(r.get(0))
     }
 
+    /// Asks for an execution to be aborted (once: a second request keeps the first).
+    pub async fn request_abort(&self, execution_id: &str, by: &str, now: i64) -> StoreResult<()> {
+        sqlx::query("INSERT INTO abort_requests (execution_id, requested_by, requested_at) VALUES ($1, $2, $3) ON CONFLICT (execution_id) DO NOTHING")
+            .bind(execution_id)
+            .bind(by)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The running executions of `owner` that someone asked to abort, and who.
+    pub async fn aborts_for(&self, owner: &str) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT a.execution_id, a.requested_by FROM abort_requests a JOIN executions e ON e.id = a.execution_id WHERE e.owner = $1 AND e.status = 'running'")
+            .bind(owner)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// The jobs whose schedule was switched off at run time, with who did it and when.
     pub async fn disabled_schedules(&self) -> StoreResult<Vec<(String, String, i64)>> {
         let rows = sqlx::query(
