@@ -11,7 +11,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 need_install=0
-for bin in /usr/sbin/sshd sudo openssl nsenter unshare pgrep ssh-keygen curl runuser ss; do
+for bin in /usr/sbin/sshd sudo openssl nsenter unshare pgrep ssh-keygen curl runuser ss chromium chromedriver; do
   command -v "$bin" >/dev/null 2>&1 || need_install=1
 done
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need_install=1
@@ -22,9 +22,10 @@ if [ "$need_install" = 1 ]; then
   # sshd and ssh-keygen: the test fleet; aiosmtpd: the SMTP server; openssl: its TLS
   # certificate; util-linux (unshare, nsenter, runuser) and procps (pgrep): process
   # checks; postgresql: the server the store and failover tests start in a temp folder
-  # (not the distribution's cluster); curl: the HTTP API tests; iproute2 (ss): connection checks.
+  # (not the distribution's cluster); curl: the HTTP API tests; iproute2 (ss): connection
+  # checks; chromium and chromium-driver: the web console tests drive a real browser.
   apt-get install -y -qq openssh-server openssh-client sudo python3-aiosmtpd openssl \
-    util-linux procps postgresql curl iproute2 >/dev/null
+    util-linux procps postgresql curl iproute2 chromium chromium-driver >/dev/null
 fi
 
 # A stock gRPC client (grpcio with server reflection) for the agent tests, and Ansible's

@@ -231,14 +231,16 @@ fn sso_token(login: &str, minutes_ago: i64) -> String {
 }
 
 /// Computes an `X-WSSE` header (OASIS UsernameToken: base64 of the SHA-1 of the nonce's
-/// bytes, the Created text and the key) with Python's hashlib, independently of ordo.
+/// bytes, the Created text and the account's password, hex HMAC-SHA256 of its name with
+/// the tenant's key) with Python's hashlib and hmac, independently of ordo.
 const WSSE_PY: &str = r#"
-import base64, datetime, hashlib, os, sys
+import base64, datetime, hashlib, hmac, os, sys
 user, minutes_ago, key = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+password = hmac.new(key.encode(), user.encode(), hashlib.sha256).hexdigest()
 nonce = os.urandom(16)
 now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=minutes_ago)
 created = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-digest = base64.b64encode(hashlib.sha1(nonce + created.encode() + key.encode()).digest()).decode()
+digest = base64.b64encode(hashlib.sha1(nonce + created.encode() + password.encode()).digest()).decode()
 print(f'UsernameToken Username="{user}", PasswordDigest="{digest}", Nonce="{base64.b64encode(nonce).decode()}", Created="{created}"')
 "#;
 
@@ -302,6 +304,21 @@ fn sso_and_wsse_log_tenants_in_once_and_never_admins() {
     );
     let r = as_fay.get("/api/v1/me");
     assert_eq!(r.status, 401, "a replayed nonce: {}", r.text);
+    let for_fay = wsse(&p, "fay", 0);
+    let r = api
+        .header(&format!(
+            "X-WSSE: {}",
+            for_fay.replace("Username=\"fay\"", "Username=\"eve\"")
+        ))
+        .get("/api/v1/me");
+    assert_eq!(r.status, 401, "fay's header used for eve: {}", r.text);
+    // A tenant's integration cannot make itself a lasting token.
+    let r = as_fay.header("X-Unused: 1").post("/api/v1/tokens", "{}");
+    assert!(r.status == 401 || r.status == 403, "{}", r.text);
+    let r = api
+        .header(&format!("X-WSSE: {}", wsse(&p, "fay", 0)))
+        .post("/api/v1/tokens", "{}");
+    assert_eq!(r.status, 403, "a token made through WSSE: {}", r.text);
     let r = api
         .header(&format!("X-WSSE: {}", wsse(&p, "fay", 10)))
         .get("/api/v1/me");

@@ -138,8 +138,15 @@ async fn suite(url: &str, cfg: &ProjectConfig) {
     let r = login::finish(&store, cfg, &tk, &second, ADDR, t4 + 200 * S).await;
     assert!(r.is_ok(), "the new code: {:?}", r.err());
 
+    // Parallel guesses of a code: they take turns, the first wrong one makes the others
+    // wait; the code counts at most 5 tries whatever comes at once.
+    let t6 = t4 + 7200 * S;
+    let tk = ticket(start(PASSWORD, t6).await);
+    let tries = futures_tries(&store, cfg, &tk, t6 + S).await;
+    assert!(tries <= 1, "{tries} tries counted of 20 at once");
+    let t5 = t6 + 3600 * S;
+
     // One address failing for many accounts waits too, after 5 free failures.
-    let t5 = t4 + 3600 * S;
     for i in 0..6 {
         let name = format!("ghost{i}");
         let r = login::start(&store, cfg, &name, "nope", "198.51.100.1", t5).await;
@@ -149,6 +156,25 @@ async fn suite(url: &str, cfg: &ProjectConfig) {
     assert_eq!(wait(r), 9);
     store.close().await;
     other.close().await;
+}
+
+/// 20 wrong codes at once for `ticket`; how many tries the code counted.
+async fn futures_tries(store: &Store, cfg: &ProjectConfig, ticket: &str, now: i64) -> i64 {
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (store, cfg, ticket) = (store.clone(), cfg.clone(), ticket.to_string());
+        tasks.push(tokio::spawn(async move {
+            let code = format!("{:06}", 999_000 + i);
+            login::finish(&store, &cfg, &ticket, &code, ADDR, now)
+                .await
+                .is_ok()
+        }));
+    }
+    for t in tasks {
+        assert!(!t.await.unwrap(), "a wrong code logged in");
+    }
+    let hash = ordo_controller::auth::secret::sha256_hex(ticket.as_bytes());
+    store.login_code(&hash).await.unwrap().unwrap().tries
 }
 
 fn config(p: &Project) -> ProjectConfig {

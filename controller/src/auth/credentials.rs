@@ -87,17 +87,31 @@ pub fn tenant_key(cfg: &AuthSettings, tenant: &str) -> Option<String> {
     (!key.is_empty()).then_some(key)
 }
 
-/// The key of the tenant `u` belongs to; admins never log in through a tenant.
+/// The key of the tenant `u` belongs to.
 fn key_for(cfg: &AuthSettings, u: &UserRow, why: &str) -> AuthResult<String> {
+    u.tenant
+        .as_deref()
+        .and_then(|t| tenant_key(cfg, t))
+        .ok_or_else(|| refused(why))
+}
+
+/// Administrators never log in through a tenant: said only to a caller who proved it
+/// holds the tenant's key (others cannot learn who is an administrator this way).
+fn not_admin(u: &UserRow) -> AuthResult<()> {
     if u.role == Role::Admin.as_str() {
         return Err(AuthError::Forbidden(
             "administrators cannot log in through a tenant (SSO or WSSE)".into(),
         ));
     }
-    u.tenant
-        .as_deref()
-        .and_then(|t| tenant_key(cfg, t))
-        .ok_or_else(|| refused(why))
+    Ok(())
+}
+
+/// An account's WSSE password: hex HMAC-SHA256 of its name with its tenant's key. The
+/// tenant computes it for each of its accounts; a header made for one account is
+/// worthless for another.
+pub fn wsse_password(tenant_key: &str, user: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, tenant_key.as_bytes());
+    hex::encode(ring::hmac::sign(&key, user.as_bytes()))
 }
 
 /// The fields of `UsernameToken Username="..", PasswordDigest="..", Nonce="..", Created=".."`.
@@ -121,22 +135,25 @@ fn wsse_fields(header: &str) -> Option<[String; 4]> {
 }
 
 /// `X-WSSE: UsernameToken …` (OASIS UsernameToken profile): the digest is
-/// `base64(sha1(nonce bytes + Created + tenant key))`, `Nonce` is base64, `Created` is
-/// RFC 3339 within ±5 minutes of now, and a nonce is accepted once.
+/// `base64(sha1(nonce bytes + Created + password))` with the account's [`wsse_password`],
+/// `Nonce` is base64, `Created` is RFC 3339 within ±5 minutes of now, and a nonce is
+/// accepted once per tenant.
 pub async fn wsse(
     store: &Store,
     cfg: &AuthSettings,
     header: &str,
     now: i64,
 ) -> AuthResult<Principal> {
-    const WHY: &str =
-        "WSSE: unknown account, wrong digest, or a Created time more than 5 minutes from now";
+    const WHY: &str = "WSSE: refused (unknown account, wrong digest, a Created time more than 5 minutes from now, or a nonce already used)";
     if header.len() > 1024 {
         return Err(refused(WHY));
     }
     let [user, digest, nonce, created] = wsse_fields(header).ok_or_else(|| {
         refused("WSSE: expected UsernameToken Username=, PasswordDigest=, Nonce=, Created=")
     })?;
+    if user.len() > 64 || nonce.len() > 200 || digest.len() > 200 {
+        return Err(refused(WHY));
+    }
     let at = chrono::DateTime::parse_from_rfc3339(&created)
         .map_err(|_| refused("WSSE: Created is not an RFC 3339 time"))?
         .timestamp_millis();
@@ -151,7 +168,7 @@ pub async fn wsse(
     let key = key_for(cfg, &u, WHY)?;
     let mut data = nonce_bytes;
     data.extend_from_slice(created.as_bytes());
-    data.extend_from_slice(key.as_bytes());
+    data.extend_from_slice(wsse_password(&key, &u.name).as_bytes());
     let expected = B64.encode(ring::digest::digest(
         &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
         &data,
@@ -159,11 +176,13 @@ pub async fn wsse(
     if !same(&expected, &digest) {
         return Err(refused(WHY));
     }
+    not_admin(&u)?;
+    let tenant = u.tenant.clone().unwrap_or_default();
     if !store
-        .claim_once(&format!("wsse:{user}:{nonce}"), at + 2 * SKEW, now)
+        .claim_once(&format!("wsse:{tenant}:{nonce}"), at + 2 * SKEW, now)
         .await?
     {
-        return Err(refused("WSSE: this nonce was already used (replay)"));
+        return Err(refused(WHY));
     }
     principal(store, &u, Via::Wsse(u.tenant.clone().unwrap_or_default())).await
 }
@@ -177,13 +196,15 @@ pub async fn sso(
     token: &str,
     now: i64,
 ) -> AuthResult<()> {
-    const WHY: &str = "SSO: wrong token, or outside its validity window";
+    // One answer for every refusal, the same as a wrong password: nobody learns here
+    // which accounts exist or belong to a tenant.
+    const WHY: &str = "wrong user name or password";
     let parts: Vec<&str> = token.split(':').collect();
     let [_, date, time, mac] = parts[..] else {
-        return Err(refused("SSO: expected sso:YYMMDD:HHmm:HEX"));
+        return Err(refused(WHY));
     };
     let at = chrono::NaiveDateTime::parse_from_str(&format!("{date}{time}"), "%y%m%d%H%M")
-        .map_err(|_| refused("SSO: expected sso:YYMMDD:HHmm:HEX"))?
+        .map_err(|_| refused(WHY))?
         .and_utc()
         .timestamp_millis();
     let window = cfg.sso_window.as_millis() as i64;
@@ -195,9 +216,10 @@ pub async fn sso(
     if !same(&expected, &mac.to_ascii_lowercase()) {
         return Err(refused(WHY));
     }
+    not_admin(u)?;
     let key = format!("sso:{}:{}", u.name, mac.to_ascii_lowercase());
     if !store.claim_once(&key, at + window + 60_000, now).await? {
-        return Err(refused("SSO: this token was already used (replay)"));
+        return Err(refused(WHY));
     }
     Ok(())
 }
@@ -215,5 +237,14 @@ mod tests {
         );
         assert!(wsse_fields(r#"UsernameToken Username="bob""#).is_none());
         assert!(wsse_fields("Basic abc").is_none());
+    }
+
+    #[test]
+    fn the_wsse_password_is_an_hmac_of_the_name() {
+        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+        assert_eq!(
+            wsse_password("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 }

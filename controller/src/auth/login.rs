@@ -39,8 +39,54 @@ pub struct NewSession {
     pub csrf: String,
 }
 
+/// The address a wait applies to: an IPv4 address, or the /64 of an IPv6 one (a client
+/// has a whole /64 to pick addresses from).
+fn address_subject(address: &str) -> String {
+    match address.parse::<std::net::Ipv6Addr>() {
+        Ok(v6) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("addr:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(v6) => format!("addr:{}", v6.to_ipv4_mapped().expect("mapped")),
+        Err(_) => format!("addr:{address}"),
+    }
+}
+
 fn subjects(user: &str, address: &str) -> [String; 2] {
-    [format!("user:{user}"), format!("addr:{address}")]
+    [format!("user:{user}"), address_subject(address)]
+}
+
+/// Login attempts for one account, and for one address, take turns in this process: a
+/// burst of parallel guesses meets the wait the first failure set, instead of all being
+/// checked before any failure is recorded.
+async fn take_turns(user: &str, address: &str) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
+    static LOCKS: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let mut guards = Vec::new();
+    for s in subjects(user, address) {
+        let lock = {
+            let mut map = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+            // Forget the locks nobody holds or waits for.
+            map.retain(|_, l| std::sync::Arc::strong_count(l) > 1);
+            map.entry(s).or_default().clone()
+        };
+        guards.push(lock.lock_owned().await);
+    }
+    guards
+}
+
+/// Argon2id takes tens of milliseconds of CPU: it runs off the async workers, two at a
+/// time at most, so a burst of logins cannot stall the scheduler or the API.
+async fn password_matches(password: &str, phc: &str) -> bool {
+    static ARGON: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let Ok(_permit) = ARGON.acquire().await else {
+        return false;
+    };
+    let (p, h) = (password.to_string(), phc.to_string());
+    tokio::task::spawn_blocking(move || verify_password(&p, &h))
+        .await
+        .unwrap_or(false)
 }
 
 /// Refuses while the account or the address must still wait.
@@ -58,29 +104,29 @@ async fn check_waits(store: &Store, user: &str, address: &str, now: i64) -> Auth
 
 /// One more failure: the account waits `failures x backoff`; the address too once past
 /// its free failures. Both capped at 30 minutes; an address forgets after 30 quiet minutes.
+/// `known`: the account exists (an unknown name typed is not written to the audit log:
+/// it is often a password typed in the wrong field).
 async fn failed(
     store: &Store,
     cfg: &ProjectConfig,
     user: &str,
     address: &str,
     now: i64,
+    known: bool,
 ) -> AuthResult<()> {
     let step = cfg.serve.auth.login_backoff.as_millis() as i64;
-    for (i, s) in subjects(user, address).iter().enumerate() {
-        let (mut failures, until) = store.login_wait(s).await?;
-        if i == 1 && now > until + MAX_WAIT_MS {
-            failures = 0;
-        }
-        failures += 1;
-        let counted = if i == 0 {
-            failures
-        } else {
-            failures - ADDRESS_FREE_FAILURES
-        };
-        let wait = (counted.max(0) * step).min(MAX_WAIT_MS);
-        store.set_login_wait(s, failures, now + wait).await?;
-    }
-    audit(store, user, address, "login.failed", user, "").await;
+    let [account, addr] = subjects(user, address);
+    let n = store.add_login_failure(&account, i64::MIN).await?;
+    store
+        .extend_login_wait(&account, now + (n * step).min(MAX_WAIT_MS))
+        .await?;
+    let n = store.add_login_failure(&addr, now - MAX_WAIT_MS).await?;
+    let counted = (n - ADDRESS_FREE_FAILURES).max(0);
+    store
+        .extend_login_wait(&addr, now + (counted * step).min(MAX_WAIT_MS))
+        .await?;
+    let target = if known { user } else { "(unknown account)" };
+    audit(store, target, address, "login.failed", target, "").await;
     Ok(())
 }
 
@@ -106,15 +152,17 @@ pub async fn start(
     if user.is_empty() || user.len() > 64 || password.len() > super::users::MAX_PASSWORD {
         return Err(AuthError::Unauthenticated(WRONG.into()));
     }
+    let _turn = take_turns(user, address).await;
     check_waits(store, user, address, now).await?;
     let account = store.user(user).await?;
+    let known = account.is_some();
     if password.starts_with("sso:") {
         let checked = match &account {
             Some(u) if !u.disabled => sso(store, &cfg.serve.auth, u, password, now).await,
             _ => Err(AuthError::Unauthenticated(WRONG.into())),
         };
         if let Err(e) = checked {
-            failed(store, cfg, user, address, now).await?;
+            failed(store, cfg, user, address, now, known).await?;
             return Err(e);
         }
         let u = account.expect("checked above");
@@ -124,11 +172,11 @@ pub async fn start(
     let phc = account
         .as_ref()
         .map_or(DUMMY_HASH.as_str(), |u| u.password.as_str());
-    let ok = verify_password(password, phc);
+    let ok = password_matches(password, phc).await;
     let u = match account {
         Some(u) if ok && !u.disabled => u,
         _ => {
-            failed(store, cfg, user, address, now).await?;
+            failed(store, cfg, user, address, now, known).await?;
             return Err(AuthError::Unauthenticated(WRONG.into()));
         }
     };
@@ -170,7 +218,11 @@ async fn mail_code(cfg: &ProjectConfig, u: &UserRow, code: &str) -> AuthResult<(
     crate::mail::send(&cfg.mail, &m)
         .await
         .map(|_| ())
-        .map_err(|e| AuthError::Mail(e.to_string()))
+        .map_err(|e| {
+            // The relay's answer is for the log, not for whoever is trying to log in.
+            tracing::error!(user = %u.name, "cannot send the login code: {e}");
+            AuthError::Mail("the mail relay refused it or did not answer".into())
+        })
 }
 
 /// Step two: the ticket from step one and the mailed code.
@@ -187,13 +239,19 @@ pub async fn finish(
     let Some(c) = store.login_code(&ticket_hash).await? else {
         return Err(AuthError::Unauthenticated(WHY.into()));
     };
+    let _turn = take_turns(&c.user_name, address).await;
     check_waits(store, &c.user_name, address, now).await?;
     if c.used || c.expires_at <= now || c.tries >= CODE_TRIES {
         return Err(AuthError::Unauthenticated(WHY.into()));
     }
     let right = code.len() == 6 && same(&c.code_hash, &code_hash(&ticket_hash, code));
-    if !store.try_login_code(&ticket_hash, right).await? {
-        failed(store, cfg, &c.user_name, address, now).await?;
+    let used = store
+        .try_login_code(&ticket_hash, &c.code_hash, right, now, CODE_TRIES)
+        .await?;
+    if !used {
+        if !right {
+            failed(store, cfg, &c.user_name, address, now, true).await?;
+        }
         return Err(AuthError::Unauthenticated(WHY.into()));
     }
     let u = match store.user(&c.user_name).await? {

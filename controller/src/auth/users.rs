@@ -145,7 +145,7 @@ pub async fn get(store: &Store, name: &str) -> AuthResult<UserRow> {
 }
 
 /// Saves a changed account; a new password, a disabled account or a changed role ends
-/// its sessions.
+/// its sessions, and a new password also revokes its API tokens.
 pub async fn save(store: &Store, before: &UserRow, mut after: UserRow) -> AuthResult<UserRow> {
     check_email(&after.email)?;
     Role::parse(&after.role)?;
@@ -155,6 +155,11 @@ pub async fn save(store: &Store, before: &UserRow, mut after: UserRow) -> AuthRe
     if after.password != before.password || after.disabled || after.role != before.role {
         store
             .end_sessions("", &after.name, after.changed_at)
+            .await?;
+    }
+    if after.password != before.password {
+        store
+            .revoke_tokens_of(&after.name, after.changed_at)
             .await?;
     }
     Ok(after)

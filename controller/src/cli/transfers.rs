@@ -45,16 +45,7 @@ pub enum TransfersCmd {
     },
 }
 
-const STATUSES: &[&str] = &[
-    "prepared",
-    "deposited",
-    "delivered",
-    "acknowledged",
-    "failed",
-    "unacknowledged",
-    "skipped",
-    "received",
-];
+use crate::store::TRANSFER_STATUSES as STATUSES;
 
 pub async fn run(cli: &Cli, cmd: &TransfersCmd) -> anyhow::Result<i32> {
     match cmd {

@@ -211,26 +211,37 @@ pub struct NewToken {
     user: Option<String>,
     #[serde(default)]
     label: String,
-    /// e.g. `30d`; none: never expires.
+    /// e.g. `30d` (at most 365d); none: 90 days.
     expires: Option<String>,
 }
+
+/// Tokens made through the API live 90 days unless asked otherwise, a year at most.
+const TOKEN_DEFAULT: Duration = Duration::from_secs(90 * 86400);
+const TOKEN_MAX: Duration = Duration::from_secs(365 * 86400);
 
 pub async fn create_token(
     State(s): Shared,
     c: Caller,
     Body(b): Body<NewToken>,
 ) -> ApiResult<Response> {
+    if !matches!(c.who.via, crate::auth::Via::Session { .. }) {
+        return Err(ApiError::Forbidden(
+            "tokens are created from a logged-in session or with `controller tokens create`".into(),
+        ));
+    }
     let user = b.user.unwrap_or_else(|| c.who.name.clone());
     if user != c.who.name {
         c.require_admin()?;
     }
-    let valid_for: Option<Duration> = match &b.expires {
-        None => None,
-        Some(t) => Some(
-            ordo_jobs::units::parse_duration(t)
-                .map_err(|e| ApiError::field("expires", e.to_string()))?,
-        ),
+    let valid_for = match &b.expires {
+        None => TOKEN_DEFAULT,
+        Some(t) => ordo_jobs::units::parse_duration(t)
+            .map_err(|e| ApiError::field("expires", e.to_string()))?,
     };
+    if valid_for > TOKEN_MAX || valid_for.is_zero() {
+        return Err(ApiError::field("expires", "from 1s to 365d"));
+    }
+    let valid_for = Some(valid_for);
     let (row, shown) = users::create_token(&s.store, &user, &b.label, valid_for).await?;
     c.audit(&s, "token.create", &format!("{user} {}", row.id), &b.label)
         .await;

@@ -29,7 +29,7 @@ pub async fn visible(s: &Server, c: &Caller, id: &str) -> ApiResult<ExecutionRow
     if id.is_empty() || id.len() > 100 {
         return Err(ApiError::field("id", "1 to 100 characters"));
     }
-    let e = s.store.find_execution(id).await?;
+    let e = s.store.execution(id).await?;
     if c.who.sees(&e) {
         Ok(e)
     } else {
@@ -187,78 +187,138 @@ pub async fn log(
     })))
 }
 
-/// `event: line` for each new line (its `id` is its sequence number, so a reconnecting
-/// client resumes with `Last-Event-ID`), `event: end` with the status when it ended.
+/// Live logs open at once per account; a stream lasts this long, then the browser's
+/// EventSource reconnects (from `Last-Event-ID`), its credentials checked again.
+const STREAMS_PER_ACCOUNT: usize = 16;
+const STREAM_LIFE: Duration = Duration::from_secs(300);
+
+/// Counts an account's open streams; the count drops with it.
+struct StreamSlot(Arc<Server>, String);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut m = self.0.streams.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.1) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    after: Option<String>,
+}
+
+fn sse_line(l: &LogLine) -> Event {
+    Event::default()
+        .event("line")
+        .id(l.seq.to_string())
+        .data(line_json(l).to_string())
+}
+
+/// `event: line` for each new line (its `id` is its sequence number: a reconnecting
+/// client resumes with `Last-Event-ID`, or `?after=`), `event: progress` with the servers
+/// done, and `event: end` with the status when it ended.
 pub async fn events(
     State(s): Shared,
     c: Caller,
     Path(id): Path<String>,
+    Query(q): Query<EventsQuery>,
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
     let e = visible(&s, &c, &id).await?;
-    let mut after: i64 = headers
+    let from_header = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
+        .and_then(|v| v.parse().ok());
+    let mut after: i64 = from_header
+        .or_else(|| q.after.as_deref().and_then(|a| a.parse().ok()))
         .unwrap_or(-1);
+    {
+        let mut m = s.streams.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(c.who.name.clone()).or_default();
+        if *n >= STREAMS_PER_ACCOUNT {
+            return Err(ApiError::Conflict(format!(
+                "{} live logs are open for {} already: close some",
+                STREAMS_PER_ACCOUNT, c.who.name
+            )));
+        }
+        *n += 1;
+    }
+    let slot = StreamSlot(s.clone(), c.who.name.clone());
     let store = s.store.clone();
     let stop = s.cancel.clone();
     let stream = async_stream(move |tx| async move {
+        let _slot = slot;
+        let ends = tokio::time::Instant::now() + STREAM_LIFE;
+        let mut progress = (-1, -1);
         loop {
-            let lines = match store.logs_after(&e.id, None, after, 500).await {
-                Ok(l) => l,
-                Err(err) => {
+            let lines = store
+                .logs_after(&e.id, None, after, 500)
+                .await
+                .unwrap_or_else(|err| {
                     tracing::warn!("live log of {}: {err}", e.id);
                     Vec::new()
-                }
-            };
+                });
             for l in &lines {
                 after = l.seq;
-                let ev = Event::default()
-                    .event("line")
-                    .id(l.seq.to_string())
-                    .data(line_json(l).to_string());
-                if tx.send(ev).await.is_err() {
+                if tx.send(sse_line(l)).await.is_err() {
                     return;
                 }
             }
             if lines.len() == 500 {
                 continue;
             }
-            let status = store.find_execution(&e.id).await.map(|r| r.status);
-            if let Ok(st) = status
-                && !st.is_running()
+            if let Ok(p) = store.node_counts(&e.id).await
+                && p != progress
             {
-                // Lines written just before the end were read above only if already there.
+                progress = p;
+                let data = json!({"total": p.0, "done": p.1}).to_string();
+                if tx
+                    .send(Event::default().event("progress").data(data))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            if let Ok(row) = store.execution(&e.id).await
+                && !row.status.is_running()
+            {
+                // Lines written just before the end.
                 let rest = store
                     .logs_after(&e.id, None, after, i64::MAX)
                     .await
                     .unwrap_or_default();
                 for l in &rest {
-                    let ev = Event::default()
-                        .event("line")
-                        .id(l.seq.to_string())
-                        .data(line_json(l).to_string());
-                    if tx.send(ev).await.is_err() {
+                    if tx.send(sse_line(l)).await.is_err() {
                         return;
                     }
                 }
+                let data = json!({"status": row.status, "label": status_label(row.status)});
                 let _ = tx
-                    .send(
-                        Event::default()
-                            .event("end")
-                            .data(json!({"status": st}).to_string()),
-                    )
+                    .send(Event::default().event("end").data(data.to_string()))
                     .await;
                 return;
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+                _ = tokio::time::sleep_until(ends) => return,
+                _ = tx.closed() => return,
                 _ = stop.cancelled() => return,
             }
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// How a status reads to a person: `Succeeded`, `Timed out`.
+pub fn status_label(s: crate::store::ExecutionStatus) -> String {
+    let t = s.as_str().replace('-', " ");
+    let mut c = t.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
 }
 
 /// A stream fed by a task through a small channel (the task ends when the client leaves).

@@ -68,8 +68,21 @@ pub async fn transfers(
         .status
         .iter()
         .flat_map(|s| s.split(','))
+        .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
+    if let Some(bad) = statuses
+        .iter()
+        .find(|s| !crate::store::TRANSFER_STATUSES.contains(&s.as_str()))
+    {
+        return Err(ApiError::field(
+            "status",
+            format!(
+                "`{bad}` is not one of: {}",
+                crate::store::TRANSFER_STATUSES.join(", ")
+            ),
+        ));
+    }
     // Others' scenarios are left out after reading: read more so a page stays full.
     let read = if c.who.is_admin() || q.scenario.is_some() {
         limit
@@ -80,10 +93,34 @@ pub async fn transfers(
         .store
         .transfers(q.scenario.as_deref(), &statuses, read)
         .await?;
-    let list: Vec<Value> = rows
+    // A transfer is seen by whoever sees the execution that made it.
+    let mut seen: std::collections::HashMap<String, bool> = Default::default();
+    let mut visible = Vec::new();
+    for t in rows {
+        if visible.len() as i64 >= limit {
+            break;
+        }
+        if !c.who.can_read_job(&t.scenario) {
+            continue;
+        }
+        let ok = match seen.get(&t.execution_id) {
+            Some(ok) => *ok,
+            None => {
+                let ok = c.who.is_admin()
+                    || s.store
+                        .execution(&t.execution_id)
+                        .await
+                        .is_ok_and(|e| c.who.sees(&e));
+                seen.insert(t.execution_id.clone(), ok);
+                ok
+            }
+        };
+        if ok {
+            visible.push(t);
+        }
+    }
+    let list: Vec<Value> = visible
         .iter()
-        .filter(|t| c.who.can_read_job(&t.scenario))
-        .take(limit as usize)
         .map(|t| {
             json!({
                 "id": t.id, "scenario": t.scenario, "profile": t.profile, "direction": t.direction,
@@ -124,7 +161,7 @@ pub async fn switch_schedule(
         return Err(ApiError::field("job", format!("`{name}` has no schedule")));
     }
     s.store
-        .switch_schedule(&name, b.enabled, &c.who.label(), now_ms())
+        .switch_schedule(&name, b.enabled, &c.who.name, now_ms())
         .await?;
     let what = if b.enabled {
         "schedule.enable"

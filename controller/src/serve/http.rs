@@ -22,6 +22,11 @@ use tokio_util::sync::CancellationToken;
 use super::error::ApiError;
 use crate::project::ProjectConfig;
 
+/// A request's headers, and then its body, must arrive within this.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections served at once; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 1024;
+
 /// How the listener is served, and the host names it answers to.
 #[derive(Clone)]
 pub struct Listening {
@@ -159,20 +164,20 @@ pub async fn guard(State(l): State<Listening>, req: Request, next: Next) -> Resp
             ));
         }
     }
-    let mut r = match refusal {
-        Some(e) => e.into_response(),
-        None => {
-            // The whole body is read first (bounded): a request refused before its body
-            // was read would otherwise end its HTTP/2 stream early, which some clients
-            // (curl) report as an error instead of showing the answer.
-            let (parts, body) = req.into_parts();
-            match axum::body::to_bytes(body, super::api::MAX_BODY).await {
-                Ok(bytes) => {
-                    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-                        .await
-                }
-                Err(_) => ApiError::TooLarge(super::api::MAX_BODY).into_response(),
-            }
+    // The whole body is read first (bounded), even for a refusal: an answer sent before
+    // the body was read ends the HTTP/2 stream early, which some clients (curl) report
+    // as an error instead of showing the answer.
+    let (parts, body) = req.into_parts();
+    let read = axum::body::to_bytes(body, super::api::MAX_BODY);
+    let mut r = match (tokio::time::timeout(BODY_TIMEOUT, read).await, refusal) {
+        (Ok(Ok(_)), Some(e)) => e.into_response(),
+        (Ok(Ok(bytes)), None) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        (Ok(Err(_)), _) => ApiError::TooLarge(super::api::MAX_BODY).into_response(),
+        (Err(_), _) => {
+            ApiError::BadRequest("the request body did not arrive in time".into()).into_response()
         }
     };
     let h = r.headers_mut();
@@ -221,7 +226,11 @@ pub async fn serve(
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
         let (tcp, peer) = tokio::select! {
             a = listener.accept() => match a {
                 Ok(a) => a,
@@ -237,6 +246,7 @@ pub async fn serve(
         let app = app.clone().layer(axum::Extension(ConnectInfo(peer)));
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _slot = slot;
             // A client that never finishes its handshake does not hold a task for ever.
             let stream =
                 match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
@@ -247,7 +257,18 @@ pub async fn serve(
                     }
                     Err(_) => return,
                 };
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // Slow clients (headers a byte at a time, idle connections) are cut.
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(BODY_TIMEOUT);
+            builder
+                .http2()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .keep_alive_interval(Duration::from_secs(30))
+                .keep_alive_timeout(Duration::from_secs(20))
+                .max_concurrent_streams(64);
             let conn = builder.serve_connection_with_upgrades(
                 TokioIo::new(stream),
                 TowerToHyperService::new(app),

@@ -47,6 +47,8 @@ pub struct Server {
     pub cancel: CancellationToken,
     leader: std::sync::atomic::AtomicBool,
     tasks: TaskTracker,
+    /// Live logs (SSE) open, per account.
+    streams: Mutex<HashMap<String, usize>>,
 }
 
 impl Server {
@@ -175,6 +177,7 @@ pub async fn run(
         cancel: CancellationToken::new(),
         leader: std::sync::atomic::AtomicBool::new(false),
         tasks: TaskTracker::new(),
+        streams: Mutex::new(HashMap::new()),
     });
     server.sweep().await;
     let stop = CancellationToken::new();

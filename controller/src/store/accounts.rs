@@ -211,6 +211,19 @@ impl Store {
         Ok(())
     }
 
+    /// Revokes every live token of `user` (a new password: whoever had the old one may
+    /// have made tokens too).
+    pub async fn revoke_tokens_of(&self, user: &str, now: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE tokens SET revoked_at = $2 WHERE user_name = $1 AND revoked_at IS NULL",
+        )
+        .bind(user)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn token_used(&self, id: &str, now: i64) -> StoreResult<()> {
         sqlx::query("UPDATE tokens SET last_used_at = $2 WHERE id = $1")
             .bind(id)

@@ -127,6 +127,17 @@ impl Store {
         Ok(rows.iter().map(exec_row).collect())
     }
 
+    /// An execution by its full id only (the API: a prefix would tell about others' runs).
+    pub async fn execution(&self, id: &str) -> StoreResult<ExecutionRow> {
+        let row = sqlx::query(AssertSqlSafe(format!("{EXEC_SELECT} WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(exec_row)
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
     /// An execution by full id, unique prefix, or `latest`.
     pub async fn find_execution(&self, key: &str) -> StoreResult<ExecutionRow> {
         let rows = if key == "latest" || key == "last" {
@@ -153,6 +164,15 @@ impl Store {
             1 => Ok(found[0].clone()),
             _ => Err(StoreError::Ambiguous(key.to_string())),
         }
+    }
+
+    /// (servers, servers done) of an execution: its progress.
+    pub async fn node_counts(&self, execution_id: &str) -> StoreResult<(i64, i64)> {
+        let r = sqlx::query("SELECT COUNT(*), COALESCE(SUM(CASE WHEN status IN ('pending', 'running') THEN 0 ELSE 1 END), 0) FROM node_results WHERE execution_id = $1")
+            .bind(execution_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((r.get(0), r.get(1)))
     }
 
     pub async fn nodes(&self, execution_id: &str) -> StoreResult<Vec<NodeRow>> {

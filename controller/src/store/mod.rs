@@ -23,7 +23,7 @@ pub use records::{AgentRow, Batch, CollectedFile, LogLine};
 pub use serve::{FireRow, NotificationRow};
 pub use sessions::{AuditRow, LoginCodeRow, SessionRow};
 pub use status::ExecutionStatus;
-pub use transfer::TransferRow;
+pub use transfer::{TRANSFER_STATUSES, TransferRow};
 
 /// Schema steps, applied in order once each (recorded in `schema_version`).
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -32,6 +32,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/0003_serve.sql")),
     (4, include_str!("../../migrations/0004_transfers.sql")),
     (5, include_str!("../../migrations/0005_accounts.sql")),
+    (6, include_str!("../../migrations/0006_switches.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -66,11 +66,24 @@ impl Store {
         }))
     }
 
-    /// Counts one try; true when this call used the code (it was unused and `ok`).
-    pub async fn try_login_code(&self, ticket_hash: &str, ok: bool) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE login_codes SET tries = tries + 1, used = $2 WHERE ticket_hash = $1 AND used = 0")
+    /// Counts one try of the code whose hash was read as `code_hash`, in one statement: it
+    /// counts only while the code is unused, unexpired, the same one, and under `max`
+    /// tries, so parallel tries cannot pass the limit. True when this call used the code
+    /// (`ok`: the code given was right).
+    pub async fn try_login_code(
+        &self,
+        ticket_hash: &str,
+        code_hash: &str,
+        ok: bool,
+        now: i64,
+        max: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE login_codes SET tries = tries + 1, used = $2 WHERE ticket_hash = $1 AND used = 0 AND code_hash = $3 AND expires_at > $4 AND tries < $5")
             .bind(ticket_hash)
             .bind(i32::from(ok))
+            .bind(code_hash)
+            .bind(now)
+            .bind(max)
             .execute(&self.pool)
             .await?;
         Ok(ok && done.rows_affected() == 1)
@@ -146,6 +159,28 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map_or((0, 0), |r| (r.get(0), r.get(1))))
+    }
+
+    /// One more failure of `subject`, counted in the database (parallel failures all
+    /// count); returns the count. `fresh_before`: a last wait that ended before this
+    /// time is forgotten first (the count starts again).
+    pub async fn add_login_failure(&self, subject: &str, fresh_before: i64) -> StoreResult<i64> {
+        let r = sqlx::query("INSERT INTO login_waits (subject, failures, until_at) VALUES ($1, 1, 0) ON CONFLICT (subject) DO UPDATE SET failures = CASE WHEN login_waits.until_at < $2 THEN 1 ELSE login_waits.failures + 1 END RETURNING failures")
+            .bind(subject)
+            .bind(fresh_before)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(r.get(0))
+    }
+
+    /// Sets the end of `subject`'s wait (a later end already set stays).
+    pub async fn extend_login_wait(&self, subject: &str, until: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE login_waits SET until_at = CASE WHEN until_at > $2 THEN until_at ELSE $2 END WHERE subject = $1")
+            .bind(subject)
+            .bind(until)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn set_login_wait(

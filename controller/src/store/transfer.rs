@@ -32,6 +32,18 @@ pub struct TransferRow {
     pub updated_at: i64,
 }
 
+/// Every status a transfer row can have.
+pub const TRANSFER_STATUSES: &[&str] = &[
+    "prepared",
+    "deposited",
+    "delivered",
+    "acknowledged",
+    "failed",
+    "unacknowledged",
+    "skipped",
+    "received",
+];
+
 const SELECT: &str = "SELECT id, scenario, profile, direction, execution_id, file_name, source_path, stored_path, remote, size, sha256, segments, status, attempts, error, created_at, deposited_at, delivered_at, acknowledged_at, updated_at FROM transfers";
 
 fn row(r: &sqlx::any::AnyRow) -> TransferRow {
