@@ -85,7 +85,17 @@ impl Api {
         self.call("POST", path, Some(body))
     }
 
+    /// A JSON request (`body` is JSON).
     pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
+        self.send(method, path, body.map(|b| (b, "application/json")))
+    }
+
+    /// A request with a body of another type (a form: `application/x-www-form-urlencoded`).
+    pub fn call_raw(&self, method: &str, path: &str, body: &str, content_type: &str) -> Reply {
+        self.send(method, path, Some((body, content_type)))
+    }
+
+    fn send(&self, method: &str, path: &str, body: Option<(&str, &str)>) -> Reply {
         let mut c = Command::new("curl");
         c.args(["-sS", "-i", "--max-time", "30", "-X", method]);
         if let Some(ca) = &self.cacert {
@@ -97,8 +107,13 @@ impl Api {
         for h in &self.headers {
             c.args(["-H", h]);
         }
-        if let Some(b) = body {
-            c.args(["-H", "Content-Type: application/json", "--data-binary", b]);
+        if let Some((b, content_type)) = body {
+            c.args([
+                "-H",
+                &format!("Content-Type: {content_type}"),
+                "--data-binary",
+                b,
+            ]);
         }
         c.arg(format!("{}{path}", self.base));
         let out = c.output().expect("curl (apt-get install curl)");

@@ -12,6 +12,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod browser;
 pub mod postgres;
 pub mod project;
 pub mod smtp;

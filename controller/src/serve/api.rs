@@ -79,6 +79,7 @@ api_routes! {
 /// The whole application: the routes, the body limit, the Host/Origin guard and headers.
 pub fn app(server: Arc<Server>, l: Listening) -> Router {
     routes()
+        .merge(super::console::routes())
         .fallback(|| async { ApiError::NotFound("no such API route".into()) })
         .with_state(server)
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -9,6 +9,7 @@ mod api_executions;
 mod api_fleet;
 mod api_jobs;
 mod api_login;
+pub mod console;
 pub mod error;
 pub mod guard;
 pub mod http;

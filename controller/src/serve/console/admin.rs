@@ -1,0 +1,361 @@
+//! The fleet and administration pages: agents, transfers, the audit log, accounts and
+//! API tokens. Same rules as the API: agents for operators, the rest by project or for
+//! administrators.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, State};
+
+use super::page::{Chrome, Page, PageResult, Posted, render, see, url_encode};
+use crate::auth::Role;
+use crate::auth::users::{self, NewUser};
+use crate::clock::{now_ms, zoned_time};
+use crate::serve::Server;
+use crate::serve::error::ApiError;
+
+type Shared = State<Arc<Server>>;
+
+#[derive(Template)]
+#[template(path = "table.html")]
+struct TablePage {
+    chrome: Chrome,
+    title: String,
+    intro: String,
+    table_id: String,
+    head: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+fn require_admin(p: &Page) -> Result<(), ApiError> {
+    p.caller().require_admin()
+}
+
+pub async fn agents(State(s): Shared, p: Page) -> PageResult {
+    if p.who.role < Role::Operator {
+        return Err(
+            ApiError::Forbidden("the agents are shown to operators and admins".into()).into(),
+        );
+    }
+    let tz = s.env().cfg.serve.timezone;
+    let now = now_ms();
+    let recent = s.env().cfg.serve.dead_after.as_millis() as i64 * 5;
+    let rows = s
+        .store
+        .agents()
+        .await?
+        .into_iter()
+        .map(|a| {
+            vec![
+                a.name,
+                a.address,
+                if now - a.last_contact < recent {
+                    "up".into()
+                } else {
+                    "not seen lately".into()
+                },
+                a.version,
+                a.run_user,
+                format!(
+                    "{} ({} days)",
+                    zoned_time(a.cert_not_after, tz),
+                    (a.cert_not_after - now) / 86_400_000
+                ),
+                zoned_time(a.last_contact, tz),
+            ]
+        })
+        .collect();
+    Ok(render(&TablePage {
+        chrome: p.chrome(),
+        title: "Agents".into(),
+        intro: "As last seen by a run; `controller agents list` contacts them now.".into(),
+        table_id: "agents".into(),
+        head: vec![
+            "Agent",
+            "Address",
+            "State",
+            "Version",
+            "User",
+            "Certificate expires",
+            "Last contact",
+        ],
+        rows,
+    }))
+}
+
+pub async fn transfers(State(s): Shared, p: Page) -> PageResult {
+    let tz = s.env().cfg.serve.timezone;
+    let mut rows = Vec::new();
+    for t in s.store.transfers(None, &[], 1000).await? {
+        if rows.len() >= 200 || !p.who.can_read_job(&t.scenario) {
+            continue;
+        }
+        let seen = p.who.is_admin()
+            || s.store
+                .execution(&t.execution_id)
+                .await
+                .is_ok_and(|e| p.who.sees(&e));
+        if !seen {
+            continue;
+        }
+        rows.push(vec![
+            t.scenario,
+            t.direction,
+            t.file_name,
+            t.size.to_string(),
+            t.status,
+            t.remote.unwrap_or_default(),
+            zoned_time(t.updated_at, tz),
+            t.execution_id,
+        ]);
+    }
+    Ok(render(&TablePage {
+        chrome: p.chrome(),
+        title: "Transfers".into(),
+        intro: "Each file sent or received, with its lifecycle status (last.log on the controller has the same).".into(),
+        table_id: "transfers".into(),
+        head: vec!["Scenario", "Direction", "File", "Bytes", "Status", "Partner", "Updated", "Execution"],
+        rows,
+    }))
+}
+
+pub async fn audit(State(s): Shared, p: Page) -> PageResult {
+    require_admin(&p)?;
+    let tz = s.env().cfg.serve.timezone;
+    let rows = s
+        .store
+        .audit(None, None, 500)
+        .await?
+        .into_iter()
+        .map(|a| {
+            vec![
+                zoned_time(a.at, tz),
+                a.actor,
+                a.address,
+                a.action,
+                a.target,
+                a.detail,
+            ]
+        })
+        .collect();
+    Ok(render(&TablePage {
+        chrome: p.chrome(),
+        title: "Audit log".into(),
+        intro: "The last 500 entries; `controller audit` or GET /api/v1/audit filter them.".into(),
+        table_id: "audit".into(),
+        head: vec!["Time", "Who", "From", "Action", "Target", "Detail"],
+        rows,
+    }))
+}
+
+pub struct UserLine {
+    pub name: String,
+    pub role: String,
+    pub email: String,
+    pub projects: String,
+    pub primary: String,
+    pub tenant: String,
+    pub disabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    chrome: Chrome,
+    users: Vec<UserLine>,
+    error: String,
+}
+
+async fn users_page(s: &Server, p: &Page, error: String) -> PageResult {
+    let users = s
+        .store
+        .users()
+        .await?
+        .into_iter()
+        .map(|u| UserLine {
+            projects: u.projects.join(", "),
+            primary: u.primary_user.unwrap_or_default(),
+            tenant: u.tenant.unwrap_or_default(),
+            name: u.name,
+            role: u.role,
+            email: u.email,
+            disabled: u.disabled,
+        })
+        .collect();
+    Ok(render(&UsersPage {
+        chrome: p.chrome(),
+        users,
+        error,
+    }))
+}
+
+pub async fn users(State(s): Shared, p: Page) -> PageResult {
+    require_admin(&p)?;
+    users_page(&s, &p, String::new()).await
+}
+
+pub async fn add_user(State(s): Shared, f: Posted) -> PageResult {
+    require_admin(&f.page)?;
+    let opt = |k: &str| Some(f.text(k)).filter(|v| !v.is_empty());
+    let new = NewUser {
+        name: f.text("name"),
+        role: f.text("role"),
+        email: f.text("email"),
+        projects: f
+            .text("projects")
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect(),
+        primary_user: opt("primary"),
+        manager: Some(f.page.who.name.clone()),
+        tenant: None,
+    };
+    let password = f.get("password").unwrap_or_default().to_string();
+    match users::add(&s.store, new, &password).await {
+        Ok(u) => {
+            f.page
+                .caller()
+                .audit(&s, "user.add", &u.name, &format!("role {}", u.role))
+                .await;
+            Ok(see("/admin/users"))
+        }
+        Err(e) => users_page(&s, &f.page, e.to_string()).await,
+    }
+}
+
+pub async fn user_state(State(s): Shared, Path(name): Path<String>, f: Posted) -> PageResult {
+    require_admin(&f.page)?;
+    if name == f.page.who.name {
+        return Err(ApiError::field("disabled", "you cannot disable your own account").into());
+    }
+    let before = users::get(&s.store, &name).await.map_err(ApiError::from)?;
+    let disabled = f.get("disabled") == Some("true");
+    let after = crate::store::UserRow {
+        disabled,
+        ..before.clone()
+    };
+    users::save(&s.store, &before, after)
+        .await
+        .map_err(ApiError::from)?;
+    let what = if disabled { "disabled" } else { "enabled" };
+    f.page.caller().audit(&s, "user.change", &name, what).await;
+    Ok(see("/admin/users"))
+}
+
+pub struct TokenLine {
+    pub id: String,
+    pub user: String,
+    pub label: String,
+    pub created: String,
+    pub expires: String,
+    pub last_used: String,
+    pub state: String,
+}
+
+#[derive(Template)]
+#[template(path = "tokens.html")]
+struct TokensPage {
+    chrome: Chrome,
+    tokens: Vec<TokenLine>,
+    shown: String,
+    error: String,
+}
+
+async fn tokens_page(s: &Server, p: &Page, shown: String, error: String) -> PageResult {
+    let tz = s.env().cfg.serve.timezone;
+    let now = now_ms();
+    let user = (!p.who.is_admin()).then(|| p.who.name.clone());
+    let when = |t: Option<i64>| t.map(|t| zoned_time(t, tz)).unwrap_or_else(|| "-".into());
+    let tokens = s
+        .store
+        .tokens(user.as_deref())
+        .await?
+        .into_iter()
+        .map(|t| TokenLine {
+            state: if t.revoked_at.is_some() {
+                "revoked"
+            } else if t.expires_at.is_some_and(|e| e <= now) {
+                "expired"
+            } else {
+                "valid"
+            }
+            .into(),
+            created: zoned_time(t.created_at, tz),
+            expires: when(t.expires_at),
+            last_used: when(t.last_used_at),
+            id: t.id,
+            user: t.user_name,
+            label: t.label,
+        })
+        .collect();
+    Ok(render(&TokensPage {
+        chrome: p.chrome(),
+        tokens,
+        shown,
+        error,
+    }))
+}
+
+pub async fn tokens(State(s): Shared, p: Page) -> PageResult {
+    tokens_page(&s, &p, String::new(), String::new()).await
+}
+
+pub async fn create_token(State(s): Shared, f: Posted) -> PageResult {
+    let p = &f.page;
+    let user = Some(f.text("user"))
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| p.who.name.clone());
+    if user != p.who.name {
+        require_admin(p)?;
+    }
+    let expires = f.text("expires");
+    let valid_for = if expires.is_empty() {
+        std::time::Duration::from_secs(90 * 86400)
+    } else {
+        match ordo_jobs::units::parse_duration(&expires) {
+            Ok(d) if !d.is_zero() && d <= std::time::Duration::from_secs(365 * 86400) => d,
+            _ => {
+                return tokens_page(
+                    &s,
+                    p,
+                    String::new(),
+                    format!("Expires: `{expires}` is not a duration from 1s to 365d."),
+                )
+                .await;
+            }
+        }
+    };
+    match users::create_token(&s.store, &user, &f.text("label"), Some(valid_for)).await {
+        Ok((row, shown)) => {
+            p.caller()
+                .audit(
+                    &s,
+                    "token.create",
+                    &format!("{user} {}", row.id),
+                    &row.label,
+                )
+                .await;
+            tokens_page(&s, p, shown, String::new()).await
+        }
+        Err(e) => tokens_page(&s, p, String::new(), e.to_string()).await,
+    }
+}
+
+pub async fn revoke_token(State(s): Shared, Path(id): Path<String>, f: Posted) -> PageResult {
+    let p = &f.page;
+    let t = s
+        .store
+        .token(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no token `{id}`")))?;
+    if t.user_name != p.who.name {
+        require_admin(p)?;
+    }
+    s.store.revoke_token(&id, now_ms()).await?;
+    p.caller()
+        .audit(&s, "token.revoke", &format!("{} {id}", t.user_name), "")
+        .await;
+    Ok(see(&format!("/admin/tokens#{}", url_encode(&id))))
+}

@@ -1,0 +1,399 @@
+//! The executions: the history with filters and pages, one execution with its progress,
+//! servers and log (live through the API's Server-Sent Events), abort, retry, downloads.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+
+use super::page::{Chrome, Page, PageResult, Posted, render, see, url_encode};
+use crate::clock::zoned_time;
+use crate::exec::{Launch, execution_id};
+use crate::serve::Server;
+use crate::serve::api_executions::{status_label, visible};
+use crate::serve::error::ApiError;
+use crate::store::{ExecFilter, ExecutionRow, ExecutionStatus, Scope};
+
+type Shared = State<Arc<Server>>;
+
+/// The most log lines a page shows at once (the rest: the API's log).
+const PAGE_LINES: usize = 5000;
+
+pub struct ExecLine {
+    pub id: String,
+    pub job: String,
+    pub status: String,
+    pub started: String,
+    pub duration: String,
+    pub by: String,
+    pub servers: String,
+}
+
+fn took(from: Option<i64>, to: Option<i64>) -> String {
+    match (from, to) {
+        (Some(a), Some(b)) if b >= a => format!("{:.1} s", (b - a) as f64 / 1000.0),
+        _ => "-".into(),
+    }
+}
+
+pub fn exec_lines(rows: &[ExecutionRow], tz: chrono_tz::Tz) -> Vec<ExecLine> {
+    rows.iter()
+        .map(|e| ExecLine {
+            id: e.id.clone(),
+            job: e.job.clone(),
+            status: e.status.to_string(),
+            started: zoned_time(e.started_at, tz),
+            duration: took(Some(e.started_at), e.finished_at),
+            by: if e.account.is_empty() {
+                e.started_by.clone()
+            } else {
+                e.account.clone()
+            },
+            servers: format!("{}/{} ok", e.nodes_ok, e.nodes_total),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "executions.html")]
+struct Executions {
+    chrome: Chrome,
+    executions: Vec<ExecLine>,
+    statuses: Vec<&'static str>,
+    f_job: String,
+    f_status: String,
+    f_user: String,
+    f_since: String,
+    f_until: String,
+    total: i64,
+    page: i64,
+    pages: i64,
+    prev_link: String,
+    next_link: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct Filters {
+    #[serde(default)]
+    job: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    until: String,
+    page: Option<i64>,
+}
+
+/// `YYYY-MM-DD` at midnight in the controller's time zone (`+1` day: the end of it).
+fn day(text: &str, tz: chrono_tz::Tz, plus: i64) -> Result<Option<i64>, ApiError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let d = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| ApiError::field("date", format!("`{text}`: expected YYYY-MM-DD")))?;
+    let t = (d + chrono::Duration::days(plus))
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight");
+    use chrono::TimeZone;
+    Ok(tz
+        .from_local_datetime(&t)
+        .earliest()
+        .map(|x| x.timestamp_millis()))
+}
+
+const PER_PAGE: i64 = 50;
+
+pub async fn list(State(s): Shared, p: Page, Query(f): Query<Filters>) -> PageResult {
+    let tz = s.env().cfg.serve.timezone;
+    let page = f.page.unwrap_or(1).clamp(1, 1_000_000);
+    if !f.status.is_empty() && f.status.parse::<ExecutionStatus>().is_err() {
+        return Err(ApiError::field("status", format!("`{}` is not a status", f.status)).into());
+    }
+    for v in [&f.job, &f.user] {
+        if v.len() > 200 {
+            return Err(ApiError::field("filter", "longer than 200 characters").into());
+        }
+    }
+    let scope = (!p.who.is_admin()).then(|| {
+        let (accounts, unowned) = p.who.visible_accounts();
+        Scope {
+            folders: p.who.projects.clone(),
+            accounts,
+            unowned,
+        }
+    });
+    let filter = ExecFilter {
+        job: (!f.job.is_empty()).then(|| f.job.clone()),
+        status: (!f.status.is_empty()).then(|| f.status.clone()),
+        account: (!f.user.is_empty()).then(|| f.user.clone()),
+        since: day(&f.since, tz, 0)?,
+        until: day(&f.until, tz, 1)?,
+        offset: (page - 1) * PER_PAGE,
+        limit: PER_PAGE,
+        scope,
+    };
+    let (rows, total) = s.store.list_filtered(&filter).await?;
+    let pages = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
+    let link = |n: i64| {
+        format!(
+            "/executions?job={}&status={}&user={}&since={}&until={}&page={n}",
+            url_encode(&f.job),
+            url_encode(&f.status),
+            url_encode(&f.user),
+            url_encode(&f.since),
+            url_encode(&f.until)
+        )
+    };
+    Ok(render(&Executions {
+        chrome: p.chrome(),
+        executions: exec_lines(&rows, tz),
+        statuses: ExecutionStatus::ALL.iter().map(|s| s.as_str()).collect(),
+        prev_link: link(page - 1),
+        next_link: link(page + 1),
+        f_job: f.job,
+        f_status: f.status,
+        f_user: f.user,
+        f_since: f.since,
+        f_until: f.until,
+        total,
+        page,
+        pages,
+    }))
+}
+
+pub struct FileLink {
+    pub index: usize,
+    pub name: String,
+}
+
+pub struct NodeLine {
+    pub name: String,
+    pub started: String,
+    pub duration: String,
+    pub status: String,
+    pub exit_code: String,
+    pub error: String,
+    pub files: Vec<FileLink>,
+}
+
+pub struct LogLineView {
+    pub time: String,
+    pub server: String,
+    pub stream: String,
+    pub text: String,
+}
+
+pub struct LogGroup {
+    pub server: String,
+    pub lines: Vec<LogLineView>,
+}
+
+#[derive(Template)]
+#[template(path = "execution.html")]
+struct ExecutionPage {
+    chrome: Chrome,
+    id: String,
+    job: String,
+    status: String,
+    status_label: String,
+    started_by: String,
+    started: String,
+    duration: String,
+    options: Vec<(String, String)>,
+    error: String,
+    total: i64,
+    done: i64,
+    percent: i64,
+    running: bool,
+    any_failed: bool,
+    can_run: bool,
+    has_archive: bool,
+    nodes: Vec<NodeLine>,
+    log_groups: Vec<LogGroup>,
+    merged: Vec<LogLineView>,
+    last_seq: i64,
+    truncated: usize,
+}
+
+pub async fn show(State(s): Shared, p: Page, Path(id): Path<String>) -> PageResult {
+    let e = visible(&s, &p.caller(), &id).await?;
+    let tz = s.env().cfg.serve.timezone;
+    let nodes = s.store.nodes(&e.id).await?;
+    let files = s.store.files(&e.id).await?;
+    let mut lines = s.store.logs(&e.id, None).await?;
+    let truncated = lines.len().saturating_sub(PAGE_LINES);
+    let lines = lines.split_off(truncated);
+    let last_seq = lines.last().map_or(-1, |l| l.seq);
+    let view = |l: &crate::store::LogLine| LogLineView {
+        time: crate::clock::time_of_day(l.ts),
+        server: l.node.clone(),
+        stream: l.stream.clone(),
+        text: l.line.clone(),
+    };
+    let mut groups: BTreeMap<String, Vec<LogLineView>> = BTreeMap::new();
+    for l in &lines {
+        groups.entry(l.node.clone()).or_default().push(view(l));
+    }
+    let done = nodes
+        .iter()
+        .filter(|n| n.status != "pending" && n.status != "running")
+        .count() as i64;
+    let total = (nodes.len() as i64).max(e.nodes_total);
+    let options: BTreeMap<String, String> = serde_json::from_str(&e.options).unwrap_or_default();
+    Ok(render(&ExecutionPage {
+        chrome: p.chrome(),
+        status: e.status.to_string(),
+        status_label: status_label(e.status),
+        started_by: e.started_by.clone(),
+        started: zoned_time(e.started_at, tz),
+        duration: took(Some(e.started_at), e.finished_at),
+        options: options.into_iter().collect(),
+        error: e.error.clone().unwrap_or_default(),
+        percent: if total == 0 { 100 } else { done * 100 / total },
+        total,
+        done,
+        running: e.status.is_running(),
+        any_failed: nodes.iter().any(|n| n.status != "succeeded"),
+        can_run: p.who.can_run_job(&e.job),
+        has_archive: e.archive.is_some(),
+        nodes: nodes
+            .iter()
+            .map(|n| NodeLine {
+                name: n.node.clone(),
+                started: n.started_at.map(|t| zoned_time(t, tz)).unwrap_or_default(),
+                duration: took(n.started_at, n.finished_at),
+                status: n.status.clone(),
+                exit_code: n.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+                error: n.error.clone().unwrap_or_default(),
+                files: files
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| f.node == n.node)
+                    .map(|(index, f)| FileLink {
+                        index,
+                        name: f
+                            .remote_path
+                            .rsplit('/')
+                            .next()
+                            .unwrap_or(&f.remote_path)
+                            .to_string(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        merged: lines.iter().map(view).collect(),
+        log_groups: groups
+            .into_iter()
+            .map(|(server, lines)| LogGroup { server, lines })
+            .collect(),
+        last_seq,
+        truncated,
+        id: e.id,
+        job: e.job,
+    }))
+}
+
+pub async fn abort(State(s): Shared, Path(id): Path<String>, f: Posted) -> PageResult {
+    let c = f.page.caller();
+    let e = visible(&s, &c, &id).await?;
+    if !c.who.can_run_job(&e.job) {
+        return Err(ApiError::Forbidden(format!("{} may not abort it", c.who.name)).into());
+    }
+    if e.status.is_running() {
+        s.store
+            .request_abort(&e.id, &c.who.name, crate::clock::now_ms())
+            .await?;
+        crate::project::instance::abort_here(&e.id);
+        c.audit(&s, "abort", &format!("{} {}", e.job, e.id), "")
+            .await;
+    }
+    Ok(see(&format!("/executions/{}", url_encode(&e.id))))
+}
+
+pub async fn retry(State(s): Shared, Path(id): Path<String>, f: Posted) -> PageResult {
+    let c = f.page.caller();
+    let e = visible(&s, &c, &id).await?;
+    let job = crate::serve::api_jobs::readable(&s, &c, &e.job)?;
+    if !c.who.can_run_job(&e.job) {
+        return Err(ApiError::Forbidden(format!("{} may not run `{}`", c.who.name, e.job)).into());
+    }
+    let nodes = s.store.nodes(&e.id).await?;
+    let failed_only = f.get("failed_only") == Some("true");
+    let launch =
+        crate::exec::retry_launch(&job, &e, &nodes, failed_only, &[]).map_err(ApiError::from)?;
+    let launch = Launch {
+        id: Some(execution_id()),
+        started_by: c.who.name.clone() + " (console)",
+        account: c.who.name.clone(),
+        ..launch
+    };
+    crate::exec::Plan::new(&s.env().inventory, job.clone(), &launch).map_err(ApiError::from)?;
+    let new_id = launch.id.clone().unwrap_or_default();
+    c.audit(
+        &s,
+        "retry",
+        &format!("{} {new_id}", job.name),
+        &format!("of {}", e.id),
+    )
+    .await;
+    s.spawn_execution(job, launch);
+    Ok(see(&format!("/executions/{}", url_encode(&new_id))))
+}
+
+/// The execution's archive (the API's download, for a browser's session).
+pub async fn archive(State(s): Shared, p: Page, Path(id): Path<String>) -> PageResult {
+    Ok(crate::serve::api_executions::archive(State(s), p.caller(), Path(id)).await?)
+}
+
+/// One collected file, by its place in the execution's list; only files under the data
+/// folder are served.
+pub async fn file(
+    State(s): Shared,
+    p: Page,
+    Path((id, index)): Path<(String, usize)>,
+) -> PageResult {
+    let e = visible(&s, &p.caller(), &id).await?;
+    let files = s.store.files(&e.id).await?;
+    let f = files
+        .get(index)
+        .ok_or_else(|| ApiError::NotFound(format!("execution {} has no file {index}", e.id)))?;
+    let data_dir = s
+        .env()
+        .cfg
+        .data_dir
+        .canonicalize()
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let path = std::path::Path::new(&f.local_path)
+        .canonicalize()
+        .map_err(|_| ApiError::NotFound(format!("{} is no longer kept", f.remote_path)))?;
+    if !path.starts_with(&data_dir) {
+        return Err(
+            ApiError::NotFound(format!("{} is not in the data folder", f.remote_path)).into(),
+        );
+    }
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|_| ApiError::NotFound(format!("{} is no longer kept", f.remote_path)))?;
+    let name: String = path
+        .file_name()
+        .map(|n| n.to_string_lossy().replace(['"', '\\', '\r', '\n'], "_"))
+        .unwrap_or_else(|| "file".into());
+    let mut r = Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
+}

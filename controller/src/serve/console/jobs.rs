@@ -1,0 +1,427 @@
+//! The projects, the jobs by folder, a job's page with its run form, the schedules.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use ordo_jobs::{Job, OptionType};
+use serde::Deserialize;
+
+use super::executions::{ExecLine, exec_lines};
+use super::page::{Chrome, Page, PageResult, Posted, render, see, url_encode};
+use crate::auth::project_of;
+use crate::clock::{now_ms, zoned_time};
+use crate::exec::{Launch, execution_id};
+use crate::serve::Server;
+use crate::serve::error::ApiError;
+
+type Shared = State<Arc<Server>>;
+
+/// The longest project readme shown.
+const MAX_README: u64 = 64 * 1024;
+
+pub struct Project {
+    pub folder: String,
+    pub title: String,
+    pub jobs: usize,
+    pub readme: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct Home {
+    chrome: Chrome,
+    projects: Vec<Project>,
+}
+
+/// `README.md`, `README` or `motd.txt` of a job folder, as text (never as HTML).
+fn readme(jobs_dir: &std::path::Path, folder: &str) -> String {
+    for name in ["README.md", "README", "readme.md", "motd.txt"] {
+        let p = jobs_dir.join(folder).join(name);
+        if let Ok(f) = std::fs::File::open(&p) {
+            let mut text = String::new();
+            let _ =
+                std::io::Read::read_to_string(&mut std::io::Read::take(f, MAX_README), &mut text);
+            return text;
+        }
+    }
+    String::new()
+}
+
+pub async fn home(State(s): Shared, p: Page) -> Response {
+    let env = s.env();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for j in env
+        .jobs
+        .jobs
+        .values()
+        .filter(|j| p.who.can_read_job(&j.name))
+    {
+        let top = j.name.split_once('/').map_or("", |(t, _)| t).to_string();
+        *counts.entry(top).or_default() += 1;
+    }
+    let projects = counts
+        .into_iter()
+        .map(|(folder, jobs)| Project {
+            title: if folder.is_empty() {
+                "(top level)".into()
+            } else {
+                folder.clone()
+            },
+            readme: readme(&env.cfg.jobs, &folder),
+            folder,
+            jobs,
+        })
+        .collect();
+    render(&Home {
+        chrome: p.chrome(),
+        projects,
+    })
+}
+
+pub struct JobLine {
+    pub name: String,
+    pub short: String,
+    pub description: String,
+    pub schedule: String,
+    pub last_id: String,
+    pub last_status: String,
+}
+
+pub struct Group {
+    pub folder: String,
+    pub jobs: Vec<JobLine>,
+}
+
+#[derive(Template)]
+#[template(path = "jobs.html")]
+struct Jobs {
+    chrome: Chrome,
+    folder: String,
+    q: String,
+    groups: Vec<Group>,
+}
+
+#[derive(Deserialize)]
+pub struct JobsQuery {
+    folder: Option<String>,
+    q: Option<String>,
+}
+
+fn schedule_text(job: &Job) -> String {
+    job.schedule
+        .as_ref()
+        .map(|s| {
+            s.crons
+                .iter()
+                .map(|c| c.text.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+pub async fn jobs(State(s): Shared, p: Page, Query(q): Query<JobsQuery>) -> PageResult {
+    let env = s.env();
+    let folder = q.folder.unwrap_or_default().trim_matches('/').to_string();
+    let needle = q.q.unwrap_or_default();
+    let lower = needle.to_lowercase();
+    let mut groups: BTreeMap<String, Vec<JobLine>> = BTreeMap::new();
+    for j in env.jobs.jobs.values() {
+        let dir = project_of(&j.name);
+        let in_folder =
+            folder.is_empty() || dir == folder || dir.starts_with(&format!("{folder}/"));
+        let hit = lower.is_empty()
+            || j.name.to_lowercase().contains(&lower)
+            || j.description.to_lowercase().contains(&lower);
+        if !p.who.can_read_job(&j.name) || !in_folder || !hit {
+            continue;
+        }
+        let last = s.store.list_executions(Some(&j.name), 20).await?;
+        let last = last.into_iter().find(|e| p.who.sees(e));
+        groups.entry(dir.to_string()).or_default().push(JobLine {
+            short: j.name.rsplit('/').next().unwrap_or(&j.name).to_string(),
+            name: j.name.clone(),
+            description: j.description.clone(),
+            schedule: schedule_text(j),
+            last_status: last
+                .as_ref()
+                .map(|e| e.status.to_string())
+                .unwrap_or_default(),
+            last_id: last.map(|e| e.id).unwrap_or_default(),
+        });
+    }
+    Ok(render(&Jobs {
+        chrome: p.chrome(),
+        folder,
+        q: needle,
+        groups: groups
+            .into_iter()
+            .map(|(folder, jobs)| Group { folder, jobs })
+            .collect(),
+    }))
+}
+
+pub struct OptionField {
+    pub name: String,
+    pub required: bool,
+    pub allowed: Vec<String>,
+    pub value: String,
+    pub input_type: &'static str,
+    pub pattern: String,
+    pub help: String,
+    pub error: String,
+}
+
+#[derive(Template)]
+#[template(path = "job.html")]
+struct JobPage {
+    chrome: Chrome,
+    name: String,
+    folder: String,
+    description: String,
+    runnable: bool,
+    error: String,
+    options: Vec<OptionField>,
+    limit: String,
+    limit_error: String,
+    steps: Vec<String>,
+    targets: String,
+    servers: Vec<String>,
+    schedule: String,
+    executions: Vec<ExecLine>,
+}
+
+fn option_fields(
+    job: &Job,
+    given: &[(String, String)],
+    errors: &[(String, String)],
+) -> Vec<OptionField> {
+    job.options
+        .iter()
+        .map(|o| {
+            let given = given
+                .iter()
+                .find(|(k, _)| *k == o.name)
+                .map(|(_, v)| v.clone());
+            let mut help = o.description.clone();
+            if let Some(r) = &o.regex {
+                help.push_str(&format!(" (must match {})", r.as_str()));
+            }
+            let allowed = match o.kind {
+                OptionType::Boolean if o.allowed.is_empty() => vec!["true".into(), "false".into()],
+                _ => o.allowed.clone(),
+            };
+            OptionField {
+                name: o.name.clone(),
+                required: o.required,
+                allowed,
+                // A secret is never written back into the page.
+                value: if o.secret {
+                    String::new()
+                } else {
+                    given.or_else(|| o.default.clone()).unwrap_or_default()
+                },
+                input_type: if o.secret {
+                    "password"
+                } else if o.kind == OptionType::Integer {
+                    "number"
+                } else {
+                    "text"
+                },
+                pattern: String::new(),
+                help: help.trim().to_string(),
+                error: errors
+                    .iter()
+                    .filter(|(f, _)| *f == o.name)
+                    .map(|(_, m)| m.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            }
+        })
+        .collect()
+}
+
+async fn job_page(
+    s: &Server,
+    p: &Page,
+    job: Arc<Job>,
+    given: &[(String, String)],
+    errors: &[(String, String)],
+    limit: (String, String),
+    error: String,
+) -> PageResult {
+    let env = s.env();
+    let servers = crate::exec::Plan::new(&env.inventory, job.clone(), &Launch::default())
+        .map(|pl| pl.nodes.iter().map(|n| n.name.clone()).collect())
+        .unwrap_or_default();
+    let recent = s.store.list_executions(Some(&job.name), 50).await?;
+    let recent: Vec<_> = recent
+        .into_iter()
+        .filter(|e| p.who.sees(e))
+        .take(10)
+        .collect();
+    Ok(render(&JobPage {
+        chrome: p.chrome(),
+        name: job.name.clone(),
+        folder: project_of(&job.name).to_string(),
+        description: job.description.clone(),
+        runnable: p.who.can_run_job(&job.name),
+        error,
+        options: option_fields(&job, given, errors),
+        limit: limit.0,
+        limit_error: limit.1,
+        steps: job
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, st)| st.label(i))
+            .collect(),
+        targets: crate::exec::plan::targets_text(&job, None),
+        servers,
+        schedule: schedule_text(&job),
+        executions: exec_lines(&recent, env.cfg.serve.timezone),
+    }))
+}
+
+fn readable(s: &Server, p: &Page, name: &str) -> Result<Arc<Job>, ApiError> {
+    crate::serve::api_jobs::readable(s, &p.caller(), name)
+}
+
+pub async fn job(State(s): Shared, p: Page, Path(name): Path<String>) -> PageResult {
+    let job = readable(&s, &p, &name)?;
+    job_page(&s, &p, job, &[], &[], Default::default(), String::new()).await
+}
+
+/// The run form: options checked by the same code as `controller run`; errors shown next
+/// to their fields, the values kept (but secrets).
+pub async fn run(State(s): Shared, Path(name): Path<String>, f: Posted) -> PageResult {
+    let p = &f.page;
+    let job = readable(&s, p, &name)?;
+    if !p.who.can_run_job(&name) {
+        return Err(ApiError::Forbidden(format!("{} may not run `{name}`", p.who.name)).into());
+    }
+    let given: Vec<(String, String)> = f
+        .fields
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("opt.")?.to_string(), v.clone())))
+        // An optional field left empty is not given.
+        .filter(|(k, v)| !v.is_empty() || job.options.iter().any(|o| &o.name == k && o.required))
+        .collect();
+    let limit = f.text("limit");
+    let options = match ordo_jobs::resolve_options(&job, &given) {
+        Ok(o) => o,
+        Err(errs) => {
+            let fields: Vec<(String, String)> = errs
+                .into_iter()
+                .map(|e| {
+                    let name = e
+                        .strip_prefix("option `")
+                        .and_then(|r| r.split('`').next())
+                        .unwrap_or_default()
+                        .to_string();
+                    (name, e)
+                })
+                .collect();
+            let error = "Some values are not valid: see below.".to_string();
+            return job_page(&s, p, job, &given, &fields, (limit, String::new()), error).await;
+        }
+    };
+    let launch = Launch {
+        id: Some(execution_id()),
+        options,
+        limit: (!limit.is_empty()).then(|| limit.clone()),
+        cause: "console".into(),
+        started_by: p.who.name.clone() + " (console)",
+        account: p.who.name.clone(),
+        ..Launch::default()
+    };
+    if let Err(e) = crate::exec::Plan::new(&s.env().inventory, job.clone(), &launch) {
+        return job_page(&s, p, job, &given, &[], (limit, e.0), String::new()).await;
+    }
+    let id = launch.id.clone().unwrap_or_default();
+    let options = serde_json::to_string(&launch.options.masked()).unwrap_or_default();
+    p.caller()
+        .audit(&s, "run", &format!("{} {id}", job.name), &options)
+        .await;
+    s.spawn_execution(job, launch);
+    Ok(see(&format!("/executions/{}", url_encode(&id))))
+}
+
+pub struct ScheduleLine {
+    pub job: String,
+    pub cron: String,
+    pub timezone: String,
+    pub next: Vec<String>,
+    pub on: bool,
+    pub off_by: String,
+    pub can_switch: bool,
+}
+
+#[derive(Template)]
+#[template(path = "schedules.html")]
+struct Schedules {
+    chrome: Chrome,
+    leader: String,
+    rows: Vec<ScheduleLine>,
+}
+
+pub async fn schedules(State(s): Shared, p: Page) -> PageResult {
+    let env = s.env();
+    let off = s.store.disabled_schedules().await?;
+    let now = now_ms();
+    let leader = match s.store.lease(crate::serve::LEASE).await? {
+        Some((holder, until, _)) if until > now => holder,
+        _ => String::new(),
+    };
+    let mut rows = Vec::new();
+    for j in env
+        .jobs
+        .jobs
+        .values()
+        .filter(|j| p.who.can_read_job(&j.name))
+    {
+        let Some(sc) = &j.schedule else { continue };
+        let tz = sc.timezone.unwrap_or(env.cfg.serve.timezone);
+        let switched = off.iter().find(|(o, _, _)| *o == j.name);
+        rows.push(ScheduleLine {
+            job: j.name.clone(),
+            cron: schedule_text(j),
+            timezone: tz.name().to_string(),
+            next: sc
+                .fires_between(now, i64::MAX, 3, tz)
+                .into_iter()
+                .map(|t| zoned_time(t, tz))
+                .collect(),
+            on: sc.enabled && switched.is_none(),
+            off_by: switched.map(|(_, by, _)| by.clone()).unwrap_or_default(),
+            can_switch: sc.enabled && p.who.can_run_job(&j.name),
+        });
+    }
+    Ok(render(&Schedules {
+        chrome: p.chrome(),
+        leader,
+        rows,
+    }))
+}
+
+pub async fn switch(State(s): Shared, Path(name): Path<String>, f: Posted) -> PageResult {
+    let p = &f.page;
+    let job = readable(&s, p, &name)?;
+    if !p.who.can_run_job(&name) || job.schedule.is_none() {
+        return Err(ApiError::Forbidden(format!("{} may not switch `{name}`", p.who.name)).into());
+    }
+    let on = f.get("enabled") == Some("true");
+    s.store
+        .switch_schedule(&name, on, &p.who.name, now_ms())
+        .await?;
+    let what = if on {
+        "schedule.enable"
+    } else {
+        "schedule.disable"
+    };
+    p.caller().audit(&s, what, &name, "").await;
+    Ok(see("/schedules"))
+}
