@@ -12,7 +12,6 @@ use serde::Deserialize;
 use super::executions::{ExecLine, exec_lines};
 use super::page::{Chrome, Page, PageResult, Posted, render, see, url_encode};
 use crate::auth::project_of;
-use crate::clock::{now_ms, zoned_time};
 use crate::exec::{Launch, execution_id};
 use crate::serve::Server;
 use crate::serve::error::ApiError;
@@ -110,7 +109,7 @@ pub struct JobsQuery {
     q: Option<String>,
 }
 
-fn schedule_text(job: &Job) -> String {
+pub(super) fn schedule_text(job: &Job) -> String {
     job.schedule
         .as_ref()
         .map(|s| {
@@ -286,7 +285,7 @@ async fn job_page(
     }))
 }
 
-fn readable(s: &Server, p: &Page, name: &str) -> Result<Arc<Job>, ApiError> {
+pub(super) fn readable(s: &Server, p: &Page, name: &str) -> Result<Arc<Job>, ApiError> {
     crate::serve::api_jobs::readable(s, &p.caller(), name)
 }
 
@@ -348,80 +347,4 @@ pub async fn run(State(s): Shared, Path(name): Path<String>, f: Posted) -> PageR
         .await;
     s.spawn_execution(job, launch);
     Ok(see(&format!("/executions/{}", url_encode(&id))))
-}
-
-pub struct ScheduleLine {
-    pub job: String,
-    pub cron: String,
-    pub timezone: String,
-    pub next: Vec<String>,
-    pub on: bool,
-    pub off_by: String,
-    pub can_switch: bool,
-}
-
-#[derive(Template)]
-#[template(path = "schedules.html")]
-struct Schedules {
-    chrome: Chrome,
-    leader: String,
-    rows: Vec<ScheduleLine>,
-}
-
-pub async fn schedules(State(s): Shared, p: Page) -> PageResult {
-    let env = s.env();
-    let off = s.store.disabled_schedules().await?;
-    let now = now_ms();
-    let leader = match s.store.lease(crate::serve::LEASE).await? {
-        Some((holder, until, _)) if until > now => holder,
-        _ => String::new(),
-    };
-    let mut rows = Vec::new();
-    for j in env
-        .jobs
-        .jobs
-        .values()
-        .filter(|j| p.who.can_read_job(&j.name))
-    {
-        let Some(sc) = &j.schedule else { continue };
-        let tz = sc.timezone.unwrap_or(env.cfg.serve.timezone);
-        let switched = off.iter().find(|(o, _, _)| *o == j.name);
-        rows.push(ScheduleLine {
-            job: j.name.clone(),
-            cron: schedule_text(j),
-            timezone: tz.name().to_string(),
-            next: sc
-                .fires_between(now, i64::MAX, 3, tz)
-                .into_iter()
-                .map(|t| zoned_time(t, tz))
-                .collect(),
-            on: sc.enabled && switched.is_none(),
-            off_by: switched.map(|(_, by, _)| by.clone()).unwrap_or_default(),
-            can_switch: sc.enabled && p.who.can_run_job(&j.name),
-        });
-    }
-    Ok(render(&Schedules {
-        chrome: p.chrome(),
-        leader,
-        rows,
-    }))
-}
-
-pub async fn switch(State(s): Shared, Path(name): Path<String>, f: Posted) -> PageResult {
-    let p = &f.page;
-    let job = readable(&s, p, &name)?;
-    if !p.who.can_run_job(&name) || job.schedule.is_none() {
-        return Err(ApiError::Forbidden(format!("{} may not switch `{name}`", p.who.name)).into());
-    }
-    let on = f.get("enabled") == Some("true");
-    s.store
-        .switch_schedule(&name, on, &p.who.name, now_ms())
-        .await?;
-    let what = if on {
-        "schedule.enable"
-    } else {
-        "schedule.disable"
-    };
-    p.caller().audit(&s, what, &name, "").await;
-    Ok(see("/schedules"))
 }

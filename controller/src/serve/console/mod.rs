@@ -8,6 +8,7 @@ mod executions;
 mod jobs;
 mod login;
 pub mod page;
+mod schedules;
 
 use std::sync::Arc;
 
@@ -42,8 +43,8 @@ console_routes! {
     get "/jobs" jobs::jobs, false;
     get "/jobs/{*name}" jobs::job, false;
     post "/jobs/{*name}" jobs::run, false;
-    get "/schedules" jobs::schedules, false;
-    post "/schedules/{*name}" jobs::switch, false;
+    get "/schedules" schedules::schedules, false;
+    post "/schedules/{*name}" schedules::switch, false;
     get "/executions" executions::list, false;
     get "/executions/{id}" executions::show, false;
     post "/executions/{id}/abort" executions::abort, false;
