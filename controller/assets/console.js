@@ -60,6 +60,11 @@
     var atEnd = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
     return function () { if (atEnd) pre.scrollTop = pre.scrollHeight; };
   }
+  // The page keeps the newest lines only (the whole log stays in the API).
+  var MAX_LINES = 20000;
+  function trim(pre) {
+    while (pre.childNodes.length > MAX_LINES) pre.removeChild(pre.firstChild);
+  }
   var live = document.getElementById("live");
   var src = new EventSource("/api/v1/executions/" + encodeURIComponent(id) + "/events?after=" + encodeURIComponent(summary.dataset.after));
   src.addEventListener("line", function (e) {
@@ -68,6 +73,7 @@
     var f1 = follow(pre), f2 = follow(merged);
     pre.appendChild(line(l, false));
     merged.appendChild(line(l, true));
+    trim(pre); trim(merged);
     f1(); f2();
   });
   src.addEventListener("progress", function (e) {

@@ -12,7 +12,7 @@ pub mod yaml;
 use std::path::{Path, PathBuf};
 
 pub use filter::{FilterError, NodeFilter};
-pub use model::{Inventory, Node, Transport};
+pub use model::{Inventory, Node, Transport, folder_name_of};
 pub use yaml::{Diagnostic, Diagnostics, Pos};
 
 /// Why an inventory could not be loaded.

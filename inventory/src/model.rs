@@ -64,21 +64,25 @@ impl Node {
 
     /// A name safe to use as a folder name (`/` and other oddities replaced).
     pub fn folder_name(&self) -> String {
-        let s: String = self
-            .name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        match s.as_str() {
-            "" | "." | ".." => format!("_{s}"),
-            _ => s,
-        }
+        folder_name_of(&self.name)
+    }
+}
+
+/// The folder a server named `name` gets in an execution's folder.
+pub fn folder_name_of(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match s.as_str() {
+        "" | "." | ".." => format!("_{s}"),
+        _ => s,
     }
 }
 

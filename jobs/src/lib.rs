@@ -29,6 +29,10 @@ pub enum JobsError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{path}: a job's name (its path under the jobs folder) may not hold `\\`, `%`, `?`, `#` or a control character: rename it"
+    )]
+    BadName { path: PathBuf },
     #[error("no job named `{name}` in {dir} (known jobs: {known})")]
     NotFound {
         name: String,
@@ -65,6 +69,14 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(),
                 .map(|c| c.as_os_str().to_string_lossy())
                 .collect::<Vec<_>>()
                 .join("/");
+            // Names are paths of the console's and the API's URLs: nothing a browser
+            // would read as something else.
+            if name
+                .chars()
+                .any(|c| matches!(c, '\\' | '%' | '?' | '#') || c.is_control())
+            {
+                return Err(JobsError::BadName { path });
+            }
             out.push((name, path));
         }
     }

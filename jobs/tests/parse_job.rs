@@ -170,3 +170,23 @@ fn option_values_are_checked_and_secrets_masked() {
     assert_eq!(ok.masked()["token"], "****");
     assert_eq!(ok.mask("login with s3cr3t now"), "login with **** now");
 }
+
+/// A job's name is a path of the console's and the API's URLs: a file whose name a
+/// browser would read another way is refused by name.
+#[test]
+fn a_job_name_a_browser_would_misread_is_refused() {
+    for bad in ["x%2e%2e.yaml", "a\\b.yaml", "q?.yaml", "h#.yaml"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("team")).unwrap();
+        std::fs::write(
+            dir.path().join("team").join(bad),
+            "targets: all\nsteps: [{ command: true }]\n",
+        )
+        .unwrap();
+        let err = ordo_jobs::job_files(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("rename it"), "{bad}: {err}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fine name.yaml"), "targets: all\n").unwrap();
+    assert_eq!(ordo_jobs::job_files(dir.path()).unwrap()[0].0, "fine name");
+}

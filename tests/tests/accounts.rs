@@ -142,6 +142,16 @@ fn two_step_login_over_https_with_the_mailed_code() {
         .header("Origin: https://evil.example")
         .post("/api/v1/reload", "{}");
     assert_eq!(r.status, 403, "a cross-site POST: {}", r.text);
+    // Another service on the same host (another port) is another site.
+    let port = api.base.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let r = with_csrf
+        .header(&format!("Origin: https://localhost:{}", port + 1))
+        .post("/api/v1/reload", "{}");
+    assert_eq!(r.status, 403, "a POST from another port: {}", r.text);
+    let r = with_csrf
+        .header(&format!("Origin: https://localhost:{port}"))
+        .post("/api/v1/reload", "{}");
+    assert_eq!(r.status, 200, "a POST from our own origin: {}", r.text);
     let r = with_csrf.header("Host: evil.example").get("/api/v1/me");
     assert_eq!(
         (r.status, r.json["error"]["field"].as_str()),

@@ -182,6 +182,23 @@ fn an_operator_runs_the_vip_job_and_follows_it_live_in_the_browser() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Each collected file downloads too, from the servers' table.
+    let link = b
+        .attr("#servers tr[data-server=web2] a[download]", "href")
+        .expect("a file link");
+    let out = std::process::Command::new("curl")
+        .args(["-sSf", "--cacert"])
+        .arg(s.p.path().join("data/pki/ca.pem"))
+        .args(["-H", &format!("Cookie: __Host-ordo_session={cookie}")])
+        .arg(format!("{}{link}", s.base))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("server=web2 env=SOC_RECETTE"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let files = untar_gz(&std::fs::read(&tgz).unwrap());
     for n in 1..=3 {
         let f = files

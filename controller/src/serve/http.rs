@@ -32,6 +32,29 @@ const MAX_CONNECTIONS: usize = 1024;
 pub struct Listening {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub hosts: Arc<Vec<String>>,
+    /// The origins (`https://name:port`) a state-changing request may come from.
+    pub origins: Arc<Vec<String>>,
+}
+
+/// Our origins: each name with the listen port; also without a port for the names of
+/// `serve: hosts` (reached through a proxy on the default port) or when we listen on it.
+fn origins(cfg: &ProjectConfig, hosts: &[String], local: SocketAddr, tls: bool) -> Vec<String> {
+    let scheme = if tls { "https" } else { "http" };
+    let port = local.port();
+    let default = if tls { 443 } else { 80 };
+    let mut out = Vec::new();
+    for h in hosts {
+        let h = if h.contains(':') {
+            format!("[{h}]")
+        } else {
+            h.clone()
+        };
+        out.push(format!("{scheme}://{h}:{port}"));
+        if port == default || cfg.serve.hosts.contains(&h) {
+            out.push(format!("{scheme}://{h}"));
+        }
+    }
+    out
 }
 
 /// The names this controller answers to: loopback names, this machine's name, the listen
@@ -74,6 +97,7 @@ pub fn listening(cfg: &ProjectConfig, local: SocketAddr, plain: bool) -> anyhow:
         }
         return Ok(Listening {
             tls: None,
+            origins: Arc::new(origins(cfg, &hosts, local, false)),
             hosts: Arc::new(hosts),
         });
     }
@@ -110,6 +134,7 @@ pub fn listening(cfg: &ProjectConfig, local: SocketAddr, plain: bool) -> anyhow:
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Listening {
         tls: Some(Arc::new(config)),
+        origins: Arc::new(origins(cfg, &hosts, local, true)),
         hosts: Arc::new(hosts),
     })
 }
@@ -154,10 +179,10 @@ pub async fn guard(State(l): State<Listening>, req: Request, next: Next) -> Resp
             .headers()
             .get("sec-fetch-site")
             .is_some_and(|s| s.as_bytes() == b"cross-site");
-        let foreign = origin.is_some_and(|o| {
-            let authority = o.split_once("://").map_or("", |(_, a)| a);
-            o == "null" || !l.hosts.contains(&host_only(authority))
-        });
+        // The whole origin: scheme, name and port (another service on the same host is
+        // another site).
+        let foreign =
+            origin.is_some_and(|o| !l.origins.iter().any(|ok| ok.eq_ignore_ascii_case(o)));
         if cross || foreign {
             refusal = Some(ApiError::Forbidden(
                 "a request from another site cannot change anything here".into(),

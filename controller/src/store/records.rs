@@ -214,6 +214,24 @@ impl Store {
         self.logs_after(execution_id, node, -1, i64::MAX).await
     }
 
+    /// The last `n` lines of an execution, in order, and how many it has in all.
+    pub async fn logs_tail(&self, execution_id: &str, n: i64) -> StoreResult<(Vec<LogLine>, i64)> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM log_lines WHERE execution_id = $1")
+                .bind(execution_id)
+                .fetch_one(&self.pool)
+                .await?;
+        let first: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MIN(seq), -1) FROM (SELECT seq FROM log_lines WHERE execution_id = $1 ORDER BY seq DESC LIMIT $2) t",
+        )
+        .bind(execution_id)
+        .bind(n)
+        .fetch_one(&self.pool)
+        .await?;
+        let lines = self.logs_after(execution_id, None, first - 1, n).await?;
+        Ok((lines, count))
+    }
+
     /// At most `limit` lines after line `after` (a sequence number), in order.
     pub async fn logs_after(
         &self,

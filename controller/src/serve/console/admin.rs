@@ -231,7 +231,11 @@ pub async fn user_state(State(s): Shared, Path(name): Path<String>, f: Posted) -
         return Err(ApiError::field("disabled", "you cannot disable your own account").into());
     }
     let before = users::get(&s.store, &name).await.map_err(ApiError::from)?;
-    let disabled = f.get("disabled") == Some("true");
+    let disabled = match f.get("disabled") {
+        Some("true") => true,
+        Some("false") => false,
+        _ => return Err(ApiError::field("disabled", "true or false").into()),
+    };
     let after = crate::store::UserRow {
         disabled,
         ..before.clone()

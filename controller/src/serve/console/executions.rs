@@ -97,11 +97,13 @@ fn day(text: &str, tz: chrono_tz::Tz, plus: i64) -> Result<Option<i64>, ApiError
     if text.is_empty() {
         return Ok(None);
     }
-    let d = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| ApiError::field("date", format!("`{text}`: expected YYYY-MM-DD")))?;
-    let t = (d + chrono::Duration::days(plus))
-        .and_hms_opt(0, 0, 0)
-        .expect("midnight");
+    let bad = || ApiError::field("date", format!("`{text}`: expected YYYY-MM-DD"));
+    let d = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| bad())?;
+    let d = d
+        .checked_add_days(chrono::Days::new(plus as u64))
+        .filter(|d| (1970..=9999).contains(&chrono::Datelike::year(d)))
+        .ok_or_else(bad)?;
+    let t = d.and_hms_opt(0, 0, 0).ok_or_else(bad)?;
     use chrono::TimeZone;
     Ok(tz
         .from_local_datetime(&t)
@@ -113,7 +115,7 @@ const PER_PAGE: i64 = 50;
 
 pub async fn list(State(s): Shared, p: Page, Query(f): Query<Filters>) -> PageResult {
     let tz = s.env().cfg.serve.timezone;
-    let page = f.page.unwrap_or(1).clamp(1, 1_000_000);
+    let page = f.page.unwrap_or(1).clamp(1, 10_000);
     if !f.status.is_empty() && f.status.parse::<ExecutionStatus>().is_err() {
         return Err(ApiError::field("status", format!("`{}` is not a status", f.status)).into());
     }
@@ -187,7 +189,8 @@ pub struct NodeLine {
 pub struct LogLineView {
     pub time: String,
     pub server: String,
-    pub stream: String,
+    /// `stderr` or `stdout` (only these: it is a CSS class).
+    pub stream_class: &'static str,
     pub text: String,
 }
 
@@ -228,16 +231,27 @@ pub async fn show(State(s): Shared, p: Page, Path(id): Path<String>) -> PageResu
     let tz = s.env().cfg.serve.timezone;
     let nodes = s.store.nodes(&e.id).await?;
     let files = s.store.files(&e.id).await?;
-    let mut lines = s.store.logs(&e.id, None).await?;
-    let truncated = lines.len().saturating_sub(PAGE_LINES);
-    let lines = lines.split_off(truncated);
+    let (lines, count) = s.store.logs_tail(&e.id, PAGE_LINES as i64).await?;
+    let truncated = (count as usize).saturating_sub(lines.len());
     let last_seq = lines.last().map_or(-1, |l| l.seq);
     let view = |l: &crate::store::LogLine| LogLineView {
         time: crate::clock::time_of_day(l.ts),
         server: l.node.clone(),
-        stream: l.stream.clone(),
+        stream_class: if l.stream == "stderr" {
+            "stderr"
+        } else {
+            "stdout"
+        },
         text: l.line.clone(),
     };
+    let mut files_of: BTreeMap<&str, Vec<FileLink>> = BTreeMap::new();
+    for (index, f) in files.iter().enumerate() {
+        let name = f.remote_path.rsplit('/').next().unwrap_or(&f.remote_path);
+        files_of.entry(f.node.as_str()).or_default().push(FileLink {
+            index,
+            name: name.to_string(),
+        });
+    }
     let mut groups: BTreeMap<String, Vec<LogLineView>> = BTreeMap::new();
     for l in &lines {
         groups.entry(l.node.clone()).or_default().push(view(l));
@@ -273,20 +287,7 @@ pub async fn show(State(s): Shared, p: Page, Path(id): Path<String>) -> PageResu
                 status: n.status.clone(),
                 exit_code: n.exit_code.map(|c| c.to_string()).unwrap_or_default(),
                 error: n.error.clone().unwrap_or_default(),
-                files: files
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, f)| f.node == n.node)
-                    .map(|(index, f)| FileLink {
-                        index,
-                        name: f
-                            .remote_path
-                            .rsplit('/')
-                            .next()
-                            .unwrap_or(&f.remote_path)
-                            .to_string(),
-                    })
-                    .collect(),
+                files: files_of.remove(n.node.as_str()).unwrap_or_default(),
             })
             .collect(),
         merged: lines.iter().map(view).collect(),
@@ -307,14 +308,16 @@ pub async fn abort(State(s): Shared, Path(id): Path<String>, f: Posted) -> PageR
     if !c.who.can_run_job(&e.job) {
         return Err(ApiError::Forbidden(format!("{} may not abort it", c.who.name)).into());
     }
-    if e.status.is_running() {
-        s.store
-            .request_abort(&e.id, &c.who.name, crate::clock::now_ms())
-            .await?;
-        crate::project::instance::abort_here(&e.id);
-        c.audit(&s, "abort", &format!("{} {}", e.job, e.id), "")
-            .await;
+    if !e.status.is_running() {
+        let ended = format!("execution {} is not running: it ended {}", e.id, e.status);
+        return Err(ApiError::Conflict(ended).into());
     }
+    s.store
+        .request_abort(&e.id, &c.who.name, crate::clock::now_ms())
+        .await?;
+    crate::project::instance::abort_here(&e.id);
+    c.audit(&s, "abort", &format!("{} {}", e.job, e.id), "")
+        .await;
     Ok(see(&format!("/executions/{}", url_encode(&e.id))))
 }
 
@@ -365,19 +368,24 @@ pub async fn file(
     let f = files
         .get(index)
         .ok_or_else(|| ApiError::NotFound(format!("execution {} has no file {index}", e.id)))?;
-    let data_dir = s
+    // The file is kept under <data>/executions/<id>/<server folder>/: nothing else is
+    // served, whatever the recorded path says.
+    let gone = || ApiError::NotFound(format!("{} is no longer kept", f.remote_path));
+    let folder = s
         .env()
         .cfg
         .data_dir
+        .join("executions")
+        .join(&e.id)
+        .join(ordo_inventory::folder_name_of(&f.node))
         .canonicalize()
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let path = std::path::Path::new(&f.local_path)
+        .map_err(|_| gone())?;
+    let path = folder
+        .join(&f.local_path)
         .canonicalize()
-        .map_err(|_| ApiError::NotFound(format!("{} is no longer kept", f.remote_path)))?;
-    if !path.starts_with(&data_dir) {
-        return Err(
-            ApiError::NotFound(format!("{} is not in the data folder", f.remote_path)).into(),
-        );
+        .map_err(|_| gone())?;
+    if !path.starts_with(&folder) || !path.is_file() {
+        return Err(gone().into());
     }
     let file = tokio::fs::File::open(&path)
         .await

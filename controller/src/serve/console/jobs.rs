@@ -37,14 +37,21 @@ struct Home {
 
 /// `README.md`, `README` or `motd.txt` of a job folder, as text (never as HTML).
 fn readme(jobs_dir: &std::path::Path, folder: &str) -> String {
+    use std::os::unix::fs::OpenOptionsExt;
     for name in ["README.md", "README", "readme.md", "motd.txt"] {
         let p = jobs_dir.join(folder).join(name);
-        if let Ok(f) = std::fs::File::open(&p) {
-            let mut text = String::new();
-            let _ =
-                std::io::Read::read_to_string(&mut std::io::Read::take(f, MAX_README), &mut text);
-            return text;
+        // A regular file only, never through a link, never a FIFO that would block.
+        let opened = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&p);
+        let Ok(f) = opened else { continue };
+        if !f.metadata().is_ok_and(|m| m.is_file()) {
+            continue;
         }
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut std::io::Read::take(f, MAX_README), &mut text);
+        return text;
     }
     String::new()
 }
@@ -69,7 +76,17 @@ pub async fn home(State(s): Shared, p: Page) -> Response {
             } else {
                 folder.clone()
             },
-            readme: readme(&env.cfg.jobs, &folder),
+            // A folder's readme is for those granted the folder itself.
+            readme: if p.who.is_admin()
+                || p.who
+                    .projects
+                    .iter()
+                    .any(|g| crate::auth::grant_covers(g, &folder))
+            {
+                readme(&env.cfg.jobs, &folder)
+            } else {
+                String::new()
+            },
             folder,
             jobs,
         })

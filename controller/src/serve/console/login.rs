@@ -39,9 +39,14 @@ struct CodePage {
 
 /// Only a path of this site: never another host (`//evil`, `https://...`).
 fn safe_next(next: &str) -> String {
-    let ok = next.starts_with('/')
+    // A path of this site made only of plain URL characters: no `//host`, no tab or
+    // backslash a browser would read its own way.
+    let plain = next
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.~/?&=%+".contains(&b));
+    let ok = plain
+        && next.starts_with('/')
         && !next.starts_with("//")
-        && !next.contains('\\')
         && next.len() <= 500
         && !next.starts_with("/login");
     if ok { next.to_string() } else { "/".into() }
@@ -61,6 +66,26 @@ fn message(e: &AuthError) -> String {
             c.next()
                 .map(|f| f.to_uppercase().collect::<String>() + c.as_str() + ".")
                 .unwrap_or_default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn next_is_a_plain_path_of_this_site() {
+        for ok in ["/", "/jobs/vip/collect", "/executions?job=a%2Fb&page=2"] {
+            assert_eq!(super::safe_next(ok), ok);
+        }
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\\evil",
+            "https://evil",
+            "/login?next=/",
+            "/a\nb",
+        ] {
+            assert_eq!(super::safe_next(bad), "/", "{bad:?}");
         }
     }
 }
