@@ -447,6 +447,55 @@ fn roles_projects_and_the_hierarchy_decide_what_each_account_sees_and_runs() {
         audit.text
     );
 
+    // An administrator made by another manages only the accounts it makes.
+    let body = |name: &str, role: &str| {
+        serde_json::json!({"name": name, "role": role, "email": format!("{name}@example.com"),
+            "password": PASSWORD, "projects": ["tests"]})
+        .to_string()
+    };
+    let r = admin.post("/api/v1/users", &body("sub", "admin"));
+    assert_eq!(
+        (r.status, r.json["manager"].as_str()),
+        (201, Some("admin")),
+        "{}",
+        r.text
+    );
+    let sub = api.token(&p.token("sub"));
+    let r = sub.post("/api/v1/users", &body("zoe", "operator"));
+    assert_eq!(
+        (r.status, r.json["manager"].as_str()),
+        (201, Some("sub")),
+        "{}",
+        r.text
+    );
+    let patch = |who: &Api, name: &str| {
+        who.call(
+            "PATCH",
+            &format!("/api/v1/users/{name}"),
+            Some(r#"{"projects": ["tests", "vip"]}"#),
+        )
+        .status
+    };
+    assert_eq!(
+        patch(&sub, "bob"),
+        403,
+        "sub changed an account it does not manage"
+    );
+    assert_eq!(patch(&sub, "zoe"), 200);
+    assert_eq!(
+        patch(&admin, "zoe"),
+        200,
+        "the top administrator manages every account"
+    );
+    let listed = sub.get("/api/v1/users").json;
+    let names: Vec<&str> = listed["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["sub", "zoe"], "{listed}");
+
     // A disabled account's token stops working; so does a revoked token.
     let out = p.controller(&["users", "disable", "carol"]);
     assert_eq!(out.code, 0, "{}", out.stderr);

@@ -65,6 +65,8 @@ pub struct Principal {
     pub primary_user: Option<String>,
     /// The secondary accounts of this (primary) account.
     pub secondaries: Vec<String>,
+    /// The administrator who manages this account (none: a top administrator, if admin).
+    pub manager: Option<String>,
     pub via: Via,
 }
 
@@ -94,6 +96,13 @@ impl Principal {
             Via::Token(id) => format!("{} (token {id})", self.name),
             Via::Wsse(t) => format!("{} (wsse {t})", self.name),
         }
+    }
+
+    /// May this administrator change `target`? A top administrator (managed by nobody)
+    /// manages every account; another administrator the accounts it manages.
+    pub fn manages(&self, target: &crate::store::UserRow) -> bool {
+        self.is_admin()
+            && (self.manager.is_none() || target.manager.as_deref() == Some(self.name.as_str()))
     }
 
     pub fn can_read_job(&self, job: &str) -> bool {
@@ -175,6 +184,7 @@ pub async fn principal(store: &Store, user: &UserRow, via: Via) -> AuthResult<Pr
         projects: user.projects.clone(),
         primary_user: user.primary_user.clone(),
         secondaries,
+        manager: user.manager.clone(),
         via,
     })
 }
@@ -226,6 +236,7 @@ mod tests {
             projects: vec!["tests".into()],
             primary_user: primary.map(str::to_string),
             secondaries: vec!["bob2".into()],
+            manager: None,
             via: Via::Token("t".into()),
         }
     }

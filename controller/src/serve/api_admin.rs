@@ -36,9 +36,32 @@ fn token_json(t: &TokenRow) -> Value {
     })
 }
 
+/// The accounts whose tokens `who` sees: its own, and those it manages.
+pub async fn managed_names(
+    s: &Server,
+    who: &crate::auth::Principal,
+) -> ApiResult<std::collections::HashSet<String>> {
+    let mut names: std::collections::HashSet<String> = s
+        .store
+        .users()
+        .await?
+        .into_iter()
+        .filter(|u| who.manages(u))
+        .map(|u| u.name)
+        .collect();
+    names.insert(who.name.clone());
+    Ok(names)
+}
+
 pub async fn users(State(s): Shared, c: Caller) -> ApiResult<Json<Value>> {
     c.require_admin()?;
-    let list = s.store.users().await?;
+    let list: Vec<_> = s
+        .store
+        .users()
+        .await?
+        .into_iter()
+        .filter(|u| c.who.manages(u) || u.name == c.who.name)
+        .collect();
     Ok(Json(
         json!({"users": list.iter().map(user_json).collect::<Vec<_>>()}),
     ))
@@ -46,7 +69,7 @@ pub async fn users(State(s): Shared, c: Caller) -> ApiResult<Json<Value>> {
 
 pub async fn user(State(s): Shared, c: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     if c.who.name != name {
-        c.require_admin()?;
+        return Ok(Json(user_json(&c.managed(&s, &name).await?)));
     }
     Ok(Json(user_json(&users::get(&s.store, &name).await?)))
 }
@@ -73,7 +96,12 @@ pub async fn add_user(State(s): Shared, c: Caller, Body(b): Body<AddUser>) -> Ap
         email: b.email,
         projects: b.projects,
         primary_user: b.primary,
-        manager: b.manager.or_else(|| Some(c.who.name.clone())),
+        // A managed administrator's accounts are its own to manage.
+        manager: if c.who.manager.is_some() {
+            Some(c.who.name.clone())
+        } else {
+            b.manager.or_else(|| Some(c.who.name.clone()))
+        },
         tenant: b.tenant,
     };
     let u = users::add(&s.store, new, &b.password).await?;
@@ -116,8 +144,7 @@ pub async fn change_user(
     Path(name): Path<String>,
     Body(b): Body<ChangeUser>,
 ) -> ApiResult<Json<Value>> {
-    c.require_admin()?;
-    let before = users::get(&s.store, &name).await?;
+    let before = c.managed(&s, &name).await?;
     let mut after = before.clone();
     let mut what = Vec::new();
     if let Some(r) = b.role {
@@ -168,13 +195,13 @@ pub async fn delete_user(
     c: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    c.require_admin()?;
     if name == c.who.name {
         return Err(ApiError::field(
             "name",
             "you cannot delete your own account",
         ));
     }
+    c.managed(&s, &name).await?;
     s.store.delete_user(&name).await?;
     c.audit(&s, "user.delete", &name, "").await;
     Ok(Json(json!({"deleted": name})))
@@ -192,14 +219,21 @@ pub async fn tokens(
 ) -> ApiResult<Json<Value>> {
     let user = match q.user {
         Some(u) if u != c.who.name => {
-            c.require_admin()?;
+            c.managed(&s, &u).await?;
             Some(u)
         }
         Some(u) => Some(u),
         None if c.who.is_admin() => None,
         None => Some(c.who.name.clone()),
     };
-    let list = s.store.tokens(user.as_deref()).await?;
+    let mine = managed_names(&s, &c.who).await?;
+    let list: Vec<_> = s
+        .store
+        .tokens(user.as_deref())
+        .await?
+        .into_iter()
+        .filter(|t| mine.contains(&t.user_name))
+        .collect();
     Ok(Json(
         json!({"tokens": list.iter().map(token_json).collect::<Vec<_>>()}),
     ))
@@ -231,7 +265,7 @@ pub async fn create_token(
     }
     let user = b.user.unwrap_or_else(|| c.who.name.clone());
     if user != c.who.name {
-        c.require_admin()?;
+        c.managed(&s, &user).await?;
     }
     let valid_for = match &b.expires {
         None => TOKEN_DEFAULT,
@@ -261,7 +295,7 @@ pub async fn revoke_token(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no token `{id}`")))?;
     if t.user_name != c.who.name {
-        c.require_admin()?;
+        c.managed(&s, &t.user_name).await?;
     }
     s.store.revoke_token(&id, now_ms()).await?;
     c.audit(&s, "token.revoke", &format!("{} {id}", t.user_name), "")

@@ -38,6 +38,19 @@ impl Caller {
         }
     }
 
+    /// The account `name`, if this caller is an administrator who manages it.
+    pub async fn managed(&self, s: &Server, name: &str) -> Result<crate::store::UserRow, ApiError> {
+        self.require_admin()?;
+        let u = crate::auth::users::get(&s.store, name).await?;
+        if self.who.manages(&u) {
+            Ok(u)
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "{name} is managed by another administrator"
+            )))
+        }
+    }
+
     pub async fn audit(&self, s: &Server, action: &str, target: &str, detail: &str) {
         auth::audit(
             &s.store,

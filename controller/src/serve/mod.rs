@@ -4,7 +4,7 @@
 //! inventory files are reloaded on SIGHUP or `POST /api/v1/reload`, all or nothing.
 
 pub mod api;
-mod api_admin;
+pub(crate) mod api_admin;
 mod api_executions;
 mod api_fleet;
 mod api_jobs;

@@ -172,6 +172,7 @@ async fn users_page(s: &Server, p: &Page, error: String) -> PageResult {
         .users()
         .await?
         .into_iter()
+        .filter(|u| p.who.manages(u) || u.name == p.who.name)
         .map(|u| UserLine {
             projects: u.projects.join(", "),
             primary: u.primary_user.unwrap_or_default(),
@@ -230,7 +231,7 @@ pub async fn user_state(State(s): Shared, Path(name): Path<String>, f: Posted) -
     if name == f.page.who.name {
         return Err(ApiError::field("disabled", "you cannot disable your own account").into());
     }
-    let before = users::get(&s.store, &name).await.map_err(ApiError::from)?;
+    let before = f.page.caller().managed(&s, &name).await?;
     let disabled = match f.get("disabled") {
         Some("true") => true,
         Some("false") => false,
@@ -272,11 +273,13 @@ async fn tokens_page(s: &Server, p: &Page, shown: String, error: String) -> Page
     let now = now_ms();
     let user = (!p.who.is_admin()).then(|| p.who.name.clone());
     let when = |t: Option<i64>| t.map(|t| zoned_time(t, tz)).unwrap_or_else(|| "-".into());
+    let mine = crate::serve::api_admin::managed_names(s, &p.who).await?;
     let tokens = s
         .store
         .tokens(user.as_deref())
         .await?
         .into_iter()
+        .filter(|t| mine.contains(&t.user_name))
         .map(|t| TokenLine {
             state: if t.revoked_at.is_some() {
                 "revoked"
@@ -312,7 +315,7 @@ pub async fn create_token(State(s): Shared, f: Posted) -> PageResult {
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| p.who.name.clone());
     if user != p.who.name {
-        require_admin(p)?;
+        p.caller().managed(&s, &user).await?;
     }
     let expires = f.text("expires");
     let valid_for = if expires.is_empty() {
@@ -355,7 +358,7 @@ pub async fn revoke_token(State(s): Shared, Path(id): Path<String>, f: Posted) -
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no token `{id}`")))?;
     if t.user_name != p.who.name {
-        require_admin(p)?;
+        p.caller().managed(&s, &t.user_name).await?;
     }
     s.store.revoke_token(&id, now_ms()).await?;
     p.caller()
