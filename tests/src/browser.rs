@@ -165,6 +165,13 @@ impl Browser {
         }
     }
 
+    /// Runs a script in the page; its result.
+    pub fn eval(&self, js: &str) -> serde_json::Value {
+        self.rt
+            .block_on(self.client.execute(js, vec![]))
+            .expect("script")
+    }
+
     /// The session cookie's value, to call the API as this browser does.
     pub fn cookie(&self, name: &str) -> Option<String> {
         self.rt
