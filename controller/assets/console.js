@@ -24,7 +24,7 @@
   }
   function line(l, withServer) {
     var span = document.createElement("span");
-    span.className = "line " + l.stream;
+    span.className = "line " + (l.stream === "stderr" ? "stderr" : "stdout");
     var t = document.createElement("time");
     t.textContent = clock(l.time);
     span.appendChild(t);
@@ -38,12 +38,13 @@
     span.appendChild(document.createTextNode(l.line + "\n"));
     return span;
   }
+  var groups = new Map();
+  byServer.querySelectorAll("details").forEach(function (d) {
+    groups.set(d.dataset.server, d.querySelector("pre"));
+  });
   function groupFor(server) {
-    var found = null;
-    byServer.querySelectorAll("details").forEach(function (d) {
-      if (d.dataset.server === server) found = d;
-    });
-    if (found) return found.querySelector("pre");
+    var found = groups.get(server);
+    if (found) return found;
     var d = document.createElement("details");
     d.open = true;
     d.dataset.server = server;
@@ -54,27 +55,52 @@
     d.appendChild(s);
     d.appendChild(pre);
     byServer.appendChild(d);
+    groups.set(server, pre);
     return pre;
   }
-  function follow(pre) {
-    var atEnd = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
-    return function () { if (atEnd) pre.scrollTop = pre.scrollHeight; };
-  }
-  // The page keeps the newest lines only (the whole log stays in the API).
+  // Lines are queued and added once per frame, in one fragment per view, with one
+  // layout read per view: a run writing thousands of lines a second stays fluid.
   var MAX_LINES = 20000;
+  var queue = [];
+  var scheduled = false;
+  function atEnd(pre) { return pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40; }
   function trim(pre) {
-    while (pre.childNodes.length > MAX_LINES) pre.removeChild(pre.firstChild);
+    var extra = pre.childNodes.length - MAX_LINES;
+    if (extra <= 0) return;
+    var range = document.createRange();
+    range.setStartBefore(pre.firstChild);
+    range.setEndAfter(pre.childNodes[extra - 1]);
+    range.deleteContents();
+  }
+  function flush() {
+    scheduled = false;
+    var lines = queue;
+    queue = [];
+    var byPre = new Map();
+    var mergedFrag = document.createDocumentFragment();
+    lines.forEach(function (l) {
+      var pre = groupFor(l.server);
+      if (!byPre.has(pre)) byPre.set(pre, document.createDocumentFragment());
+      byPre.get(pre).appendChild(line(l, false));
+      mergedFrag.appendChild(line(l, true));
+    });
+    var follow = [];
+    byPre.forEach(function (frag, pre) { follow.push([pre, atEnd(pre), frag]); });
+    var followMerged = atEnd(merged);
+    follow.forEach(function (f) { f[0].appendChild(f[2]); trim(f[0]); });
+    merged.appendChild(mergedFrag);
+    trim(merged);
+    follow.forEach(function (f) { if (f[1]) f[0].scrollTop = f[0].scrollHeight; });
+    if (followMerged) merged.scrollTop = merged.scrollHeight;
   }
   var live = document.getElementById("live");
   var src = new EventSource("/api/v1/executions/" + encodeURIComponent(id) + "/events?after=" + encodeURIComponent(summary.dataset.after));
-  src.addEventListener("line", function (e) {
-    var l = JSON.parse(e.data);
-    var pre = groupFor(l.server);
-    var f1 = follow(pre), f2 = follow(merged);
-    pre.appendChild(line(l, false));
-    merged.appendChild(line(l, true));
-    trim(pre); trim(merged);
-    f1(); f2();
+  src.addEventListener("lines", function (e) {
+    Array.prototype.push.apply(queue, JSON.parse(e.data));
+    if (!scheduled) {
+      scheduled = true;
+      requestAnimationFrame(flush);
+    }
   });
   src.addEventListener("progress", function (e) {
     var p = JSON.parse(e.data);
@@ -84,6 +110,7 @@
     document.getElementById("progress-text").textContent = pct + "% " + p.done + "/" + p.total;
   });
   src.addEventListener("end", function (e) {
+    flush();
     var s = JSON.parse(e.data);
     src.close();
     live.textContent = "";

@@ -191,6 +191,8 @@ pub async fn log(
 /// EventSource reconnects (from `Last-Event-ID`), its credentials checked again.
 const STREAMS_PER_ACCOUNT: usize = 16;
 const STREAM_LIFE: Duration = Duration::from_secs(300);
+/// Lines read and sent at once (one event).
+const BATCH: i64 = 2000;
 
 /// Counts an account's open streams; the count drops with it.
 struct StreamSlot(Arc<Server>, String);
@@ -209,16 +211,22 @@ pub struct EventsQuery {
     after: Option<String>,
 }
 
-fn sse_line(l: &LogLine) -> Event {
-    Event::default()
-        .event("line")
-        .id(l.seq.to_string())
-        .data(line_json(l).to_string())
+/// New lines, in one event (a JSON array) per batch read: a browser parses one message
+/// for hundreds of lines. Its `id` is the last line's sequence number.
+fn sse_lines(lines: &[LogLine]) -> Option<Event> {
+    let last = lines.last()?;
+    let data: Vec<Value> = lines.iter().map(line_json).collect();
+    Some(
+        Event::default()
+            .event("lines")
+            .id(last.seq.to_string())
+            .data(Value::from(data).to_string()),
+    )
 }
 
-/// `event: line` for each new line (its `id` is its sequence number: a reconnecting
-/// client resumes with `Last-Event-ID`, or `?after=`), `event: progress` with the servers
-/// done, and `event: end` with the status when it ended.
+/// `event: lines` with the new lines, a JSON array (its `id` is the last one's sequence
+/// number: a reconnecting client resumes with `Last-Event-ID`, or `?after=`),
+/// `event: progress` with the servers done, and `event: end` with the status when it ended.
 pub async fn events(
     State(s): Shared,
     c: Caller,
@@ -254,19 +262,19 @@ pub async fn events(
         let mut progress = (-1, -1);
         loop {
             let lines = store
-                .logs_after(&e.id, None, after, 500)
+                .logs_after(&e.id, None, after, BATCH)
                 .await
                 .unwrap_or_else(|err| {
                     tracing::warn!("live log of {}: {err}", e.id);
                     Vec::new()
                 });
-            for l in &lines {
-                after = l.seq;
-                if tx.send(sse_line(l)).await.is_err() {
+            if let Some(ev) = sse_lines(&lines) {
+                after = lines.last().map_or(after, |l| l.seq);
+                if tx.send(ev).await.is_err() {
                     return;
                 }
             }
-            if lines.len() == 500 {
+            if lines.len() as i64 == BATCH {
                 continue;
             }
             if let Ok(p) = store.node_counts(&e.id).await
@@ -286,12 +294,14 @@ pub async fn events(
                 && !row.status.is_running()
             {
                 // Lines written just before the end.
-                let rest = store
-                    .logs_after(&e.id, None, after, i64::MAX)
-                    .await
-                    .unwrap_or_default();
-                for l in &rest {
-                    if tx.send(sse_line(l)).await.is_err() {
+                loop {
+                    let rest = store
+                        .logs_after(&e.id, None, after, BATCH)
+                        .await
+                        .unwrap_or_default();
+                    let Some(ev) = sse_lines(&rest) else { break };
+                    after = rest.last().map_or(after, |l| l.seq);
+                    if tx.send(ev).await.is_err() {
                         return;
                     }
                 }
