@@ -221,6 +221,13 @@ pub enum OptionType {
     String,
     Integer,
     Boolean,
+    /// An IPv4 or IPv6 address.
+    Ip,
+    /// `90s`, `5m`, `1h30m`...
+    Duration,
+    Email,
+    /// `YYYY-MM-DD`.
+    Date,
 }
 
 impl OptionType {
@@ -229,6 +236,10 @@ impl OptionType {
             OptionType::String => "string",
             OptionType::Integer => "integer",
             OptionType::Boolean => "boolean",
+            OptionType::Ip => "ip",
+            OptionType::Duration => "duration",
+            OptionType::Email => "email",
+            OptionType::Date => "date",
         }
     }
 }
@@ -244,6 +255,11 @@ pub struct JobOption {
     pub allowed: Vec<String>,
     pub regex: Option<regex::Regex>,
     pub secret: bool,
+    /// Bounds of an integer option.
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    /// Several values in one, separated by this (each checked on its own).
+    pub delimiter: Option<String>,
     pub pos: Pos,
 }
 

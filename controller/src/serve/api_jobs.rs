@@ -81,7 +81,7 @@ fn options_json(job: &Job) -> Vec<Value> {
                 "name": o.name, "description": o.description, "type": o.kind.as_str(),
                 "required": o.required, "default": if o.secret { None } else { o.default.clone() },
                 "allowed": o.allowed, "regex": o.regex.as_ref().map(|r| r.as_str()),
-                "secret": o.secret,
+                "secret": o.secret, "min": o.min, "max": o.max, "delimiter": o.delimiter,
             })
         })
         .collect()

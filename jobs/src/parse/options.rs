@@ -15,7 +15,52 @@ const OPTION: &[&str] = &[
     "allowed",
     "regex",
     "secret",
+    "min",
+    "max",
+    "multivalued",
+    "delimiter",
 ];
+
+/// `min:` or `max:` of an integer option.
+fn bound(
+    f: &ordo_inventory::yaml::Fields<'_>,
+    key: &str,
+    what: &str,
+    cx: &mut Cx<'_>,
+) -> Option<i64> {
+    let v = f.get(key)?;
+    let text = v.str(&format!("{what}: {key}"), cx.d)?;
+    text.trim()
+        .parse()
+        .map_err(|_| {
+            cx.d.error(v.pos, format!("{what}: {key} `{text}` is not an integer"))
+        })
+        .ok()
+}
+
+/// `multivalued: true` (values separated by `delimiter`, `,` by default).
+fn delimiter(f: &ordo_inventory::yaml::Fields<'_>, what: &str, cx: &mut Cx<'_>) -> Option<String> {
+    let multi = f
+        .get("multivalued")
+        .and_then(|v| v.bool(&format!("{what}: multivalued"), cx.d))
+        .unwrap_or(false);
+    let given = f.get("delimiter").and_then(|v| {
+        let d = v.str(&format!("{what}: delimiter"), cx.d)?;
+        if d.is_empty() {
+            cx.d.error(v.pos, format!("{what}: delimiter: empty"));
+            return None;
+        }
+        Some(d)
+    });
+    if given.is_some() && !multi {
+        cx.d.error(
+            f.get("delimiter")
+                .map_or(ordo_inventory::yaml::Pos::new(1, 1), |v| v.pos),
+            format!("{what}: delimiter needs multivalued: true"),
+        );
+    }
+    multi.then(|| given.unwrap_or_else(|| ",".to_string()))
+}
 
 pub(super) fn read_options(n: &Node, cx: &mut Cx<'_>) -> Vec<JobOption> {
     let mut out = Vec::new();
@@ -40,10 +85,14 @@ pub(super) fn read_options(n: &Node, cx: &mut Cx<'_>) -> Vec<JobOption> {
             None | Some("string") => OptionType::String,
             Some("integer" | "int") => OptionType::Integer,
             Some("boolean" | "bool") => OptionType::Boolean,
+            Some("ip") => OptionType::Ip,
+            Some("duration") => OptionType::Duration,
+            Some("email") => OptionType::Email,
+            Some("date") => OptionType::Date,
             Some(other) => {
                 cx.d.error(
                     f.get("type").map_or(o.pos, |t| t.pos),
-                    format!("{what}: unknown type `{other}` (expected string, integer or boolean)"),
+                    format!("{what}: unknown type `{other}` (expected string, integer, boolean, ip, duration, email or date)"),
                 );
                 OptionType::String
             }
@@ -89,9 +138,23 @@ pub(super) fn read_options(n: &Node, cx: &mut Cx<'_>) -> Vec<JobOption> {
                 .get("secret")
                 .and_then(|v| v.bool(&format!("{what}: secret"), cx.d))
                 .unwrap_or(false),
+            min: bound(&f, "min", &what, cx),
+            max: bound(&f, "max", &what, cx),
+            delimiter: delimiter(&f, &what, cx),
             name: name.clone(),
             pos: o.pos,
         };
+        if (opt.min.is_some() || opt.max.is_some()) && kind != OptionType::Integer {
+            cx.d.error(
+                o.pos,
+                format!("{what}: min and max are for `type: integer`"),
+            );
+        }
+        if let (Some(lo), Some(hi)) = (opt.min, opt.max)
+            && lo > hi
+        {
+            cx.d.error(o.pos, format!("{what}: min {lo} is above max {hi}"));
+        }
         if let (Some(def), Some(node)) = (&opt.default, f.get("default"))
             && let Err(e) = check_value(&opt, def)
         {

@@ -186,6 +186,8 @@ pub struct OptionField {
     pub allowed: Vec<String>,
     pub value: String,
     pub input_type: &'static str,
+    pub min: String,
+    pub max: String,
     pub pattern: String,
     pub help: String,
     pub error: String,
@@ -223,6 +225,16 @@ fn option_fields(
                 .find(|(k, _)| *k == o.name)
                 .map(|(_, v)| v.clone());
             let mut help = o.description.clone();
+            let kind = match o.kind {
+                OptionType::Ip => " (an IPv4 or IPv6 address)",
+                OptionType::Duration => " (a duration: 90s, 5m, 1h30m)",
+                OptionType::Date => " (a date: YYYY-MM-DD)",
+                _ => "",
+            };
+            help.push_str(kind);
+            if let Some(d) = &o.delimiter {
+                help.push_str(&format!(" (several values separated by `{d}`)"));
+            }
             if let Some(r) = &o.regex {
                 help.push_str(&format!(" (must match {})", r.as_str()));
             }
@@ -242,11 +254,18 @@ fn option_fields(
                 },
                 input_type: if o.secret {
                     "password"
-                } else if o.kind == OptionType::Integer {
-                    "number"
-                } else {
+                } else if o.delimiter.is_some() {
                     "text"
+                } else {
+                    match o.kind {
+                        OptionType::Integer => "number",
+                        OptionType::Date => "date",
+                        OptionType::Email => "email",
+                        _ => "text",
+                    }
                 },
+                min: o.min.map(|v| v.to_string()).unwrap_or_default(),
+                max: o.max.map(|v| v.to_string()).unwrap_or_default(),
                 pattern: String::new(),
                 help: help.trim().to_string(),
                 error: errors
