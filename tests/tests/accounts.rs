@@ -564,3 +564,66 @@ fn no_route_answers_without_credentials_and_the_openapi_document_lists_every_rou
         out.stderr
     );
 }
+
+/// A live log (SSE) stops when its client leaves, and an account may hold 16 at once: a
+/// 17th is refused until one closes.
+#[test]
+fn live_logs_are_bounded_per_account_and_end_with_their_client() {
+    let smtp = SmtpServer::start();
+    let p = project(&smtp, "1s");
+    p.write(
+        "jobs/tests/slow.yaml",
+        "targets: all\nsteps:\n  - command: 'echo started; sleep 30'\n",
+    );
+    let token = p.admin_token();
+    let (_serve, api) = start(&p);
+    let admin = api.token(&token);
+    let r = admin.post("/api/v1/jobs/tests/slow", "{}");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.json["execution"].as_str().unwrap().to_string();
+    let url = format!("{}/api/v1/executions/{id}/events", api.base);
+    let ca = p.path().join("data/pki/ca.pem");
+    let open = || {
+        std::process::Command::new("curl")
+            .args(["-sN", "--max-time", "60", "--cacert"])
+            .arg(&ca)
+            .args(["-H", &format!("Authorization: Bearer {token}"), &url])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut streams: Vec<_> = (0..16).map(|_| open()).collect();
+    // Each stream got its first event: all 16 are open.
+    for s in &mut streams {
+        let mut buf = [0u8; 64];
+        let n = std::io::Read::read(s.stdout.as_mut().unwrap(), &mut buf).unwrap();
+        assert!(
+            String::from_utf8_lossy(&buf[..n]).contains("event:"),
+            "a stream"
+        );
+    }
+    let r = admin.get(&format!("/api/v1/executions/{id}/events"));
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "conflict"),
+        "a 17th stream: {}",
+        r.text
+    );
+    // Clients that leave free their place (the server notices without writing to them).
+    for mut s in streams.drain(..8) {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+    ordo_tests::wait_until("a place for a new stream", Duration::from_secs(10), || {
+        let mut s = open();
+        let mut buf = [0u8; 64];
+        let n = std::io::Read::read(s.stdout.as_mut().unwrap(), &mut buf).unwrap_or(0);
+        let _ = s.kill();
+        let _ = s.wait();
+        String::from_utf8_lossy(&buf[..n]).contains("event:")
+    });
+    for mut s in streams {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+}
