@@ -260,7 +260,20 @@ pub struct JobOption {
     pub max: Option<i64>,
     /// Several values in one, separated by this (each checked on its own).
     pub delimiter: Option<String>,
+    /// Where the allowed values are read at each use (Rundeck's remote option values).
+    pub values_from: Option<ValuesFrom>,
     pub pos: Pos,
+}
+
+/// A list of allowed values kept outside the job: a file (one value a line) or a
+/// command's output (one value a line), read on the controller each time it is needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValuesFrom {
+    File(std::path::PathBuf),
+    Command {
+        argv: Vec<String>,
+        timeout: std::time::Duration,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -58,6 +58,12 @@ pub fn check_value(opt: &crate::model::JobOption, value: &str) -> Result<(), Str
     if value.is_empty() && opt.required {
         return Err("a value is required".to_string());
     }
+    let allowed = option_values(opt)?;
+    let opt = &crate::model::JobOption {
+        allowed,
+        values_from: None,
+        ..opt.clone()
+    };
     match &opt.delimiter {
         // Each value of a multi-valued option on its own (an empty one is refused).
         Some(d) if !value.is_empty() => value.split(d.as_str()).try_for_each(|one| {
@@ -69,6 +75,92 @@ pub fn check_value(opt: &crate::model::JobOption, value: &str) -> Result<(), Str
         }),
         _ => check_one(opt, value),
     }
+}
+
+/// The most values a file or a command may give, and the longest value.
+const MAX_VALUES: usize = 1000;
+const MAX_VALUE_LEN: usize = 500;
+const MAX_SOURCE: u64 = 1024 * 1024;
+
+/// The allowed values of an option: its `allowed` list, or what its `values_from` file or
+/// command gives now (one value a line; blank lines and `#` comments skipped).
+pub fn option_values(opt: &crate::model::JobOption) -> Result<Vec<String>, String> {
+    use crate::model::ValuesFrom;
+    let text = match &opt.values_from {
+        None => return Ok(opt.allowed.clone()),
+        Some(ValuesFrom::File(p)) => {
+            let f = std::fs::File::open(p)
+                .map_err(|e| format!("its values cannot be read from {}: {e}", p.display()))?;
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::Read::take(f, MAX_SOURCE), &mut text)
+                .map_err(|e| format!("its values cannot be read from {}: {e}", p.display()))?;
+            text
+        }
+        Some(ValuesFrom::Command { argv, timeout }) => run_for_values(argv, *timeout)?,
+    };
+    let values: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    if values.len() > MAX_VALUES || values.iter().any(|v| v.len() > MAX_VALUE_LEN) {
+        return Err(format!(
+            "its values source gives more than {MAX_VALUES} values or one longer than {MAX_VALUE_LEN} characters"
+        ));
+    }
+    Ok(values)
+}
+
+/// Runs `argv` (no shell), stdin closed, for at most `timeout`; its standard output.
+fn run_for_values(argv: &[String], timeout: std::time::Duration) -> Result<String, String> {
+    use std::process::{Command, Stdio};
+    let shown = argv.join(" ");
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("its values command `{shown}` cannot start: {e}"))?;
+    let mut out = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(
+            &mut std::io::Read::take(&mut out, MAX_SOURCE),
+            &mut text,
+        );
+        text
+    });
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if started.elapsed() < timeout => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "its values command `{shown}` did not answer within {}s",
+                    timeout.as_secs()
+                ));
+            }
+        }
+    };
+    let text = reader.join().unwrap_or_default();
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut std::io::Read::take(&mut e, 4096), &mut err);
+        }
+        return Err(format!(
+            "its values command `{shown}` failed ({status}): {}",
+            err.lines().next().unwrap_or("")
+        ));
+    }
+    Ok(text)
 }
 
 /// A plausible mail address: one `@`, a local part, a domain with a dot, no spaces.

@@ -105,3 +105,63 @@ fn bounds_and_delimiters_are_checked_where_they_are_written() {
         "{err}"
     );
 }
+
+/// Allowed values read at each use from a file beside the job, or from a command's output
+/// (Rundeck's remote option values); a command that fails or hangs is an error naming it.
+#[test]
+fn allowed_values_come_from_a_file_or_a_command() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("envs.txt"),
+        "# environments\nSOC_PRODUCTION\n\nSOC_RECETTE\n",
+    )
+    .unwrap();
+    let job = |values_from: &str| {
+        let text = format!(
+            "targets: all\noptions:\n  env: {{ values_from: {values_from} }}\nsteps: [{{ command: true }}]\n"
+        );
+        parse_job(&text, &dir.path().join("job.yaml"), "job").expect("the job")
+    };
+    let check = |j: &ordo_jobs::Job, v: &str| {
+        resolve_options(j, &[("env".into(), v.into())])
+            .map(|_| ())
+            .map_err(|e| e.join("; "))
+    };
+
+    let from_file = job("{ file: envs.txt }");
+    assert_eq!(
+        ordo_jobs::option_values(&from_file.options[0]).unwrap(),
+        ["SOC_PRODUCTION", "SOC_RECETTE"]
+    );
+    assert!(check(&from_file, "SOC_RECETTE").is_ok());
+    std::fs::write(dir.path().join("envs.txt"), "SOC_TEST\n").unwrap();
+    let err = check(&from_file, "SOC_RECETTE").unwrap_err();
+    assert!(
+        err.contains("not one of the allowed values: SOC_TEST"),
+        "read again at each use: {err}"
+    );
+
+    let from_command = job(r#"{ command: [/bin/sh, -c, "echo a; echo b"] }"#);
+    assert!(check(&from_command, "b").is_ok());
+    assert!(check(&from_command, "c").is_err());
+    let failing = job(r#"{ command: [/bin/sh, -c, "echo no such list >&2; exit 3"] }"#);
+    let err = check(&failing, "a").unwrap_err();
+    assert!(
+        err.contains("failed") && err.contains("no such list"),
+        "{err}"
+    );
+    let hanging = job(r#"{ command: [/bin/sleep, "30"], timeout: 1s }"#);
+    let t = std::time::Instant::now();
+    let err = check(&hanging, "a").unwrap_err();
+    assert!(err.contains("did not answer within 1s"), "{err}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(10));
+
+    let both = "targets: all\noptions:\n  env: { allowed: [a], values_from: { file: x } }\nsteps: [{ command: true }]\n";
+    let err = parse_job(both, &dir.path().join("job.yaml"), "job")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("give allowed or values_from, not both"),
+        "{err}"
+    );
+}

@@ -73,14 +73,15 @@ pub async fn schedules(State(s): Shared, c: Caller) -> ApiResult<Json<Value>> {
     ))
 }
 
-fn options_json(job: &Job) -> Vec<Value> {
+fn options_json(job: &Job, values: &[Result<Vec<String>, String>]) -> Vec<Value> {
     job.options
         .iter()
-        .map(|o| {
+        .zip(values)
+        .map(|(o, values)| {
             json!({
                 "name": o.name, "description": o.description, "type": o.kind.as_str(),
                 "required": o.required, "default": if o.secret { None } else { o.default.clone() },
-                "allowed": o.allowed, "regex": o.regex.as_ref().map(|r| r.as_str()),
+                "allowed": values.as_ref().ok(), "values_error": values.as_ref().err(), "regex": o.regex.as_ref().map(|r| r.as_str()),
                 "secret": o.secret, "min": o.min, "max": o.max, "delimiter": o.delimiter,
             })
         })
@@ -123,6 +124,7 @@ pub async fn list(State(s): Shared, c: Caller, Query(q): Query<ListQuery>) -> Js
 
 pub async fn show(State(s): Shared, c: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     let job = readable(&s, &c, &name)?;
+    let values = values_now(job.clone()).await;
     let env = s.env();
     // The servers it would run on now, as `controller plan` shows them.
     let targets: Vec<String> =
@@ -132,13 +134,31 @@ pub async fn show(State(s): Shared, c: Caller, Path(name): Path<String>) -> ApiR
     Ok(Json(json!({
         "name": job.name, "folder": project_of(&job.name), "description": job.description,
         "file": job.file.file_name().map(|f| f.to_string_lossy().to_string()),
-        "options": options_json(&job),
+        "options": options_json(&job, &values),
         "steps": job.steps.iter().enumerate().map(|(i, st)| json!({"label": st.label(i), "kind": st.kind()})).collect::<Vec<_>>(),
         "targets": crate::exec::plan::targets_text(&job, None),
         "servers": targets,
         "schedule": job.schedule.as_ref().map(|sc| sc.crons.iter().map(|c| c.text.clone()).collect::<Vec<_>>()),
         "runnable": c.who.can_run_job(&job.name),
     })))
+}
+
+/// Checks option values off the async workers: an option's values may come from a file or
+/// a command on the controller (`values_from`).
+pub async fn resolve(
+    job: Arc<Job>,
+    given: Vec<(String, String)>,
+) -> ApiResult<Result<ordo_jobs::OptionValues, Vec<String>>> {
+    tokio::task::spawn_blocking(move || ordo_jobs::resolve_options(&job, &given))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// Every option's allowed values now (empty: any value), or why they cannot be read.
+pub async fn values_now(job: Arc<Job>) -> Vec<Result<Vec<String>, String>> {
+    tokio::task::spawn_blocking(move || job.options.iter().map(ordo_jobs::option_values).collect())
+        .await
+        .unwrap_or_default()
 }
 
 /// Option values from JSON: strings as they are, numbers and booleans as their text.
@@ -191,8 +211,9 @@ pub async fn run(
     OptBody(b): OptBody<RunBody>,
 ) -> ApiResult<Response> {
     let job = runnable(&s, &c, &name)?;
-    let options =
-        ordo_jobs::resolve_options(&job, &given(b.options.as_ref())?).map_err(option_errors)?;
+    let options = resolve(job.clone(), given(b.options.as_ref())?)
+        .await?
+        .map_err(option_errors)?;
     let launch = Launch {
         id: Some(execution_id()),
         options,

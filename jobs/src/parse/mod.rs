@@ -100,7 +100,7 @@ fn read_job(root: &Node, file: &Path, name: &str, d: &mut Diagnostics) -> Job {
     };
     let options = f
         .get("options")
-        .map(|o| read_options(o, &mut cx))
+        .map(|o| read_options(o, &mut cx, file.parent().unwrap_or(Path::new("."))))
         .unwrap_or_default();
     cx.options = options.iter().map(|o| o.name.clone()).collect();
 

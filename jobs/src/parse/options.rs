@@ -4,7 +4,7 @@
 use ordo_inventory::yaml::Node;
 
 use super::Cx;
-use crate::model::{JobOption, OptionType};
+use crate::model::{JobOption, OptionType, ValuesFrom};
 use crate::options::check_value;
 
 const OPTION: &[&str] = &[
@@ -19,6 +19,7 @@ const OPTION: &[&str] = &[
     "max",
     "multivalued",
     "delimiter",
+    "values_from",
 ];
 
 /// `min:` or `max:` of an integer option.
@@ -62,7 +63,62 @@ fn delimiter(f: &ordo_inventory::yaml::Fields<'_>, what: &str, cx: &mut Cx<'_>) 
     multi.then(|| given.unwrap_or_else(|| ",".to_string()))
 }
 
-pub(super) fn read_options(n: &Node, cx: &mut Cx<'_>) -> Vec<JobOption> {
+/// `values_from: {file: PATH}` (relative to the job file) or `{command: [ARGV...],
+/// timeout: 10s}` (no shell; 60 s at most).
+fn values_from(
+    f: &ordo_inventory::yaml::Fields<'_>,
+    what: &str,
+    base: &std::path::Path,
+    cx: &mut Cx<'_>,
+) -> Option<ValuesFrom> {
+    let n = f.get("values_from")?;
+    let w = format!("{what}: values_from");
+    let v = n.fields(&w, &["file", "command", "timeout"], cx.d);
+    match (v.get("file"), v.get("command")) {
+        (Some(p), None) => {
+            let p = p.str(&format!("{w}: file"), cx.d)?;
+            Some(ValuesFrom::File(base.join(p)))
+        }
+        (None, Some(c)) => {
+            let argv: Vec<String> = c
+                .str_list(&format!("{w}: command"), cx.d)
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect();
+            if argv.is_empty() {
+                cx.d.error(
+                    c.pos,
+                    format!("{w}: command: give the program and its arguments as a list"),
+                );
+                return None;
+            }
+            let timeout = match v.get("timeout") {
+                None => std::time::Duration::from_secs(10),
+                Some(t) => {
+                    let text = t.str(&format!("{w}: timeout"), cx.d)?;
+                    match crate::units::parse_duration(&text) {
+                        Ok(d) if d <= std::time::Duration::from_secs(60) && !d.is_zero() => d,
+                        Ok(_) => {
+                            cx.d.error(t.pos, format!("{w}: timeout: from 1s to 60s"));
+                            return None;
+                        }
+                        Err(e) => {
+                            cx.d.error(t.pos, format!("{w}: timeout: {e}"));
+                            return None;
+                        }
+                    }
+                }
+            };
+            Some(ValuesFrom::Command { argv, timeout })
+        }
+        _ => {
+            cx.d.error(n.pos, format!("{w}: give either file or command"));
+            None
+        }
+    }
+}
+
+pub(super) fn read_options(n: &Node, cx: &mut Cx<'_>, base: &std::path::Path) -> Vec<JobOption> {
     let mut out = Vec::new();
     for (name, o) in n.entries("options", cx.d) {
         let what = format!("option `{name}`");
@@ -141,9 +197,16 @@ pub(super) fn read_options(n: &Node, cx: &mut Cx<'_>) -> Vec<JobOption> {
             min: bound(&f, "min", &what, cx),
             max: bound(&f, "max", &what, cx),
             delimiter: delimiter(&f, &what, cx),
+            values_from: values_from(&f, &what, base, cx),
             name: name.clone(),
             pos: o.pos,
         };
+        if opt.values_from.is_some() && !opt.allowed.is_empty() {
+            cx.d.error(
+                o.pos,
+                format!("{what}: give allowed or values_from, not both"),
+            );
+        }
         if (opt.min.is_some() || opt.max.is_some()) && kind != OptionType::Integer {
             cx.d.error(
                 o.pos,
@@ -155,7 +218,8 @@ pub(super) fn read_options(n: &Node, cx: &mut Cx<'_>) -> Vec<JobOption> {
         {
             cx.d.error(o.pos, format!("{what}: min {lo} is above max {hi}"));
         }
-        if let (Some(def), Some(node)) = (&opt.default, f.get("default"))
+        // Values read at each use are not read while loading.
+        if let (Some(def), Some(node), None) = (&opt.default, f.get("default"), &opt.values_from)
             && let Err(e) = check_value(&opt, def)
         {
             cx.d.error(node.pos, format!("{what}: default {e}"));

@@ -214,12 +214,14 @@ struct JobPage {
 
 fn option_fields(
     job: &Job,
+    values: &[Result<Vec<String>, String>],
     given: &[(String, String)],
     errors: &[(String, String)],
 ) -> Vec<OptionField> {
     job.options
         .iter()
-        .map(|o| {
+        .zip(values)
+        .map(|(o, values)| {
             let given = given
                 .iter()
                 .find(|(k, _)| *k == o.name)
@@ -238,9 +240,16 @@ fn option_fields(
             if let Some(r) = &o.regex {
                 help.push_str(&format!(" (must match {})", r.as_str()));
             }
+            let listed = match values {
+                Ok(v) => v.clone(),
+                Err(e) => {
+                    help.push_str(&format!(" ({e})"));
+                    Vec::new()
+                }
+            };
             let allowed = match o.kind {
-                OptionType::Boolean if o.allowed.is_empty() => vec!["true".into(), "false".into()],
-                _ => o.allowed.clone(),
+                OptionType::Boolean if listed.is_empty() => vec!["true".into(), "false".into()],
+                _ => listed,
             };
             OptionField {
                 name: o.name.clone(),
@@ -292,6 +301,7 @@ async fn job_page(
     let servers = crate::exec::Plan::new(&env.inventory, job.clone(), &Launch::default())
         .map(|pl| pl.nodes.iter().map(|n| n.name.clone()).collect())
         .unwrap_or_default();
+    let values = crate::serve::api_jobs::values_now(job.clone()).await;
     let recent = s.store.list_executions(Some(&job.name), 50).await?;
     let recent: Vec<_> = recent
         .into_iter()
@@ -305,7 +315,7 @@ async fn job_page(
         description: job.description.clone(),
         runnable: p.who.can_run_job(&job.name),
         error,
-        options: option_fields(&job, given, errors),
+        options: option_fields(&job, &values, given, errors),
         limit: limit.0,
         limit_error: limit.1,
         steps: job
@@ -346,7 +356,7 @@ pub async fn run(State(s): Shared, Path(name): Path<String>, f: Posted) -> PageR
         .filter(|(k, v)| !v.is_empty() || job.options.iter().any(|o| &o.name == k && o.required))
         .collect();
     let limit = f.text("limit");
-    let options = match ordo_jobs::resolve_options(&job, &given) {
+    let options = match crate::serve::api_jobs::resolve(job.clone(), given.clone()).await? {
         Ok(o) => o,
         Err(errs) => {
             let fields: Vec<(String, String)> = errs
