@@ -4,6 +4,7 @@
 mod model;
 mod options;
 mod parse;
+pub mod rundeck;
 pub mod schedule;
 mod set;
 pub mod shell_text;

@@ -3,6 +3,7 @@
 mod agents;
 mod check;
 mod executions;
+mod import;
 mod opts;
 mod pki;
 mod plan;
@@ -90,6 +91,9 @@ pub enum Command {
     Tokens(users::TokensCmd),
     /// The audit log: logins, failures, runs, changes to accounts and tokens.
     Audit(users::AuditArgs),
+    /// Job definitions from another tool (Rundeck).
+    #[command(subcommand)]
+    Import(import::ImportCmd),
 }
 
 pub async fn main(cli: Cli) -> anyhow::Result<i32> {
@@ -106,6 +110,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Users(c) => users::users(&cli, c).await,
         Command::Tokens(c) => users::tokens(&cli, c).await,
         Command::Audit(a) => users::audit_log(&cli, a).await,
+        Command::Import(c) => import::run(&cli, c),
     }
 }
 

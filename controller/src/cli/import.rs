@@ -1,0 +1,73 @@
+//! `controller import rundeck FILE`: Rundeck job definitions (YAML export) into this
+//! project's jobs folder, each job's notes printed, every written job checked.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use super::{BadInput, Cli, EXIT_OK};
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCmd {
+    /// Rundeck jobs (a YAML export: `rd jobs list --format yaml`, or the GUI's) into
+    /// jobs/<group>/<name>.yaml; what has no ordo equivalent is listed per job.
+    Rundeck {
+        file: PathBuf,
+        /// Replace job files that already exist.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+pub fn run(cli: &Cli, cmd: &ImportCmd) -> anyhow::Result<i32> {
+    let ImportCmd::Rundeck { file, force } = cmd;
+    let cfg = super::config(cli)?;
+    let text = ordo_inventory::read_config(file)
+        .map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
+    if file.extension().is_some_and(|e| e == "xml") {
+        return Err(BadInput(format!(
+            "{}: Rundeck's XML format is not read yet: export the jobs as YAML (`rd jobs list --format yaml`)",
+            file.display()
+        ))
+        .into());
+    }
+    let jobs = ordo_jobs::rundeck::import_yaml(&text, file).map_err(|d| BadInput(d.to_string()))?;
+    let mut written = Vec::new();
+    for j in &jobs {
+        let path = cfg.jobs.join(format!("{}.yaml", j.name));
+        if path.exists() && !force {
+            return Err(BadInput(format!(
+                "{} exists: nothing was written (--force replaces it)",
+                path.display()
+            ))
+            .into());
+        }
+        written.push((path, j));
+    }
+    for (path, j) in &written {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let header = format!("# Imported from Rundeck ({}).\n", file.display());
+        std::fs::write(path, format!("{header}{}", j.text))?;
+        say!("{} -> {}", j.name, path.display());
+        for n in &j.notes {
+            say!("    note: {n}");
+        }
+    }
+    // Every written job must load: a conversion ordo cannot read is a bug to report.
+    let mut bad = Vec::new();
+    for (_, j) in &written {
+        if let Err(e) = crate::project::job(&cfg, &j.name) {
+            bad.push(e.0);
+        }
+    }
+    if !bad.is_empty() {
+        return Err(BadInput(bad.join("\n")).into());
+    }
+    say!(
+        "{} job(s) imported; run `controller check` to check them with the inventory",
+        written.len()
+    );
+    Ok(EXIT_OK)
+}

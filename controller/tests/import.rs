@@ -1,0 +1,151 @@
+//! `controller import rundeck`: a Rundeck YAML export (the documented job format) becomes
+//! ordo job files that `controller check` accepts, with every feature that did not come
+//! across named per job; one of the imported jobs then runs.
+
+use std::process::Command;
+
+const EXPORT: &str = r#"
+- name: imap auth test
+  group: tests/imap
+  description: Waits for a login from the client's address
+  loglevel: INFO
+  uuid: 9c8c1f9e-0000-4000-8000-000000000001
+  nodeKeepgoing: false
+  nodeThreadcount: 4
+  timeout: 30m
+  retry: '2'
+  nodefilters:
+    filter: 'tags: mail+prod !name: mx3'
+  options:
+  - name: delai
+    description: seconds to listen
+    value: '30'
+    required: true
+    regex: '[0-9]+'
+  - name: ip
+    required: true
+  - name: env
+    value: PROD
+    values: [PROD, TEST]
+    enforced: true
+  - name: token
+    secure: true
+    valueExposed: false
+  - name: hint
+    values: [a, b]
+  sequence:
+    keepgoing: true
+    strategy: node-first
+    commands:
+    - exec: echo "listening for ${option.delai}s"
+      description: announce
+    - script: |-
+        #!/bin/sh
+        echo TEST_OK
+      args: one two
+    - scriptfile: SCRIPTFILE
+    - jobref:
+        group: tests
+        name: cleanup
+        args: -env PROD -quiet
+    - type: copyfile
+      nodeStep: true
+      configuration: { source: /a, destination: /b }
+  schedule:
+    time: { hour: '06', minute: '30', seconds: '0' }
+    month: '*'
+    weekday: { day: 'MON-FRI' }
+    year: '*'
+  scheduleEnabled: true
+  notification:
+    onfailure:
+      email: { recipients: 'ops@example.com,lead@example.com', attachLog: true }
+      urls: https://hooks.example.com/rundeck
+    onsuccess:
+      plugin: { type: slack }
+- name: cleanup
+  group: tests
+  options:
+  - name: env
+  - name: quiet
+  sequence:
+    commands:
+    - exec: echo cleaning ${option.env}
+  nodefilters:
+    filter: 'name: web1'
+"#;
+
+fn controller(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_controller"))
+        .env("ORDO_OPT_TOKEN", "s3cret")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env_remove("ORDO_PROJECT")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_rundeck_export_becomes_jobs_that_check_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(
+        p.join("inventory.yaml"),
+        "servers:\n  web1: { transport: local }\n  mx1: { transport: local, tags: [mail, prod] }\n  mx3: { transport: local, tags: [mail, prod] }\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(p.join("jobs")).unwrap();
+    let script = p.join("check.sh");
+    std::fs::write(&script, "#!/bin/sh\necho checked\n").unwrap();
+    let export = EXPORT.replace("SCRIPTFILE", &script.display().to_string());
+    std::fs::write(p.join("export.yaml"), export).unwrap();
+    let export = p.join("export.yaml").display().to_string();
+    let (code, out, err) = controller(p, &["import", "rundeck", &export]);
+    assert_eq!(code, 0, "{out}{err}");
+    for note in [
+        "nodeKeepgoing: false",
+        "step 3: script file",
+        "option `hint`: its values are suggestions",
+        "step 5: type, nodeStep, configuration has no ordo equivalent",
+        "notification onsuccess: `plugin` has no ordo equivalent",
+    ] {
+        assert!(out.contains(note), "`{note}` in {out}");
+    }
+    let job = std::fs::read_to_string(p.join("jobs/tests/imap/imap_auth_test.yaml")).unwrap();
+    for want in [
+        "targets: \"tag:mail and tag:prod and not name:mx3\"",
+        "parallelism: 4",
+        "allowed: [\"PROD\", \"TEST\"]",
+        "secret: true",
+        "on_failure: continue",
+        "job: \"tests/cleanup\", options: { env: \"PROD\", quiet: \"\" }",
+        "cron: \"0 30 06 ? * MON-FRI *\", syntax: quartz",
+        "webhook: \"https://hooks.example.com/rundeck\"",
+        "retries: 2",
+    ] {
+        assert!(job.contains(want), "`{want}` in\n{job}");
+    }
+    let (code, out, err) = controller(p, &["check"]);
+    assert_eq!(code, 0, "the imported jobs pass check: {out}{err}");
+    // The plan of the imported job selects what Rundeck's filter selected.
+    let (code, out, err) = controller(
+        p,
+        &["plan", "tests/imap/imap_auth_test", "--opt", "ip=192.0.2.1"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let server = |name: &str| {
+        out.lines()
+            .any(|l| l.trim_start().starts_with(&format!("{name} ")))
+    };
+    assert!(server("mx1") && !server("mx3") && !server("web1"), "{out}");
+    // Importing again would overwrite: refused without --force, nothing written.
+    let (code, _, err) = controller(p, &["import", "rundeck", &export]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("exists: nothing was written"), "{err}");
+}
