@@ -149,3 +149,43 @@ fn a_rundeck_export_becomes_jobs_that_check_accepts() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("exists: nothing was written"), "{err}");
 }
+
+/// A Rundeck node source becomes an inventory: host and port, user, tags, the other
+/// attributes; the filters of imported jobs select the same nodes.
+#[test]
+fn a_rundeck_node_source_becomes_an_inventory() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("jobs")).unwrap();
+    let src = p.join("resources.yaml");
+    std::fs::write(
+        &src,
+        "mx1:\n  nodename: mx1\n  hostname: 192.0.2.11:2222\n  username: deploy\n  tags: 'mail, prod'\n  osFamily: unix\n  dc: paris\n\
+         web1:\n  nodename: web1\n  hostname: 2001:db8::5\n  username: ${option.user}\n  tags: web\n",
+    )
+    .unwrap();
+    let src = src.display().to_string();
+    let (code, out, err) = controller(p, &["import", "rundeck-nodes", &src]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("2 server(s) written"), "{out}");
+    assert!(
+        out.contains("web1: username with a Rundeck variable"),
+        "{out}"
+    );
+    let inv = std::fs::read_to_string(p.join("inventory.yaml")).unwrap();
+    assert!(inv.contains(r#""mx1": { host: "192.0.2.11", port: 2222, user: "deploy", tags: ["mail", "prod"], attributes: { "osFamily": "unix", "dc": "paris" } }"#), "{inv}");
+    assert!(inv.contains(r#"host: "2001:db8::5""#), "{inv}");
+    std::fs::write(
+        p.join("jobs/t.yaml"),
+        "targets: \"tag:mail and attr.dc=paris\"\nsteps: [{ command: true }]\n",
+    )
+    .unwrap();
+    let (code, out, err) = controller(p, &["plan", "t"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("mx1") && !out.lines().any(|l| l.trim_start().starts_with("web1 ")),
+        "{out}"
+    );
+    let (code, _, err) = controller(p, &["import", "rundeck-nodes", &src]);
+    assert_eq!(code, 2, "an existing inventory is not replaced: {err}");
+}

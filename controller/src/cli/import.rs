@@ -17,10 +17,59 @@ pub enum ImportCmd {
         #[arg(long)]
         force: bool,
     },
+    /// A Rundeck node source (resources.yaml) into an ordo inventory file.
+    RundeckNodes {
+        file: PathBuf,
+        /// The inventory to write (default: the project's inventory file).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace it if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `import rundeck-nodes`: the inventory written, then read back as `check` would.
+fn nodes(
+    cli: &Cli,
+    file: &std::path::Path,
+    out: Option<&PathBuf>,
+    force: bool,
+) -> anyhow::Result<i32> {
+    let cfg = super::config(cli)?;
+    let text = ordo_inventory::read_config(file)
+        .map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
+    let (inventory, notes) =
+        ordo_jobs::rundeck::import_nodes(&text, file).map_err(|d| BadInput(d.to_string()))?;
+    let path = out.cloned().unwrap_or_else(|| cfg.inventory.clone());
+    if path.exists() && !force {
+        return Err(BadInput(format!(
+            "{} exists: nothing was written (--force replaces it)",
+            path.display()
+        ))
+        .into());
+    }
+    let header = format!("# Imported from Rundeck ({}).\n", file.display());
+    std::fs::write(&path, format!("{header}{inventory}"))?;
+    for n in &notes {
+        say!("note: {n}");
+    }
+    let inv = ordo_inventory::load(&path).map_err(|e| BadInput(e.to_string()))?;
+    say!(
+        "{} server(s) written to {}",
+        inv.nodes.len(),
+        path.display()
+    );
+    Ok(EXIT_OK)
 }
 
 pub fn run(cli: &Cli, cmd: &ImportCmd) -> anyhow::Result<i32> {
-    let ImportCmd::Rundeck { file, force } = cmd;
+    let (file, force) = match cmd {
+        ImportCmd::Rundeck { file, force } => (file, force),
+        ImportCmd::RundeckNodes { file, out, force } => {
+            return nodes(cli, file, out.as_ref(), *force);
+        }
+    };
     let cfg = super::config(cli)?;
     let text = ordo_inventory::read_config(file)
         .map_err(|e| BadInput(format!("{}: {e}", file.display())))?;

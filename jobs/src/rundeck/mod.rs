@@ -2,7 +2,10 @@
 //! the GUI export write them) into ordo job files. What has no ordo equivalent is listed
 //! per job with the reason; nothing is dropped silently.
 
+mod nodes;
 mod parts;
+
+pub use nodes::import_nodes;
 
 use ordo_inventory::yaml::{self, Diagnostics, Kind, Node};
 
