@@ -189,3 +189,58 @@ fn a_rundeck_node_source_becomes_an_inventory() {
     let (code, _, err) = controller(p, &["import", "rundeck-nodes", &src]);
     assert_eq!(code, 2, "an existing inventory is not replaced: {err}");
 }
+
+/// Leaving is as easy as arriving: the imported jobs exported back to Rundeck's format
+/// and imported again into another project give the same jobs.
+#[test]
+fn jobs_exported_to_rundeck_import_back_the_same() {
+    let a = tempfile::tempdir().unwrap();
+    let pa = a.path();
+    std::fs::write(
+        pa.join("inventory.yaml"),
+        "servers:\n  web1: { transport: local, tags: [mail, prod] }\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(pa.join("jobs/ops")).unwrap();
+    std::fs::write(
+        pa.join("jobs/ops/collect.yaml"),
+        "description: the VIP job\ntargets: tag:mail and tag:prod and not name:mx3\nparallelism: 8\non_failure: continue\n\
+         options:\n  env: { default: PROD, allowed: [PROD, TEST] }\n  token: { secret: true }\n\
+         steps:\n  - { name: say, command: 'echo ${option.env}' }\n  - { script: \"#!/bin/sh\\necho done\\n\", args: [a, b] }\n\
+         schedule: { cron: \"30 6 * * 1-5\" }\nnotify:\n  - { on: failure, mail: { to: [ops@example.com] } }\n  - { on: failure, webhook: \"https://hooks.example.com/x\" }\n",
+    )
+    .unwrap();
+    let out = pa.join("export.yaml").display().to_string();
+    let (code, so, err) = controller(pa, &["export", "rundeck", "--out", &out]);
+    assert_eq!(code, 0, "{so}{err}");
+    assert!(err.contains("numeric weekdays shifted"), "{err}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("crontab: \"0 30 6 ? * 2-6 *\""), "{text}");
+    assert!(
+        text.contains("filter: \"tags: mail+prod !name: mx3\""),
+        "{text}"
+    );
+
+    let b = tempfile::tempdir().unwrap();
+    let pb = b.path();
+    std::fs::copy(pa.join("inventory.yaml"), pb.join("inventory.yaml")).unwrap();
+    std::fs::create_dir_all(pb.join("jobs")).unwrap();
+    let (code, so, err) = controller(pb, &["import", "rundeck", &out]);
+    assert_eq!(code, 0, "{so}{err}");
+    let (code, so, err) = controller(pb, &["check"]);
+    assert_eq!(code, 0, "{so}{err}");
+    let back = std::fs::read_to_string(pb.join("jobs/ops/collect.yaml")).unwrap();
+    for want in [
+        "targets: \"tag:mail and tag:prod and not name:mx3\"",
+        "parallelism: 8",
+        "allowed: [\"PROD\", \"TEST\"]",
+        "secret: true",
+        "on_failure: continue",
+        "command: \"echo ${option.env}\"",
+        "args: [\"a\", \"b\"]",
+        "mail: { to: [\"ops@example.com\"]",
+        "webhook: \"https://hooks.example.com/x\"",
+    ] {
+        assert!(back.contains(want), "`{want}` in\n{back}");
+    }
+}

@@ -29,6 +29,45 @@ pub enum ImportCmd {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum ExportCmd {
+    /// Jobs as a Rundeck YAML job export (for `rd jobs load` or the GUI's import), on
+    /// standard output or in --out; what Rundeck has no place for is listed on stderr.
+    Rundeck {
+        /// Only these jobs (default: every job).
+        #[arg(long = "job")]
+        jobs: Vec<String>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+pub fn export(cli: &Cli, cmd: &ExportCmd) -> anyhow::Result<i32> {
+    let ExportCmd::Rundeck { jobs, out } = cmd;
+    let cfg = super::config(cli)?;
+    let set = crate::project::jobset(&cfg)?;
+    let mut chosen = Vec::new();
+    for name in jobs {
+        chosen.push(
+            set.get(name)
+                .ok_or_else(|| BadInput(format!("--job {name}: no such job")))?
+                .as_ref(),
+        );
+    }
+    if jobs.is_empty() {
+        chosen = set.jobs.values().map(|j| j.as_ref()).collect();
+    }
+    let (text, notes) = ordo_jobs::rundeck::export_yaml(&chosen);
+    match out {
+        Some(p) => std::fs::write(p, &text)?,
+        None => say!("{text}"),
+    }
+    for n in &notes {
+        eprintln!("note: {n}");
+    }
+    Ok(EXIT_OK)
+}
+
 /// `import rundeck-nodes`: the inventory written, then read back as `check` would.
 fn nodes(
     cli: &Cli,

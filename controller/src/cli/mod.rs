@@ -94,6 +94,9 @@ pub enum Command {
     /// Job definitions from another tool (Rundeck).
     #[command(subcommand)]
     Import(import::ImportCmd),
+    /// Job definitions for another tool (Rundeck).
+    #[command(subcommand)]
+    Export(import::ExportCmd),
 }
 
 pub async fn main(cli: Cli) -> anyhow::Result<i32> {
@@ -111,6 +114,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Tokens(c) => users::tokens(&cli, c).await,
         Command::Audit(a) => users::audit_log(&cli, a).await,
         Command::Import(c) => import::run(&cli, c),
+        Command::Export(c) => import::export(&cli, c),
     }
 }
 

@@ -2,9 +2,11 @@
 //! the GUI export write them) into ordo job files. What has no ordo equivalent is listed
 //! per job with the reason; nothing is dropped silently.
 
+mod export;
 mod nodes;
 mod parts;
 
+pub use export::export_yaml;
 pub use nodes::import_nodes;
 
 use ordo_inventory::yaml::{self, Diagnostics, Kind, Node};
