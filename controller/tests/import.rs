@@ -244,3 +244,78 @@ fn jobs_exported_to_rundeck_import_back_the_same() {
         assert!(back.contains(want), "`{want}` in\n{back}");
     }
 }
+
+/// Rundeck's XML format gives the same jobs as its YAML.
+#[test]
+fn a_rundeck_xml_export_imports_like_the_yaml_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(
+        p.join("inventory.yaml"),
+        "servers:\n  mx1: { transport: local, tags: [mail, prod] }\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(p.join("jobs")).unwrap();
+    let xml = r#"<joblist>
+  <job>
+    <name>imap auth test</name>
+    <group>tests/imap</group>
+    <description>Waits for a login &amp; prints TEST_OK</description>
+    <context>
+      <options preserveOrder="true">
+        <option name="delai" value="30" required="true" regex="[0-9]+"><description>seconds</description></option>
+        <option name="env" value="PROD" values="PROD,TEST" enforcedvalues="true"/>
+        <option name="token" secure="true" valueExposed="false"/>
+      </options>
+    </context>
+    <dispatch><threadcount>4</threadcount><keepgoing>true</keepgoing></dispatch>
+    <nodefilters><filter>tags: mail+prod</filter></nodefilters>
+    <sequence keepgoing="true" strategy="node-first">
+      <command><exec>echo "waiting ${option.delai}s"</exec><description>announce</description></command>
+      <command><script><![CDATA[#!/bin/sh
+echo TEST_OK]]></script><scriptargs>one two</scriptargs></command>
+      <command><jobref name="cleanup" group="tests"><arg line="-env PROD"/></jobref></command>
+      <command><node-step-plugin type="copyfile"/></command>
+    </sequence>
+    <schedule><time hour="06" minute="30" seconds="0"/><month month="*"/><weekday day="MON-FRI"/><year year="*"/></schedule>
+    <notification><onfailure><email recipients="ops@example.com" attachLog="true"/><webhook urls="https://hooks.example.com/x"/></onfailure></notification>
+    <timeout>30m</timeout>
+    <retry>1</retry>
+  </job>
+  <job><name>cleanup</name><group>tests</group><context><options><option name="env"/></options></context>
+    <sequence><command><exec>echo cleaning</exec></command></sequence><nodefilters><filter>name: mx1</filter></nodefilters></job>
+</joblist>
+"#;
+    let src = p.join("export.xml");
+    std::fs::write(&src, xml).unwrap();
+    let (code, out, err) = controller(p, &["import", "rundeck", &src.display().to_string()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("step 4: type has no ordo equivalent"), "{out}");
+    let job = std::fs::read_to_string(p.join("jobs/tests/imap/imap_auth_test.yaml")).unwrap();
+    for want in [
+        "description: \"Waits for a login & prints TEST_OK\"",
+        "targets: \"tag:mail and tag:prod\"",
+        "parallelism: 4",
+        "delai: { description: \"seconds\", default: \"30\", required: true, regex: \"[0-9]+\" }",
+        "allowed: [\"PROD\", \"TEST\"]",
+        "secret: true",
+        "script: \"#!/bin/sh\\necho TEST_OK\"",
+        "args: [\"one\", \"two\"]",
+        "job: \"tests/cleanup\", options: { env: \"PROD\" }",
+        "cron: \"0 30 06 ? * MON-FRI *\", syntax: quartz",
+        "mail: { to: [\"ops@example.com\"], attach_log: true }",
+        "retries: 1",
+    ] {
+        assert!(job.contains(want), "`{want}` in\n{job}");
+    }
+    let (code, out, err) = controller(p, &["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // A broken file is refused with its line and column.
+    std::fs::write(&src, "<joblist>\n  <job>\n</joblist>\n").unwrap();
+    let (code, _, err) = controller(
+        p,
+        &["import", "rundeck", &src.display().to_string(), "--force"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("export.xml:3:"), "{err}");
+}

@@ -112,14 +112,13 @@ pub fn run(cli: &Cli, cmd: &ImportCmd) -> anyhow::Result<i32> {
     let cfg = super::config(cli)?;
     let text = ordo_inventory::read_config(file)
         .map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
-    if file.extension().is_some_and(|e| e == "xml") {
-        return Err(BadInput(format!(
-            "{}: Rundeck's XML format is not read yet: export the jobs as YAML (`rd jobs list --format yaml`)",
-            file.display()
-        ))
-        .into());
+    let xml = file.extension().is_some_and(|e| e == "xml") || text.trim_start().starts_with('<');
+    let jobs = if xml {
+        ordo_jobs::rundeck::import_xml(&text, file)
+    } else {
+        ordo_jobs::rundeck::import_yaml(&text, file)
     }
-    let jobs = ordo_jobs::rundeck::import_yaml(&text, file).map_err(|d| BadInput(d.to_string()))?;
+    .map_err(|d| BadInput(d.to_string()))?;
     let mut written = Vec::new();
     for j in &jobs {
         let path = cfg.jobs.join(format!("{}.yaml", j.name));

@@ -5,6 +5,7 @@
 mod export;
 mod nodes;
 mod parts;
+mod xml;
 
 pub use export::export_yaml;
 pub use nodes::import_nodes;
@@ -28,6 +29,16 @@ pub fn import_yaml(source: &str, file: &std::path::Path) -> Result<Vec<Imported>
     let Some(doc) = yaml::parse(source, &mut d) else {
         return Err(d);
     };
+    import_tree(&doc, d)
+}
+
+/// Converts every job of a Rundeck XML export (`<joblist>`).
+pub fn import_xml(source: &str, file: &std::path::Path) -> Result<Vec<Imported>, Diagnostics> {
+    let doc = xml::read(source, file)?;
+    import_tree(&doc, Diagnostics::new(file))
+}
+
+fn import_tree(doc: &Node, mut d: Diagnostics) -> Result<Vec<Imported>, Diagnostics> {
     let Kind::Seq(jobs) = &doc.kind else {
         d.error(
             doc.pos,
