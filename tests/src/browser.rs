@@ -79,6 +79,23 @@ impl Browser {
             .to_string()
     }
 
+    /// Waits (10 s at most) until the page's address satisfies `ok` (after a click that
+    /// navigates: the click returns before the new page is there).
+    pub fn wait_url(&self, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let u = self.url();
+            if ok(&u) {
+                return u;
+            }
+            if std::time::Instant::now() > deadline {
+                self.screenshot("timeout");
+                panic!("the page stayed at {u}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The element matching `css`, waiting for it (10 s at most).
     pub fn find(&self, css: &str) -> fantoccini::elements::Element {
         self.rt

@@ -212,7 +212,7 @@ fn an_operator_runs_the_vip_job_and_follows_it_live_in_the_browser() {
     b.goto(&format!("{}/executions?job=vip/collect", s.base));
     assert!(b.text("table.executions").contains(&id));
     b.click("#logout");
-    assert!(b.url().contains("/login"), "{}", b.url());
+    b.wait_url(|u| u.contains("/login"));
     b.goto(&format!("{}/executions/{id}", s.base));
     assert!(b.url().contains("/login"), "still logged in: {}", b.url());
     let old = s
