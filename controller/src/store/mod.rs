@@ -87,7 +87,26 @@ pub fn default_url(data_dir: &Path) -> String {
 }
 
 impl Store {
+    /// Opens the history and brings its schema up to date. Two processes opening a new
+    /// SQLite file at once (`serve` starting while `users add` runs) may find it locked
+    /// while the other sets it up: tried again for up to 30 s.
     pub async fn open(url: &str) -> StoreResult<Store> {
+        let started = std::time::Instant::now();
+        loop {
+            match Self::open_once(url).await {
+                Err(e)
+                    if retry::transient(&e)
+                        && started.elapsed() < std::time::Duration::from_secs(30) =>
+                {
+                    tracing::debug!("database busy while opening ({e}): trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn open_once(url: &str) -> StoreResult<Store> {
         sqlx::any::install_default_drivers();
         let sqlite = url.starts_with("sqlite:");
         let mut options = AnyPoolOptions::new().max_connections(if sqlite { 1 } else { 5 });
