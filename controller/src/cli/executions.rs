@@ -24,7 +24,7 @@ pub enum ExecutionsCmd {
         id: String,
     },
     /// Run an execution again: same job, options and servers (secret options must be
-    /// given again with --opt).
+    /// given again: --opt-file NAME=FILE, ORDO_OPT_<NAME> or the prompt).
     Retry {
         /// Execution ID, a unique prefix of it, or `latest`.
         id: String,

@@ -1,4 +1,4 @@
-//! `controller import rundeck FILE`: Rundeck job definitions (YAML export) into this
+//! `controller import rundeck FILE`: Rundeck job definitions (YAML or XML export) into this
 //! project's jobs folder, each job's notes printed, every written job checked.
 
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use super::{BadInput, Cli, EXIT_OK};
 
 #[derive(Subcommand, Debug)]
 pub enum ImportCmd {
-    /// Rundeck jobs (a YAML export: `rd jobs list --format yaml`, or the GUI's) into
+    /// Rundeck jobs (a YAML or XML export: `rd jobs list --format yaml`, or the GUI's) into
     /// jobs/<group>/<name>.yaml; what has no ordo equivalent is listed per job.
     Rundeck {
         file: PathBuf,
