@@ -2,6 +2,7 @@
 //! with file, line and column; option values checked; `${...}` templates expanded.
 
 mod model;
+mod option_model;
 mod options;
 mod parse;
 pub mod rundeck;

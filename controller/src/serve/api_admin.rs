@@ -316,14 +316,7 @@ pub async fn audit(
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Value>> {
     c.require_admin()?;
-    let limit = match q.limit.as_deref() {
-        None => 100,
-        Some(l) => l
-            .parse()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::field("limit", format!("`{l}`: a number from 1 to 1000")))?,
-    };
+    let limit = super::api_executions::number("limit", q.limit.as_deref(), 1..=1000, 100)?;
     let rows = s
         .store
         .audit(q.actor.as_deref(), q.action.as_deref(), limit)

@@ -60,7 +60,7 @@ pub struct ListQuery {
     page: Option<String>,
 }
 
-fn number(
+pub fn number(
     field: &str,
     v: Option<&str>,
     range: std::ops::RangeInclusive<i64>,

@@ -51,14 +51,7 @@ pub async fn transfers(
     c: Caller,
     Query(q): Query<TransfersQuery>,
 ) -> ApiResult<Json<Value>> {
-    let limit: i64 = match q.limit.as_deref() {
-        None => 100,
-        Some(l) => l
-            .parse()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::field("limit", format!("`{l}`: a number from 1 to 1000")))?,
-    };
+    let limit = super::api_executions::number("limit", q.limit.as_deref(), 1..=1000, 100)?;
     if let Some(sc) = &q.scenario
         && !c.who.can_read_job(sc)
     {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::Server;
 use super::api::Body;
 use super::error::ApiResult;
-use super::guard::{Caller, Client, SESSION_COOKIE};
+use super::guard::{Caller, Client, set_session_cookie};
 use crate::auth::login::{self, NewSession, Started};
 use crate::auth::{Via, audit};
 use crate::clock::now_ms;
@@ -36,14 +36,8 @@ pub struct Code {
 
 fn session_response(s: &Server, n: NewSession) -> Response {
     let max_age = s.env().cfg.serve.auth.session_max.as_secs();
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age}",
-        n.cookie
-    );
     let mut r = Json(json!({"user": n.user, "csrf": n.csrf})).into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
+    set_session_cookie(&mut r, &n.cookie, max_age);
     r
 }
 
@@ -106,13 +100,7 @@ pub async fn logout(State(s): Shared, c: Caller) -> ApiResult<Response> {
         audit(&s.store, &c.who.name, &c.address, "logout", &c.who.name, "").await;
     }
     let mut r = Json(json!({"logged_out": true})).into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&format!(
-            "{SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"
-        ))
-        .expect("a valid header"),
-    );
+    set_session_cookie(&mut r, "", 0);
     Ok(r)
 }
 

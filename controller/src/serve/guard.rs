@@ -64,6 +64,16 @@ impl Caller {
     }
 }
 
+/// Sets the session cookie on `r`: `value` for `max_age` seconds, or (empty) ends it.
+pub fn set_session_cookie(r: &mut axum::response::Response, value: &str, max_age: u64) {
+    let cookie = format!(
+        "{SESSION_COOKIE}={value}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age}"
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+}
+
 /// The client's address (for waits and the audit log).
 pub fn address(parts: &Parts) -> String {
     parts

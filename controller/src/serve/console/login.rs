@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Form, Query, State};
-use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -14,7 +13,7 @@ use crate::auth::AuthError;
 use crate::auth::login::{self, NewSession, Started};
 use crate::clock::now_ms;
 use crate::serve::Server;
-use crate::serve::guard::{Client, SESSION_COOKIE};
+use crate::serve::guard::{Client, set_session_cookie};
 
 type Shared = State<Arc<Server>>;
 
@@ -117,13 +116,7 @@ pub struct LoginForm {
 fn logged_in(s: &Server, n: NewSession, next: &str) -> Response {
     let max_age = s.env().cfg.serve.auth.session_max.as_secs();
     let mut r = see(&safe_next(next));
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age}",
-        n.cookie
-    );
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
+    set_session_cookie(&mut r, &n.cookie, max_age);
     r
 }
 
@@ -218,11 +211,6 @@ pub async fn logout(State(s): Shared, p: Posted) -> Response {
         .await;
     }
     let mut r = see("/login");
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(
-            "__Host-ordo_session=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
-        ),
-    );
+    set_session_cookie(&mut r, "", 0);
     r
 }

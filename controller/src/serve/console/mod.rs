@@ -4,6 +4,7 @@
 //! token ([`page::Posted`]); the reading pages work without JavaScript.
 
 mod admin;
+mod downloads;
 mod executions;
 mod jobs;
 mod login;
@@ -49,8 +50,8 @@ console_routes! {
     get "/executions/{id}" executions::show, false;
     post "/executions/{id}/abort" executions::abort, false;
     post "/executions/{id}/retry" executions::retry, false;
-    get "/executions/{id}/archive" executions::archive, false;
-    get "/executions/{id}/files/{index}" executions::file, false;
+    get "/executions/{id}/archive" downloads::archive, false;
+    get "/executions/{id}/files/{index}" downloads::file, false;
     get "/agents" admin::agents, false;
     get "/transfers" admin::transfers, false;
     get "/admin/audit" admin::audit, false;
