@@ -172,3 +172,29 @@ pub fn summary_table(results: &[NodeResult]) -> String {
     }
     t.to_string()
 }
+
+/// One member (job step) of a group job, as the group's summary shows it.
+pub struct MemberLine {
+    pub step: String,
+    pub job: String,
+    /// Its execution, or `-` when it did not run.
+    pub execution: String,
+    pub status: String,
+}
+
+/// The summary of a job whose steps are all jobs: its members in order.
+pub fn members_table(members: &[MemberLine]) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_content_arrangement(ContentArrangement::Dynamic);
+    t.set_header(vec!["STEP", "JOB", "EXECUTION", "STATUS"]);
+    for m in members {
+        t.add_row(vec![
+            m.step.clone(),
+            m.job.clone(),
+            m.execution.clone(),
+            m.status.clone(),
+        ]);
+    }
+    t.to_string()
+}

@@ -47,6 +47,7 @@ const EXPORT: &str = r#"
     - jobref:
         group: tests
         name: cleanup
+        importOptions: true
         args: -env PROD -quiet
     - type: copyfile
       nodeStep: true
@@ -124,7 +125,7 @@ fn a_rundeck_export_becomes_jobs_that_check_accepts() {
         "allowed: [\"PROD\", \"TEST\"]",
         "secret: true",
         "on_failure: continue",
-        "job: \"tests/cleanup\", options: { env: \"PROD\", quiet: \"\" }",
+        "job: \"tests/cleanup\", import_options: true, options: { env: \"PROD\", quiet: \"\" }",
         "cron: \"0 30 06 ? * MON-FRI *\", syntax: quartz",
         "webhook: \"https://hooks.example.com/rundeck\"",
         "retries: 2",
@@ -274,7 +275,7 @@ fn a_rundeck_xml_export_imports_like_the_yaml_one() {
       <command><exec>echo "waiting ${option.delai}s"</exec><description>announce</description></command>
       <command><script><![CDATA[#!/bin/sh
 echo TEST_OK]]></script><scriptargs>one two</scriptargs></command>
-      <command><jobref name="cleanup" group="tests"><arg line="-env PROD"/></jobref></command>
+      <command><jobref name="cleanup" group="tests" importOptions="true"><arg line="-env PROD"/></jobref></command>
       <command><node-step-plugin type="copyfile"/></command>
     </sequence>
     <schedule><time hour="06" minute="30" seconds="0"/><month month="*"/><weekday day="MON-FRI"/><year year="*"/></schedule>
@@ -301,7 +302,7 @@ echo TEST_OK]]></script><scriptargs>one two</scriptargs></command>
         "secret: true",
         "script: \"#!/bin/sh\\necho TEST_OK\"",
         "args: [\"one\", \"two\"]",
-        "job: \"tests/cleanup\", options: { env: \"PROD\" }",
+        "job: \"tests/cleanup\", import_options: true, options: { env: \"PROD\" }",
         "cron: \"0 30 06 ? * MON-FRI *\", syntax: quartz",
         "mail: { to: [\"ops@example.com\"], attach_log: true }",
         "retries: 1",

@@ -22,7 +22,12 @@ pub struct Job {
     pub env: Vec<(String, Template)>,
     pub timeout: Option<Duration>,
     pub parallelism: usize,
+    /// Whether the other servers go on after one failed.
     pub on_failure: OnFailure,
+    /// Whether the member jobs (job steps) after a failed one still run: `on_failure` as
+    /// written, `stop` when it is not (a group stops at its first failed member, as
+    /// Rundeck's sequence without keepgoing does).
+    pub members_on_failure: OnFailure,
     /// Where scripts are uploaded on the server; a per-run folder is made inside.
     pub remote_dir: String,
     pub steps: Vec<Step>,
@@ -72,6 +77,9 @@ impl Job {
 pub struct JobRef {
     pub job: String,
     pub options: Vec<(String, Template)>,
+    /// The other job also gets this run's values of the options it declares under the
+    /// same name (Rundeck's `importOptions`); `options` win.
+    pub import_options: bool,
     pub pos: Pos,
 }
 
@@ -229,6 +237,49 @@ pub enum StepAction {
     /// Another job, run once (on its own targets) when every server finished the steps
     /// before this one.
     Job(JobRef),
+    /// Waits on each server for a line matching a pattern, in a file or a command's output.
+    WaitFor(Box<WaitFor>),
+}
+
+/// A `wait_for` step: succeeds on a server when a line of the file (followed like `tail
+/// -F`, across rotation) or of the command's output matches `pattern` within `within`.
+#[derive(Debug, Clone)]
+pub struct WaitFor {
+    pub source: WaitSource,
+    /// A regular expression; the values of its `${...}` variables are matched literally.
+    pub pattern: Template,
+    /// The pattern's named groups (`(?P<ip>...)`), which later steps read as
+    /// `${step.N.match.NAME}`.
+    pub groups: Vec<String>,
+    /// How long to wait (a duration once expanded: `30s`, `${option.delai}s`).
+    pub within: Template,
+    pub from: WaitFrom,
+}
+
+#[derive(Debug, Clone)]
+pub enum WaitSource {
+    /// A file on the server, followed by name.
+    File(Template),
+    /// Shell text whose output is read (`journalctl -f -u dovecot`).
+    Command(Template),
+}
+
+/// Where reading a file starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitFrom {
+    /// The whole file, then what is added.
+    Start,
+    /// Only lines written after the step started (the default).
+    End,
+}
+
+impl WaitFrom {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitFrom::Start => "start",
+            WaitFrom::End => "end",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -261,6 +312,7 @@ impl Step {
             StepAction::ScriptFile(_) => "script_file",
             StepAction::Command(_) => "command",
             StepAction::Job(_) => "job",
+            StepAction::WaitFor(_) => "wait_for",
         }
     }
 }

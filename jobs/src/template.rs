@@ -2,7 +2,8 @@
 //!
 //! Variables: `${option.NAME}`, `${node.name}`, `${node.host}`, `${node.port}`,
 //! `${node.user}`, `${node.attr.KEY}`, `${job.name}`, `${execution.id}`,
-//! `${execution.status}` (mail only). `$${` writes a literal `${`.
+//! `${execution.status}` (mail only), `${step.N.match}` and `${step.N.match.NAME}` (the
+//! line a `wait_for` step matched and its named groups). `$${` writes a literal `${`.
 //!
 //! In shell text (`command:`, `script:`) a value is data, never code: [`Template::
 //! expand_shell`] writes each variable as a reference to an environment variable holding
@@ -12,6 +13,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::shell_text::ShellLexer;
+
+mod shell_vars;
+pub use shell_vars::{ShellVars, env_name};
 
 /// A variable a template refers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +29,21 @@ pub enum Var {
     JobName,
     ExecutionId,
     ExecutionStatus,
+    /// The line `wait_for` step `step` (1-based) matched, or one of its named groups.
+    StepMatch {
+        step: usize,
+        group: Option<String>,
+    },
+}
+
+impl Var {
+    /// The key of a step match in [`Context::step_matches`]: `1` or `1.ip`.
+    pub fn match_key(step: usize, group: Option<&str>) -> String {
+        match group {
+            Some(g) => format!("{step}.{g}"),
+            None => step.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for Var {
@@ -39,6 +58,11 @@ impl fmt::Display for Var {
             Var::JobName => f.write_str("job.name"),
             Var::ExecutionId => f.write_str("execution.id"),
             Var::ExecutionStatus => f.write_str("execution.status"),
+            Var::StepMatch { step, group: None } => write!(f, "step.{step}.match"),
+            Var::StepMatch {
+                step,
+                group: Some(g),
+            } => write!(f, "step.{step}.match.{g}"),
         }
     }
 }
@@ -75,6 +99,9 @@ pub struct Context<'a> {
     pub job_name: Option<&'a str>,
     pub execution_id: Option<&'a str>,
     pub execution_status: Option<&'a str>,
+    /// What the server's `wait_for` steps matched so far (keys from [`Var::match_key`]);
+    /// a step that matched nothing (yet) reads as empty.
+    pub step_matches: Option<&'a BTreeMap<String, String>>,
 }
 
 impl<'a> Context<'a> {
@@ -107,7 +134,7 @@ impl<'a> Context<'a> {
     }
 }
 
-const SCOPES: [&str; 4] = ["option.", "node.", "job.", "execution."];
+const SCOPES: [&str; 5] = ["option.", "node.", "job.", "execution.", "step."];
 
 impl Template {
     /// Parses a template where every `${...}` must be one of ours.
@@ -200,6 +227,31 @@ impl Template {
         Ok(out)
     }
 
+    /// Expands a regular expression: each variable's value is matched literally (its
+    /// `.`, `*` or `(` are escaped), never read as pattern syntax.
+    pub fn expand_regex(&self, cx: &Context<'_>) -> Result<String, String> {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Lit(s) => out.push_str(s),
+                Part::Var(v) => out.push_str(&regex::escape(&value(v, cx)?)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The text with every variable replaced by `x`: a stand-in to check the syntax of
+    /// what the template expands to (a pattern) before any value is known.
+    pub fn probe(&self) -> String {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Lit(s) => s.as_str(),
+                Part::Var(_) => "x",
+            })
+            .collect()
+    }
+
     /// Expands shell text: each variable becomes a reference to an environment variable
     /// (added to `vars`) that holds its value, quoted for where it stands, so the shell
     /// reads the value as one piece of data whatever it holds. Where no reference is safe
@@ -243,59 +295,6 @@ impl Template {
     }
 }
 
-/// Environment variables for the values of a shell text's template variables: one per
-/// variable, named after it (`${option.env}` is `ORDO_OPTION_ENV`), unique by value.
-#[derive(Debug, Clone, Default)]
-pub struct ShellVars {
-    vars: Vec<(String, String)>,
-}
-
-impl ShellVars {
-    /// Starts from variables the step has anyway (a template variable whose name and
-    /// value are already there reuses it).
-    pub fn new(existing: Vec<(String, String)>) -> Self {
-        ShellVars { vars: existing }
-    }
-
-    /// The name that holds `value` for `var`: its own name, or that name with a number
-    /// when another value already has it.
-    fn name_for(&mut self, var: &Var, value: &str) -> String {
-        let base = var.env_name();
-        let mut name = base.clone();
-        let mut n = 1;
-        loop {
-            match self.vars.iter().find(|(k, _)| *k == name) {
-                Some((_, v)) if v == value => return name,
-                Some(_) => {
-                    n += 1;
-                    name = format!("{base}_{n}");
-                }
-                None => {
-                    self.vars.push((name.clone(), value.to_string()));
-                    return name;
-                }
-            }
-        }
-    }
-
-    pub fn into_vars(self) -> Vec<(String, String)> {
-        self.vars
-    }
-}
-
-/// `my-opt.x` becomes `MY_OPT_X`: a name the shell accepts.
-pub fn env_name(k: &str) -> String {
-    k.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 impl Var {
     /// The environment variable that holds this variable's value in a step.
     pub fn env_name(&self) -> String {
@@ -309,6 +308,11 @@ impl Var {
             Var::JobName => "ORDO_JOB".into(),
             Var::ExecutionId => "ORDO_EXECUTION_ID".into(),
             Var::ExecutionStatus => "ORDO_EXECUTION_STATUS".into(),
+            Var::StepMatch { step, group: None } => format!("ORDO_STEP_{step}_MATCH"),
+            Var::StepMatch {
+                step,
+                group: Some(g),
+            } => format!("ORDO_STEP_{step}_MATCH_{}", env_name(g)),
         }
     }
 }
@@ -332,13 +336,18 @@ fn lookup(v: &Var, cx: &Context<'_>) -> Option<String> {
         Var::JobName => cx.job_name.map(str::to_string),
         Var::ExecutionId => cx.execution_id.map(str::to_string),
         Var::ExecutionStatus => cx.execution_status.map(str::to_string),
+        Var::StepMatch { step, group } => cx.step_matches.map(|m| {
+            m.get(&Var::match_key(*step, group.as_deref()))
+                .cloned()
+                .unwrap_or_default()
+        }),
     }
 }
 
 fn parse_var(name: &str) -> Result<Var, String> {
     let bad = || {
         format!(
-            "unknown variable `${{{name}}}` (expected option.NAME, node.name, node.host, node.port, node.user, node.attr.KEY, job.name, execution.id or execution.status)"
+            "unknown variable `${{{name}}}` (expected option.NAME, node.name, node.host, node.port, node.user, node.attr.KEY, job.name, execution.id, execution.status, step.N.match or step.N.match.NAME)"
         )
     };
     let (scope, rest) = name.split_once('.').ok_or_else(bad)?;
@@ -360,55 +369,24 @@ fn parse_var(name: &str) -> Result<Var, String> {
         ("job", "name") => Var::JobName,
         ("execution", "id") => Var::ExecutionId,
         ("execution", "status") => Var::ExecutionStatus,
+        ("step", rest) => {
+            let mut it = rest.splitn(3, '.');
+            let step = it
+                .next()
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| *n > 0);
+            match (step, it.next(), it.next()) {
+                (Some(step), Some("match"), None) => Var::StepMatch { step, group: None },
+                (Some(step), Some("match"), Some(g)) if ok_ident(g) => Var::StepMatch {
+                    step,
+                    group: Some(g.to_string()),
+                },
+                _ => return Err(bad()),
+            }
+        }
         _ => return Err(bad()),
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn expands() {
-        let t = Template::parse("run ${option.env} on ${node.name} ($${literal}) ${node.attr.dc}")
-            .unwrap();
-        let opts = BTreeMap::from([("env".to_string(), "SOC_PRODUCTION".to_string())]);
-        let attrs = BTreeMap::from([("dc".to_string(), "paris".to_string())]);
-        let cx = Context {
-            options: Some(&opts),
-            node_name: Some("web1"),
-            node_attrs: Some(&attrs),
-            ..Context::default()
-        };
-        assert_eq!(
-            t.expand(&cx).unwrap(),
-            "run SOC_PRODUCTION on web1 (${literal}) paris"
-        );
-        let t = Template::parse("${node.attr.missing}").unwrap();
-        assert!(
-            t.expand(&cx)
-                .unwrap_err()
-                .contains("no attribute `missing`")
-        );
-    }
-
-    #[test]
-    fn shell_mode_leaves_shell_variables() {
-        let t = Template::parse_shell("echo ${HOME} ${1:-x} ${option.a}").unwrap();
-        let opts = BTreeMap::from([("a".to_string(), "A".to_string())]);
-        let cx = Context {
-            options: Some(&opts),
-            ..Context::default()
-        };
-        assert_eq!(t.expand(&cx).unwrap(), "echo ${HOME} ${1:-x} A");
-        assert!(Template::parse_shell("${option.}").is_err());
-    }
-
-    #[test]
-    fn errors_have_offsets() {
-        let e = Template::parse("ab ${nope.x}").unwrap_err();
-        assert_eq!(e.offset, 3);
-        assert!(e.message.starts_with("unknown variable `${nope.x}`"));
-        assert_eq!(Template::parse("x ${option.a").unwrap_err().offset, 2);
-    }
-}
+mod tests;

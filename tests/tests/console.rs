@@ -68,6 +68,14 @@ fn setup() -> Setup {
     p.write("inventory.yaml", &inv);
     p.write("jobs/vip/collect.yaml", JOB);
     p.write(
+        "jobs/vip/check.yaml",
+        "targets: all\noptions: { verdict: { default: pass } }\nsteps: [{ command: 'echo verdict=${option.verdict}; [ \"${option.verdict}\" = pass ]' }]\n",
+    );
+    p.write(
+        "jobs/vip/all.yaml",
+        "description: every VIP check in order\noptions: { verdict: { default: pass, allowed: [pass, fail] } }\non_failure: continue\nsteps:\n  - { job: vip/check }\n  - { job: vip/check, import_options: true }\n",
+    );
+    p.write(
         "jobs/vip/README.md",
         "VIP collection jobs. Ask the night shift before running.\n",
     );
@@ -207,6 +215,35 @@ fn an_operator_runs_the_vip_job_and_follows_it_live_in_the_browser() {
             .unwrap_or_else(|| panic!("web{n}'s file in {:?}", files.keys()));
         assert!(f.1.contains("env=SOC_RECETTE"), "{}", f.1);
     }
+
+    // A group: its members are listed with links to their own pages; a failed member
+    // is run again alone by "Retry from the first failed member".
+    b.goto(&format!("{}/jobs/vip/all", s.base));
+    b.select("#opt-verdict", "fail");
+    b.click("#run-now");
+    let group = b.wait_text("#exec-id", 10, |t| t.starts_with('#'))[1..].to_string();
+    b.wait_text("#status", 60, |t| t == "Failed");
+    b.find("#summary[data-running=false]");
+    let members = b.text("#children");
+    assert_eq!(members.matches("vip/check").count(), 2, "{members}");
+    assert!(
+        members.contains("succeeded") && members.contains("failed"),
+        "{members}"
+    );
+    b.screenshot("group");
+    b.click("#retry-members");
+    b.wait_url(|u| !u.ends_with(&group));
+    b.wait_text("#status", 60, |t| t == "Failed");
+    b.find("#summary[data-running=false]");
+    let members = b.text("#children");
+    assert_eq!(
+        members.matches("vip/check").count(),
+        1,
+        "only the failed member: {members}"
+    );
+    assert_eq!(b.text("#progress-text"), "100% 2/2");
+    b.click("#children tbody a[href^='/executions/']");
+    b.wait_text("#log-by-server", 20, |t| t.contains("verdict=fail"));
 
     // The history lists it; logout ends the session on the server.
     b.goto(&format!("{}/executions?job=vip/collect", s.base));

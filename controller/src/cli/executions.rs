@@ -131,6 +131,12 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
             if let Some(r) = &e.retry_of {
                 say!("retry of  {r}");
             }
+            if let Some(i) = e.resumed_from {
+                say!(
+                    "resumed   at step {}: the members before it succeeded before",
+                    i + 1
+                );
+            }
             if let Some(p) = &e.parent_id {
                 say!("started by execution {p}");
             }
@@ -143,13 +149,36 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
             if let Some(err) = &e.error {
                 say!("error     {err}");
             }
+            let children = store.children(&e.id).await?;
+            let nodes = store.nodes(&e.id).await?;
+            if !children.is_empty() {
+                let mut t = Table::new();
+                t.load_preset(UTF8_FULL_CONDENSED);
+                t.set_header(vec!["AS", "ID", "JOB", "STATUS", "DURATION"]);
+                for c in &children {
+                    let role = if c.cause == "job-step" {
+                        "member"
+                    } else {
+                        c.cause.as_str()
+                    };
+                    t.add_row(vec![
+                        role.to_string(),
+                        c.id.clone(),
+                        c.job.clone(),
+                        c.status.to_string(),
+                        took(c),
+                    ]);
+                }
+                say!("\njobs it started (members in order, then follow-ups):\n{t}");
+            }
             let mut t = Table::new();
             t.load_preset(UTF8_FULL_CONDENSED);
             t.set_content_arrangement(ContentArrangement::Dynamic);
             t.set_header(vec![
                 "SERVER", "HOST", "STATUS", "EXIT", "STEP", "DURATION", "FILES", "ERROR",
             ]);
-            for n in store.nodes(&e.id).await? {
+            let group = nodes.is_empty() && !children.is_empty();
+            for n in nodes {
                 let dur = match (n.started_at, n.finished_at) {
                     (Some(s), Some(f)) => format!("{:.1}s", (f - s) as f64 / 1000.0),
                     _ => "-".into(),
@@ -167,7 +196,9 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
                     n.error.unwrap_or_default(),
                 ]);
             }
-            say!("\n{t}");
+            if !group {
+                say!("\n{t}");
+            }
             let files = store.files(&e.id).await?;
             if !files.is_empty() {
                 say!("\ncollected files:");
@@ -192,11 +223,12 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
         } => {
             let e = store.find_execution(id).await?;
             let nodes = store.nodes(&e.id).await?;
+            let children = store.children(&e.id).await?;
             store.close().await;
             return retry(
                 cfg,
                 e,
-                nodes,
+                (nodes, children),
                 *failed_only,
                 opts,
                 (*accept_new_host_keys, *no_mail, *no_progress),
@@ -293,22 +325,30 @@ fn nothing_listed(cfg: &ProjectConfig, job: Option<&str>) -> anyhow::Result<i32>
 async fn retry(
     cfg: ProjectConfig,
     e: ExecutionRow,
-    nodes: Vec<crate::store::NodeRow>,
+    (nodes, children): (Vec<crate::store::NodeRow>, Vec<ExecutionRow>),
     failed_only: bool,
     opts: &super::opts::OptArgs,
     (accept_new_host_keys, no_mail, no_progress): (bool, bool, bool),
 ) -> anyhow::Result<i32> {
     let (loaded, job) = crate::project::Loaded::for_job(cfg, &e.job)?;
     let overrides = opts.given(&job)?;
-    let launch = crate::exec::retry_launch(&job, &e, &nodes, failed_only, &overrides)?;
+    let launch = crate::exec::retry_launch(&job, &e, (&nodes, &children), failed_only, &overrides)?;
     let servers = launch.only_nodes.clone().unwrap_or_default();
-    say!(
-        "retrying execution {} ({}) on {} server(s): {}",
-        e.id,
-        e.status,
-        servers.len(),
-        servers.join(", ")
-    );
+    match launch.resume_from {
+        Some(i) => say!(
+            "retrying execution {} ({}) from {}: the members before it succeeded",
+            e.id,
+            e.status,
+            job.steps[i].label(i)
+        ),
+        None => say!(
+            "retrying execution {} ({}) on {} server(s): {}",
+            e.id,
+            e.status,
+            servers.len(),
+            servers.join(", ")
+        ),
+    }
     let launch = crate::exec::Launch {
         accept_new_host_keys,
         no_mail,

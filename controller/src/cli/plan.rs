@@ -133,6 +133,16 @@ fn step_line(
         StepAction::Script(t) => format!("inline script, {} lines", show(t).lines().count()),
         StepAction::ScriptFile(p) => format!("script file {}", p.display()),
         StepAction::Command(t) => format!("command: {}", show(t)),
+        StepAction::WaitFor(w) => format!(
+            "wait up to {} for /{}/ in {}",
+            show(&w.within),
+            show(&w.pattern),
+            match &w.source {
+                ordo_jobs::WaitSource::File(f) =>
+                    format!("{} (from the {})", show(f), w.from.as_str()),
+                ordo_jobs::WaitSource::Command(c) => format!("the output of `{}`", show(c)),
+            }
+        ),
         StepAction::Job(r) => format!(
             "job {} (once, on the controller, after every server finished the steps before){}",
             r.job,

@@ -5,6 +5,7 @@ mod collecting;
 mod node;
 mod step_exec;
 mod steps;
+mod wait_for;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

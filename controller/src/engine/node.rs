@@ -22,6 +22,10 @@ pub(super) struct NodeRun<'a> {
     /// Set when the collect ran in the last step's command: whether it removed the run
     /// folder.
     pub(super) collected_with_step: Option<bool>,
+    /// What this server's `wait_for` steps matched (`${step.N.match...}`) and the same as
+    /// environment variables.
+    pub(super) matches: std::collections::BTreeMap<String, String>,
+    pub(super) match_env: Vec<(String, String)>,
 }
 
 pub(super) async fn run_node(
@@ -36,6 +40,8 @@ pub(super) async fn run_node(
         result: NodeResult::new(node),
         uploaded: false,
         collected_with_step: None,
+        matches: Default::default(),
+        match_env: Vec::new(),
     };
     run.result.started_at = Some(now_ms());
     let _ = events
@@ -50,13 +56,16 @@ pub(super) async fn run_node(
 
 impl NodeRun<'_> {
     pub(super) fn cx(&self) -> Context<'_> {
-        Context::execution(
-            &self.req.options.values,
-            &self.req.job.name,
-            &self.req.execution_id,
-            None,
-        )
-        .on_node(self.node)
+        Context {
+            step_matches: Some(&self.matches),
+            ..Context::execution(
+                &self.req.options.values,
+                &self.req.job.name,
+                &self.req.execution_id,
+                None,
+            )
+            .on_node(self.node)
+        }
     }
 
     pub(super) fn fail(&mut self, status: NodeStatus, error: impl Into<String>) {

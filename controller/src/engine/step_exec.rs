@@ -2,15 +2,16 @@
 //! collect that may ride on the same command (shell transports, last step), and the
 //! judging of its outcome.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ordo_jobs::Step;
 use ordo_proto::shell::RunAsSpec;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::NodeStatus;
 use super::node::NodeRun;
+use super::wait_for::WaitPlan;
+use super::{Event, NodeStatus};
 use crate::collect::{self, CollectPlan, CollectSink};
 use crate::transport::lines::{LineSplitter, MarkedLines, Piece};
 use crate::transport::{
@@ -32,6 +33,8 @@ pub(super) enum StepOutcome {
     /// The server refused the command (an agent's policy): it did not run.
     Refused(String),
     Lost(String),
+    /// A `wait_for` step saw no matching line: why.
+    NoMatch(String),
 }
 
 impl StepOutcome {
@@ -44,6 +47,7 @@ impl StepOutcome {
             StepOutcome::Cancelled => "stopped".into(),
             StepOutcome::Refused(e) => format!("refused: {e}"),
             StepOutcome::Lost(e) => format!("connection lost: {e}"),
+            StepOutcome::NoMatch(e) => e.clone(),
         }
     }
 }
@@ -219,12 +223,102 @@ impl NodeRun<'_> {
                 self.fail(NodeStatus::Failed, format!("{}: {e}", step.label(i)));
                 false
             }
+            StepOutcome::NoMatch(e) if step.allow_failure => {
+                self.warn(format!("{}: {e} (allowed to fail)", step.label(i)))
+                    .await;
+                true
+            }
+            StepOutcome::NoMatch(e) => {
+                self.fail(NodeStatus::Failed, format!("{}: {e}", step.label(i)));
+                false
+            }
             StepOutcome::Lost(e) => {
                 self.fail(
                     NodeStatus::Unreachable,
                     format!("{}: connection lost: {e}", step.label(i)),
                 );
                 false
+            }
+        }
+    }
+}
+
+impl NodeRun<'_> {
+    /// Runs step `i`, again after a failure while it has retries left.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn attempts(
+        &mut self,
+        session: &Session,
+        i: usize,
+        step: &Step,
+        command: &str,
+        vars: &[(String, String)],
+        run_as: Option<&RunAsSpec>,
+        run_dir: &str,
+        (merged, wait): (&Option<(&CollectPlan, String)>, Option<&WaitPlan>),
+    ) -> StepOutcome {
+        let mut attempt = 0;
+        loop {
+            let started = Instant::now();
+            let with_collect =
+                merged
+                    .as_ref()
+                    .filter(|_| i + 1 == self.req.steps.end)
+                    .map(|(plan, marker)| MergedCollect {
+                        plan,
+                        marker: marker.clone(),
+                        cleanup: Some(run_dir).filter(|_| self.uploaded),
+                    });
+            let outcome = match wait {
+                Some(plan) => {
+                    let t = step.timeout;
+                    self.run_wait(session, i + 1, command, vars, t, run_as, plan)
+                        .await
+                }
+                None => {
+                    self.run_step(
+                        session,
+                        i + 1,
+                        command,
+                        vars,
+                        step.timeout,
+                        run_as,
+                        with_collect,
+                    )
+                    .await
+                }
+            };
+            let _ = self
+                .events
+                .send(Event::StepDone {
+                    node: self.node.name.clone(),
+                    step: i + 1,
+                    label: step.label(i),
+                    outcome: outcome.describe(),
+                    duration: started.elapsed(),
+                })
+                .await;
+            let failed = match &outcome {
+                StepOutcome::Exited(st) if !st.success() => Some(st.to_string()),
+                StepOutcome::NoMatch(why) => Some(why.clone()),
+                _ => None,
+            };
+            match failed {
+                Some(why) if attempt < step.retries && !self.req.cancel.is_cancelled() => {
+                    attempt += 1;
+                    self.warn(format!(
+                        "{} {why}; retry {attempt} of {} in {:?}",
+                        step.label(i),
+                        step.retries,
+                        step.retry_delay
+                    ))
+                    .await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(step.retry_delay) => {}
+                        _ = self.req.cancel.cancelled() => {}
+                    }
+                }
+                _ => return outcome,
             }
         }
     }

@@ -2,14 +2,12 @@
 //! server before anything runs on it), upload those that cannot run inline, prepare the
 //! steps' environment, then run each step with its retries and judge its outcome.
 
-use std::time::Instant;
-
 use ordo_jobs::template::{Var, env_name};
 use ordo_jobs::{ShellVars, Step, StepAction, Template};
 use ordo_proto::shell::{self, RunAsSpec};
 
 use super::node::NodeRun;
-use super::step_exec::{MergedCollect, StepOutcome};
+use super::wait_for::{WaitPlan, follow_text};
 use super::{Event, NodeStatus};
 use crate::collect::CollectPlan;
 use crate::transport::{Session, TransportError};
@@ -28,6 +26,8 @@ struct StepCommand {
     command: String,
     run_as: Option<RunAsSpec>,
     env: StepEnv,
+    /// For a `wait_for` step: what it waits for on this server.
+    wait: Option<WaitPlan>,
 }
 
 /// What every step of a server gets: its environment variables and working folder.
@@ -73,6 +73,7 @@ impl NodeRun<'_> {
                 command,
                 run_as,
                 env,
+                wait,
             }) = self.step_command(session, i, step, &scripts.inline, run_dir, &env)
             else {
                 return false;
@@ -90,10 +91,10 @@ impl NodeRun<'_> {
                     i,
                     step,
                     &command,
-                    &env,
+                    &env.vars,
                     run_as.as_ref(),
                     run_dir,
-                    &merged,
+                    (&merged, wait.as_ref()),
                 )
                 .await;
             if !self.judge(i, step, outcome).await {
@@ -120,6 +121,19 @@ impl NodeRun<'_> {
             .skip(self.req.steps.start)
         {
             let text: Vec<u8> = match &step.action {
+                StepAction::WaitFor(w) if follow_text(w).is_some() => {
+                    follow_text(w).unwrap_or_default().into_bytes()
+                }
+                StepAction::WaitFor(w) => match &w.source {
+                    ordo_jobs::WaitSource::Command(t) => match self.shell_text(t, vars) {
+                        Ok(s) => s.into_bytes(),
+                        Err(e) => {
+                            self.fail(NodeStatus::Failed, format!("{}: {e}", step.label(i)));
+                            return None;
+                        }
+                    },
+                    ordo_jobs::WaitSource::File(_) => Vec::new(),
+                },
                 StepAction::Script(t) | StepAction::Command(t) => match self.shell_text(t, vars) {
                     Ok(s) => s.into_bytes(),
                     Err(e) => {
@@ -300,6 +314,24 @@ impl NodeRun<'_> {
             None => shell::step_script(&format!("{run_dir}/step-{}", i + 1), args.len(), workdir),
         };
         let mut vars = env.vars.clone();
+        // What earlier `wait_for` steps matched, in place of the empty values the scripts
+        // were built with.
+        for (k, v) in &self.match_env {
+            match vars.iter_mut().find(|(name, _)| name == k) {
+                Some(slot) => slot.1 = v.clone(),
+                None => vars.push((k.clone(), v.clone())),
+            }
+        }
+        let wait = match &step.action {
+            StepAction::WaitFor(w) => match self.wait_plan(w, &mut vars) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    self.fail(NodeStatus::Failed, format!("{}: {e}", step.label(i)));
+                    return None;
+                }
+            },
+            _ => None,
+        };
         vars.extend(
             args.into_iter()
                 .enumerate()
@@ -312,6 +344,7 @@ impl NodeRun<'_> {
                 vars,
                 workdir: env.workdir.clone(),
             },
+            wait,
         })
     }
 
@@ -329,76 +362,6 @@ impl NodeRun<'_> {
                 Some(n.clone())
             }
             _ => None,
-        }
-    }
-
-    /// Runs step `i`, again after a failure while it has retries left.
-    #[allow(clippy::too_many_arguments)]
-    async fn attempts(
-        &mut self,
-        session: &Session,
-        i: usize,
-        step: &Step,
-        command: &str,
-        env: &StepEnv,
-        run_as: Option<&RunAsSpec>,
-        run_dir: &str,
-        merged: &Option<(&CollectPlan, String)>,
-    ) -> StepOutcome {
-        let mut attempt = 0;
-        loop {
-            let started = Instant::now();
-            let with_collect =
-                merged
-                    .as_ref()
-                    .filter(|_| i + 1 == self.req.steps.end)
-                    .map(|(plan, marker)| MergedCollect {
-                        plan,
-                        marker: marker.clone(),
-                        cleanup: Some(run_dir).filter(|_| self.uploaded),
-                    });
-            let outcome = self
-                .run_step(
-                    session,
-                    i + 1,
-                    command,
-                    &env.vars,
-                    step.timeout,
-                    run_as,
-                    with_collect,
-                )
-                .await;
-            let _ = self
-                .events
-                .send(Event::StepDone {
-                    node: self.node.name.clone(),
-                    step: i + 1,
-                    label: step.label(i),
-                    outcome: outcome.describe(),
-                    duration: started.elapsed(),
-                })
-                .await;
-            match &outcome {
-                StepOutcome::Exited(st)
-                    if !st.success()
-                        && attempt < step.retries
-                        && !self.req.cancel.is_cancelled() =>
-                {
-                    attempt += 1;
-                    self.warn(format!(
-                        "{} {st}; retry {attempt} of {} in {:?}",
-                        step.label(i),
-                        step.retries,
-                        step.retry_delay
-                    ))
-                    .await;
-                    tokio::select! {
-                        _ = tokio::time::sleep(step.retry_delay) => {}
-                        _ = self.req.cancel.cancelled() => {}
-                    }
-                }
-                _ => return outcome,
-            }
         }
     }
 }

@@ -63,6 +63,15 @@ fn child_options(
             .map_err(|e| BadInput(format!("job {}: option `{k}`: {e}", r.job)))?;
         given.push((k.clone(), v));
     }
+    if r.import_options {
+        for o in &target.options {
+            if let Some(v) = options.values.get(&o.name)
+                && !given.iter().any(|(k, _)| *k == o.name)
+            {
+                given.push((o.name.clone(), v.clone()));
+            }
+        }
+    }
     ordo_jobs::resolve_options(target, &given)
         .map_err(|errs| BadInput(format!("job {}: {}", r.job, errs.join("; "))))
 }
@@ -104,6 +113,7 @@ pub(super) async fn run_child(
         progress: false,
         depth: launch.depth + 1,
         acks_only: false,
+        resume_from: None,
     };
     let options = match child_options(parent, r, &target, &launch.options, parent_id, status) {
         Ok(o) => o,

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use super::phases::Running;
 use super::{Outcome, report};
 use crate::clock::now_ms;
-use crate::output::summary_table;
+use crate::output::{members_table, summary_table};
 use crate::store::ExecutionStatus;
 use crate::store::retry::write_retrying;
 
@@ -28,6 +28,7 @@ impl Running<'_> {
         self.row.error = self.step_error.clone();
         let table = match &self.transfer_summary {
             Some(t) => format!("transfer: {t}"),
+            None if !self.plan.job.runs_on_servers() => members_table(&self.members),
             None => summary_table(&results),
         };
         let job = self.plan.job.clone();

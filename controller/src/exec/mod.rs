@@ -32,7 +32,7 @@ use crate::store::ExecutionStatus;
 pub use plan::Plan;
 pub use prepare::{execution_id, record_refused};
 pub use report::summary_json;
-pub use retry::retry_launch;
+pub use retry::{first_failed_member, group_progress, retry_launch};
 
 /// How an execution is asked for.
 #[derive(Debug, Clone, Default)]
@@ -63,6 +63,9 @@ pub struct Launch {
     /// A sending scenario only checks its deposits' acknowledgements and deadlines (what
     /// `serve` starts when a deadline passes); nothing is sent.
     pub acks_only: bool,
+    /// A group retried from its first failed member: the steps before this index are
+    /// not run again (they succeeded in `retry_of`).
+    pub resume_from: Option<usize>,
 }
 
 /// How an execution ended.

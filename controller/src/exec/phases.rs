@@ -15,7 +15,7 @@ use super::notify::Notifier;
 use super::prepare::read_scripts;
 use super::{Launch, Plan, execution_id, record};
 use crate::engine::{self, Event, NodeResult, NodeStatus, RunRequest};
-use crate::output::Terminal;
+use crate::output::{MemberLine, Terminal};
 use crate::project::Env;
 use crate::store::retry::write_retrying;
 use crate::store::{ExecutionRow, ExecutionStatus, NodeRow, Store};
@@ -38,6 +38,8 @@ pub(super) struct Running<'a> {
     /// Why a transfer or a job step failed the execution.
     pub(super) step_error: Option<String>,
     pub(super) transfer_summary: Option<String>,
+    /// The job steps' outcomes, in order (a group's summary).
+    pub(super) members: Vec<MemberLine>,
     script_files: Vec<Option<Vec<u8>>>,
     transports: Settings,
     store: Store,
@@ -83,6 +85,13 @@ impl<'a> Running<'a> {
         let job = &plan.job;
         if launch.terminal && job.transfer.is_some() {
             say!("execution {id}: transfer scenario {}", job.name);
+        } else if launch.terminal && !job.runs_on_servers() {
+            let members = job
+                .steps
+                .iter()
+                .filter(|s| matches!(s.action, ordo_jobs::StepAction::Job(_)))
+                .count();
+            say!("execution {id}: group job {} of {members} job(s)", job.name);
         } else if launch.terminal {
             say!(
                 "execution {id}: job {} on {} server(s), {} at once",
@@ -111,6 +120,7 @@ impl<'a> Running<'a> {
             timed_out: false,
             step_error: None,
             transfer_summary: None,
+            members: Vec::new(),
             script_files,
             transports,
             store,
@@ -137,11 +147,30 @@ impl<'a> Running<'a> {
             }
         }
         let mut alive: Vec<usize> = (0..self.plan.nodes.len()).collect();
+        let resume = self.launch.resume_from.unwrap_or(0);
+        let mut failed_members = Vec::new();
         for phase in phases(&job) {
             if cancel.is_cancelled() || self.step_error.is_some() {
                 break;
             }
             match phase {
+                Phase::Job(i, r) if i < resume => {
+                    self.members.push(MemberLine {
+                        step: job.steps[i].label(i),
+                        job: r.job.clone(),
+                        execution: self.launch.retry_of.clone().unwrap_or_default(),
+                        status: "succeeded before".into(),
+                    });
+                    if self.launch.terminal {
+                        say!(
+                            "{} (job {}): succeeded in execution {}, not run again",
+                            job.steps[i].label(i),
+                            r.job,
+                            self.launch.retry_of.as_deref().unwrap_or("-")
+                        );
+                    }
+                }
+                Phase::Servers(steps) if steps.end <= resume => {}
                 Phase::Servers(steps) => {
                     if alive.is_empty() {
                         break;
@@ -152,7 +181,17 @@ impl<'a> Running<'a> {
                     let step = &job.steps[step_index];
                     let what = format!("step {} (job {})", step_index + 1, r.job);
                     let child = run_child(self.env, &job, &r, self.launch, &self.id, None, cancel);
-                    let failure = match child.await {
+                    let ran = child.await;
+                    self.members.push(MemberLine {
+                        step: step.label(step_index),
+                        job: r.job.clone(),
+                        execution: ran.as_ref().map_or("-".into(), |c| c.id.clone()),
+                        status: match &ran {
+                            Ok(c) => c.status.to_string(),
+                            Err(e) => format!("not run: {e:#}"),
+                        },
+                    });
+                    let failure = match ran {
                         Ok(child) if child.succeeded() => None,
                         Ok(child) => {
                             Some(format!("{what}: execution {} {}", child.id, child.status))
@@ -163,11 +202,29 @@ impl<'a> Running<'a> {
                         Some(f) if step.allow_failure => {
                             tracing::warn!(execution = %self.id, "{f} (allowed to fail)")
                         }
+                        Some(f) if job.members_on_failure == OnFailure::Continue => {
+                            failed_members.push(f)
+                        }
                         Some(f) => self.step_error = Some(f),
                         None => {}
                     }
                 }
             }
+        }
+        for (i, s) in job.steps.iter().enumerate() {
+            if let ordo_jobs::StepAction::Job(r) = &s.action
+                && !self.members.iter().any(|m| m.step == s.label(i))
+            {
+                self.members.push(MemberLine {
+                    step: s.label(i),
+                    job: r.job.clone(),
+                    execution: "-".into(),
+                    status: "not run".into(),
+                });
+            }
+        }
+        if self.step_error.is_none() && !failed_members.is_empty() {
+            self.step_error = Some(failed_members.join("; "));
         }
         Ok(())
     }

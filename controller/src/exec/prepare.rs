@@ -63,6 +63,7 @@ pub(super) fn execution_row(
         retry_of: launch.retry_of.clone(),
         parent_id: launch.parent_id.clone(),
         account: launch.account.clone(),
+        resumed_from: launch.resume_from.map(|i| i as i64),
         ..ExecutionRow::default()
     })
 }

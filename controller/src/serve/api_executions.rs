@@ -45,6 +45,7 @@ fn exec_json(e: &ExecutionRow) -> Value {
         "servers": {"total": e.nodes_total, "ok": e.nodes_ok, "failed": e.nodes_failed},
         "archive": e.archive.is_some(), "error": e.error, "retry_of": e.retry_of,
         "parent_id": e.parent_id, "options": recorded_options(&e.options),
+        "resumed_at_step": e.resumed_from.map(|i| i + 1),
     })
 }
 
@@ -155,6 +156,15 @@ pub async fn execution(
                    "error": n.error})
         })
         .collect();
+    // What it started: a group's members (job steps) in order, then its follow-ups.
+    v["children"] = s
+        .store
+        .children(&e.id)
+        .await?
+        .iter()
+        .filter(|ch| c.who.sees(ch))
+        .map(exec_json)
+        .collect();
     Ok(Json(v))
 }
 
@@ -254,6 +264,13 @@ pub async fn events(
         *n += 1;
     }
     let slot = StreamSlot(s.clone(), c.who.name.clone());
+    // A group's progress is its members', not its (absent) servers'.
+    let group = s
+        .env()
+        .jobs
+        .get(&e.job)
+        .filter(|j| !j.runs_on_servers())
+        .cloned();
     let store = s.store.clone();
     let stop = s.cancel.clone();
     let stream = async_stream(move |tx| async move {
@@ -277,7 +294,14 @@ pub async fn events(
             if lines.len() as i64 == BATCH {
                 continue;
             }
-            if let Ok(p) = store.node_counts(&e.id).await
+            let counts = match &group {
+                Some(j) => store
+                    .children(&e.id)
+                    .await
+                    .map(|ch| crate::exec::group_progress(j, &e, &ch)),
+                None => store.node_counts(&e.id).await,
+            };
+            if let Ok(p) = counts
                 && p != progress
             {
                 progress = p;

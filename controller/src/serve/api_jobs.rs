@@ -258,8 +258,14 @@ pub async fn retry(
     let e = super::api_executions::visible(&s, &c, &id).await?;
     let job = runnable(&s, &c, &e.job)?;
     let nodes = s.store.nodes(&e.id).await?;
-    let launch =
-        crate::exec::retry_launch(&job, &e, &nodes, b.failed_only, &given(b.options.as_ref())?)?;
+    let children = s.store.children(&e.id).await?;
+    let launch = crate::exec::retry_launch(
+        &job,
+        &e,
+        (&nodes, &children),
+        b.failed_only,
+        &given(b.options.as_ref())?,
+    )?;
     let launch = Launch {
         id: Some(execution_id()),
         started_by: c.who.label(),

@@ -34,6 +34,9 @@ pub struct ExecutionRow {
     pub parent_id: Option<String>,
     /// The account that started it (API or console); empty for schedules, triggers, the CLI.
     pub account: String,
+    /// A group retried from its first failed member: that member's step index (the
+    /// members before it were not run again).
+    pub resumed_from: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -55,7 +58,7 @@ pub struct NodeRow {
 impl Store {
     pub async fn insert_execution(&self, e: &ExecutionRow) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO executions (id, job, status, options, targets, started_at, nodes_total, started_by, cause, owner, fire_key, retry_of, parent_id, account) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            "INSERT INTO executions (id, job, status, options, targets, started_at, nodes_total, started_by, cause, owner, fire_key, retry_of, parent_id, account, resumed_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&e.id)
         .bind(&e.job)
@@ -71,6 +74,7 @@ impl Store {
         .bind(e.retry_of.clone())
         .bind(e.parent_id.clone())
         .bind(&e.account)
+        .bind(e.resumed_from.map(|i| i as i32))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -98,6 +102,18 @@ impl Store {
         upsert_node_tx(&mut tx, n).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The executions `parent` started (its job steps and follow-ups), in the order they
+    /// started.
+    pub async fn children(&self, parent: &str) -> StoreResult<Vec<ExecutionRow>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{EXEC_SELECT} WHERE parent_id = $1 ORDER BY started_at, id LIMIT 1000"
+        )))
+        .bind(parent)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(exec_row).collect())
     }
 
     pub async fn list_executions(
@@ -202,7 +218,7 @@ impl Store {
     }
 }
 
-pub(super) const EXEC_SELECT: &str = "SELECT id, job, status, options, targets, started_at, finished_at, nodes_total, nodes_ok, nodes_failed, archive, mail, started_by, error, cause, owner, fire_key, retry_of, parent_id, account FROM executions";
+pub(super) const EXEC_SELECT: &str = "SELECT id, job, status, options, targets, started_at, finished_at, nodes_total, nodes_ok, nodes_failed, archive, mail, started_by, error, cause, owner, fire_key, retry_of, parent_id, account, resumed_from FROM executions";
 
 pub(super) fn exec_row(r: &AnyRow) -> ExecutionRow {
     ExecutionRow {
@@ -226,5 +242,6 @@ pub(super) fn exec_row(r: &AnyRow) -> ExecutionRow {
         retry_of: r.get(17),
         parent_id: r.get(18),
         account: r.get(19),
+        resumed_from: r.get::<Option<i32>, _>(20).map(i64::from),
     }
 }

@@ -33,6 +33,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../migrations/0004_transfers.sql")),
     (5, include_str!("../../migrations/0005_accounts.sql")),
     (6, include_str!("../../migrations/0006_switches.sql")),
+    (7, include_str!("../../migrations/0007_groups.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

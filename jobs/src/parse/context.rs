@@ -23,6 +23,9 @@ pub(super) enum Scope {
 pub(super) struct Cx<'a> {
     pub(super) d: &'a mut Diagnostics,
     pub(super) options: Vec<String>,
+    /// The `wait_for` steps read so far: their number, their pattern's named groups, and
+    /// whether a job step came after them (their matches do not cross it).
+    pub(super) waits: Vec<(usize, Vec<String>, bool)>,
 }
 
 impl Cx<'_> {
@@ -79,6 +82,14 @@ impl Cx<'_> {
                         {
                             self.d.error(n.pos, format!("{what}: `${{{v}}}` is not known here: this covers every server at once"));
                         }
+                        Var::StepMatch { .. } if scope != Scope::Server => {
+                            self.d.error(n.pos, format!("{what}: `${{{v}}}` is known only on each server, in the steps after the `wait_for` step"));
+                        }
+                        Var::StepMatch { step, group } => {
+                            if let Some(why) = self.step_match_error(*step, group.as_deref()) {
+                                self.d.error(n.pos, format!("{what}: `${{{v}}}`: {why}"));
+                            }
+                        }
                         Var::ExecutionStatus if scope != Scope::RunEnd => {
                             self.d.error(
                                 n.pos,
@@ -99,6 +110,26 @@ impl Cx<'_> {
                 );
                 None
             }
+        }
+    }
+
+    /// Why `${step.N.match[.group]}` cannot be read here, if it cannot.
+    fn step_match_error(&self, step: usize, group: Option<&str>) -> Option<String> {
+        let Some((_, groups, crossed)) = self.waits.iter().find(|(n, _, _)| *n == step) else {
+            return Some(format!(
+                "step {step} is not a `wait_for` step before this one"
+            ));
+        };
+        if *crossed {
+            return Some(format!(
+                "a job step lies between step {step} and here, and a match does not cross it"
+            ));
+        }
+        match group {
+            Some(g) if !groups.iter().any(|x| x == g) => Some(format!(
+                "step {step}'s pattern has no group named `{g}` (write it `(?P<{g}>...)`)"
+            )),
+            _ => None,
         }
     }
 

@@ -5,6 +5,7 @@ mod options;
 mod serve;
 mod steps;
 mod transfer;
+mod wait;
 
 use context::{Cx, Scope, offset_pos};
 use options::read_options;
@@ -58,6 +59,8 @@ const STEP: &[&str] = &[
     "retries",
     "retry_delay",
     "allow_failure",
+    "wait_for",
+    "import_options",
 ];
 const RUN_AS: &[&str] = &["user", "method"];
 const COLLECT: &[&str] = &[
@@ -97,6 +100,7 @@ fn read_job(root: &Node, file: &Path, name: &str, d: &mut Diagnostics) -> Job {
     let mut cx = Cx {
         d,
         options: Vec::new(),
+        waits: Vec::new(),
     };
     let options = f
         .get("options")
@@ -142,17 +146,18 @@ fn read_job(root: &Node, file: &Path, name: &str, d: &mut Diagnostics) -> Job {
     }
     let on_failure = match f.get("on_failure") {
         Some(n) => match n.str("on_failure", cx.d).as_deref() {
-            Some("continue") | None => OnFailure::Continue,
-            Some("stop") => OnFailure::Stop,
+            Some("continue") => Some(OnFailure::Continue),
+            Some("stop") => Some(OnFailure::Stop),
+            None => None,
             Some(other) => {
                 cx.d.error(
                     n.pos,
                     format!("on_failure: `{other}` is not one of: continue, stop"),
                 );
-                OnFailure::Continue
+                None
             }
         },
-        None => OnFailure::Continue,
+        None => None,
     };
     let remote_dir = f
         .get("remote_dir")
@@ -248,7 +253,8 @@ fn read_job(root: &Node, file: &Path, name: &str, d: &mut Diagnostics) -> Job {
         env,
         timeout,
         parallelism: parallelism.max(1) as usize,
-        on_failure,
+        on_failure: on_failure.unwrap_or(OnFailure::Continue),
+        members_on_failure: on_failure.unwrap_or(OnFailure::Stop),
         remote_dir,
         steps,
         collect,

@@ -18,7 +18,7 @@ use schedule::read_schedule;
 
 const WATCH: &[&str] = &["path", "pattern", "recursive", "option", "poll", "settle"];
 const THEN: &[&str] = &["on_success", "on_failure", "always"];
-const JOB_REF: &[&str] = &["job", "options"];
+const JOB_REF: &[&str] = &["job", "options", "import_options"];
 const RETENTION: &[&str] = &["max_age", "max_count"];
 
 #[derive(Default)]
@@ -115,9 +115,13 @@ fn read_watch(n: &Node, options: &[JobOption], cx: &mut Cx<'_>) -> Option<Watch>
 pub(super) fn job_ref(
     name: &Node,
     options: Option<&Node>,
+    import: Option<&Node>,
     what: &str,
     cx: &mut Cx<'_>,
 ) -> Option<JobRef> {
+    let import_options = import
+        .and_then(|n| n.bool(&format!("{what}: import_options"), cx.d))
+        .unwrap_or(false);
     let job = name.str(&format!("{what}: job"), cx.d)?;
     if job.is_empty() {
         cx.d.error(name.pos, format!("{what}: job: a job name is needed"));
@@ -140,6 +144,7 @@ pub(super) fn job_ref(
     Some(JobRef {
         job,
         options: opts,
+        import_options,
         pos: name.pos,
     })
 }
@@ -161,9 +166,9 @@ fn read_then(n: &Node, cx: &mut Cx<'_>) -> Chain {
                 Kind::Map(_) => {
                     let g = item.fields(&what, JOB_REF, cx.d);
                     let name = g.require("job", &what, cx.d)?;
-                    job_ref(name, g.get("options"), &what, cx)
+                    job_ref(name, g.get("options"), g.get("import_options"), &what, cx)
                 }
-                _ => job_ref(item, None, &what, cx),
+                _ => job_ref(item, None, None, &what, cx),
             })
             .collect()
     };

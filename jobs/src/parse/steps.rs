@@ -24,13 +24,15 @@ pub(super) fn read_steps(n: &Node, base: &Path, cx: &mut Cx<'_>) -> Vec<Step> {
     for (i, s) in items.iter().enumerate() {
         let what = format!("step {}", i + 1);
         let f = s.fields(&what, STEP, cx.d);
-        let given: Vec<&str> = ["script", "script_file", "command", "job"]
+        let given: Vec<&str> = ["script", "script_file", "command", "job", "wait_for"]
             .into_iter()
             .filter(|k| f.has(k))
             .collect();
         if given.len() != 1 {
             let msg = if given.is_empty() {
-                format!("{what}: needs one of `script`, `script_file`, `command` or `job`")
+                format!(
+                    "{what}: needs one of `script`, `script_file`, `command`, `job` or `wait_for`"
+                )
             } else {
                 format!(
                     "{what}: give only one of {}",
@@ -53,10 +55,21 @@ pub(super) fn read_steps(n: &Node, base: &Path, cx: &mut Cx<'_>) -> Vec<Step> {
                 .get("command")
                 .and_then(|n| cx.shell_template(n, &format!("{what}: command")))
                 .map(StepAction::Command),
-            "job" => f
-                .get("job")
-                .and_then(|n| serve::job_ref(n, f.get("options"), &what, cx))
-                .map(StepAction::Job),
+            "job" => {
+                // What waits matched stays on their server's pass; a job step ends it.
+                for w in cx.waits.iter_mut() {
+                    w.2 = true;
+                }
+                f.get("job")
+                    .and_then(|n| {
+                        serve::job_ref(n, f.get("options"), f.get("import_options"), &what, cx)
+                    })
+                    .map(StepAction::Job)
+            }
+            "wait_for" => f
+                .get("wait_for")
+                .and_then(|n| super::wait::read_wait(n, i + 1, cx))
+                .map(|w| StepAction::WaitFor(Box::new(w))),
             _ => f.get("script_file").and_then(|n| {
                 let p = n.str(&format!("{what}: script_file"), cx.d)?;
                 let path = resolve(base, &p);
@@ -110,13 +123,17 @@ pub(super) fn read_steps(n: &Node, base: &Path, cx: &mut Cx<'_>) -> Vec<Step> {
                 .and_then(|n| n.bool(&format!("{what}: allow_failure"), cx.d))
                 .unwrap_or(false),
         };
-        if !matches!(step.action, StepAction::Job(_)) && f.has("options") {
-            cx.d.error(
-                f.get("options").map_or(s.pos, |n| n.pos),
-                format!("{what}: `options` go with `job` (the options of the job it runs)"),
-            );
+        for key in ["options", "import_options"] {
+            if !matches!(step.action, StepAction::Job(_)) && f.has(key) {
+                cx.d.error(
+                    f.get(key).map_or(s.pos, |n| n.pos),
+                    format!("{what}: `{key}` goes with `job` (the options of the job it runs)"),
+                );
+            }
         }
-        if matches!(step.action, StepAction::Command(_)) && !step.args.is_empty() {
+        if matches!(step.action, StepAction::Command(_) | StepAction::WaitFor(_))
+            && !step.args.is_empty()
+        {
             cx.d.error(
                 f.get("args").map_or(s.pos, |n| n.pos),
                 format!(

@@ -179,6 +179,31 @@ pub fn export_yaml(jobs: &[&Job]) -> (String, Vec<String>) {
                         y.push_str(&format!("      args: {}\n", q(&args.join(" "))));
                     }
                 }
+                StepAction::WaitFor(w) => {
+                    let (source, start) = match &w.source {
+                        crate::WaitSource::File(f) => (
+                            format!(
+                                "tail -n {} -F -- '{}'",
+                                if w.from == crate::WaitFrom::Start {
+                                    "+1"
+                                } else {
+                                    "0"
+                                },
+                                f.source()
+                            ),
+                            "",
+                        ),
+                        crate::WaitSource::Command(c) => (c.source().to_string(), "( "),
+                    };
+                    let end = if start.is_empty() { "" } else { " )" };
+                    let line = format!(
+                        "timeout {} {start}{source}{end} | grep -m 1 -E -- '{}'",
+                        w.within.source(),
+                        w.pattern.source()
+                    );
+                    y.push_str(&format!("    - exec: {}\n", q(&line)));
+                    n.push(format!("step {}: wait_for has no Rundeck equivalent: exported as a `timeout ... | grep -m 1 -E` command (grep's pattern syntax, no named groups, no ${{step.N.match}})", i + 1));
+                }
                 StepAction::Job(r) => {
                     let (g, jn) = r.job.rsplit_once('/').unwrap_or(("", &r.job));
                     let a: Vec<String> = r
@@ -192,6 +217,9 @@ pub fn export_yaml(jobs: &[&Job]) -> (String, Vec<String>) {
                         q(jn),
                         q(&a.join(" "))
                     ));
+                    if r.import_options {
+                        y.push_str("        importOptions: true\n");
+                    }
                 }
             }
             y.push_str(&desc);

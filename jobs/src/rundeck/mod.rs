@@ -230,6 +230,21 @@ fn convert(j: &Node, name: &str) -> Imported {
                 .collect::<Vec<_>>()
                 .join("/");
             s.push(format!("job: {}", q(&target)));
+            if flag(r, "importOptions") {
+                s.push("import_options: true".into());
+            }
+            if flag(r, "nodeStep") {
+                notes.push(format!(
+                    "step {}: job {target} ran once per node in Rundeck (nodeStep); in ordo a job step runs once, on its own targets",
+                    i + 1
+                ));
+            }
+            if let Some(p) = text(r, "project") {
+                notes.push(format!(
+                    "step {}: job {target} is in Rundeck project `{p}`: import that project's jobs into this jobs folder",
+                    i + 1
+                ));
+            }
             let args = jobref_args(&text(r, "args").unwrap_or_default(), &mut notes);
             if !args.is_empty() {
                 s.push(format!(

@@ -104,7 +104,10 @@ fn command(t: &Tree, c: X) -> Node {
         e.push(("args", a));
     }
     if let Some(r) = child(c, "jobref") {
-        let mut j = t.attrs(r, &["name", "group"]);
+        let mut j = t.attrs(
+            r,
+            &["name", "group", "importOptions", "nodeStep", "project"],
+        );
         if let Some(line) = child(r, "arg").and_then(|a| a.attribute("line")) {
             j.push(("args", t.scalar(r, line)));
         }

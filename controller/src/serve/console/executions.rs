@@ -218,6 +218,10 @@ struct ExecutionPage {
     can_run: bool,
     has_archive: bool,
     nodes: Vec<NodeLine>,
+    /// The jobs it started: a group's members in order, then follow-ups.
+    executions: Vec<ExecLine>,
+    /// A group job with a member that did not succeed: it can start again there.
+    resume: bool,
     log_groups: Vec<LogGroup>,
     merged: Vec<LogLineView>,
     last_seq: i64,
@@ -260,7 +264,22 @@ pub async fn show(State(s): Shared, p: Page, Path(id): Path<String>) -> PageResu
         .count() as i64;
     let total = (nodes.len() as i64).max(e.nodes_total);
     let options: BTreeMap<String, String> = serde_json::from_str(&e.options).unwrap_or_default();
+    let mut children = s.store.children(&e.id).await?;
+    children.retain(|ch| p.who.sees(ch));
+    let env = s.env();
+    let group = env.jobs.get(&e.job).filter(|j| !j.runs_on_servers());
+    let (total, done) = match group {
+        Some(j) => crate::exec::group_progress(j, &e, &children),
+        None => (total, done),
+    };
+    let resume = group.is_some_and(|j| {
+        !e.status.is_running()
+            && !e.status.succeeded()
+            && crate::exec::first_failed_member(j, &e, &children).is_some()
+    });
     Ok(render(&ExecutionPage {
+        executions: exec_lines(&children, tz),
+        resume,
         chrome: p.chrome(),
         status: e.status.to_string(),
         status_label: status_label(e.status),
@@ -327,9 +346,10 @@ pub async fn retry(State(s): Shared, Path(id): Path<String>, f: Posted) -> PageR
         return Err(ApiError::Forbidden(format!("{} may not run `{}`", c.who.name, e.job)).into());
     }
     let nodes = s.store.nodes(&e.id).await?;
+    let children = s.store.children(&e.id).await?;
     let failed_only = f.get("failed_only") == Some("true");
-    let launch =
-        crate::exec::retry_launch(&job, &e, &nodes, failed_only, &[]).map_err(ApiError::from)?;
+    let launch = crate::exec::retry_launch(&job, &e, (&nodes, &children), failed_only, &[])
+        .map_err(ApiError::from)?;
     let launch = Launch {
         id: Some(execution_id()),
         started_by: c.who.name.clone() + " (console)",
