@@ -3,6 +3,7 @@
 //! Screenshots of the pages are saved under `target/screenshots/`.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use ordo_tests::api::Api;
 use ordo_tests::browser::Browser;
@@ -67,6 +68,10 @@ fn setup() -> Setup {
     }
     p.write("inventory.yaml", &inv);
     p.write("jobs/vip/collect.yaml", JOB);
+    p.write(
+        "jobs/vip/slow.yaml",
+        "targets: all\nsteps: [{ command: 'echo started; sleep 4501; echo ordo-console-abort' }]\n",
+    );
     p.write(
         "jobs/vip/check.yaml",
         "targets: all\noptions: { verdict: { default: pass } }\nsteps: [{ command: 'echo verdict=${option.verdict}; [ \"${option.verdict}\" = pass ]' }]\n",
@@ -244,6 +249,18 @@ fn an_operator_runs_the_vip_job_and_follows_it_live_in_the_browser() {
     assert_eq!(b.text("#progress-text"), "100% 2/2");
     b.click("#children tbody a[href^='/executions/']");
     b.wait_text("#log-by-server", 20, |t| t.contains("verdict=fail"));
+
+    // Abort from the execution page: the run ends aborted, nothing is left on the servers.
+    b.goto(&format!("{}/jobs/vip/slow", s.base));
+    b.click("#run-now");
+    b.wait_text("#exec-id", 10, |t| t.starts_with('#'));
+    let sleeping = || ordo_tests::processes(LOGIN_USER, "^sleep 4501$").len();
+    ordo_tests::wait_until("the three sleeps", Duration::from_secs(20), || {
+        sleeping() == 3
+    });
+    b.click("#abort");
+    b.wait_text("#status", 30, |t| t == "Aborted");
+    ordo_tests::wait_until("no sleep left", Duration::from_secs(15), || sleeping() == 0);
 
     // The history lists it; logout ends the session on the server.
     b.goto(&format!("{}/executions?job=vip/collect", s.base));

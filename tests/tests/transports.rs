@@ -88,6 +88,59 @@ fn assert_nothing_left(kind: Kind, marker: &str) {
 on_every_transport!(a_step_timeout_kills_the_whole_process_tree);
 on_every_transport!(ctrl_c_aborts_the_run_and_its_processes);
 
+/// An execution is aborted by its id from another terminal (`executions abort`) and
+/// through the API of `serve`: it ends `aborted` and nothing of it is left on the server.
+fn an_abort_by_id_stops_the_run_and_its_processes(kind: Kind) {
+    let s = OneServer::start(kind);
+    let t = kind.tag();
+    let marker = format!("ordo-abort-id-{t}-{}", std::process::id());
+    s.p.write(
+        "jobs/long.yaml",
+        &format!(
+            "targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - script: |\n      echo started\n      sh -c 'sleep 4{t}01; echo {marker}' &\n      sleep 4{t}02\n"
+        ),
+    );
+    let running = || !processes(RUN_AS_USER, &marker).is_empty();
+    let nothing_left = || {
+        let sleeps = format!("^sleep 4{t}0[12]$");
+        ordo_tests::wait_until("the step's processes gone", Duration::from_secs(15), || {
+            processes(RUN_AS_USER, &marker).is_empty() && processes(RUN_AS_USER, &sleeps).is_empty()
+        });
+    };
+    let run = s.p.controller_during(
+        &["run", "long", "--no-progress", "--no-mail"],
+        running,
+        |_| {
+            s.p.controller(&["executions", "abort", "latest"])
+                .expect_code(0);
+        },
+    );
+    assert!(
+        run.stdout.contains(" aborted: 0 of 1"),
+        "{kind:?}: {}",
+        run.stdout
+    );
+    nothing_left();
+
+    let port = ordo_tests::free_port();
+    let _serve =
+        s.p.serve(&[], &["--listen", &format!("http://127.0.0.1:{port}")]);
+    ordo_tests::wait_for_port(port, "the API");
+    let api = ordo_tests::api::Api::http(port).token(&s.p.admin_token());
+    let r = api.post("/api/v1/jobs/long", "{}");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.json["execution"].as_str().unwrap().to_string();
+    ordo_tests::wait_until("the step under way", Duration::from_secs(20), running);
+    let r = api.post(&format!("/api/v1/executions/{id}/abort"), "{}");
+    assert_eq!(r.status, 202, "{}", r.text);
+    ordo_tests::wait_until("the run aborted", Duration::from_secs(20), || {
+        api.get(&format!("/api/v1/executions/{id}")).json["status"] == "aborted"
+    });
+    nothing_left();
+}
+
+on_every_transport!(an_abort_by_id_stops_the_run_and_its_processes);
+
 /// An option value full of shell syntax reaches the step as that very text, in a
 /// command, in a script (quoted or not), as an argument and as the working folder, and
 /// nothing in it runs (seed of the rule: a value is data, never code).
