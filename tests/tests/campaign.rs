@@ -408,3 +408,81 @@ fn the_api_lists_a_groups_members_and_retries_from_the_failed_one() {
     assert_eq!(again["retry_of"], e["id"]);
     assert_eq!(again["resumed_at_step"], 2);
 }
+
+/// Rundeck job definitions, imported, run on a real sshd with Rundeck's results: options
+/// (a default, a required one), an `exec`, a `script` with args, a `jobref` importing the
+/// options, a tag node filter.
+#[test]
+fn imported_rundeck_jobs_run_on_real_servers_with_the_same_results() {
+    let (_key, _server, p) = campaign();
+    let rd = p.write(
+        "rd.yaml",
+        r#"- name: imap_auth
+  group: tests/imap
+  description: IMAP authentication test
+  options:
+    - name: ip
+      required: true
+      regex: '[0-9.]+'
+    - name: delai
+      value: '5'
+  nodefilters:
+    filter: 'tags: imap-front'
+  sequence:
+    keepgoing: false
+    strategy: node-first
+    commands:
+      - exec: echo "checking ${option.ip} for ${option.delai}s"
+      - script: |
+          #!/bin/sh
+          echo "args: $1 $2"
+          echo TEST_OK
+        args: one two
+      - jobref:
+          group: tests
+          name: report
+          importOptions: true
+- name: report
+  group: tests
+  options:
+    - name: ip
+  nodefilters:
+    filter: 'tags: imap-front'
+  sequence:
+    commands:
+      - exec: echo "report for ${option.ip}"
+"#,
+    );
+    p.controller(&["import", "rundeck", rd.to_str().unwrap()])
+        .expect_code(0);
+    p.controller(&["check"]).expect_code(0);
+    let run = p
+        .controller(&[
+            "run",
+            "tests/imap/imap_auth",
+            "-o",
+            "ip=192.0.2.10",
+            "--no-progress",
+        ])
+        .expect_code(0);
+    let out = &run.stdout;
+    for line in [
+        "checking 192.0.2.10 for 5s",
+        "args: one two",
+        "TEST_OK",
+        "report for 192.0.2.10",
+    ] {
+        assert!(has_line(out, "front", "|", line), "`{line}` in {out}");
+    }
+    // Rundeck's regex still guards the option.
+    let bad = p
+        .controller(&[
+            "run",
+            "tests/imap/imap_auth",
+            "-o",
+            "ip=x; id",
+            "--no-progress",
+        ])
+        .expect_code(2);
+    assert!(bad.stderr.contains("ip"), "{}", bad.stderr);
+}

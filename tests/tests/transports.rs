@@ -141,6 +141,76 @@ fn an_abort_by_id_stops_the_run_and_its_processes(kind: Kind) {
 
 on_every_transport!(an_abort_by_id_stops_the_run_and_its_processes);
 
+/// A `wait_for` step reads the file as the run-as user over each transport: the line
+/// written while it waits passes it (its group reaches the next step); none fails it with
+/// the last lines read, and the process reading the file is stopped either way.
+fn a_wait_for_step_sees_the_line_written_while_it_waits(kind: Kind) {
+    let s = OneServer::start(kind);
+    let t = kind.tag();
+    let dir = ordo_tests::temp_dir("wait");
+    ordo_tests::chmod(dir.path(), 0o755);
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "READY 1 (before the step)\n").unwrap();
+    ordo_tests::chmod(&log, 0o644);
+    s.p.write(
+        "jobs/wait.yaml",
+        &format!(
+            "targets: all\nrun_as: {RUN_AS_USER}\noptions: {{ within: {{ default: 20s }} }}\nsteps:\n  - wait_for: {{ file: {}, pattern: 'READY (?P<code>\\d+)', within: '${{option.within}}' }}\n  - command: echo \"code ${{step.1.match.code}} as $(id -un)\"\n",
+            log.display()
+        ),
+    );
+    let append = |text: &str| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        writeln!(f, "{text}").unwrap();
+    };
+    let run = std::thread::scope(|sc| {
+        sc.spawn(|| {
+            std::thread::sleep(Duration::from_secs(2));
+            append("noise");
+            append(&format!("READY 4{t}"));
+        });
+        s.p.controller(&["run", "wait", "--no-progress", "--no-mail"])
+    })
+    .expect_code(0);
+    assert!(
+        has_line(
+            &run.stdout,
+            "s1",
+            "|",
+            &format!("code 4{t} as {RUN_AS_USER}")
+        ),
+        "{kind:?}: {}",
+        run.stdout
+    );
+    let miss = std::thread::scope(|sc| {
+        sc.spawn(|| {
+            std::thread::sleep(Duration::from_millis(1200));
+            append("noise");
+        });
+        s.p.controller(&[
+            "run",
+            "wait",
+            "-o",
+            "within=3s",
+            "--no-progress",
+            "--no-mail",
+        ])
+    })
+    .expect_code(1);
+    assert!(
+        miss.stdout.contains("no line matched") && has_line(&miss.stdout, "s1", "!", "noise"),
+        "{kind:?}: {}",
+        miss.stdout
+    );
+    let path = log.display().to_string();
+    ordo_tests::wait_until("tail stopped", Duration::from_secs(10), || {
+        processes(RUN_AS_USER, &format!("tail -n 0 -F -- {path}")).is_empty()
+    });
+}
+
+on_every_transport!(a_wait_for_step_sees_the_line_written_while_it_waits);
+
 /// An option value full of shell syntax reaches the step as that very text, in a
 /// command, in a script (quoted or not), as an argument and as the working folder, and
 /// nothing in it runs (seed of the rule: a value is data, never code).
