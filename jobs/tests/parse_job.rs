@@ -99,7 +99,7 @@ colect: []
             "jobs/bad.yaml:6:10: timeout: `forever` is not a duration (examples: 30s, 5m, 1h 30m, 90)",
             "jobs/bad.yaml:8:18: step 1: script: `${option.nope}` refers to an undeclared option",
             "jobs/bad.yaml:9:14: step 1: retries: expected a whole number, found `many`",
-            "jobs/bad.yaml:10:5: step 2: needs one of `script`, `script_file`, `command` or `job`",
+            "jobs/bad.yaml:10:5: step 2: needs one of `script`, `script_file`, `command`, `job` or `wait_for`",
             "jobs/bad.yaml:10:5: step 2: unknown key `commnd` (did you mean `command`?)",
             "jobs/bad.yaml:11:5: step 3: give only one of `script`, `command`",
             "jobs/bad.yaml:14:11: collect: `relative/path` must be an absolute path",
