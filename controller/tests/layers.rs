@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&str] = &[
     "cli",
     "serve",
+    "alerts",
     "auth",
     "exec",
     "output",

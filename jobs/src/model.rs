@@ -48,6 +48,9 @@ pub struct Job {
     pub retention: Option<Retention>,
     /// `kind: transfer`: what the scenario sends or fetches (no steps then).
     pub transfer: Option<crate::transfer::TransferSpec>,
+    /// A test job (a campaign's test, a test flow): its runs alert only the accounts that
+    /// ask for test runs' alerts.
+    pub test: bool,
 }
 
 impl Job {

@@ -1,6 +1,7 @@
 //! The `controller` command line. Each subcommand lives in its own file.
 
 mod agents;
+mod alerts;
 mod check;
 mod executions;
 mod import;
@@ -91,6 +92,9 @@ pub enum Command {
     Tokens(users::TokensCmd),
     /// The audit log: logins, failures, runs, changes to accounts and tokens.
     Audit(users::AuditArgs),
+    /// Accounts' alert configurations: show, set; the alerts queued and sent.
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCmd),
     /// Job definitions from another tool (Rundeck).
     #[command(subcommand)]
     Import(import::ImportCmd),
@@ -113,6 +117,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Users(c) => users::users(&cli, c).await,
         Command::Tokens(c) => users::tokens(&cli, c).await,
         Command::Audit(a) => users::audit_log(&cli, a).await,
+        Command::Alerts(c) => alerts::run(&cli, c).await,
         Command::Import(c) => import::run(&cli, c),
         Command::Export(c) => import::export(&cli, c),
     }

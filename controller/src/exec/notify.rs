@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Env;
 use crate::clock::now_ms;
-use crate::store::{ExecutionStatus, NotificationRow};
+use crate::store::{AlertEventRow, ExecutionStatus, NotificationRow};
 
 /// Without `late:` in the job, a `late` notification fires past twice the usual duration.
 const DEFAULT_LATE_FACTOR: f64 = 2.0;
@@ -23,15 +23,24 @@ pub struct Notifier {
     job: Arc<Job>,
     id: String,
     options: OptionValues,
+    /// The account that started the run ('' for schedules, triggers, the CLI).
+    account: String,
 }
 
 impl Notifier {
-    pub fn new(env: Arc<Env>, job: Arc<Job>, id: String, options: OptionValues) -> Self {
+    pub fn new(
+        env: Arc<Env>,
+        job: Arc<Job>,
+        id: String,
+        options: OptionValues,
+        account: String,
+    ) -> Self {
         Notifier {
             env,
             job,
             id,
             options,
+            account,
         }
     }
 
@@ -39,10 +48,15 @@ impl Notifier {
         self.job.notify.iter().any(|n| n.on.contains(&event))
     }
 
-    /// How long this run may take before it is late, if anybody listens for `late`.
+    /// How long this run may take before it is late, if anybody listens for `late` (the
+    /// job's `notify`, or an account's alert rule for its project).
     pub async fn late_after(&self) -> Option<Duration> {
         if !self.wants(NotifyEvent::Late) {
-            return None;
+            let project = self.job.name.rsplit_once('/').map_or("", |(d, _)| d);
+            let store = &self.env.store;
+            if !store.alert_rule_exists(project, "job_late").await.ok()? {
+                return None;
+            }
         }
         let factor = match self.job.late {
             Some(Late::After(d)) => return Some(d),
@@ -76,9 +90,37 @@ impl Notifier {
         });
     }
 
-    /// Delivers `event` to every target listening for it; `detail` goes in the text.
+    /// Records `event` for the accounts' alerts (`crate::store` keeps it; `serve` turns it
+    /// into alerts), then delivers it to every target of the job listening for it;
+    /// `detail` goes in the text.
     pub async fn send(&self, event: NotifyEvent, status: ExecutionStatus, detail: Option<&str>) {
         let status = status.as_str();
+        let kind = match event {
+            NotifyEvent::Start => "job_start",
+            NotifyEvent::Success => "job_success",
+            NotifyEvent::Failure => "job_failure",
+            NotifyEvent::Late => "job_late",
+        };
+        let fact = AlertEventRow {
+            id: format!("{}:{kind}", self.id),
+            kind: kind.into(),
+            project: self
+                .job
+                .name
+                .rsplit_once('/')
+                .map_or("", |(d, _)| d)
+                .to_string(),
+            subject: format!("job:{}", self.job.name),
+            job: self.job.name.clone(),
+            execution_id: self.id.clone(),
+            account: self.account.clone(),
+            test: self.job.test,
+            at: now_ms(),
+            detail: detail.map_or_else(|| status.to_string(), |d| format!("{status}: {d}")),
+        };
+        if let Err(e) = self.env.store.record_alert_event(&fact).await {
+            tracing::warn!(execution = %self.id, "cannot record the {kind} event for alerts: {e}");
+        }
         for n in self.job.notify.iter().filter(|n| n.on.contains(&event)) {
             let (channel, target, result) = match &n.target {
                 NotifyTarget::Mail { to, attach_log } => (

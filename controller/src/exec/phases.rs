@@ -66,6 +66,7 @@ impl<'a> Running<'a> {
         let row = ExecutionRow {
             targets: plan.targets.clone(),
             nodes_total: plan.nodes.len() as i64,
+            test: plan.job.test,
             ..super::prepare::execution_row(env, &id, &plan.job.name, launch)?
         };
         let store = env.store.clone();
@@ -101,7 +102,13 @@ impl<'a> Running<'a> {
             );
         }
         tracing::info!(execution = %id, job = %job.name, cause = %launch.cause, servers = plan.nodes.len(), "execution started");
-        let notifier = Notifier::new(env.clone(), job.clone(), id.clone(), launch.options.clone());
+        let notifier = Notifier::new(
+            env.clone(),
+            job.clone(),
+            id.clone(),
+            launch.options.clone(),
+            launch.account.clone(),
+        );
         notifier
             .send(NotifyEvent::Start, ExecutionStatus::Running, None)
             .await;

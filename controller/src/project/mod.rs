@@ -5,6 +5,7 @@
 mod env;
 pub mod instance;
 mod read;
+mod read_alerts;
 mod read_serve;
 pub mod settings;
 

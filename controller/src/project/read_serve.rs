@@ -24,6 +24,7 @@ pub(super) fn read_serve(root: &Path, n: &yaml::Node, d: &mut Diagnostics) -> Se
             "tls",
             "hosts",
             "auth",
+            "alerts",
         ],
         d,
     );
@@ -99,6 +100,9 @@ pub(super) fn read_serve(root: &Path, n: &yaml::Node, d: &mut Diagnostics) -> Se
     }
     if let Some(a) = s.get("auth") {
         out.auth = read_auth(root, a, d);
+    }
+    if let Some(a) = s.get("alerts") {
+        out.alerts = super::read_alerts::read_alerts(a, d);
     }
     out
 }

@@ -78,6 +78,102 @@ pub struct ServeConfig {
     /// Host names the API answers to (besides loopback names and this machine's name).
     pub hosts: Vec<String>,
     pub auth: AuthSettings,
+    pub alerts: AlertsSettings,
+}
+
+/// The fields of an account's alert configuration an administrator may hide or lock.
+pub const ALERT_FIELDS: &[&str] = &[
+    "active",
+    "send_admin",
+    "secondary_alerts",
+    "send_test",
+    "mails",
+    "webhook",
+    "projects",
+];
+
+/// What an account holder (not an administrator) may do with a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldMode {
+    Editable,
+    /// Shown, not changed.
+    Locked,
+    /// Neither shown nor changed.
+    Hidden,
+}
+
+impl FieldMode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "editable" => Some(FieldMode::Editable),
+            "locked" => Some(FieldMode::Locked),
+            "hidden" => Some(FieldMode::Hidden),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldMode::Editable => "editable",
+            FieldMode::Locked => "locked",
+            FieldMode::Hidden => "hidden",
+        }
+    }
+}
+
+/// The values an account's alert configuration starts with (pre-filled).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertDefaults {
+    pub active: Option<bool>,
+    pub send_admin: Option<bool>,
+    pub secondary_alerts: Option<bool>,
+    pub send_test: Option<bool>,
+    pub mails: Option<Vec<String>>,
+}
+
+/// Fields' modes and starting values, for every account or a tenant's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertPolicy {
+    pub fields: std::collections::BTreeMap<String, FieldMode>,
+    pub defaults: AlertDefaults,
+}
+
+impl AlertPolicy {
+    pub fn mode(&self, field: &str) -> FieldMode {
+        self.fields
+            .get(field)
+            .copied()
+            .unwrap_or(FieldMode::Editable)
+    }
+}
+
+/// `serve: alerts:`.
+#[derive(Debug, Clone)]
+pub struct AlertsSettings {
+    /// How often `serve` turns new events into alerts and delivers those due.
+    pub every: Duration,
+    pub policy: AlertPolicy,
+    /// A tenant's accounts follow its policy instead.
+    pub tenants: std::collections::BTreeMap<String, AlertPolicy>,
+}
+
+impl Default for AlertsSettings {
+    fn default() -> Self {
+        AlertsSettings {
+            every: Duration::from_secs(5),
+            policy: AlertPolicy::default(),
+            tenants: Default::default(),
+        }
+    }
+}
+
+impl AlertsSettings {
+    /// The policy for an account of `tenant` (none: the common one).
+    pub fn policy_for(&self, tenant: Option<&str>) -> &AlertPolicy {
+        tenant
+            .and_then(|t| self.tenants.get(t))
+            .unwrap_or(&self.policy)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -137,6 +233,7 @@ impl Default for ServeConfig {
             tls: None,
             hosts: Vec::new(),
             auth: AuthSettings::default(),
+            alerts: AlertsSettings::default(),
         }
     }
 }

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Server;
 use super::api_admin as admin;
+use super::api_alerts as alerts;
 use super::api_executions as execs;
 use super::api_fleet as fleet;
 use super::api_jobs as jobs;
@@ -74,6 +75,10 @@ api_routes! {
     post "/api/v1/tokens" admin::create_token, false, "Create an API token (shown once)";
     delete "/api/v1/tokens/{id}" admin::revoke_token, false, "Revoke an API token";
     get "/api/v1/audit" admin::audit, false, "The audit log (admin)";
+    get "/api/v1/alerts/{account}" alerts::show, false, "An account's alert configuration (`me`: one's own), with its projects' active rules";
+    put "/api/v1/alerts/{account}" alerts::replace, false, "Replace an account's alert configuration: switches, mails, webhook, projects' rules";
+    patch "/api/v1/alerts/{account}" alerts::patch, false, "Change part of an account's alert configuration (mails_to_add, mails_to_delete, rules by project)";
+    get "/api/v1/alerts/{account}/queue" alerts::queue, false, "An account's alerts: to whom, due when, sent or why not";
 }
 
 /// The whole application: the routes, the body limit, the Host/Origin guard and headers.

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub(crate) mod api_admin;
+pub(crate) mod api_alerts;
 mod api_executions;
 mod api_fleet;
 mod api_jobs;
@@ -94,7 +95,7 @@ impl Server {
                     let mut options = ordo_jobs::OptionValues::default();
                     options.values = serde_json::from_str(&e.options).unwrap_or_default();
                     let why = e.error.clone().unwrap_or_default();
-                    exec::notify::Notifier::new(env.clone(), job, e.id.clone(), options)
+                    exec::notify::Notifier::new(env.clone(), job, e.id.clone(), options, e.account)
                         .send(
                             ordo_jobs::NotifyEvent::Failure,
                             ExecutionStatus::Interrupted,
@@ -225,6 +226,25 @@ pub async fn run(
                     let (sent, left) = crate::mail::queue::flush(&s.env().cfg.mail).await;
                     if sent > 0 {
                         tracing::info!("{sent} pending mail(s) sent, {left} still waiting");
+                    }
+                }
+                _ = st.cancelled() => break,
+            }
+        }
+    });
+    // Facts become alerts, and alerts due are delivered (those the relay refuses wait).
+    let (s, st) = (server.clone(), stop.clone());
+    background.spawn(async move {
+        let mut tick = tokio::time::interval(s.env().cfg.serve.alerts.every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let env = s.env();
+                    let now = crate::clock::now_ms();
+                    match crate::alerts::deliver::pass(&s.store, &env.cfg, &s.instance, now).await {
+                        Ok(p) if p != Default::default() => tracing::info!(queued = p.queued, sent = p.sent, cancelled = p.cancelled, failed = p.failed, "alerts"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!("alerts: {e}"),
                     }
                 }
                 _ = st.cancelled() => break,

@@ -37,6 +37,8 @@ pub struct ExecutionRow {
     /// A group retried from its first failed member: that member's step index (the
     /// members before it were not run again).
     pub resumed_from: Option<i64>,
+    /// A run of a job marked `test: true` (alerts only accounts that want test runs).
+    pub test: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -58,7 +60,7 @@ pub struct NodeRow {
 impl Store {
     pub async fn insert_execution(&self, e: &ExecutionRow) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO executions (id, job, status, options, targets, started_at, nodes_total, started_by, cause, owner, fire_key, retry_of, parent_id, account, resumed_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            "INSERT INTO executions (id, job, status, options, targets, started_at, nodes_total, started_by, cause, owner, fire_key, retry_of, parent_id, account, resumed_from, test) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&e.id)
         .bind(&e.job)
@@ -75,6 +77,7 @@ impl Store {
         .bind(e.parent_id.clone())
         .bind(&e.account)
         .bind(e.resumed_from.map(|i| i as i32))
+        .bind(i32::from(e.test))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -218,7 +221,7 @@ impl Store {
     }
 }
 
-pub(super) const EXEC_SELECT: &str = "SELECT id, job, status, options, targets, started_at, finished_at, nodes_total, nodes_ok, nodes_failed, archive, mail, started_by, error, cause, owner, fire_key, retry_of, parent_id, account, resumed_from FROM executions";
+pub(super) const EXEC_SELECT: &str = "SELECT id, job, status, options, targets, started_at, finished_at, nodes_total, nodes_ok, nodes_failed, archive, mail, started_by, error, cause, owner, fire_key, retry_of, parent_id, account, resumed_from, test FROM executions";
 
 pub(super) fn exec_row(r: &AnyRow) -> ExecutionRow {
     ExecutionRow {
@@ -243,5 +246,6 @@ pub(super) fn exec_row(r: &AnyRow) -> ExecutionRow {
         parent_id: r.get(18),
         account: r.get(19),
         resumed_from: r.get::<Option<i32>, _>(20).map(i64::from),
+        test: r.get::<i32, _>(21) != 0,
     }
 }

@@ -7,6 +7,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 mod accounts;
+mod alerts;
 mod executions;
 mod filter;
 mod records;
@@ -17,6 +18,7 @@ mod sessions;
 mod status;
 mod transfer;
 pub use accounts::{TokenRow, UserRow};
+pub use alerts::{AlertEventRow, AlertRuleRow, AlertSettingsRow, OutboxRow, SUCCESS_KINDS};
 pub use executions::{ExecutionRow, NodeRow};
 pub use filter::{ExecFilter, Scope};
 pub use records::{AgentRow, Batch, CollectedFile, LogLine};
@@ -34,6 +36,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/0005_accounts.sql")),
     (6, include_str!("../../migrations/0006_switches.sql")),
     (7, include_str!("../../migrations/0007_groups.sql")),
+    (8, include_str!("../../migrations/0008_alerts.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

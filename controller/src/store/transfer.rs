@@ -44,6 +44,35 @@ pub const TRANSFER_STATUSES: &[&str] = &[
     "received",
 ];
 
+/// The alert event a transfer's new status is, if any (each status counts once per file).
+fn lifecycle_event(t: &TransferRow) -> Option<super::AlertEventRow> {
+    let kind = match t.status.as_str() {
+        "deposited" | "delivered" | "acknowledged" | "unacknowledged" | "received" => {
+            t.status.as_str()
+        }
+        "failed" => "transfer_failed",
+        _ => return None,
+    };
+    Some(super::AlertEventRow {
+        id: format!("{}:{kind}", t.id),
+        kind: kind.to_string(),
+        project: t
+            .scenario
+            .rsplit_once('/')
+            .map_or("", |(dir, _)| dir)
+            .to_string(),
+        subject: format!("file:{}/{}", t.scenario, t.file_name),
+        job: t.scenario.clone(),
+        execution_id: t.execution_id.clone(),
+        at: t.updated_at,
+        detail: match &t.error {
+            Some(e) => format!("{}: {e}", t.file_name),
+            None => t.file_name.clone(),
+        },
+        ..Default::default()
+    })
+}
+
 const SELECT: &str = "SELECT id, scenario, profile, direction, execution_id, file_name, source_path, stored_path, remote, size, sha256, segments, status, attempts, error, created_at, deposited_at, delivered_at, acknowledged_at, updated_at FROM transfers";
 
 fn row(r: &sqlx::any::AnyRow) -> TransferRow {
@@ -102,6 +131,29 @@ impl Store {
             .bind(t.updated_at)
             .execute(&mut *tx)
             .await?;
+        if let Some(e) = lifecycle_event(t) {
+            // Who started the run, and whether it is a test run: the alert's owner.
+            let owner = sqlx::query("SELECT account, test FROM executions WHERE id = $1")
+                .bind(&t.execution_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let (account, test) = owner
+                .map(|r| (r.get::<String, _>(0), r.get::<i32, _>(1) != 0))
+                .unwrap_or_default();
+            sqlx::query("INSERT INTO alert_events (id, kind, project, subject, job, execution_id, account, test, at, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING")
+                .bind(&e.id)
+                .bind(&e.kind)
+                .bind(&e.project)
+                .bind(&e.subject)
+                .bind(&e.job)
+                .bind(&e.execution_id)
+                .bind(account)
+                .bind(i32::from(test))
+                .bind(e.at)
+                .bind(&e.detail)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -43,6 +43,7 @@ const JOB: &[&str] = &[
     "notify",
     "late",
     "retention",
+    "test",
     "kind",
     "transfer",
 ];
@@ -267,6 +268,10 @@ fn read_job(root: &Node, file: &Path, name: &str, d: &mut Diagnostics) -> Job {
         late: serve.late,
         retention: serve.retention,
         transfer,
+        test: f
+            .get("test")
+            .and_then(|n| n.bool("test", cx.d))
+            .unwrap_or(false),
     }
 }
 

@@ -4,6 +4,7 @@
 //! token ([`page::Posted`]); the reading pages work without JavaScript.
 
 mod admin;
+mod alerts;
 mod downloads;
 mod executions;
 mod jobs;
@@ -52,6 +53,9 @@ console_routes! {
     post "/executions/{id}/retry" executions::retry, false;
     get "/executions/{id}/archive" downloads::archive, false;
     get "/executions/{id}/files/{index}" downloads::file, false;
+    get "/alerts" alerts::mine, false;
+    get "/alerts/{account}" alerts::show, false;
+    post "/alerts/{account}" alerts::save, false;
     get "/agents" admin::agents, false;
     get "/transfers" admin::transfers, false;
     get "/admin/audit" admin::audit, false;

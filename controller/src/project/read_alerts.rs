@@ -1,0 +1,103 @@
+//! Reading `serve: alerts:`: how often alerts are delivered, and what account holders may
+//! see and change of their alert configuration (fields hidden, locked, pre-filled), for
+//! everyone and per tenant.
+
+use std::time::Duration;
+
+use ordo_inventory::yaml::{self, Diagnostics};
+use ordo_jobs::units::parse_duration;
+
+use super::settings::{ALERT_FIELDS, AlertDefaults, AlertPolicy, AlertsSettings, FieldMode};
+
+pub(super) fn read_alerts(n: &yaml::Node, d: &mut Diagnostics) -> AlertsSettings {
+    let f = n.fields(
+        "serve: alerts",
+        &["every", "fields", "defaults", "tenants"],
+        d,
+    );
+    let mut out = AlertsSettings::default();
+    if let Some(v) = f.get("every")
+        && let Some(t) = v.str("serve: alerts: every", d)
+    {
+        match parse_duration(&t) {
+            Ok(t) => out.every = t.max(Duration::from_secs(1)),
+            Err(e) => d.error(v.pos, format!("serve: alerts: every: {e}")),
+        }
+    }
+    out.policy = read_policy("serve: alerts", f.get("fields"), f.get("defaults"), d);
+    if let Some(t) = f.get("tenants") {
+        for (name, v) in t.entries("serve: alerts: tenants", d) {
+            let what = format!("serve: alerts: tenants: {name}");
+            let g = v.fields(&what, &["fields", "defaults"], d);
+            let p = read_policy(&what, g.get("fields"), g.get("defaults"), d);
+            out.tenants.insert(name, p);
+        }
+    }
+    out
+}
+
+fn read_policy(
+    what: &str,
+    fields: Option<&yaml::Node>,
+    defaults: Option<&yaml::Node>,
+    d: &mut Diagnostics,
+) -> AlertPolicy {
+    let mut p = AlertPolicy::default();
+    if let Some(n) = fields {
+        for (name, v) in n.entries(&format!("{what}: fields"), d) {
+            if !ALERT_FIELDS.contains(&name.as_str()) {
+                d.error(
+                    v.pos,
+                    format!(
+                        "{what}: fields: unknown field `{name}` (one of: {})",
+                        ALERT_FIELDS.join(", ")
+                    ),
+                );
+                continue;
+            }
+            let Some(mode) = v.str(&format!("{what}: fields: {name}"), d) else {
+                continue;
+            };
+            match FieldMode::parse(&mode) {
+                Some(m) => {
+                    p.fields.insert(name, m);
+                }
+                None => d.error(
+                    v.pos,
+                    format!(
+                        "{what}: fields: {name}: `{mode}` is not one of: editable, locked, hidden"
+                    ),
+                ),
+            }
+        }
+    }
+    if let Some(n) = defaults {
+        let w = format!("{what}: defaults");
+        let g = n.fields(
+            &w,
+            &[
+                "active",
+                "send_admin",
+                "secondary_alerts",
+                "send_test",
+                "mails",
+            ],
+            d,
+        );
+        let flag =
+            |k: &str, d: &mut Diagnostics| g.get(k).and_then(|v| v.bool(&format!("{w}: {k}"), d));
+        p.defaults = AlertDefaults {
+            active: flag("active", d),
+            send_admin: flag("send_admin", d),
+            secondary_alerts: flag("secondary_alerts", d),
+            send_test: flag("send_test", d),
+            mails: g.get("mails").map(|v| {
+                v.str_list(&format!("{w}: mails"), d)
+                    .into_iter()
+                    .map(|(m, _)| m)
+                    .collect()
+            }),
+        };
+    }
+    p
+}

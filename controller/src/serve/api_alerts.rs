@@ -1,0 +1,126 @@
+//! `/api/v1/alerts/{account}`: an account's alert configuration, read and changed by the
+//! account itself (`me`), its primary account, or an administrator who manages it; the
+//! fields the administrator hid or locked bind the first two.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+
+use super::Server;
+use super::api::Body;
+use super::error::{ApiError, ApiResult};
+use super::guard::Caller;
+use crate::alerts::change::{self, Mode};
+use crate::alerts::{self, AlertConfig};
+use crate::project::settings::AlertPolicy;
+use crate::store::UserRow;
+
+type Shared = State<Arc<Server>>;
+
+/// The account `name` (`me`: the caller) and whether the caller is bound by the policy
+/// (not its administrator); not found when the caller may not see it.
+pub async fn target(s: &Server, c: &Caller, name: &str) -> ApiResult<(UserRow, bool)> {
+    let name = if name == "me" {
+        c.who.name.as_str()
+    } else {
+        name
+    };
+    if name.is_empty() || name.len() > 100 {
+        return Err(ApiError::field("account", "1 to 100 characters"));
+    }
+    let missing = || ApiError::NotFound(format!("no account `{name}`"));
+    let u = s.store.user(name).await?.ok_or_else(missing)?;
+    if c.who.manages(&u) {
+        Ok((u, false))
+    } else if c.who.name == u.name || u.primary_user.as_deref() == Some(c.who.name.as_str()) {
+        Ok((u, true))
+    } else {
+        Err(missing())
+    }
+}
+
+/// The configuration, its account's projects and the policy that binds the caller.
+pub async fn current(
+    s: &Server,
+    u: &UserRow,
+    bound: bool,
+) -> ApiResult<(AlertConfig, Vec<String>, Option<AlertPolicy>)> {
+    let env = s.env();
+    let policy = alerts::policy_for(&env.cfg, u).clone();
+    let config = alerts::load(&s.store, u, &policy).await?;
+    let projects = alerts::projects_of(u, &env.jobs);
+    Ok((config, projects, bound.then_some(policy)))
+}
+
+pub async fn show(
+    State(s): Shared,
+    c: Caller,
+    Path(account): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (u, bound) = target(&s, &c, &account).await?;
+    let (config, projects, policy) = current(&s, &u, bound).await?;
+    Ok(Json(alerts::to_json(&config, &projects, policy.as_ref())))
+}
+
+pub async fn replace(
+    s: Shared,
+    c: Caller,
+    a: Path<String>,
+    b: Body<Value>,
+) -> ApiResult<Json<Value>> {
+    save(s, c, a, b, Mode::Put).await
+}
+
+pub async fn patch(
+    s: Shared,
+    c: Caller,
+    a: Path<String>,
+    b: Body<Value>,
+) -> ApiResult<Json<Value>> {
+    save(s, c, a, b, Mode::Patch).await
+}
+
+async fn save(
+    State(s): Shared,
+    c: Caller,
+    Path(account): Path<String>,
+    Body(body): Body<Value>,
+    mode: Mode,
+) -> ApiResult<Json<Value>> {
+    let (u, bound) = target(&s, &c, &account).await?;
+    let (config, projects, policy) = current(&s, &u, bound).await?;
+    let next = change::apply(&config, &body, mode, &projects, policy.as_ref())
+        .map_err(ApiError::Fields)?;
+    let saved = store_change(&s, &c.who.label(), next).await?;
+    c.audit(&s, "alerts", &u.name, &alerts::summary(&saved))
+        .await;
+    Ok(Json(alerts::to_json(&saved, &projects, policy.as_ref())))
+}
+
+/// Writes a changed configuration, stamped with who changed it and when.
+pub async fn store_change(s: &Server, who: &str, mut next: AlertConfig) -> ApiResult<AlertConfig> {
+    next.settings.changed_by = who.to_string();
+    next.settings.changed_at = crate::clock::now_ms();
+    s.store.save_alerts(&next.settings, &next.rules).await?;
+    Ok(next)
+}
+
+/// The account's alerts, newest first: to whom, when due, sent or not and why.
+pub async fn queue(
+    State(s): Shared,
+    c: Caller,
+    Path(account): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (u, _) = target(&s, &c, &account).await?;
+    let rows = s.store.alert_outbox(Some(&u.name), 200).await?;
+    let alerts: Vec<Value> = rows
+        .iter()
+        .map(|o| {
+            json!({"event": o.event_id, "to": o.address, "due_at": o.due_at, "state": o.state,
+                   "attempts": o.attempts, "sent_at": o.sent_at, "note": o.last_error})
+        })
+        .collect();
+    Ok(Json(json!({ "account": u.name, "alerts": alerts })))
+}

@@ -1,0 +1,405 @@
+//! Alert delivery on a clock the test controls (the functions `serve` calls each few
+//! seconds take `now`): who receives an account's alerts (its addresses, its primary,
+//! its administrator), delays cancelled by a successful re-run, disabled accounts and test
+//! runs, several alerts grouped in one mail, a relay that is down (the alerts wait and go
+//! once), transfer events. Real SMTP; the same suite on SQLite and PostgreSQL.
+
+use ordo_controller::alerts::change::{self, Mode};
+use ordo_controller::alerts::deliver;
+use ordo_controller::auth::users::{self, NewUser};
+use ordo_controller::project::ProjectConfig;
+use ordo_controller::store::{AlertEventRow, Store, TransferRow};
+use ordo_tests::postgres::Postgres;
+use ordo_tests::project::{PASSWORD, Project};
+use ordo_tests::smtp::{ReceivedMail, SmtpServer};
+use serde_json::json;
+
+const T0: i64 = 1_800_000_000_000;
+const DAY: i64 = 86_400_000;
+
+fn to_and_subject(m: &ReceivedMail) -> (String, String) {
+    let p = m.parsed();
+    let to = p
+        .to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .unwrap_or_default()
+        .to_string();
+    (to, p.subject().unwrap_or_default().to_string())
+}
+
+/// The `n` mails not seen yet, as (to, subject), sorted; and no more than `n`.
+fn new_mails(smtp: &SmtpServer, seen: &mut Vec<Vec<u8>>, n: usize) -> Vec<(String, String)> {
+    if n > 0 {
+        smtp.wait_for(seen.len() + n);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut out = Vec::new();
+    for m in smtp.messages() {
+        if !seen.contains(&m.raw) {
+            out.push(to_and_subject(&m));
+            seen.push(m.raw);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn event(id: &str, kind: &str, job: &str, account: &str, at: i64) -> AlertEventRow {
+    AlertEventRow {
+        id: id.into(),
+        kind: kind.into(),
+        project: job.rsplit_once('/').map_or("", |(d, _)| d).into(),
+        subject: format!("job:{job}"),
+        job: job.into(),
+        execution_id: id.split(':').next().unwrap_or(id).into(),
+        account: account.into(),
+        test: false,
+        at,
+        detail: "exit code 3".into(),
+    }
+}
+
+async fn user(
+    store: &Store,
+    name: &str,
+    role: &str,
+    projects: &[&str],
+    primary: Option<&str>,
+    manager: Option<&str>,
+) {
+    let u = NewUser {
+        name: name.into(),
+        role: role.into(),
+        email: format!("{name}@example.com"),
+        projects: projects.iter().map(|p| p.to_string()).collect(),
+        primary_user: primary.map(str::to_string),
+        manager: manager.map(str::to_string),
+        tenant: None,
+    };
+    users::add(store, u, PASSWORD).await.unwrap();
+}
+
+/// Applies a PATCH body to an account's configuration, as the API does for its admin.
+async fn patch(store: &Store, cfg: &ProjectConfig, account: &str, body: serde_json::Value) {
+    let u = store.user(account).await.unwrap().unwrap();
+    let current = ordo_controller::alerts::load(store, &u, &cfg.serve.alerts.policy)
+        .await
+        .unwrap();
+    let projects = vec!["mandats".to_string(), "vip".to_string()];
+    let next = change::apply(&current, &body, Mode::Patch, &projects, None)
+        .unwrap_or_else(|e| panic!("{account}: {e:?}"));
+    store
+        .save_alerts(&next.settings, &next.rules)
+        .await
+        .unwrap();
+}
+
+async fn suite(url: &str, cfg: &ProjectConfig, smtp: &SmtpServer, down_port: u16) {
+    let store = Store::open(url).await.unwrap();
+    user(&store, "ada", "admin", &[], None, None).await;
+    user(&store, "adam", "admin", &[], None, Some("ada")).await;
+    user(
+        &store,
+        "alice",
+        "operator",
+        &["vip", "mandats"],
+        None,
+        Some("adam"),
+    )
+    .await;
+    user(&store, "bob", "operator", &["vip"], Some("alice"), None).await;
+    user(&store, "carol", "viewer", &["vip"], None, None).await;
+    patch(
+        &store,
+        cfg,
+        "alice",
+        json!({
+            "secondary_alerts": true, "mails": ["alice.ops@example.com"],
+            "projects": [
+                {"project": "vip", "rules": [
+                    {"type": "job", "positive": false, "active": true, "delay": 2},
+                    {"type": "job_start", "positive": true, "active": true, "delay": 0}]},
+                {"project": "mandats", "rules": [
+                    {"type": "ack", "positive": false, "active": true, "delay": 0}]}]
+        }),
+    )
+    .await;
+    patch(
+        &store,
+        cfg,
+        "bob",
+        json!({"projects": [{"project": "vip", "rules": [
+        {"type": "job", "positive": false, "active": true, "delay": 0}]}]}),
+    )
+    .await;
+    let pass = |now: i64| {
+        let (store, cfg) = (store.clone(), cfg.clone());
+        async move { deliver::pass(&store, &cfg, "test", now).await.unwrap() }
+    };
+    let mut seen = Vec::new();
+
+    // A failure, then a successful re-run within the 2 days: no alert.
+    store
+        .record_alert_event(&event(
+            "e1:job_failure",
+            "job_failure",
+            "vip/collect",
+            "alice",
+            T0,
+        ))
+        .await
+        .unwrap();
+    let p = pass(T0).await;
+    assert_eq!((p.queued, p.sent), (1, 0), "due in 2 days: {p:?}");
+    store
+        .record_alert_event(&event(
+            "e2:job_success",
+            "job_success",
+            "vip/collect",
+            "alice",
+            T0 + DAY,
+        ))
+        .await
+        .unwrap();
+    let p = pass(T0 + 2 * DAY + 1).await;
+    assert_eq!((p.sent, p.cancelled), (0, 1), "{p:?}");
+    assert!(new_mails(smtp, &mut seen, 0).is_empty());
+
+    // A failure re-run successfully only after the delay: the alert goes, to alice's
+    // address only (her administrator does not get it without send_admin).
+    let t1 = T0 + 10 * DAY;
+    store
+        .record_alert_event(&event(
+            "e3:job_failure",
+            "job_failure",
+            "vip/collect",
+            "alice",
+            t1,
+        ))
+        .await
+        .unwrap();
+    pass(t1).await;
+    let p = pass(t1 + 2 * DAY).await;
+    assert_eq!(p.sent, 1, "{p:?}");
+    store
+        .record_alert_event(&event(
+            "e4:job_success",
+            "job_success",
+            "vip/collect",
+            "alice",
+            t1 + 3 * DAY,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        new_mails(smtp, &mut seen, 1),
+        [(
+            "alice.ops@example.com".to_string(),
+            "[ordo] vip/collect failed".to_string()
+        )]
+    );
+
+    // With send_admin, her administrator (adam, who manages her) receives them too.
+    patch(&store, cfg, "alice", json!({"send_admin": true})).await;
+    let t2 = t1 + 10 * DAY;
+    store
+        .record_alert_event(&event(
+            "e5:job_start",
+            "job_start",
+            "vip/collect",
+            "alice",
+            t2,
+        ))
+        .await
+        .unwrap();
+    pass(t2).await;
+    assert_eq!(
+        new_mails(smtp, &mut seen, 2),
+        [
+            (
+                "adam@example.com".to_string(),
+                "[ordo] vip/collect started".to_string()
+            ),
+            (
+                "alice.ops@example.com".to_string(),
+                "[ordo] vip/collect started".to_string()
+            )
+        ]
+    );
+
+    // A secondary's alert reaches its primary too (alice follows her secondaries).
+    store
+        .record_alert_event(&event(
+            "e6:job_failure",
+            "job_failure",
+            "vip/collect",
+            "bob",
+            t2 + 1,
+        ))
+        .await
+        .unwrap();
+    pass(t2 + 1).await;
+    assert_eq!(
+        new_mails(smtp, &mut seen, 2),
+        [
+            (
+                "alice.ops@example.com".to_string(),
+                "[ordo] vip/collect failed".to_string()
+            ),
+            (
+                "bob@example.com".to_string(),
+                "[ordo] vip/collect failed".to_string()
+            )
+        ]
+    );
+
+    // An account with alerts off gets nothing; nor do test runs without send_test.
+    patch(&store, cfg, "bob", json!({"active": false})).await;
+    store
+        .record_alert_event(&event(
+            "e7:job_failure",
+            "job_failure",
+            "vip/collect",
+            "bob",
+            t2 + 2,
+        ))
+        .await
+        .unwrap();
+    let mut test_run = event("e8:job_start", "job_start", "vip/collect", "alice", t2 + 2);
+    test_run.test = true;
+    store.record_alert_event(&test_run).await.unwrap();
+    let p = pass(t2 + 2).await;
+    assert_eq!((p.queued, p.sent), (0, 0), "{p:?}");
+    patch(&store, cfg, "alice", json!({"send_admin": false})).await;
+
+    // Three at once: one mail.
+    let t3 = t2 + DAY;
+    for i in 0..3 {
+        store
+            .record_alert_event(&event(
+                &format!("g{i}:job_start"),
+                "job_start",
+                "vip/collect",
+                "alice",
+                t3,
+            ))
+            .await
+            .unwrap();
+    }
+    let p = pass(t3).await;
+    assert_eq!(p.sent, 3, "{p:?}");
+    assert_eq!(
+        new_mails(smtp, &mut seen, 1),
+        [(
+            "alice.ops@example.com".to_string(),
+            "[ordo] 3 alerts".to_string()
+        )]
+    );
+
+    // A transfer not acknowledged in time, in a scenario no account started.
+    let t = TransferRow {
+        id: "tr1".into(),
+        scenario: "mandats/send".into(),
+        direction: "send".into(),
+        execution_id: "x1".into(),
+        file_name: "M0001.xml".into(),
+        status: "unacknowledged".into(),
+        created_at: t3,
+        updated_at: t3 + 1,
+        ..TransferRow::default()
+    };
+    store.save_transfer(&t).await.unwrap();
+    store.save_transfer(&t).await.unwrap();
+    pass(t3 + 1).await;
+    assert_eq!(
+        new_mails(smtp, &mut seen, 1),
+        [(
+            "alice.ops@example.com".to_string(),
+            "[ordo] mandats/send: M0001.xml was not acknowledged in time".to_string()
+        )]
+    );
+
+    // The relay is down: the alert waits, is offered again later, and goes once.
+    let mut down = cfg.clone();
+    if let Some(s) = down.mail.smtp.as_mut() {
+        s.port = Some(down_port);
+    }
+    let t4 = t3 + DAY;
+    store
+        .record_alert_event(&event(
+            "e9:job_start",
+            "job_start",
+            "vip/collect",
+            "alice",
+            t4,
+        ))
+        .await
+        .unwrap();
+    let p = deliver::pass(&store, &down, "test", t4).await.unwrap();
+    assert_eq!((p.sent, p.failed), (0, 1), "{p:?}");
+    let p = deliver::pass(&store, &down, "test", t4 + 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (p.sent, p.failed),
+        (0, 0),
+        "not offered again before its wait: {p:?}"
+    );
+    let relay = SmtpServer::start_on(down_port);
+    let p = deliver::pass(&store, &down, "test", t4 + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(p.sent, 1, "{p:?}");
+    let p = deliver::pass(&store, &down, "test", t4 + 120_000)
+        .await
+        .unwrap();
+    assert_eq!(p, deliver::Pass::default(), "sent once");
+    let late = relay.wait_for(1);
+    assert_eq!(late.len(), 1);
+    assert_eq!(to_and_subject(&late[0]).1, "[ordo] vip/collect started");
+    let queue = store.alert_outbox(Some("alice"), 100).await.unwrap();
+    let e9 = queue.iter().find(|o| o.event_id == "e9:job_start").unwrap();
+    assert_eq!((e9.state.as_str(), e9.attempts), ("sent", 1));
+    store.close().await;
+}
+
+fn config(p: &Project, smtp: &SmtpServer) -> ProjectConfig {
+    p.write(
+        "ordo.yaml",
+        &format!(
+            "mail:\n  from: ordo@example.com\n  smtp: {{ host: 127.0.0.1, port: {}, tls: none }}\n",
+            smtp.port
+        ),
+    );
+    let cfg = ProjectConfig::load(p.path()).unwrap();
+    std::fs::create_dir_all(&cfg.data_dir).unwrap();
+    cfg
+}
+
+#[test]
+fn alerts_follow_the_clock_on_sqlite() {
+    let smtp = SmtpServer::start();
+    let p = Project::new();
+    let cfg = config(&p, &smtp);
+    let url = ordo_controller::project::database_url(&cfg);
+    let down = ordo_tests::free_port();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(suite(&url, &cfg, &smtp, down));
+}
+
+#[test]
+fn alerts_follow_the_clock_on_postgresql() {
+    let pg = Postgres::start();
+    let smtp = SmtpServer::start();
+    let p = Project::new();
+    let cfg = config(&p, &smtp);
+    let down = ordo_tests::free_port();
+    tokio::runtime::Runtime::new().unwrap().block_on(suite(
+        &pg.database("alerts"),
+        &cfg,
+        &smtp,
+        down,
+    ));
+}
