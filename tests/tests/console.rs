@@ -281,6 +281,39 @@ fn a_viewer_cannot_run_and_forged_posts_are_refused() {
     let b = Browser::start("console-viewer", 390, 844);
     let mut seen = HashSet::new();
     log_in(&b, &s, "vic", &mut seen);
+
+    // Her alerts: a rule with a delay and one more recipient; a bad address is refused
+    // by name and changes nothing.
+    b.click("nav a[href='/alerts']");
+    b.wait_text("h1", 10, |t| t == "Alerts of vic");
+    assert!(b.text("#recipients").contains("the account's own address"));
+    b.click("input[name='rule|vip|job|-']");
+    b.fill("input[name='delay|vip|job|-']", "2");
+    b.fill("#mails_to_add", "vic.ops@example.com");
+    b.click("#save");
+    b.wait_text("#saved", 10, |t| t == "Saved.");
+    assert!(b.text("#recipients").contains("vic.ops@example.com"));
+    assert_eq!(
+        b.prop("input[name='rule|vip|job|-']", "checked").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        b.prop("input[name='delay|vip|job|-']", "value").as_deref(),
+        Some("2")
+    );
+    b.fill("#mails_to_add", "not-an-address");
+    b.click("#save");
+    let errors = b.wait_text("#errors", 10, |t| !t.is_empty());
+    assert!(
+        errors.contains("mails_to_add") && errors.contains("not a mail address"),
+        "{errors}"
+    );
+    assert_eq!(
+        b.prop("#mails_to_add", "value").as_deref(),
+        Some("not-an-address")
+    );
+    b.screenshot("alerts");
+
     b.goto(&format!("{}/jobs/vip/collect", s.base));
     assert!(!b.exists("#run-now"), "a viewer sees a run button");
     assert!(b.text("#read-only").contains("not run it"));
