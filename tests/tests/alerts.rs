@@ -55,7 +55,7 @@ fn scenario(database: Option<&str>) {
         "ordo.yaml",
         &format!(
             "{db}mail:\n  from: ordo@example.com\n  smtp: {{ host: 127.0.0.1, port: {}, tls: none }}\n\
-             serve:\n  alerts:\n    every: 1s\n    fields: {{ send_admin: hidden, webhook: locked }}\n    defaults: {{ send_test: false }}\n",
+             serve:\n  alerts:\n    every: 1s\n    fields: {{ send_admin: hidden, webhook: locked }}\n    defaults: {{ send_test: false, mails: [team@example.com] }}\n",
             smtp.port
         ),
     );
@@ -91,6 +91,7 @@ fn scenario(database: Option<&str>) {
         me.json["projects"],
         json!([{"project": "vip", "rules": []}])
     );
+    assert_eq!(me.json["mails"], json!(["team@example.com"]), "pre-filled");
     // Another account's: not found, as if it did not exist.
     assert_eq!(mallory.get("/api/v1/alerts/alice").status, 404);
     assert_eq!(
@@ -290,6 +291,58 @@ fn scenario(database: Option<&str>) {
     assert_eq!(after["mails"], json!(["two@example.com"]));
     let audit = admin.get("/api/v1/audit?action=alerts");
     assert!(audit.text.contains("alice"), "{}", audit.text);
+
+    // The same from the command line, with the same checks.
+    let set = p.controller(&[
+        "alerts",
+        "set",
+        "alice",
+        "--add-mails",
+        "x@example.com,bad",
+        "--rule",
+        "vip:nope:+",
+    ]);
+    assert_eq!(set.code, 2, "{}{}", set.stdout, set.stderr);
+    assert!(
+        set.stderr
+            .contains("mails_to_add: `bad`: not a mail address"),
+        "{}",
+        set.stderr
+    );
+    assert!(
+        set.stderr
+            .contains("projects[0].rules[0].type: `nope` is not one of"),
+        "{}",
+        set.stderr
+    );
+    p.controller(&[
+        "alerts",
+        "set",
+        "alice",
+        "--rule",
+        "vip:job_start:+",
+        "--send-test",
+        "true",
+    ])
+    .expect_code(0);
+    let show = p
+        .controller(&["alerts", "show", "alice"])
+        .expect_code(0)
+        .stdout;
+    assert!(show.contains("send_test         true"), "{show}");
+    assert!(
+        show.lines()
+            .any(|l| l.contains("vip") && l.contains("job_start") && l.contains("true")),
+        "{show}"
+    );
+    let queue = p
+        .controller(&["alerts", "queue", "alice"])
+        .expect_code(0)
+        .stdout;
+    assert!(
+        queue.contains("mail:two@example.com") && queue.contains("sent"),
+        "{queue}"
+    );
 }
 
 #[test]

@@ -320,6 +320,37 @@ async fn suite(url: &str, cfg: &ProjectConfig, smtp: &SmtpServer, down_port: u16
         )]
     );
 
+    // A webhook receives the same alerts as JSON, next to the mail.
+    let hook = ordo_tests::webhook::WebhookServer::start();
+    patch(
+        &store,
+        cfg,
+        "alice",
+        json!({"webhook": hook.url("/alerts")}),
+    )
+    .await;
+    store
+        .record_alert_event(&event(
+            "w1:job_start",
+            "job_start",
+            "vip/collect",
+            "alice",
+            t3 + 2,
+        ))
+        .await
+        .unwrap();
+    let p = pass(t3 + 2).await;
+    assert_eq!(p.sent, 2, "mail and webhook: {p:?}");
+    new_mails(smtp, &mut seen, 1);
+    let got = hook.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["path"], "/alerts");
+    let body = &got[0]["body"];
+    assert_eq!(body["alerts"][0]["event"], "job_start", "{body}");
+    assert_eq!(body["alerts"][0]["execution"], "w1");
+    assert_eq!(body["alerts"][0]["account"], "alice");
+    patch(&store, cfg, "alice", json!({"webhook": ""})).await;
+
     // The relay is down: the alert waits, is offered again later, and goes once.
     let mut down = cfg.clone();
     if let Some(s) = down.mail.smtp.as_mut() {
