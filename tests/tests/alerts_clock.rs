@@ -349,7 +349,76 @@ async fn suite(url: &str, cfg: &ProjectConfig, smtp: &SmtpServer, down_port: u16
     assert_eq!(body["alerts"][0]["event"], "job_start", "{body}");
     assert_eq!(body["alerts"][0]["execution"], "w1");
     assert_eq!(body["alerts"][0]["account"], "alice");
+    // A webhook to a private address not allowed by the administrator: refused, with
+    // nothing sent there.
+    patch(
+        &store,
+        cfg,
+        "alice",
+        json!({"webhook": "http://10.255.255.1/hook"}),
+    )
+    .await;
+    store
+        .record_alert_event(&event(
+            "w2:job_start",
+            "job_start",
+            "vip/collect",
+            "alice",
+            t3 + 3,
+        ))
+        .await
+        .unwrap();
+    let p = pass(t3 + 3).await;
+    assert_eq!(
+        (p.sent, p.failed),
+        (1, 1),
+        "the mail goes, the webhook does not: {p:?}"
+    );
+    new_mails(smtp, &mut seen, 1);
+    let q = store.alert_outbox(Some("alice"), 100).await.unwrap();
+    let refused = q
+        .iter()
+        .find(|o| o.address.starts_with("webhook:http://10."))
+        .unwrap();
+    assert!(
+        refused
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not a public address"),
+        "{refused:?}"
+    );
     patch(&store, cfg, "alice", json!({"webhook": ""})).await;
+
+    // A run nobody started alerts the primary accounts that may read its project, not a
+    // secondary (which sees only its own runs).
+    patch(&store, cfg, "bob", json!({"active": true})).await;
+    let t5 = t3 + 5 * DAY;
+    store
+        .record_alert_event(&event(
+            "u1:job_failure",
+            "job_failure",
+            "vip/collect",
+            "",
+            t5,
+        ))
+        .await
+        .unwrap();
+    pass(t5).await;
+    let q: Vec<String> = store
+        .alert_outbox(None, 500)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.event_id == "u1:job_failure")
+        .map(|o| o.account)
+        .collect();
+    assert_eq!(q, ["alice"], "{q:?}");
+    // Her alerts switched off before the delay ends: the queued alert is dropped.
+    patch(&store, cfg, "alice", json!({"active": false})).await;
+    let p = pass(t5 + 2 * DAY).await;
+    assert_eq!((p.sent, p.cancelled), (0, 1), "{p:?}");
+    patch(&store, cfg, "alice", json!({"active": true})).await;
 
     // The relay is down: the alert waits, is offered again later, and goes once.
     let mut down = cfg.clone();
@@ -391,7 +460,7 @@ async fn suite(url: &str, cfg: &ProjectConfig, smtp: &SmtpServer, down_port: u16
     assert_eq!(to_and_subject(&late[0]).1, "[ordo] vip/collect started");
     let queue = store.alert_outbox(Some("alice"), 100).await.unwrap();
     let e9 = queue.iter().find(|o| o.event_id == "e9:job_start").unwrap();
-    assert_eq!((e9.state.as_str(), e9.attempts), ("sent", 1));
+    assert_eq!((e9.state.as_str(), e9.attempts), ("sent", 2));
     store.close().await;
 }
 
@@ -399,7 +468,7 @@ fn config(p: &Project, smtp: &SmtpServer) -> ProjectConfig {
     p.write(
         "ordo.yaml",
         &format!(
-            "mail:\n  from: ordo@example.com\n  smtp: {{ host: 127.0.0.1, port: {}, tls: none }}\n",
+            "mail:\n  from: ordo@example.com\n  smtp: {{ host: 127.0.0.1, port: {}, tls: none }}\nserve:\n  alerts: {{ webhook_hosts: [127.0.0.1] }}\n",
             smtp.port
         ),
     );

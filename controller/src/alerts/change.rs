@@ -39,9 +39,10 @@ const KEYS: &[&str] = &[
 /// Wrong fields: (field, message) each.
 pub type FieldErrors = Vec<(String, String)>;
 
-/// `current` changed by `body`. `projects` are those the account may have rules for;
-/// `policy` binds callers that are not the account's administrators (hidden and locked
-/// fields stay as they are).
+/// `current` changed by `body`. `projects` are those the caller may set rules for;
+/// `policy` binds callers that are not administrators: a field it hides or locks may not
+/// be named at all (so an answer never tells what a hidden field holds), and keeps its
+/// value, also in a `PUT`, which does not require it.
 pub fn apply(
     current: &AlertConfig,
     body: &Value,
@@ -59,6 +60,19 @@ pub fn apply(
             format!("unknown field (one of: {})", KEYS.join(", ")),
         ));
     }
+    let open = |field: &str| policy.is_none_or(|p| p.mode(field) == FieldMode::Editable);
+    for k in obj.keys().filter(|k| KEYS.contains(&k.as_str())) {
+        if !open(field_of(k)) {
+            errs.push((
+                k.clone(),
+                "set by your administrator: it cannot be changed here".into(),
+            ));
+        }
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    let put = |field: &str| mode == Mode::Put && open(field);
     let mut next = current.clone();
     let s = &mut next.settings;
     for (key, slot) in [
@@ -70,11 +84,12 @@ pub fn apply(
         match obj.get(key) {
             Some(Value::Bool(b)) => *slot = *b,
             Some(_) => errs.push((key.into(), "a boolean (true or false)".into())),
-            None if mode == Mode::Put => errs.push((key.into(), "required".into())),
+            None if put(key) => errs.push((key.into(), "required".into())),
             None => {}
         }
     }
-    mails(obj, mode, &mut s.mails, &mut errs);
+    let mails_mode = if put("mails") { Mode::Put } else { Mode::Patch };
+    mails(obj, mails_mode, &mut s.mails, &mut errs);
     if let Some(w) = obj.get("webhook") {
         match w.as_str() {
             Some(url) => match webhook(url) {
@@ -83,39 +98,22 @@ pub fn apply(
             },
             None => errs.push(("webhook".into(), "a URL (text), or \"\" for none".into())),
         }
-    } else if mode == Mode::Put {
+    } else if put("webhook") {
         s.webhook.clear();
     }
     match obj.get("projects") {
         Some(p) => super::rule_change::rules(p, mode, projects, &mut next.rules, &mut errs),
-        None if mode == Mode::Put => errs.push(("projects".into(), "required".into())),
+        None if put("projects") => errs.push(("projects".into(), "required".into())),
         None => {}
-    }
-    if let Some(policy) = policy {
-        bound(current, &next, policy, &mut errs);
     }
     if errs.is_empty() { Ok(next) } else { Err(errs) }
 }
 
-/// A field the policy hides or locks may not change.
-fn bound(current: &AlertConfig, next: &AlertConfig, policy: &AlertPolicy, errs: &mut FieldErrors) {
-    let (a, b) = (&current.settings, &next.settings);
-    let changed = [
-        ("active", a.active != b.active),
-        ("send_admin", a.send_admin != b.send_admin),
-        ("secondary_alerts", a.secondary_alerts != b.secondary_alerts),
-        ("send_test", a.send_test != b.send_test),
-        ("mails", a.mails != b.mails),
-        ("webhook", a.webhook != b.webhook),
-        ("projects", current.rules != next.rules),
-    ];
-    for (field, changed) in changed {
-        if changed && policy.mode(field) != FieldMode::Editable {
-            errs.push((
-                field.into(),
-                "set by your administrator: it cannot be changed here".into(),
-            ));
-        }
+/// The policy's field a body key changes.
+fn field_of(key: &str) -> &str {
+    match key {
+        "mails_to_add" | "mails_to_delete" => "mails",
+        other => other,
     }
 }
 

@@ -7,14 +7,16 @@
 //! are safe on two controllers at once (facts and alerts are claimed in the store), and
 //! an alert the relay refused stays queued and is offered again later.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde_json::json;
 
 use super::{describe, rule_for_event};
 use crate::project::ProjectConfig;
-use crate::store::{AlertEventRow, AlertSettingsRow, OutboxRow, Store, StoreResult, UserRow};
+use crate::store::{
+    AlertEventRow, AlertRuleRow, AlertSettingsRow, OutboxRow, Store, StoreResult, UserRow,
+};
 
 const DAY_MS: i64 = 86_400_000;
 /// An alert claimed this long ago and still not settled was being sent by a controller
@@ -23,6 +25,10 @@ const STALE_MS: i64 = 10 * 60_000;
 /// The longest wait before an alert the relay refused is offered again.
 const MAX_BACKOFF_MS: i64 = 3_600_000;
 const BATCH: i64 = 500;
+/// An alert the relay or webhook refused this many times is given up (`failed`).
+const MAX_TRIES: i64 = 30;
+/// Facts and settled alerts are kept this long (a delay is 99 days at most).
+const KEEP_MS: i64 = 120 * DAY_MS;
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -43,7 +49,101 @@ pub async fn pass(
     let queued = queue_new(store).await?;
     let mut p = deliver_due(store, cfg, instance, now).await?;
     p.queued = queued;
+    store.purge_alerts(now - KEEP_MS).await?;
     Ok(p)
+}
+
+/// What a pass reads once: the accounts, and each one's settings and rules.
+struct Accounts {
+    users: Vec<UserRow>,
+    settings: HashMap<String, Option<(AlertSettingsRow, Vec<AlertRuleRow>)>>,
+}
+
+impl Accounts {
+    async fn load(store: &Store) -> StoreResult<Self> {
+        Ok(Accounts {
+            users: store.users().await?,
+            settings: HashMap::new(),
+        })
+    }
+
+    fn user(&self, name: &str) -> Option<&UserRow> {
+        self.users.iter().find(|u| u.name == name && !u.disabled)
+    }
+
+    /// An account's settings and rules, if it has any and its alerts are on.
+    async fn active(
+        &mut self,
+        store: &Store,
+        name: &str,
+    ) -> StoreResult<Option<(AlertSettingsRow, Vec<AlertRuleRow>)>> {
+        if !self.settings.contains_key(name) {
+            let found = match store.alert_settings(name).await? {
+                Some(s) => Some((s, store.alert_rules(name).await?)),
+                None => None,
+            };
+            self.settings.insert(name.to_string(), found);
+        }
+        Ok(self.settings[name].clone().filter(|(s, _)| s.active))
+    }
+
+    /// Who an account's alert about `ev` goes to (`mail:` and `webhook:` addresses, in
+    /// lower case): its addresses (its own when it lists none) and webhook; its
+    /// primary's, when that one follows its secondaries, may read the project and wants
+    /// this kind of run; with `send_admin`, its administrator's (or the top
+    /// administrators').
+    async fn recipients(
+        &mut self,
+        store: &Store,
+        owner: &str,
+        ev: &AlertEventRow,
+    ) -> StoreResult<Vec<String>> {
+        let Some(u) = self.user(owner).cloned() else {
+            return Ok(Vec::new());
+        };
+        let Some((s, _)) = self.active(store, owner).await? else {
+            return Ok(Vec::new());
+        };
+        let mut out = own(&u, &s);
+        if let Some(p) = u.primary_user.as_deref()
+            && let Some(pu) = self.user(p).cloned()
+            && can_read(&pu, &ev.project)
+            && let Some((ps, _)) = self.active(store, p).await?
+            && ps.secondary_alerts
+            && (!ev.test || ps.send_test)
+        {
+            out.extend(own(&pu, &ps));
+        }
+        if s.send_admin {
+            let admins = self.users.iter().filter(|a| {
+                !a.disabled
+                    && a.role == "admin"
+                    && a.name != u.name
+                    && match &u.manager {
+                        Some(m) => a.name == *m,
+                        None => a.manager.is_none(),
+                    }
+            });
+            out.extend(
+                admins
+                    .filter(|a| !a.email.is_empty())
+                    .map(|a| format!("mail:{}", a.email)),
+            );
+        }
+        for a in out.iter_mut() {
+            *a = a.to_ascii_lowercase();
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+fn can_read(u: &UserRow, project: &str) -> bool {
+    u.role == "admin"
+        || u.projects
+            .iter()
+            .any(|g| crate::auth::grant_covers(g, project))
 }
 
 /// Turns the facts not handled yet into queued alerts; how many were queued.
@@ -52,41 +152,48 @@ pub async fn queue_new(store: &Store) -> StoreResult<usize> {
     if events.is_empty() {
         return Ok(0);
     }
-    let users = store.users().await?;
+    let mut accounts = Accounts::load(store).await?;
     let mut queued = 0;
     for ev in events {
-        queued += queue_event(store, &users, &ev).await?;
+        queued += queue_event(store, &mut accounts, &ev).await?;
         // Queuing is idempotent: a controller that stops before this line loses nothing.
         store.claim_alert_event(&ev.id).await?;
     }
     Ok(queued)
 }
 
-async fn queue_event(store: &Store, users: &[UserRow], ev: &AlertEventRow) -> StoreResult<usize> {
+async fn queue_event(
+    store: &Store,
+    accounts: &mut Accounts,
+    ev: &AlertEventRow,
+) -> StoreResult<usize> {
     let Some((rule_type, positive)) = rule_for_event(&ev.kind) else {
         return Ok(0);
     };
     // A run an account started alerts that account; one nobody started (a schedule, a
-    // trigger, the CLI) every account with a rule for its project.
-    let owners = users.iter().filter(|u| {
-        if ev.account.is_empty() {
-            u.role == "admin"
-                || u.projects
-                    .iter()
-                    .any(|g| crate::auth::grant_covers(g, &ev.project))
-        } else {
-            u.name == ev.account
-        }
-    });
+    // trigger, the CLI) the primary accounts that may read its project (a secondary sees
+    // only its own runs).
+    let owners: Vec<String> = accounts
+        .users
+        .iter()
+        .filter(|u| !u.disabled)
+        .filter(|u| {
+            if ev.account.is_empty() {
+                u.primary_user.is_none() && can_read(u, &ev.project)
+            } else {
+                u.name == ev.account
+            }
+        })
+        .map(|u| u.name.clone())
+        .collect();
     let mut queued = 0;
-    for owner in owners.filter(|u| !u.disabled) {
-        let Some(s) = store.alert_settings(&owner.name).await? else {
+    for owner in owners {
+        let Some((s, rules)) = accounts.active(store, &owner).await? else {
             continue;
         };
-        if !s.active || (ev.test && !s.send_test) {
+        if ev.test && !s.send_test {
             continue;
         }
-        let rules = store.alert_rules(&owner.name).await?;
         let Some(rule) = rules.iter().find(|r| {
             r.active && r.project == ev.project && r.kind == rule_type && r.positive == positive
         }) else {
@@ -98,11 +205,11 @@ async fn queue_event(store: &Store, users: &[UserRow], ev: &AlertEventRow) -> St
             } else {
                 rule.delay_days * DAY_MS
             };
-        for address in recipients(store, users, owner, &s).await? {
+        for address in accounts.recipients(store, &owner, ev).await? {
             let o = OutboxRow {
-                id: format!("{}|{address}", ev.id),
+                id: format!("{}|{owner}|{address}", ev.id),
                 event_id: ev.id.clone(),
-                account: owner.name.clone(),
+                account: owner.clone(),
                 address,
                 due_at: due,
                 ..OutboxRow::default()
@@ -112,50 +219,6 @@ async fn queue_event(store: &Store, users: &[UserRow], ev: &AlertEventRow) -> St
         }
     }
     Ok(queued)
-}
-
-/// `mail:` and `webhook:` addresses for an account's alert: its addresses (its own
-/// when it lists none) and webhook; its primary's when that one follows its secondaries;
-/// with `send_admin`, its administrator's (or the top administrators').
-async fn recipients(
-    store: &Store,
-    users: &[UserRow],
-    owner: &UserRow,
-    s: &AlertSettingsRow,
-) -> StoreResult<Vec<String>> {
-    let mut out = own(owner, s);
-    if let Some(p) = owner.primary_user.as_deref()
-        && let Some(pu) = users.iter().find(|u| u.name == p && !u.disabled)
-        && let Some(ps) = store.alert_settings(p).await?
-        && ps.active
-        && ps.secondary_alerts
-    {
-        out.extend(own(pu, &ps));
-    }
-    if s.send_admin {
-        let admins = users.iter().filter(|u| {
-            !u.disabled
-                && u.role == "admin"
-                && u.name != owner.name
-                && match &owner.manager {
-                    Some(m) => u.name == *m,
-                    None => u.manager.is_none(),
-                }
-        });
-        out.extend(
-            admins
-                .filter(|a| !a.email.is_empty())
-                .map(|a| format!("mail:{}", a.email)),
-        );
-    }
-    let mut seen = Vec::new();
-    out.retain(|a| {
-        let k = a.to_ascii_lowercase();
-        let fresh = !seen.contains(&k);
-        seen.push(k);
-        fresh
-    });
-    Ok(out)
 }
 
 fn own(u: &UserRow, s: &AlertSettingsRow) -> Vec<String> {
@@ -173,7 +236,19 @@ fn own(u: &UserRow, s: &AlertSettingsRow) -> Vec<String> {
     out
 }
 
-/// Sends every alert due at `now`: one message per address with all of its alerts.
+/// The success that makes a negative alert pointless when it came in another execution
+/// within the delay: the rule type's positive event (a run's success for lateness).
+fn rerun_kind(kind: &str) -> &'static str {
+    match kind {
+        "transfer_failed" => "deposited",
+        "unacknowledged" => "acknowledged",
+        _ => "job_success",
+    }
+}
+
+/// Sends every alert due at `now`: one message per address with all of its alerts. Each
+/// address's alerts are claimed just before they go, and checked again: an account
+/// switched off or disabled, an address removed, or a re-run within the delay cancels.
 pub async fn deliver_due(
     store: &Store,
     cfg: &ProjectConfig,
@@ -181,55 +256,59 @@ pub async fn deliver_due(
     now: i64,
 ) -> StoreResult<Pass> {
     let mut pass = Pass::default();
-    let mut by_address: BTreeMap<String, Vec<(OutboxRow, AlertEventRow)>> = BTreeMap::new();
+    let mut by_address: BTreeMap<String, Vec<OutboxRow>> = BTreeMap::new();
     for o in store.alerts_due(now, STALE_MS, BATCH).await? {
-        if !store.claim_alert(&o, instance, now).await? {
-            continue;
-        }
-        let Some(ev) = store.alert_event(&o.event_id).await? else {
-            store
-                .settle_alert(&o.id, "cancelled", now, now, Some("its event is gone"))
-                .await?;
-            pass.cancelled += 1;
-            continue;
-        };
-        // A negative alert that waited: a success of the same job or file since then
-        // means it was re-run, and nobody needs the alert any more.
-        let negative = rule_for_event(&ev.kind).is_some_and(|(_, p)| !p);
-        if negative
-            && o.due_at > ev.at
-            && let Some(by) = store
-                .alert_success_between(&ev.subject, ev.at, o.due_at)
-                .await?
-        {
-            let why = format!("re-run successfully in execution {by}");
-            store
-                .settle_alert(&o.id, "cancelled", now, now, Some(&why))
-                .await?;
-            pass.cancelled += 1;
-            continue;
-        }
-        by_address
-            .entry(o.address.clone())
-            .or_default()
-            .push((o, ev));
+        by_address.entry(o.address.clone()).or_default().push(o);
     }
-    for (address, items) in by_address {
+    if by_address.is_empty() {
+        return Ok(pass);
+    }
+    let mut accounts = Accounts::load(store).await?;
+    for (address, rows) in by_address {
+        let mut items: Vec<(OutboxRow, AlertEventRow)> = Vec::new();
+        for o in rows {
+            if !store.claim_alert(&o, instance, now).await? {
+                continue;
+            }
+            match still_wanted(store, &mut accounts, &o).await? {
+                Ok(ev) => items.push((o, ev)),
+                Err(why) => {
+                    store
+                        .settle_alert(&o.id, instance, ("cancelled", Some(&why)), now, now)
+                        .await?;
+                    pass.cancelled += 1;
+                }
+            }
+        }
+        if items.is_empty() {
+            continue;
+        }
+        let mut events: Vec<&AlertEventRow> = items.iter().map(|(_, ev)| ev).collect();
+        events.dedup_by(|a, b| a.id == b.id);
         let sent = match address.split_once(':') {
-            Some(("webhook", url)) => post(url, &items).await,
-            Some((_, to)) => mail(cfg, to, &items).await,
+            Some(("webhook", url)) => post(cfg, url, &items).await,
+            Some((_, to)) => mail(cfg, to, &events).await,
             None => Err(format!("`{address}` is not an address")),
         };
         for (o, _) in &items {
             match &sent {
                 Ok(()) => {
-                    store.settle_alert(&o.id, "sent", now, now, None).await?;
+                    store
+                        .settle_alert(&o.id, instance, ("sent", None), now, now)
+                        .await?;
                     pass.sent += 1;
+                }
+                Err(e) if o.attempts + 1 >= MAX_TRIES => {
+                    let why = format!("given up after {MAX_TRIES} tries: {e}");
+                    store
+                        .settle_alert(&o.id, instance, ("failed", Some(&why)), now, now)
+                        .await?;
+                    pass.failed += 1;
                 }
                 Err(e) => {
                     let wait = (30_000i64 << o.attempts.clamp(0, 20)).min(MAX_BACKOFF_MS);
                     store
-                        .settle_alert(&o.id, "pending", now, now + wait, Some(e))
+                        .settle_alert(&o.id, instance, ("pending", Some(e)), now, now + wait)
                         .await?;
                     pass.failed += 1;
                 }
@@ -246,12 +325,57 @@ pub async fn deliver_due(
     Ok(pass)
 }
 
+/// The alert's event if it should still go; why not otherwise.
+async fn still_wanted(
+    store: &Store,
+    accounts: &mut Accounts,
+    o: &OutboxRow,
+) -> StoreResult<Result<AlertEventRow, String>> {
+    let Some(ev) = store.alert_event(&o.event_id).await? else {
+        return Ok(Err("its event is gone".into()));
+    };
+    if !accounts
+        .recipients(store, &o.account, &ev)
+        .await?
+        .contains(&o.address)
+    {
+        return Ok(Err(format!(
+            "no longer wanted: {}'s alerts are off, or this recipient was removed",
+            o.account
+        )));
+    }
+    // A negative alert that waited: a success of the same job or file in another run
+    // since means it was re-run, and nobody needs the alert any more.
+    let negative = rule_for_event(&ev.kind).is_some_and(|(_, p)| !p);
+    if negative && o.due_at > ev.at {
+        let kind = rerun_kind(&ev.kind);
+        if let Some(by) = store
+            .alert_success_between(&ev.subject, kind, &ev.execution_id, (ev.at, o.due_at))
+            .await?
+        {
+            return Ok(Err(format!("re-run successfully in execution {by}")));
+        }
+    }
+    Ok(Ok(ev))
+}
+
+/// Text from a run or a partner (a job's summary, a file's name) for one line of a
+/// mail: control characters (a newline that would forge another line) become spaces.
+fn flat(text: &str) -> String {
+    let t: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    t.chars().take(500).collect()
+}
+
 /// One line per alert: when, what, which execution.
 fn line(cfg: &ProjectConfig, ev: &AlertEventRow) -> String {
     let when = crate::clock::zoned_time(ev.at, cfg.serve.timezone);
+    let detail = flat(&ev.detail);
     let what = match ev.subject.strip_prefix("file:") {
-        Some(_) => format!("{}: {} {}", ev.job, ev.detail, describe(&ev.kind)),
-        None => format!("{} {} ({})", ev.job, describe(&ev.kind), ev.detail),
+        Some(_) => format!("{}: {detail} {}", ev.job, describe(&ev.kind)),
+        None => format!("{} {} ({detail})", ev.job, describe(&ev.kind)),
     };
     let who = if ev.account.is_empty() {
         String::new()
@@ -261,20 +385,21 @@ fn line(cfg: &ProjectConfig, ev: &AlertEventRow) -> String {
     format!("{when}  {what}  [execution {}{who}]", ev.execution_id)
 }
 
-async fn mail(
-    cfg: &ProjectConfig,
-    to: &str,
-    items: &[(OutboxRow, AlertEventRow)],
-) -> Result<(), String> {
-    let subject = match items {
-        [(_, ev)] => match ev.subject.strip_prefix("file:") {
-            Some(_) => format!("[ordo] {}: {} {}", ev.job, ev.detail, describe(&ev.kind)),
+async fn mail(cfg: &ProjectConfig, to: &str, events: &[&AlertEventRow]) -> Result<(), String> {
+    let subject = match events {
+        [ev] => match ev.subject.strip_prefix("file:") {
+            Some(_) => format!(
+                "[ordo] {}: {} {}",
+                ev.job,
+                flat(&ev.detail),
+                describe(&ev.kind)
+            ),
             None => format!("[ordo] {} {}", ev.job, describe(&ev.kind)),
         },
         many => format!("[ordo] {} alerts", many.len()),
     };
     let mut body = String::from("ordo alerts for your account:\n\n");
-    for (_, ev) in items {
+    for ev in events {
         body.push_str(&line(cfg, ev));
         body.push('\n');
     }
@@ -292,7 +417,82 @@ async fn mail(
         .map_err(|e| e.to_string())
 }
 
-async fn post(url: &str, items: &[(OutboxRow, AlertEventRow)]) -> Result<(), String> {
+/// Where a webhook may go: a host the administrator listed (`serve: alerts:
+/// webhook_hosts`), or one that resolves only to public addresses; the address checked
+/// is the one connected to (no second lookup, no redirect).
+async fn webhook_target(
+    cfg: &ProjectConfig,
+    url: &reqwest::Url,
+) -> Result<Option<(String, std::net::SocketAddr)>, String> {
+    let host = url
+        .host_str()
+        .ok_or("a URL without a host")?
+        .to_ascii_lowercase();
+    let bare = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    if cfg
+        .serve
+        .alerts
+        .webhook_hosts
+        .iter()
+        .any(|h| *h == host || *h == bare)
+    {
+        return Ok(None);
+    }
+    let port = url.port_or_known_default().unwrap_or(443);
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((bare.as_str(), port))
+        .await
+        .map_err(|e| format!("{host}: {e}"))?
+        .collect();
+    let first = *addrs.first().ok_or_else(|| format!("{host}: no address"))?;
+    if let Some(bad) = addrs.iter().find(|a| !public(a.ip())) {
+        return Err(format!(
+            "{host} resolves to {} (not a public address): refused; an administrator may allow it in serve: alerts: webhook_hosts",
+            bad.ip()
+        ));
+    }
+    Ok(Some((bare, first)))
+}
+
+/// A public unicast address: not loopback, private, link-local, shared, unique-local,
+/// multicast, documentation or unspecified.
+fn public(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(a) => {
+            let o = a.octets();
+            !(a.is_loopback()
+                || a.is_private()
+                || a.is_link_local()
+                || a.is_multicast()
+                || a.is_broadcast()
+                || a.is_unspecified()
+                || a.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1])))
+        }
+        std::net::IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => public(std::net::IpAddr::V4(v4)),
+            None => {
+                let s = a.segments();
+                !(a.is_loopback()
+                    || a.is_unspecified()
+                    || a.is_multicast()
+                    || (s[0] & 0xfe00) == 0xfc00
+                    || (s[0] & 0xffc0) == 0xfe80
+                    || s[0] == 0x2001 && s[1] == 0x0db8)
+            }
+        },
+    }
+}
+
+async fn post(
+    cfg: &ProjectConfig,
+    url: &str,
+    items: &[(OutboxRow, AlertEventRow)],
+) -> Result<(), String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let alerts: Vec<_> = items
         .iter()
         .map(|(o, ev)| {
@@ -301,19 +501,24 @@ async fn post(url: &str, items: &[(OutboxRow, AlertEventRow)]) -> Result<(), Str
                    "test": ev.test})
         })
         .collect();
-    let client = reqwest::Client::builder()
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("webhook: {e}"))?;
+    let mut client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| e.to_string())?;
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
+    if let Some((host, addr)) = webhook_target(cfg, &parsed).await? {
+        client = client.resolve(&host, addr);
+    }
+    let client = client.build().map_err(|e| e.to_string())?;
     let r = client
-        .post(url)
+        .post(parsed)
         .json(&json!({ "alerts": alerts }))
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("webhook: {e}"))?;
     if r.status().is_success() {
         Ok(())
     } else {
-        Err(format!("{url} answered {}", r.status()))
+        Err(format!("the webhook answered {}", r.status()))
     }
 }

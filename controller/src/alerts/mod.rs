@@ -111,8 +111,8 @@ pub struct AlertConfig {
     pub rules: Vec<AlertRuleRow>,
 }
 
-/// The policy that applies to `user` (its tenant's, or the common one).
-pub fn policy_for<'a>(cfg: &'a crate::project::ProjectConfig, user: &UserRow) -> &'a AlertPolicy {
+/// The policy that applies to `user` (the common one, its tenant's over it).
+pub fn policy_for(cfg: &crate::project::ProjectConfig, user: &UserRow) -> AlertPolicy {
     cfg.serve.alerts.policy_for(user.tenant.as_deref())
 }
 
@@ -168,7 +168,10 @@ pub fn to_json(c: &AlertConfig, projects: &[String], policy: Option<&AlertPolicy
         "changed_at": s.changed_at,
     });
     let mut all: Vec<&str> = projects.iter().map(String::as_str).collect();
-    all.extend(c.rules.iter().map(|r| r.project.as_str()));
+    if policy.is_none() {
+        // An administrator also sees rules of projects gone since.
+        all.extend(c.rules.iter().map(|r| r.project.as_str()));
+    }
     all.sort();
     all.dedup();
     v["projects"] = all

@@ -24,7 +24,9 @@ pub(super) fn rules(
         return;
     }
     if mode == Mode::Put {
-        out.clear();
+        // Rules of projects this caller may not set (a primary's view of a secondary's
+        // account) stay.
+        out.retain(|r| !projects.contains(&r.project));
     }
     for (i, item) in items.iter().enumerate() {
         let at = format!("projects[{i}]");
@@ -45,7 +47,7 @@ pub(super) fn rules(
                     format!("{at}.project"),
                     format!(
                         "`{p}` is not one of the account's projects ({})",
-                        projects.join(", ")
+                        shown(projects)
                     ),
                 ));
                 continue;
@@ -182,4 +184,18 @@ fn one_rule(at: &str, project: &str, r: &Value, errs: &mut FieldErrors) -> Optio
         active: active?,
         delay_days: delay?,
     })
+}
+
+/// A project list for a message: the first 20.
+fn shown(projects: &[String]) -> String {
+    let mut s = projects
+        .iter()
+        .take(20)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if projects.len() > 20 {
+        s.push_str(&format!(" and {} more", projects.len() - 20));
+    }
+    s
 }

@@ -55,7 +55,8 @@ pub struct SetArgs {
     #[arg(long)]
     pub webhook: Option<String>,
     /// A rule: PROJECT:TYPE:+ or PROJECT:TYPE:-[:DAYS], `off` at the end to switch it off
-    /// (`vip:job:-:2`, `mandats:ack:-`, `vip:job_start:+:0:off`). Repeat for several.
+    /// (`vip:job:-:2`, `mandats:ack:-`, `vip:job_start:+:0:off`; `/` for the top-level
+    /// folder). Repeat for several.
     #[arg(long = "rule")]
     pub rules: Vec<String>,
 }
@@ -106,7 +107,7 @@ async fn load(
         .await?
         .ok_or_else(|| BadInput(format!("no account `{account}`")))?;
     let jobs = ordo_jobs::load_all(&cfg.jobs).map_err(|e| BadInput(e.to_string()))?;
-    let config = alerts::load(store, &u, alerts::policy_for(cfg, &u)).await?;
+    let config = alerts::load(store, &u, &alerts::policy_for(cfg, &u)).await?;
     let projects = alerts::projects_of(&u, &jobs);
     Ok((u, config, projects))
 }
@@ -160,6 +161,8 @@ fn body(a: &SetArgs) -> Result<Value, BadInput> {
                 None => 0,
             };
             let rule = json!({"type": kind, "positive": positive, "active": !off, "delay": delay});
+            // `/` is the top level, as `show` prints it.
+            let project = if project == "/" { "" } else { project };
             match by_project.iter_mut().find(|(p, _)| p == project) {
                 Some((_, list)) => list.push(rule),
                 None => by_project.push((project.to_string(), vec![rule])),

@@ -12,7 +12,7 @@ use super::settings::{ALERT_FIELDS, AlertDefaults, AlertPolicy, AlertsSettings, 
 pub(super) fn read_alerts(n: &yaml::Node, d: &mut Diagnostics) -> AlertsSettings {
     let f = n.fields(
         "serve: alerts",
-        &["every", "fields", "defaults", "tenants"],
+        &["every", "fields", "defaults", "tenants", "webhook_hosts"],
         d,
     );
     let mut out = AlertsSettings::default();
@@ -23,6 +23,13 @@ pub(super) fn read_alerts(n: &yaml::Node, d: &mut Diagnostics) -> AlertsSettings
             Ok(t) => out.every = t.max(Duration::from_secs(1)),
             Err(e) => d.error(v.pos, format!("serve: alerts: every: {e}")),
         }
+    }
+    if let Some(h) = f.get("webhook_hosts") {
+        out.webhook_hosts = h
+            .str_list("serve: alerts: webhook_hosts", d)
+            .into_iter()
+            .map(|(h, _)| h.to_ascii_lowercase())
+            .collect();
     }
     out.policy = read_policy("serve: alerts", f.get("fields"), f.get("defaults"), d);
     if let Some(t) = f.get("tenants") {
@@ -100,4 +107,41 @@ fn read_policy(
         };
     }
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::settings::FieldMode;
+
+    #[test]
+    fn a_tenant_policy_adds_to_the_common_one_field_by_field() {
+        let text = "fields: { send_admin: hidden, mails: locked }\ndefaults: { send_test: true }\ntenants:\n  acme: { fields: { projects: locked, mails: editable }, defaults: { active: false } }\nwebhook_hosts: [Hooks.Internal]\n";
+        let mut d = Diagnostics::new(std::path::Path::new("ordo.yaml"));
+        let n = yaml::parse(text, &mut d).unwrap();
+        let a = read_alerts(&n, &mut d);
+        assert!(d.is_empty(), "{d}");
+        let acme = a.policy_for(Some("acme"));
+        assert_eq!(acme.mode("send_admin"), FieldMode::Hidden);
+        assert_eq!(acme.mode("projects"), FieldMode::Locked);
+        assert_eq!(acme.mode("mails"), FieldMode::Editable);
+        assert_eq!(
+            (acme.defaults.active, acme.defaults.send_test),
+            (Some(false), Some(true))
+        );
+        let other = a.policy_for(Some("globex"));
+        assert_eq!(other.mode("mails"), FieldMode::Locked);
+        assert_eq!(other.mode("projects"), FieldMode::Editable);
+        assert_eq!(a.webhook_hosts, ["hooks.internal"]);
+
+        let mut d = Diagnostics::new(std::path::Path::new("ordo.yaml"));
+        let n = yaml::parse("fields: { account: hidden, mails: secret }\n", &mut d).unwrap();
+        read_alerts(&n, &mut d);
+        let e = d.to_string();
+        assert!(
+            e.contains("unknown field `account`")
+                && e.contains("`secret` is not one of: editable, locked, hidden"),
+            "{e}"
+        );
+    }
 }

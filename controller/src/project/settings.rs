@@ -153,8 +153,11 @@ pub struct AlertsSettings {
     /// How often `serve` turns new events into alerts and delivers those due.
     pub every: Duration,
     pub policy: AlertPolicy,
-    /// A tenant's accounts follow its policy instead.
+    /// A tenant's accounts: these fields' modes and values over the common ones.
     pub tenants: std::collections::BTreeMap<String, AlertPolicy>,
+    /// Hosts a webhook may name although they resolve to a loopback or private address
+    /// (any other such address is refused when the alert is sent).
+    pub webhook_hosts: Vec<String>,
 }
 
 impl Default for AlertsSettings {
@@ -163,16 +166,27 @@ impl Default for AlertsSettings {
             every: Duration::from_secs(5),
             policy: AlertPolicy::default(),
             tenants: Default::default(),
+            webhook_hosts: Vec::new(),
         }
     }
 }
 
 impl AlertsSettings {
-    /// The policy for an account of `tenant` (none: the common one).
-    pub fn policy_for(&self, tenant: Option<&str>) -> &AlertPolicy {
-        tenant
-            .and_then(|t| self.tenants.get(t))
-            .unwrap_or(&self.policy)
+    /// The policy for an account of `tenant`: the common one, with what the tenant's
+    /// says field by field over it.
+    pub fn policy_for(&self, tenant: Option<&str>) -> AlertPolicy {
+        let mut p = self.policy.clone();
+        if let Some(t) = tenant.and_then(|t| self.tenants.get(t)) {
+            p.fields
+                .extend(t.fields.iter().map(|(k, v)| (k.clone(), *v)));
+            let (d, o) = (&mut p.defaults, &t.defaults);
+            d.active = o.active.or(d.active);
+            d.send_admin = o.send_admin.or(d.send_admin);
+            d.secondary_alerts = o.secondary_alerts.or(d.secondary_alerts);
+            d.send_test = o.send_test.or(d.send_test);
+            d.mails = o.mails.clone().or(d.mails.take());
+        }
+        p
     }
 }
 

@@ -14,13 +14,14 @@ use super::error::{ApiError, ApiResult};
 use super::guard::Caller;
 use crate::alerts::change::{self, Mode};
 use crate::alerts::{self, AlertConfig};
-use crate::project::settings::AlertPolicy;
+use crate::project::settings::{AlertPolicy, FieldMode};
 use crate::store::UserRow;
 
 type Shared = State<Arc<Server>>;
 
 /// The account `name` (`me`: the caller) and whether the caller is bound by the policy
-/// (not its administrator); not found when the caller may not see it.
+/// (not an administrator: the account itself or its primary); not found when the caller
+/// may not see it.
 pub async fn target(s: &Server, c: &Caller, name: &str) -> ApiResult<(UserRow, bool)> {
     let name = if name == "me" {
         c.who.name.as_str()
@@ -32,7 +33,7 @@ pub async fn target(s: &Server, c: &Caller, name: &str) -> ApiResult<(UserRow, b
     }
     let missing = || ApiError::NotFound(format!("no account `{name}`"));
     let u = s.store.user(name).await?.ok_or_else(missing)?;
-    if c.who.manages(&u) {
+    if c.who.manages(&u) || (c.who.is_admin() && c.who.name == u.name) {
         Ok((u, false))
     } else if c.who.name == u.name || u.primary_user.as_deref() == Some(c.who.name.as_str()) {
         Ok((u, true))
@@ -41,16 +42,20 @@ pub async fn target(s: &Server, c: &Caller, name: &str) -> ApiResult<(UserRow, b
     }
 }
 
-/// The configuration, its account's projects and the policy that binds the caller.
+/// The configuration, the projects the caller may set rules for (the account's; for its
+/// primary, those both may read), and the policy that binds the caller.
 pub async fn current(
     s: &Server,
-    u: &UserRow,
-    bound: bool,
+    who: &crate::auth::Principal,
+    (u, bound): (&UserRow, bool),
 ) -> ApiResult<(AlertConfig, Vec<String>, Option<AlertPolicy>)> {
     let env = s.env();
-    let policy = alerts::policy_for(&env.cfg, u).clone();
+    let policy = alerts::policy_for(&env.cfg, u);
     let config = alerts::load(&s.store, u, &policy).await?;
-    let projects = alerts::projects_of(u, &env.jobs);
+    let mut projects = alerts::projects_of(u, &env.jobs);
+    if who.name != u.name && !who.is_admin() {
+        projects.retain(|p| who.projects.iter().any(|g| crate::auth::grant_covers(g, p)));
+    }
     Ok((config, projects, bound.then_some(policy)))
 }
 
@@ -60,7 +65,7 @@ pub async fn show(
     Path(account): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let (u, bound) = target(&s, &c, &account).await?;
-    let (config, projects, policy) = current(&s, &u, bound).await?;
+    let (config, projects, policy) = current(&s, &c.who, (&u, bound)).await?;
     Ok(Json(alerts::to_json(&config, &projects, policy.as_ref())))
 }
 
@@ -90,7 +95,7 @@ async fn save(
     mode: Mode,
 ) -> ApiResult<Json<Value>> {
     let (u, bound) = target(&s, &c, &account).await?;
-    let (config, projects, policy) = current(&s, &u, bound).await?;
+    let (config, projects, policy) = current(&s, &c.who, (&u, bound)).await?;
     let next = change::apply(&config, &body, mode, &projects, policy.as_ref())
         .map_err(ApiError::Fields)?;
     let saved = store_change(&s, &c.who.label(), next).await?;
@@ -113,13 +118,41 @@ pub async fn queue(
     c: Caller,
     Path(account): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let (u, _) = target(&s, &c, &account).await?;
+    let (u, bound) = target(&s, &c, &account).await?;
+    let (config, _, policy) = current(&s, &c.who, (&u, bound)).await?;
+    // An account holder sees where its alerts went only for the recipients it may see
+    // (its own addresses and webhook); the others (its primary's, its administrator's)
+    // are named by role, without their errors.
+    let visible = |field: &str| {
+        policy
+            .as_ref()
+            .is_none_or(|p| p.mode(field) != FieldMode::Hidden)
+    };
+    let mut mine: Vec<String> = Vec::new();
+    if visible("mails") {
+        if config.settings.mails.is_empty() {
+            mine.push(format!("mail:{}", u.email));
+        }
+        mine.extend(config.settings.mails.iter().map(|m| format!("mail:{m}")));
+    }
+    if visible("webhook") && !config.settings.webhook.is_empty() {
+        mine.push(format!("webhook:{}", config.settings.webhook));
+    }
     let rows = s.store.alert_outbox(Some(&u.name), 200).await?;
     let alerts: Vec<Value> = rows
         .iter()
         .map(|o| {
-            json!({"event": o.event_id, "to": o.address, "due_at": o.due_at, "state": o.state,
-                   "attempts": o.attempts, "sent_at": o.sent_at, "note": o.last_error})
+            let shown = !bound || mine.iter().any(|m| m.eq_ignore_ascii_case(&o.address));
+            let (to, note) = if shown {
+                (o.address.clone(), o.last_error.clone())
+            } else {
+                (
+                    "another recipient (its primary account or administrator)".to_string(),
+                    None,
+                )
+            };
+            json!({"event": o.event_id, "to": to, "due_at": o.due_at, "state": o.state,
+                   "attempts": o.attempts, "sent_at": o.sent_at, "note": note})
         })
         .collect();
     Ok(Json(json!({ "account": u.name, "alerts": alerts })))

@@ -147,6 +147,11 @@ impl Store {
             "DELETE FROM login_codes WHERE user_name = $1",
             "UPDATE users SET primary_user = NULL WHERE primary_user = $1",
             "UPDATE users SET manager = NULL WHERE manager = $1",
+            // Its alert configuration and queued alerts go with it (a new account of the
+            // same name starts afresh).
+            "DELETE FROM alert_settings WHERE account = $1",
+            "DELETE FROM alert_rules WHERE account = $1",
+            "DELETE FROM alert_outbox WHERE account = $1 AND state IN ('pending', 'sending')",
         ] {
             sqlx::query(sql).bind(name).execute(&mut *tx).await?;
         }

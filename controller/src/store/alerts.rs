@@ -61,21 +61,13 @@ pub struct OutboxRow {
     pub state: String,
     pub attempts: i64,
     pub next_try_at: i64,
+    pub claimed_at: Option<i64>,
     pub sent_at: Option<i64>,
     pub last_error: Option<String>,
 }
 
-/// Kinds that are a success for their subject (a re-run that cancels a delayed alert).
-pub const SUCCESS_KINDS: &[&str] = &[
-    "job_success",
-    "deposited",
-    "delivered",
-    "acknowledged",
-    "received",
-];
-
 const EVENT_SELECT: &str = "SELECT id, kind, project, subject, job, execution_id, account, test, at, detail FROM alert_events";
-const OUTBOX_SELECT: &str = "SELECT id, event_id, account, address, due_at, state, attempts, next_try_at, sent_at, last_error FROM alert_outbox";
+const OUTBOX_SELECT: &str = "SELECT id, event_id, account, address, due_at, state, attempts, next_try_at, claimed_at, sent_at, last_error FROM alert_outbox";
 
 fn event_row(r: &sqlx::any::AnyRow) -> AlertEventRow {
     AlertEventRow {
@@ -102,8 +94,9 @@ fn outbox_row(r: &sqlx::any::AnyRow) -> OutboxRow {
         state: r.get(5),
         attempts: r.get(6),
         next_try_at: r.get(7),
-        sent_at: r.get(8),
-        last_error: r.get(9),
+        claimed_at: r.get(8),
+        sent_at: r.get(9),
+        last_error: r.get(10),
     }
 }
 
@@ -152,11 +145,7 @@ impl Store {
         rules: &[AlertRuleRow],
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM alert_settings WHERE account = $1")
-            .bind(&s.account)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO alert_settings (account, active, send_admin, secondary_alerts, send_test, mails, webhook, changed_by, changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        sqlx::query("INSERT INTO alert_settings (account, active, send_admin, secondary_alerts, send_test, mails, webhook, changed_by, changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (account) DO UPDATE SET active = $2, send_admin = $3, secondary_alerts = $4, send_test = $5, mails = $6, webhook = $7, changed_by = $8, changed_at = $9")
             .bind(&s.account)
             .bind(i32::from(s.active))
             .bind(i32::from(s.send_admin))
@@ -173,7 +162,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         for r in rules {
-            sqlx::query("INSERT INTO alert_rules (account, project, type, positive, active, delay_days) VALUES ($1, $2, $3, $4, $5, $6)")
+            sqlx::query("INSERT INTO alert_rules (account, project, type, positive, active, delay_days) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account, project, type, positive) DO UPDATE SET active = $5, delay_days = $6")
                 .bind(&s.account)
                 .bind(&r.project)
                 .bind(&r.kind)
@@ -245,28 +234,37 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    /// The first success for `subject` after `after` and no later than `until`: the
-    /// execution that re-ran it.
+    /// The first `kind` fact for `subject` after `after` and no later than `until`, in
+    /// another execution than `not_in`: the execution that re-ran it successfully.
     pub async fn alert_success_between(
         &self,
         subject: &str,
-        after: i64,
-        until: i64,
+        kind: &str,
+        not_in: &str,
+        (after, until): (i64, i64),
     ) -> StoreResult<Option<String>> {
-        let marks: Vec<String> = (0..SUCCESS_KINDS.len())
-            .map(|i| format!("${}", i + 4))
-            .collect();
-        let mut q = sqlx::query(AssertSqlSafe(format!(
-            "SELECT execution_id FROM alert_events WHERE subject = $1 AND at > $2 AND at <= $3 AND kind IN ({}) ORDER BY at LIMIT 1",
-            marks.join(", ")
-        )))
-        .bind(subject)
-        .bind(after)
-        .bind(until);
-        for k in SUCCESS_KINDS {
-            q = q.bind(*k);
-        }
-        Ok(q.fetch_optional(&self.pool).await?.map(|r| r.get(0)))
+        let r = sqlx::query("SELECT execution_id FROM alert_events WHERE subject = $1 AND kind = $2 AND execution_id <> $3 AND at > $4 AND at <= $5 ORDER BY at LIMIT 1")
+            .bind(subject)
+            .bind(kind)
+            .bind(not_in)
+            .bind(after)
+            .bind(until)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.map(|r| r.get(0)))
+    }
+
+    /// Forgets facts and settled alerts older than `before` (alerts wait 99 days at most).
+    pub async fn purge_alerts(&self, before: i64) -> StoreResult<u64> {
+        let a = sqlx::query("DELETE FROM alert_outbox WHERE due_at < $1 AND state IN ('sent', 'cancelled', 'failed')")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        let e = sqlx::query("DELETE FROM alert_events WHERE at < $1 AND processed = 1 AND NOT EXISTS (SELECT 1 FROM alert_outbox o WHERE o.event_id = alert_events.id)")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(a.rows_affected() + e.rows_affected())
     }
 
     /// Queues an alert (once per event and address).
@@ -301,38 +299,42 @@ impl Store {
         Ok(rows.iter().map(outbox_row).collect())
     }
 
-    /// Takes an alert for sending; false when another controller has it.
+    /// Takes an alert for sending, as it was read (state, tries, claim): false when
+    /// another controller took it meanwhile.
     pub async fn claim_alert(&self, o: &OutboxRow, by: &str, now: i64) -> StoreResult<bool> {
-        let r = sqlx::query("UPDATE alert_outbox SET state = 'sending', claimed_by = $2, claimed_at = $3 WHERE id = $1 AND state = $4 AND attempts = $5")
+        let r = sqlx::query("UPDATE alert_outbox SET state = 'sending', claimed_by = $2, claimed_at = $3 WHERE id = $1 AND state = $4 AND attempts = $5 AND COALESCE(claimed_at, -1) = $6")
             .bind(&o.id)
             .bind(by)
             .bind(now)
             .bind(&o.state)
             .bind(o.attempts)
+            .bind(o.claimed_at.unwrap_or(-1))
             .execute(&self.pool)
             .await?;
         Ok(r.rows_affected() == 1)
     }
 
-    /// Settles a claimed alert: `sent`, `cancelled` (with why), or back to `pending`
-    /// until `next_try_at` (with the error).
+    /// Settles an alert this controller (`by`) claimed: `sent`, `cancelled` or `failed`
+    /// (with why), or back to `pending` until `next_try_at` (with the error). Nothing
+    /// when another controller has it now.
     pub async fn settle_alert(
         &self,
         id: &str,
-        state: &str,
+        by: &str,
+        (state, note): (&str, Option<&str>),
         now: i64,
         next_try_at: i64,
-        note: Option<&str>,
     ) -> StoreResult<()> {
         let sent = (state == "sent").then_some(now);
-        let retry = i64::from(state == "pending");
-        sqlx::query("UPDATE alert_outbox SET state = $2, sent_at = $3, next_try_at = $4, last_error = $5, attempts = attempts + $6, claimed_by = NULL, claimed_at = NULL WHERE id = $1")
+        let tried = i64::from(matches!(state, "pending" | "sent" | "failed"));
+        sqlx::query("UPDATE alert_outbox SET state = $2, sent_at = $3, next_try_at = $4, last_error = $5, attempts = attempts + $6, claimed_by = NULL, claimed_at = NULL WHERE id = $1 AND claimed_by = $7 AND state = 'sending'")
             .bind(id)
             .bind(state)
             .bind(sent)
             .bind(next_try_at)
             .bind(note.map(str::to_string))
-            .bind(retry)
+            .bind(tried)
+            .bind(by)
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -18,7 +18,7 @@ mod sessions;
 mod status;
 mod transfer;
 pub use accounts::{TokenRow, UserRow};
-pub use alerts::{AlertEventRow, AlertRuleRow, AlertSettingsRow, OutboxRow, SUCCESS_KINDS};
+pub use alerts::{AlertEventRow, AlertRuleRow, AlertSettingsRow, OutboxRow};
 pub use executions::{ExecutionRow, NodeRow};
 pub use filter::{ExecFilter, Scope};
 pub use records::{AgentRow, Batch, CollectedFile, LogLine};

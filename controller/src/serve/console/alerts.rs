@@ -84,7 +84,7 @@ pub async fn show(
 ) -> PageResult {
     let c = p.caller();
     let (u, bound) = target(&s, &c, &account).await?;
-    let (config, projects, policy) = current(&s, &u, bound).await?;
+    let (config, projects, policy) = current(&s, &c.who, (&u, bound)).await?;
     let mut page = view(&p, &config, &projects, policy.as_ref());
     page.saved = q.saved.is_some();
     Ok(render(&page))
@@ -93,7 +93,7 @@ pub async fn show(
 pub async fn save(State(s): Shared, Path(account): Path<String>, f: Posted) -> PageResult {
     let c = f.page.caller();
     let (u, bound) = target(&s, &c, &account).await?;
-    let (config, projects, policy) = current(&s, &u, bound).await?;
+    let (config, projects, policy) = current(&s, &c.who, (&u, bound)).await?;
     let body = form_body(&f, &config, &projects, policy.as_ref());
     match change::apply(&config, &body, Mode::Patch, &projects, policy.as_ref()) {
         Ok(next) => {
