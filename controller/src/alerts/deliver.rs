@@ -7,16 +7,11 @@
 //! are safe on two controllers at once (facts and alerts are claimed in the store), and
 //! an alert the relay refused stays queued and is offered again later.
 
-use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
-
-use serde_json::json;
-
+use super::recipients::{Accounts, can_read};
 use super::{describe, rule_for_event};
 use crate::project::ProjectConfig;
-use crate::store::{
-    AlertEventRow, AlertRuleRow, AlertSettingsRow, OutboxRow, Store, StoreResult, UserRow,
-};
+use crate::store::{AlertEventRow, OutboxRow, Store, StoreResult};
+use std::collections::BTreeMap;
 
 const DAY_MS: i64 = 86_400_000;
 /// An alert claimed this long ago and still not settled was being sent by a controller
@@ -51,99 +46,6 @@ pub async fn pass(
     p.queued = queued;
     store.purge_alerts(now - KEEP_MS).await?;
     Ok(p)
-}
-
-/// What a pass reads once: the accounts, and each one's settings and rules.
-struct Accounts {
-    users: Vec<UserRow>,
-    settings: HashMap<String, Option<(AlertSettingsRow, Vec<AlertRuleRow>)>>,
-}
-
-impl Accounts {
-    async fn load(store: &Store) -> StoreResult<Self> {
-        Ok(Accounts {
-            users: store.users().await?,
-            settings: HashMap::new(),
-        })
-    }
-
-    fn user(&self, name: &str) -> Option<&UserRow> {
-        self.users.iter().find(|u| u.name == name && !u.disabled)
-    }
-
-    /// An account's settings and rules, if it has any and its alerts are on.
-    async fn active(
-        &mut self,
-        store: &Store,
-        name: &str,
-    ) -> StoreResult<Option<(AlertSettingsRow, Vec<AlertRuleRow>)>> {
-        if !self.settings.contains_key(name) {
-            let found = match store.alert_settings(name).await? {
-                Some(s) => Some((s, store.alert_rules(name).await?)),
-                None => None,
-            };
-            self.settings.insert(name.to_string(), found);
-        }
-        Ok(self.settings[name].clone().filter(|(s, _)| s.active))
-    }
-
-    /// Who an account's alert about `ev` goes to (`mail:` and `webhook:` addresses, in
-    /// lower case): its addresses (its own when it lists none) and webhook; its
-    /// primary's, when that one follows its secondaries, may read the project and wants
-    /// this kind of run; with `send_admin`, its administrator's (or the top
-    /// administrators').
-    async fn recipients(
-        &mut self,
-        store: &Store,
-        owner: &str,
-        ev: &AlertEventRow,
-    ) -> StoreResult<Vec<String>> {
-        let Some(u) = self.user(owner).cloned() else {
-            return Ok(Vec::new());
-        };
-        let Some((s, _)) = self.active(store, owner).await? else {
-            return Ok(Vec::new());
-        };
-        let mut out = own(&u, &s);
-        if let Some(p) = u.primary_user.as_deref()
-            && let Some(pu) = self.user(p).cloned()
-            && can_read(&pu, &ev.project)
-            && let Some((ps, _)) = self.active(store, p).await?
-            && ps.secondary_alerts
-            && (!ev.test || ps.send_test)
-        {
-            out.extend(own(&pu, &ps));
-        }
-        if s.send_admin {
-            let admins = self.users.iter().filter(|a| {
-                !a.disabled
-                    && a.role == "admin"
-                    && a.name != u.name
-                    && match &u.manager {
-                        Some(m) => a.name == *m,
-                        None => a.manager.is_none(),
-                    }
-            });
-            out.extend(
-                admins
-                    .filter(|a| !a.email.is_empty())
-                    .map(|a| format!("mail:{}", a.email)),
-            );
-        }
-        for a in out.iter_mut() {
-            *a = a.to_ascii_lowercase();
-        }
-        out.sort();
-        out.dedup();
-        Ok(out)
-    }
-}
-
-fn can_read(u: &UserRow, project: &str) -> bool {
-    u.role == "admin"
-        || u.projects
-            .iter()
-            .any(|g| crate::auth::grant_covers(g, project))
 }
 
 /// Turns the facts not handled yet into queued alerts; how many were queued.
@@ -221,21 +123,6 @@ async fn queue_event(
     Ok(queued)
 }
 
-fn own(u: &UserRow, s: &AlertSettingsRow) -> Vec<String> {
-    let mut out: Vec<String> = if s.mails.is_empty() {
-        (!u.email.is_empty())
-            .then(|| format!("mail:{}", u.email))
-            .into_iter()
-            .collect()
-    } else {
-        s.mails.iter().map(|m| format!("mail:{m}")).collect()
-    };
-    if !s.webhook.is_empty() {
-        out.push(format!("webhook:{}", s.webhook));
-    }
-    out
-}
-
 /// The success that makes a negative alert pointless when it came in another execution
 /// within the delay: the rule type's positive event (a run's success for lateness).
 fn rerun_kind(kind: &str) -> &'static str {
@@ -286,7 +173,7 @@ pub async fn deliver_due(
         let mut events: Vec<&AlertEventRow> = items.iter().map(|(_, ev)| ev).collect();
         events.dedup_by(|a, b| a.id == b.id);
         let sent = match address.split_once(':') {
-            Some(("webhook", url)) => post(cfg, url, &items).await,
+            Some(("webhook", url)) => super::webhook::post(cfg, url, &items).await,
             Some((_, to)) => mail(cfg, to, &events).await,
             None => Err(format!("`{address}` is not an address")),
         };
@@ -415,110 +302,4 @@ async fn mail(cfg: &ProjectConfig, to: &str, events: &[&AlertEventRow]) -> Resul
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
-}
-
-/// Where a webhook may go: a host the administrator listed (`serve: alerts:
-/// webhook_hosts`), or one that resolves only to public addresses; the address checked
-/// is the one connected to (no second lookup, no redirect).
-async fn webhook_target(
-    cfg: &ProjectConfig,
-    url: &reqwest::Url,
-) -> Result<Option<(String, std::net::SocketAddr)>, String> {
-    let host = url
-        .host_str()
-        .ok_or("a URL without a host")?
-        .to_ascii_lowercase();
-    let bare = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    if cfg
-        .serve
-        .alerts
-        .webhook_hosts
-        .iter()
-        .any(|h| *h == host || *h == bare)
-    {
-        return Ok(None);
-    }
-    let port = url.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((bare.as_str(), port))
-        .await
-        .map_err(|e| format!("{host}: {e}"))?
-        .collect();
-    let first = *addrs.first().ok_or_else(|| format!("{host}: no address"))?;
-    if let Some(bad) = addrs.iter().find(|a| !public(a.ip())) {
-        return Err(format!(
-            "{host} resolves to {} (not a public address): refused; an administrator may allow it in serve: alerts: webhook_hosts",
-            bad.ip()
-        ));
-    }
-    Ok(Some((bare, first)))
-}
-
-/// A public unicast address: not loopback, private, link-local, shared, unique-local,
-/// multicast, documentation or unspecified.
-fn public(ip: std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(a) => {
-            let o = a.octets();
-            !(a.is_loopback()
-                || a.is_private()
-                || a.is_link_local()
-                || a.is_multicast()
-                || a.is_broadcast()
-                || a.is_unspecified()
-                || a.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (64..128).contains(&o[1])))
-        }
-        std::net::IpAddr::V6(a) => match a.to_ipv4_mapped() {
-            Some(v4) => public(std::net::IpAddr::V4(v4)),
-            None => {
-                let s = a.segments();
-                !(a.is_loopback()
-                    || a.is_unspecified()
-                    || a.is_multicast()
-                    || (s[0] & 0xfe00) == 0xfc00
-                    || (s[0] & 0xffc0) == 0xfe80
-                    || s[0] == 0x2001 && s[1] == 0x0db8)
-            }
-        },
-    }
-}
-
-async fn post(
-    cfg: &ProjectConfig,
-    url: &str,
-    items: &[(OutboxRow, AlertEventRow)],
-) -> Result<(), String> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let alerts: Vec<_> = items
-        .iter()
-        .map(|(o, ev)| {
-            json!({"event": ev.kind, "job": ev.job, "project": ev.project, "execution": ev.execution_id,
-                   "started_by": ev.account, "account": o.account, "at": ev.at, "detail": ev.detail,
-                   "test": ev.test})
-        })
-        .collect();
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("webhook: {e}"))?;
-    let mut client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy();
-    if let Some((host, addr)) = webhook_target(cfg, &parsed).await? {
-        client = client.resolve(&host, addr);
-    }
-    let client = client.build().map_err(|e| e.to_string())?;
-    let r = client
-        .post(parsed)
-        .json(&json!({ "alerts": alerts }))
-        .send()
-        .await
-        .map_err(|e| format!("webhook: {e}"))?;
-    if r.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!("the webhook answered {}", r.status()))
-    }
 }

@@ -6,7 +6,9 @@
 
 pub mod change;
 pub mod deliver;
+mod recipients;
 mod rule_change;
+mod webhook;
 
 use serde_json::{Value, json};
 
