@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod cms;
 mod revoke;
 mod web;
 

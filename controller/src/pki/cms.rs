@@ -1,0 +1,328 @@
+//! Encrypted results: CMS EnvelopedData (RFC 5652, `.p7m`) for the holders of
+//! certificates, as `openssl cms -decrypt -inform DER` reads it: AES-256-CBC content, RSA
+//! recipients by RSA-OAEP (SHA-256), EC recipients by ECDH key agreement. Also the key
+//! pairs the controller makes for their owners (only the certificate is kept).
+//! OpenSSL (Debian's libssl) does the cryptography; this file only chooses.
+
+use std::ffi::{c_int, c_uint, c_void};
+use std::ptr;
+
+use foreign_types::ForeignType;
+use openssl::asn1::Asn1Time;
+use openssl::bn::{BigNum, MsbOption};
+use openssl::cms::CmsContentInfo;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkcs12::Pkcs12;
+use openssl::pkey::{Id, PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::x509::extension::{BasicConstraints, KeyUsage};
+use openssl::x509::{X509, X509NameBuilder};
+
+/// What went wrong, said for the key or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum CmsError {
+    #[error("{0}")]
+    Bad(String),
+    #[error("openssl: {0}")]
+    Ssl(#[from] openssl::error::ErrorStack),
+}
+
+/// A certificate's facts, as the keys list shows them.
+#[derive(Debug, Clone)]
+pub struct CertInfo {
+    pub cn: String,
+    pub issuer: String,
+    pub serial: String,
+    /// `RSA 3072` or `EC P-256`.
+    pub key_type: String,
+    /// Unix milliseconds.
+    pub not_after: i64,
+}
+
+// Functions of libcrypto the `openssl-sys` crate does not declare: adding recipients one
+// by one is how a recipient's key-transport parameters (OAEP) are chosen. The only unsafe
+// code of the workspace (the lint is `deny` for this), with `encrypt` below.
+#[allow(unsafe_code)]
+unsafe extern "C" {
+    fn CMS_add1_recipient_cert(
+        cms: *mut openssl_sys::CMS_ContentInfo,
+        recip: *mut openssl_sys::X509,
+        flags: c_uint,
+    ) -> *mut c_void;
+    fn CMS_RecipientInfo_get0_pkey_ctx(ri: *mut c_void) -> *mut openssl_sys::EVP_PKEY_CTX;
+    fn CMS_final(
+        cms: *mut openssl_sys::CMS_ContentInfo,
+        data: *mut openssl_sys::BIO,
+        dcont: *mut openssl_sys::BIO,
+        flags: c_uint,
+    ) -> c_int;
+}
+
+/// Reads a PEM certificate and checks it can receive encrypted files now.
+pub fn read_cert(pem: &[u8], what: &str, now_ms: i64) -> Result<(X509, CertInfo), CmsError> {
+    let cert = X509::from_pem(pem).map_err(|_| {
+        CmsError::Bad(format!(
+            "{what}: not a PEM certificate (-----BEGIN CERTIFICATE-----)"
+        ))
+    })?;
+    let info = cert_info(&cert)?;
+    if info.not_after <= now_ms {
+        return Err(CmsError::Bad(format!(
+            "{what}: the certificate expired on {}",
+            gmt(info.not_after)
+        )));
+    }
+    Ok((cert, info))
+}
+
+/// A certificate's CN, issuer, serial, key type and expiry; refused when its key cannot
+/// receive encrypted files.
+pub fn cert_info(cert: &X509) -> Result<CertInfo, CmsError> {
+    let key = cert.public_key()?;
+    let key_type = match key.id() {
+        Id::RSA if key.bits() >= 2048 => format!("RSA {}", key.bits()),
+        Id::RSA => {
+            return Err(CmsError::Bad(format!(
+                "an RSA key of {} bits: at least 2048 are needed",
+                key.bits()
+            )));
+        }
+        Id::EC => {
+            let curve = key.ec_key()?.group().curve_name();
+            match curve {
+                Some(Nid::X9_62_PRIME256V1) => "EC P-256".to_string(),
+                Some(Nid::SECP384R1) => "EC P-384".to_string(),
+                Some(Nid::SECP521R1) => "EC P-521".to_string(),
+                _ => {
+                    return Err(CmsError::Bad(
+                        "an EC key on a curve other than P-256, P-384 or P-521".into(),
+                    ));
+                }
+            }
+        }
+        other => {
+            return Err(CmsError::Bad(format!(
+                "a {} key: only RSA and EC keys can receive encrypted files",
+                key_name(other)
+            )));
+        }
+    };
+    let name = |n: &openssl::x509::X509NameRef| {
+        n.entries()
+            .map(|e| {
+                let k = e.object().nid().short_name().unwrap_or("?");
+                let v = e.data().to_string().unwrap_or_default();
+                format!("{k}={v}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let cn = cert
+        .subject_name()
+        .entries_by_nid(Nid::COMMONNAME)
+        .next()
+        .and_then(|e| e.data().to_string().ok())
+        .unwrap_or_default();
+    let epoch = Asn1Time::from_unix(0)?;
+    let d = epoch.diff(cert.not_after())?;
+    Ok(CertInfo {
+        cn,
+        issuer: name(cert.issuer_name()),
+        serial: cert.serial_number().to_bn()?.to_hex_str()?.to_string(),
+        key_type,
+        not_after: (i64::from(d.days) * 86_400 + i64::from(d.secs)) * 1000,
+    })
+}
+
+fn key_name(id: Id) -> &'static str {
+    match id {
+        Id::ED25519 => "Ed25519",
+        Id::ED448 => "Ed448",
+        Id::DSA => "DSA",
+        Id::DH => "DH",
+        _ => "unsupported",
+    }
+}
+
+/// Unix milliseconds as `2027-12-02 10:30:00 GMT`.
+pub fn gmt(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S GMT").to_string())
+        .unwrap_or_default()
+}
+
+/// `data` as CMS EnvelopedData (DER) for every certificate in `to`.
+#[allow(unsafe_code)]
+pub fn encrypt(data: &[u8], to: &[X509]) -> Result<Vec<u8>, CmsError> {
+    if to.is_empty() {
+        return Err(CmsError::Bad("no recipient".into()));
+    }
+    if data.len() > i32::MAX as usize {
+        return Err(CmsError::Bad(
+            "too large to encrypt in one piece (2 GiB)".into(),
+        ));
+    }
+    // SAFETY: every pointer comes from OpenSSL or from a live Rust value for the length
+    // of the call; the CMS structure is owned by `CmsContentInfo` once made, and the
+    // input BIO is freed below.
+    unsafe {
+        let input =
+            openssl_sys::BIO_new_mem_buf(data.as_ptr() as *const c_void, data.len() as c_int);
+        if input.is_null() {
+            return Err(openssl::error::ErrorStack::get().into());
+        }
+        let flags = openssl_sys::CMS_PARTIAL | openssl_sys::CMS_BINARY;
+        let raw = openssl_sys::CMS_encrypt(
+            ptr::null_mut(),
+            input,
+            openssl_sys::EVP_aes_256_cbc(),
+            flags,
+        );
+        if raw.is_null() {
+            openssl_sys::BIO_free_all(input);
+            return Err(openssl::error::ErrorStack::get().into());
+        }
+        let cms = CmsContentInfo::from_ptr(raw);
+        for cert in to {
+            let ri =
+                CMS_add1_recipient_cert(cms.as_ptr(), cert.as_ptr(), openssl_sys::CMS_KEY_PARAM);
+            if ri.is_null() {
+                openssl_sys::BIO_free_all(input);
+                return Err(openssl::error::ErrorStack::get().into());
+            }
+            if cert.public_key()?.id() == Id::RSA {
+                let ctx = CMS_RecipientInfo_get0_pkey_ctx(ri);
+                if ctx.is_null()
+                    || openssl_sys::EVP_PKEY_CTX_set_rsa_padding(
+                        ctx,
+                        openssl_sys::RSA_PKCS1_OAEP_PADDING,
+                    ) <= 0
+                    || openssl_sys::EVP_PKEY_CTX_set_rsa_oaep_md(
+                        ctx,
+                        openssl_sys::EVP_sha256() as *mut _,
+                    ) <= 0
+                {
+                    openssl_sys::BIO_free_all(input);
+                    return Err(openssl::error::ErrorStack::get().into());
+                }
+            }
+        }
+        let done = CMS_final(
+            cms.as_ptr(),
+            input,
+            ptr::null_mut(),
+            openssl_sys::CMS_BINARY,
+        );
+        openssl_sys::BIO_free_all(input);
+        if done != 1 {
+            return Err(openssl::error::ErrorStack::get().into());
+        }
+        Ok(cms.to_der()?)
+    }
+}
+
+/// A private key from a PKCS#12 file (with its passphrase) or a PEM key (encrypted with
+/// the passphrase, or not).
+pub fn read_private_key(
+    bytes: &[u8],
+    passphrase: &str,
+    what: &str,
+) -> Result<PKey<Private>, CmsError> {
+    if bytes.starts_with(b"-----") {
+        let key = if passphrase.is_empty() {
+            PKey::private_key_from_pem(bytes)
+        } else {
+            PKey::private_key_from_pem_passphrase(bytes, passphrase.as_bytes())
+        };
+        return key.map_err(|_| {
+            CmsError::Bad(format!("{what}: not a private key, or not this passphrase"))
+        });
+    }
+    let p12 = Pkcs12::from_der(bytes)
+        .map_err(|_| CmsError::Bad(format!("{what}: neither a PKCS#12 file nor a PEM key")))?;
+    let parsed = p12
+        .parse2(passphrase)
+        .map_err(|_| CmsError::Bad(format!("{what}: wrong passphrase")))?;
+    parsed
+        .pkey
+        .ok_or_else(|| CmsError::Bad(format!("{what}: the PKCS#12 file holds no private key")))
+}
+
+/// Decrypts a `.p7m` (DER, or PEM) with one recipient's private key.
+pub fn decrypt(p7m: &[u8], key: &PKey<Private>) -> Result<Vec<u8>, CmsError> {
+    let cms = if p7m.starts_with(b"-----") {
+        CmsContentInfo::from_pem(p7m)
+    } else {
+        CmsContentInfo::from_der(p7m)
+    }
+    .map_err(|_| CmsError::Bad("not a CMS file (.p7m)".into()))?;
+    cms.decrypt_without_cert_check(key)
+        .map_err(|_| CmsError::Bad("this key is not one of the file's recipients".into()))
+}
+
+/// Which key pair `generate` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Rsa3072,
+    EcP256,
+}
+
+/// A new key pair and its self-signed certificate for `cn`, valid `days` days.
+pub fn generate(cn: &str, days: u32, kind: KeyKind) -> Result<(PKey<Private>, X509), CmsError> {
+    let key = match kind {
+        KeyKind::Rsa3072 => PKey::from_rsa(Rsa::generate(3072)?)?,
+        KeyKind::EcP256 => {
+            let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+            PKey::from_ec_key(EcKey::generate(&group)?)?
+        }
+    };
+    let mut name = X509NameBuilder::new()?;
+    name.append_entry_by_nid(Nid::COMMONNAME, cn)?;
+    let name = name.build();
+    let mut b = X509::builder()?;
+    b.set_version(2)?;
+    let mut serial = BigNum::new()?;
+    serial.rand(128, MsbOption::MAYBE_ZERO, false)?;
+    let serial = serial.to_asn1_integer()?;
+    b.set_serial_number(&serial)?;
+    b.set_subject_name(&name)?;
+    b.set_issuer_name(&name)?;
+    b.set_pubkey(&key)?;
+    b.set_not_before(Asn1Time::days_from_now(0)?.as_ref())?;
+    b.set_not_after(Asn1Time::days_from_now(days)?.as_ref())?;
+    b.append_extension(BasicConstraints::new().critical().build()?)?;
+    let usage = match kind {
+        KeyKind::Rsa3072 => KeyUsage::new().critical().key_encipherment().build()?,
+        KeyKind::EcP256 => KeyUsage::new().critical().key_agreement().build()?,
+    };
+    b.append_extension(usage)?;
+    b.sign(&key, MessageDigest::sha256())?;
+    Ok((key, b.build()))
+}
+
+/// The key and certificate as a PKCS#12 file protected by `passphrase`.
+pub fn to_pkcs12(
+    name: &str,
+    key: &PKey<Private>,
+    cert: &X509,
+    passphrase: &str,
+) -> Result<Vec<u8>, CmsError> {
+    let p12 = Pkcs12::builder()
+        .name(name)
+        .pkey(key)
+        .cert(cert)
+        .build2(passphrase)?;
+    Ok(p12.to_der()?)
+}
+
+/// The key as PKCS#8 PEM encrypted with `passphrase` (AES-256-CBC), and its certificate.
+pub fn to_pem(key: &PKey<Private>, cert: &X509, passphrase: &str) -> Result<Vec<u8>, CmsError> {
+    let mut out = key.private_key_to_pem_pkcs8_passphrase(
+        openssl::symm::Cipher::aes_256_cbc(),
+        passphrase.as_bytes(),
+    )?;
+    out.extend(cert.to_pem()?);
+    Ok(out)
+}
