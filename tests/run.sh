@@ -16,6 +16,8 @@ for bin in /usr/sbin/sshd sudo openssl nsenter unshare pgrep ssh-keygen curl run
 done
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need_install=1
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_install=1
+pkg-config --exists openssl 2>/dev/null || need_install=1
+/usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1 || need_install=1
 if [ "$need_install" = 1 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -23,9 +25,12 @@ if [ "$need_install" = 1 ]; then
   # certificate; util-linux (unshare, nsenter, runuser) and procps (pgrep): process
   # checks; postgresql: the server the store and failover tests start in a temp folder
   # (not the distribution's cluster); curl: the HTTP API tests; iproute2 (ss): connection
-  # checks; chromium and chromium-driver: the web console tests drive a real browser.
+  # checks; chromium and chromium-driver: the web console tests drive a real browser;
+  # libssl-dev and pkgconf: the controller's CMS encryption (OpenSSL); python3-cryptography:
+  # an expired certificate for the key tests.
   apt-get install -y -qq openssh-server openssh-client sudo python3-aiosmtpd openssl \
-    util-linux procps postgresql curl iproute2 chromium chromium-driver >/dev/null
+    util-linux procps postgresql curl iproute2 chromium chromium-driver \
+    libssl-dev pkgconf python3-cryptography >/dev/null
 fi
 
 # A stock gRPC client (grpcio with server reflection) for the agent tests, and Ansible's

@@ -33,6 +33,9 @@ pub struct Job {
     pub steps: Vec<Step>,
     pub collect: Option<CollectSpec>,
     pub archive: bool,
+    /// `archive: {encrypt: [keys]}`: the archive is encrypted to these keys (and every
+    /// backup key), with where each is named.
+    pub encrypt: Vec<(String, Pos)>,
     pub mail: Option<MailSpec>,
     /// When `controller serve` fires the job by itself.
     pub schedule: Option<crate::Schedule>,

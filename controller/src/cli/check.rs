@@ -3,7 +3,7 @@
 use super::{BadInput, Cli, EXIT_BAD_INPUT, EXIT_OK};
 use crate::exec::{Launch, Plan};
 
-pub fn run(cli: &Cli) -> anyhow::Result<i32> {
+pub async fn run(cli: &Cli) -> anyhow::Result<i32> {
     let mut problems: Vec<String> = Vec::new();
     let cfg = match super::config(cli) {
         Ok(c) => c,
@@ -68,6 +68,15 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
             }
         }
     }
+    // Encrypted archives: every key exists and has not expired; what expires soon, or a
+    // missing backup key, is a warning.
+    if set.jobs.values().any(|j| !j.encrypt.is_empty()) {
+        let (errors, warnings) = check_keys(&cfg, &set).await?;
+        problems.extend(errors);
+        for w in warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     if problems.is_empty() {
         say!(
             "ok: {} ({servers} servers), {jobs} jobs in {}",
@@ -83,4 +92,30 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
         eprintln!("{count} error(s)");
         Ok(EXIT_BAD_INPUT)
     }
+}
+
+/// The keys of the jobs' `archive: encrypt`, read from the history database.
+async fn check_keys(
+    cfg: &crate::project::ProjectConfig,
+    set: &ordo_jobs::JobSet,
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    crate::project::private_data_dir(cfg)?;
+    let store = crate::store::Store::open(&crate::project::database_url(cfg)).await?;
+    crate::project::private_database(cfg);
+    let now = crate::clock::now_ms();
+    let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+    for job in set.jobs.values().filter(|j| !j.encrypt.is_empty()) {
+        for (name, pos) in &job.encrypt {
+            let at = format!("{}:{}:{}", job.file.display(), pos.line, pos.column);
+            match crate::pki::keys::recipients(&store, &[name.as_str()], now).await {
+                Ok((_, w)) => warnings.extend(w),
+                Err(e) => errors.push(format!("{at}: archive: encrypt: {e}")),
+            }
+        }
+
+    }
+    warnings.sort();
+    warnings.dedup();
+    store.close().await;
+    Ok((errors, warnings))
 }

@@ -5,6 +5,7 @@ mod alerts;
 mod check;
 mod executions;
 mod import;
+mod keys;
 mod opts;
 mod pki;
 mod plan;
@@ -95,6 +96,11 @@ pub enum Command {
     /// Accounts' alert configurations: show, set; the alerts queued and sent.
     #[command(subcommand)]
     Alerts(alerts::AlertsCmd),
+    /// Encryption keys: the certificates results are encrypted to (personal and backup).
+    #[command(subcommand)]
+    Keys(keys::KeysCmd),
+    /// Read an encrypted result (.p7m) with a private key (.p12 or PEM).
+    Decrypt(keys::DecryptArgs),
     /// Job definitions from another tool (Rundeck).
     #[command(subcommand)]
     Import(import::ImportCmd),
@@ -105,7 +111,7 @@ pub enum Command {
 
 pub async fn main(cli: Cli) -> anyhow::Result<i32> {
     match &cli.command {
-        Command::Check => check::run(&cli),
+        Command::Check => check::run(&cli).await,
         Command::Plan(a) => plan::run(&cli, a),
         Command::Run(a) => run::run(&cli, a).await,
         Command::Serve(a) => serve::serve(&cli, a).await,
@@ -118,6 +124,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Tokens(c) => users::tokens(&cli, c).await,
         Command::Audit(a) => users::audit_log(&cli, a).await,
         Command::Alerts(c) => alerts::run(&cli, c).await,
+        Command::Keys(c) => keys::run(&cli, c).await,
+        Command::Decrypt(a) => keys::decrypt(a),
         Command::Import(c) => import::run(&cli, c),
         Command::Export(c) => import::export(&cli, c),
     }

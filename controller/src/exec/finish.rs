@@ -74,13 +74,53 @@ impl Running<'_> {
         let dir = self.exec_dir.clone();
         let name = format!("{}-{}", job.name.replace('/', "_"), self.id);
         match tokio::task::spawn_blocking(move || crate::archive::build(&dir, &name)).await? {
-            Ok(p) => Ok(Some(p)),
+            Ok(p) if job.encrypt.is_empty() => Ok(Some(p)),
+            Ok(p) => match self.encrypt(&p).await {
+                Ok(sealed) => Ok(Some(sealed)),
+                Err(e) => {
+                    // Never the plain archive where an encrypted one was asked for.
+                    let _ = std::fs::remove_file(&p);
+                    self.row.error = Some(format!("archive: not encrypted, so not kept: {e}"));
+                    tracing::error!(execution = %self.id, "archive not encrypted: {e}");
+                    Ok(None)
+                }
+            },
             Err(e) => {
                 self.row.error = Some(format!("archive: {e}"));
                 tracing::error!(execution = %self.id, "archive failed: {e}");
                 Ok(None)
             }
         }
+    }
+
+    /// `<archive>.p7m`, the archive encrypted to the job's keys and every backup key, in
+    /// place of the archive.
+    async fn encrypt(&self, plain: &std::path::Path) -> Result<std::path::PathBuf, String> {
+        let names: Vec<&str> = self
+            .plan
+            .job
+            .encrypt
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let now = crate::clock::now_ms();
+        let (certs, warnings) = crate::pki::keys::recipients(&self.env.store, &names, now).await?;
+        for w in &warnings {
+            tracing::warn!(execution = %self.id, "archive: {w}");
+            if self.launch.terminal {
+                say!("warning: archive: {w}");
+            }
+        }
+        let data = std::fs::read(plain).map_err(|e| format!("{}: {e}", plain.display()))?;
+        let der = tokio::task::spawn_blocking(move || crate::pki::cms::encrypt(&data, &certs))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let sealed = std::path::PathBuf::from(format!("{}.p7m", plain.display()));
+        crate::project::write_private(&sealed, &der)
+            .map_err(|e| format!("{}: {e}", sealed.display()))?;
+        std::fs::remove_file(plain).map_err(|e| format!("{}: {e}", plain.display()))?;
+        Ok(sealed)
     }
 
     /// The job's mail, when its `when` and `send_empty` say so; where it went (or why

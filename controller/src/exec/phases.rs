@@ -54,6 +54,14 @@ impl<'a> Running<'a> {
         launch: &'a Launch,
     ) -> anyhow::Result<Running<'a>> {
         let script_files = read_scripts(&plan.job)?;
+        // An archive to encrypt to a key that is missing or expired: refused before
+        // anything runs (the collected data would have nowhere safe to go).
+        if !plan.job.encrypt.is_empty() {
+            let names: Vec<&str> = plan.job.encrypt.iter().map(|(n, _)| n.as_str()).collect();
+            crate::pki::keys::recipients(&env.store, &names, crate::clock::now_ms())
+                .await
+                .map_err(|e| crate::project::BadInput(format!("archive: encrypt: {e}")))?;
+        }
         let transports = crate::transport::settings::for_nodes(
             &env.cfg,
             &plan.nodes,

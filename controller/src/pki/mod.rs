@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub mod cms;
+pub mod keys;
 mod revoke;
 mod web;
 

@@ -66,6 +66,20 @@ pub fn private_database(cfg: &ProjectConfig) {
     }
 }
 
+/// Writes a new file readable by this user only (0600); an existing file is never
+/// replaced.
+pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
 /// The database URL: `--database`, `database:` in ordo.yaml, or SQLite in the data folder.
 pub fn database_url(cfg: &ProjectConfig) -> String {
     cfg.database

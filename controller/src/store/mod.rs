@@ -10,6 +10,7 @@ mod accounts;
 mod alerts;
 mod executions;
 mod filter;
+mod keys;
 mod records;
 pub mod retry;
 mod runs;
@@ -21,6 +22,7 @@ pub use accounts::{TokenRow, UserRow};
 pub use alerts::{AlertEventRow, AlertRuleRow, AlertSettingsRow, OutboxRow};
 pub use executions::{ExecutionRow, NodeRow};
 pub use filter::{ExecFilter, Scope};
+pub use keys::KeyRow;
 pub use records::{AgentRow, Batch, CollectedFile, LogLine};
 pub use serve::{FireRow, NotificationRow};
 pub use sessions::{AuditRow, LoginCodeRow, SessionRow};
@@ -37,6 +39,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../../migrations/0006_switches.sql")),
     (7, include_str!("../../migrations/0007_groups.sql")),
     (8, include_str!("../../migrations/0008_alerts.sql")),
+    (9, include_str!("../../migrations/0009_keys.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -211,10 +211,24 @@ fn read_job(root: &Node, file: &Path, name: &str, d: &mut Diagnostics) -> Job {
         }
     };
     let collect = f.get("collect").and_then(|n| read_collect(n, &mut cx));
-    let archive = f
-        .get("archive")
-        .and_then(|n| n.bool("archive", cx.d))
-        .unwrap_or(true);
+    let (archive, encrypt) = match f.get("archive") {
+        Some(n) if matches!(n.kind, Kind::Map(_)) => {
+            let g = n.fields("archive", &["encrypt"], cx.d);
+            let keys = g
+                .require("encrypt", "archive", cx.d)
+                .map(|k| k.str_list("archive: encrypt", cx.d))
+                .unwrap_or_default();
+            if keys.is_empty() && g.has("encrypt") {
+                cx.d.error(
+                    n.pos,
+                    "archive: encrypt: name at least one key (controller keys list)",
+                );
+            }
+            (true, keys)
+        }
+        Some(n) => (n.bool("archive", cx.d).unwrap_or(true), Vec::new()),
+        None => (true, Vec::new()),
+    };
     let mail = f.get("mail").and_then(|n| read_mail(n, &mut cx));
     if !f.has("targets")
         && steps
@@ -260,6 +274,7 @@ fn read_job(root: &Node, file: &Path, name: &str, d: &mut Diagnostics) -> Job {
         steps,
         collect,
         archive,
+        encrypt,
         mail,
         schedule: serve.schedule,
         watch: serve.watch,

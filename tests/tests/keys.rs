@@ -1,0 +1,327 @@
+//! Encryption keys end to end: certificates made by `openssl req` imported, a key pair
+//! made by ordo for its owner, a backup key; the VIP-shaped job with `archive: {encrypt}`
+//! mails an encrypted archive that the real `openssl cms` decrypts with each key (and
+//! `controller decrypt` with the PKCS#12); a key not among the recipients cannot; bad
+//! input named, nothing half-written.
+
+use std::path::Path;
+use std::process::Command;
+
+use ordo_tests::project::{Project, untar_gz};
+
+fn sh(dir: &Path, cmd: &str) -> std::process::Output {
+    Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .output()
+        .expect("sh")
+}
+
+fn ok(dir: &Path, cmd: &str) {
+    let o = sh(dir, cmd);
+    assert!(
+        o.status.success(),
+        "`{cmd}`: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// An RSA certificate that expired yesterday (Python's cryptography; openssl req cannot).
+fn expired_cert(dir: &Path) {
+    ok(
+        dir,
+        r#"python3 - <<'PY'
+import datetime
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+k = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+n = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old")])
+now = datetime.datetime.now(datetime.timezone.utc)
+c = (x509.CertificateBuilder().subject_name(n).issuer_name(n).public_key(k.public_key())
+     .serial_number(x509.random_serial_number())
+     .not_valid_before(now - datetime.timedelta(days=30))
+     .not_valid_after(now - datetime.timedelta(days=1)).sign(k, hashes.SHA256()))
+open("old.pem", "wb").write(c.public_bytes(serialization.Encoding.PEM))
+PY"#,
+    );
+}
+
+#[test]
+fn the_vip_job_mails_an_archive_only_its_keys_open() {
+    let p = Project::new();
+    let dir = p.path().to_path_buf();
+    let marker = format!("/var/tmp/ordo-keys-{}.txt", std::process::id());
+    p.write("ordo.yaml", "mail:\n  from: vip@example.com\n");
+    p.write("inventory.yaml", "servers:\n  vip: { transport: local }\n");
+    p.write(
+        "jobs/vip/collect.yaml",
+        &format!(
+            "targets: all\nsteps:\n  - command: 'echo \"secret result of $ORDO_NODE_NAME\" > {marker}'\ncollect: [\"{marker}\"]\narchive: {{ encrypt: [alice, bob] }}\nmail: {{ to: [ops@example.com] }}\n"
+        ),
+    );
+    ok(
+        &dir,
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout alice.key -out alice.pem -days 365 -subj /CN=Alice 2>/dev/null",
+    );
+    ok(
+        &dir,
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout bob.key -out bob.pem -days 20 -subj /CN=Bob 2>/dev/null",
+    );
+    ok(
+        &dir,
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout eve.key -out eve.pem -days 365 -subj /CN=Eve 2>/dev/null",
+    );
+
+    // Before any key exists, check names the job's missing key at its place.
+    let check = p.controller(&["check"]).expect_code(2);
+    assert!(
+        check.stderr.contains("collect.yaml:5:")
+            && check.stderr.contains("key `alice` does not exist"),
+        "{}",
+        check.stderr
+    );
+
+    p.controller(&[
+        "keys",
+        "add",
+        "alice",
+        "--cert",
+        dir.join("alice.pem").to_str().unwrap(),
+    ])
+    .expect_code(0);
+    p.controller(&[
+        "keys",
+        "add",
+        "bob",
+        "--cert",
+        dir.join("bob.pem").to_str().unwrap(),
+    ])
+    .expect_code(0);
+    p.controller(&[
+        "keys",
+        "add",
+        "eve",
+        "--cert",
+        dir.join("eve.pem").to_str().unwrap(),
+    ])
+    .expect_code(0);
+    let check = p.controller(&["check"]).expect_code(0);
+    assert!(check.stderr.contains("no backup key"), "{}", check.stderr);
+    assert!(
+        check.stderr.contains("key `bob` expires on"),
+        "within 30 days: {}",
+        check.stderr
+    );
+    let made = p.controller_stdin(
+        &[
+            "keys",
+            "generate",
+            "safe",
+            "--cn",
+            "Backup VIP",
+            "--backup",
+            "--out",
+            dir.join("safe.p12").to_str().unwrap(),
+            "--passphrase-stdin",
+        ],
+        "correct horse battery\n",
+    );
+    assert_eq!(made.code, 0, "{}{}", made.stdout, made.stderr);
+    let mode = std::fs::metadata(dir.join("safe.p12")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
+    let list = p.controller(&["keys", "list"]).expect_code(0).stdout;
+    for want in [
+        "alice",
+        "Alice",
+        "RSA 2048",
+        "EC P-256",
+        "(soon)",
+        "Backup VIP",
+        "RSA 3072",
+        "every encryption",
+        "vip/collect",
+    ] {
+        assert!(list.contains(want), "`{want}` in {list}");
+    }
+
+    // Bad input: each named, nothing added.
+    expired_cert(&dir);
+    let old = p
+        .controller(&[
+            "keys",
+            "add",
+            "old",
+            "--cert",
+            dir.join("old.pem").to_str().unwrap(),
+        ])
+        .expect_code(2);
+    assert!(
+        old.stderr.contains("key `old`")
+            && old.stderr.contains("expired on")
+            && old.stderr.contains("GMT"),
+        "{}",
+        old.stderr
+    );
+    std::fs::write(
+        dir.join("bad.pem"),
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let bad = p
+        .controller(&[
+            "keys",
+            "add",
+            "bad",
+            "--cert",
+            dir.join("bad.pem").to_str().unwrap(),
+        ])
+        .expect_code(2);
+    assert!(
+        bad.stderr.contains("not a PEM certificate"),
+        "{}",
+        bad.stderr
+    );
+    ok(
+        &dir,
+        "openssl req -x509 -newkey ed25519 -nodes -keyout ed.key -out ed.pem -days 30 -subj /CN=ed 2>/dev/null",
+    );
+    let ed = p
+        .controller(&[
+            "keys",
+            "add",
+            "ed",
+            "--cert",
+            dir.join("ed.pem").to_str().unwrap(),
+        ])
+        .expect_code(2);
+    assert!(
+        ed.stderr.contains("Ed25519 key: only RSA and EC keys"),
+        "{}",
+        ed.stderr
+    );
+    let dup = p
+        .controller(&[
+            "keys",
+            "add",
+            "alice",
+            "--cert",
+            dir.join("eve.pem").to_str().unwrap(),
+        ])
+        .expect_code(2);
+    assert!(dup.stderr.contains("a key named `alice`"), "{}", dup.stderr);
+    let list = p.controller(&["keys", "list"]).expect_code(0).stdout;
+    assert!(
+        !list.contains(" old ") && !list.contains(" bad ") && !list.contains(" ed "),
+        "{list}"
+    );
+    let inuse = p.controller(&["keys", "delete", "alice"]).expect_code(2);
+    assert!(
+        inuse.stderr.contains("used by vip/collect"),
+        "{}",
+        inuse.stderr
+    );
+
+    // The run: the archive is encrypted to alice, bob and the backup key, and mailed.
+    let run = p
+        .controller(&["run", "vip/collect", "--no-progress"])
+        .expect_code(0);
+    let id = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("execution ")?.split(':').next())
+        .unwrap()
+        .to_string();
+    let exec_dir = dir.join("data/executions").join(&id);
+    let names: Vec<String> = std::fs::read_dir(&exec_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let p7m = names
+        .iter()
+        .find(|n| n.ends_with(".tar.gz.p7m"))
+        .unwrap_or_else(|| panic!("{names:?}"));
+    assert!(
+        !names.iter().any(|n| n.ends_with(".tar.gz")),
+        "no plain archive left: {names:?}"
+    );
+    let mails: Vec<_> = std::fs::read_dir(dir.join("data/outbox"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .collect();
+    assert_eq!(mails.len(), 1);
+    let raw = std::fs::read(mails[0].path()).unwrap();
+    let mail = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let att = mail.attachments().next().expect("the attachment");
+    let att_bytes = att.contents().to_vec();
+    assert_eq!(
+        att_bytes,
+        std::fs::read(exec_dir.join(p7m)).unwrap(),
+        "the mailed file is the encrypted archive"
+    );
+    std::fs::write(dir.join("mailed.p7m"), &att_bytes).unwrap();
+    let mut plains = Vec::new();
+    for key in ["alice.key", "bob.key"] {
+        ok(
+            &dir,
+            &format!("openssl cms -decrypt -inform DER -in mailed.p7m -inkey {key} -out {key}.tgz"),
+        );
+        plains.push(std::fs::read(dir.join(format!("{key}.tgz"))).unwrap());
+    }
+    let refused = sh(
+        &dir,
+        "openssl cms -decrypt -inform DER -in mailed.p7m -inkey eve.key -out eve.tgz",
+    );
+    assert!(!refused.status.success(), "eve is not a recipient");
+    let dec = p.controller_stdin(
+        &[
+            "decrypt",
+            dir.join("mailed.p7m").to_str().unwrap(),
+            "--key",
+            dir.join("safe.p12").to_str().unwrap(),
+            "--out",
+            dir.join("safe.tgz").to_str().unwrap(),
+            "--passphrase-stdin",
+        ],
+        "correct horse battery\n",
+    );
+    assert_eq!(dec.code, 0, "{}{}", dec.stdout, dec.stderr);
+    plains.push(std::fs::read(dir.join("safe.tgz")).unwrap());
+    assert!(
+        plains.windows(2).all(|w| w[0] == w[1]),
+        "every key opens the same archive"
+    );
+    let files = untar_gz(&plains[0]);
+    assert!(
+        files.values().any(|v| v.contains("secret result of vip")),
+        "{:?}",
+        files.keys()
+    );
+    let wrong = p.controller_stdin(
+        &[
+            "decrypt",
+            dir.join("mailed.p7m").to_str().unwrap(),
+            "--key",
+            dir.join("safe.p12").to_str().unwrap(),
+            "--out",
+            dir.join("x.tgz").to_str().unwrap(),
+            "--passphrase-stdin",
+        ],
+        "wrong\n",
+    );
+    assert_eq!(wrong.code, 2);
+    assert!(
+        wrong.stderr.contains("safe.p12: wrong passphrase"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(!dir.join("x.tgz").exists(), "nothing half-written");
+    let _ = std::fs::remove_file(&marker);
+}
