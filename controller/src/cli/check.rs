@@ -112,7 +112,6 @@ async fn check_keys(
                 Err(e) => errors.push(format!("{at}: archive: encrypt: {e}")),
             }
         }
-
     }
     warnings.sort();
     warnings.dedup();

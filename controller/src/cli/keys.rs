@@ -9,7 +9,8 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use super::{BadInput, Cli, EXIT_OK};
 use crate::clock::now_ms;
 use crate::pki::cms::{self, KeyKind, gmt};
-use crate::store::{KeyRow, Store};
+use crate::pki::keys;
+use crate::store::Store;
 
 /// Certificates and keys read from files are this size at most.
 const MAX_FILE: u64 = 1 << 20;
@@ -84,21 +85,6 @@ fn read_bounded(path: &std::path::Path) -> Result<Vec<u8>, BadInput> {
         .map_err(|e| BadInput(format!("{}: {e}", path.display())))
 }
 
-/// A key's name: letters, digits, `-`, `_`, `.`, 1 to 64 characters.
-fn check_name(name: &str) -> Result<(), BadInput> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        return Err(BadInput(format!(
-            "key name `{name}`: 1 to 64 letters, digits, `-`, `_` or `.`"
-        )));
-    }
-    Ok(())
-}
-
 fn passphrase(stdin: bool, twice: bool) -> anyhow::Result<String> {
     if stdin {
         let mut line = String::new();
@@ -112,17 +98,8 @@ fn passphrase(stdin: bool, twice: bool) -> anyhow::Result<String> {
     Ok(first)
 }
 
-/// The jobs whose archive is encrypted to `name`.
-fn used_by(cfg: &crate::project::ProjectConfig, name: &str) -> Vec<String> {
-    ordo_jobs::load_all(&cfg.jobs)
-        .map(|set| {
-            set.jobs
-                .values()
-                .filter(|j| j.encrypt.iter().any(|(k, _)| k == name))
-                .map(|j| j.name.clone())
-                .collect()
-        })
-        .unwrap_or_default()
+fn jobs(cfg: &crate::project::ProjectConfig) -> ordo_jobs::JobSet {
+    ordo_jobs::load_all(&cfg.jobs).unwrap_or_default()
 }
 
 pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
@@ -134,27 +111,16 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
     let r = match c {
         KeysCmd::List => list(&store, &cfg).await,
         KeysCmd::Add { name, cert, backup } => {
-            check_name(name)?;
             let pem = read_bounded(cert)?;
-            let what = format!("key `{name}` ({})", cert.display());
-            let (_, info) =
-                cms::read_cert(&pem, &what, now_ms()).map_err(|e| BadInput(e.to_string()))?;
-            let row = KeyRow {
-                name: name.clone(),
-                cert_pem: String::from_utf8_lossy(&pem).into_owned(),
-                backup: *backup,
-                ..key_row(&info, &me)
-            };
-            store
-                .insert_key(&row)
+            let k = keys::add(&store, name, &pem, *backup, &me, now_ms())
                 .await
-                .map_err(|e| BadInput(e.to_string()))?;
-            crate::auth::audit(&store, &me, "", "key add", name, &info.cn).await;
+                .map_err(|e| BadInput(format!("{e} ({})", cert.display())))?;
+            crate::auth::audit(&store, &me, "", "key add", name, &k.cn).await;
             say!(
                 "key {name} added: CN={}, {}, expires {}",
-                info.cn,
-                info.key_type,
-                gmt(info.not_after)
+                k.cn,
+                k.key_type,
+                gmt(k.not_after)
             );
             Ok(EXIT_OK)
         }
@@ -164,55 +130,22 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
             rename,
             backup,
         } => {
-            let k = store
-                .key(name)
-                .await?
-                .ok_or_else(|| BadInput(format!("no key `{name}`")))?;
-            let new = rename.clone().unwrap_or_else(|| name.clone());
-            check_name(&new)?;
-            if new != *name && !used_by(&cfg, name).is_empty() {
-                return Err(BadInput(format!(
-                    "key `{name}` is used by {}: rename it there too, then here",
-                    used_by(&cfg, name).join(", ")
-                ))
-                .into());
-            }
-            store
-                .update_key(name, &new, backup.unwrap_or(k.backup))
+            let k = keys::edit(&store, &jobs(&cfg), name, rename.as_deref(), *backup)
                 .await
-                .map_err(|e| BadInput(e.to_string()))?;
-            crate::auth::audit(
-                &store,
-                &me,
-                "",
-                "key edit",
-                name,
-                &format!("name={new} backup={}", backup.unwrap_or(k.backup)),
-            )
-            .await;
+                .map_err(BadInput)?;
+            let detail = format!("name={} backup={}", k.name, k.backup);
+            crate::auth::audit(&store, &me, "", "key edit", name, &detail).await;
             say!(
-                "key {new}: {}",
-                if backup.unwrap_or(k.backup) {
-                    "backup"
-                } else {
-                    "personal"
-                }
+                "key {}: {}",
+                k.name,
+                if k.backup { "backup" } else { "personal" }
             );
             Ok(EXIT_OK)
         }
         KeysCmd::Delete { name, force } => {
-            let users = used_by(&cfg, name);
-            if !users.is_empty() && !force {
-                return Err(BadInput(format!(
-                    "key `{name}` is used by {}: change those jobs first, or --force",
-                    users.join(", ")
-                ))
-                .into());
-            }
-            store
-                .delete_key(name)
+            keys::delete(&store, &jobs(&cfg), name, *force)
                 .await
-                .map_err(|e| BadInput(e.to_string()))?;
+                .map_err(BadInput)?;
             crate::auth::audit(&store, &me, "", "key delete", name, "").await;
             say!("key {name} deleted");
             Ok(EXIT_OK)
@@ -222,27 +155,7 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
     r
 }
 
-fn key_row(info: &cms::CertInfo, me: &str) -> KeyRow {
-    KeyRow {
-        cn: info.cn.clone(),
-        issuer: info.issuer.clone(),
-        serial: info.serial.clone(),
-        key_type: info.key_type.clone(),
-        not_after: info.not_after,
-        added_by: me.to_string(),
-        added_at: now_ms(),
-        ..KeyRow::default()
-    }
-}
-
 async fn generate(store: &Store, a: &GenerateArgs, me: &str) -> anyhow::Result<i32> {
-    check_name(&a.name)?;
-    if a.cn.is_empty() || a.cn.len() > 64 {
-        return Err(BadInput("--cn: 1 to 64 characters".into()).into());
-    }
-    if !(1..=3650).contains(&a.days) {
-        return Err(BadInput("--days: 1 to 3650".into()).into());
-    }
     let kind = match a.kind.as_str() {
         "rsa" => KeyKind::Rsa3072,
         "ec" => KeyKind::EcP256,
@@ -255,29 +168,21 @@ async fn generate(store: &Store, a: &GenerateArgs, me: &str) -> anyhow::Result<i
         return Err(BadInput(format!("{} exists: not replaced", a.out.display())).into());
     }
     let pass = passphrase(a.passphrase_stdin, true)?;
-    if pass.chars().count() < 8 {
-        return Err(BadInput("the passphrase: at least 8 characters".into()).into());
-    }
-    let (key, cert) = cms::generate(&a.cn, a.days, kind)?;
-    let p12 = matches!(
-        a.out.extension().and_then(|e| e.to_str()),
-        Some("p12" | "pfx")
-    );
-    let bytes = if p12 {
-        cms::to_pkcs12(&a.name, &key, &cert, &pass)?
-    } else {
-        cms::to_pem(&key, &cert, &pass)?
-    };
-    let info = cms::cert_info(&cert)?;
-    let row = KeyRow {
-        name: a.name.clone(),
-        cert_pem: String::from_utf8_lossy(&cert.to_pem()?).into_owned(),
+    let spec = keys::GenerateSpec {
+        name: &a.name,
+        cn: &a.cn,
+        days: a.days,
+        kind,
         backup: a.backup,
-        generated: true,
-        ..key_row(&info, me)
+        passphrase: &pass,
+        pkcs12: matches!(
+            a.out.extension().and_then(|e| e.to_str()),
+            Some("p12" | "pfx")
+        ),
     };
+    let (row, file) = keys::generate(&spec, me, now_ms()).map_err(BadInput)?;
     // The private key first: if it cannot be written, nothing is recorded.
-    crate::project::write_private(&a.out, &bytes)
+    crate::project::write_private(&a.out, &file)
         .map_err(|e| BadInput(format!("{}: {e}", a.out.display())))?;
     if let Err(e) = store.insert_key(&row).await {
         let _ = std::fs::remove_file(&a.out);
@@ -287,9 +192,9 @@ async fn generate(store: &Store, a: &GenerateArgs, me: &str) -> anyhow::Result<i
     say!(
         "key {} generated: CN={}, {}, expires {}; its private key is in {} (give it to its owner: the controller keeps only the certificate)",
         a.name,
-        info.cn,
-        info.key_type,
-        gmt(info.not_after),
+        row.cn,
+        row.key_type,
+        gmt(row.not_after),
         a.out.display()
     );
     Ok(EXIT_OK)
@@ -297,6 +202,7 @@ async fn generate(store: &Store, a: &GenerateArgs, me: &str) -> anyhow::Result<i
 
 async fn list(store: &Store, cfg: &crate::project::ProjectConfig) -> anyhow::Result<i32> {
     let now = now_ms();
+    let all_jobs = jobs(cfg);
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header([
@@ -319,7 +225,7 @@ async fn list(store: &Store, cfg: &crate::project::ProjectConfig) -> anyhow::Res
         let used = if k.backup {
             "every encryption".to_string()
         } else {
-            used_by(cfg, &k.name).join(", ")
+            keys::used_by(&all_jobs, &k.name).join(", ")
         };
         t.add_row([
             k.name,

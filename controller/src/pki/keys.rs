@@ -46,3 +46,175 @@ pub async fn recipients(
     }
     Ok((certs, warnings))
 }
+
+/// A key's name: letters, digits, `-`, `_`, `.`, 1 to 64 characters.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(format!(
+            "key name `{name}`: 1 to 64 letters, digits, `-`, `_` or `.`"
+        ));
+    }
+    Ok(())
+}
+
+/// The jobs whose archive is encrypted to `name`.
+pub fn used_by(jobs: &ordo_jobs::JobSet, name: &str) -> Vec<String> {
+    jobs.jobs
+        .values()
+        .filter(|j| j.encrypt.iter().any(|(k, _)| k == name))
+        .map(|j| j.name.clone())
+        .collect()
+}
+
+fn row_of(
+    name: &str,
+    info: &cms::CertInfo,
+    pem: String,
+    backup: bool,
+    who: &str,
+    now: i64,
+) -> KeyRow {
+    KeyRow {
+        name: name.to_string(),
+        cert_pem: pem,
+        cn: info.cn.clone(),
+        issuer: info.issuer.clone(),
+        serial: info.serial.clone(),
+        key_type: info.key_type.clone(),
+        not_after: info.not_after,
+        backup,
+        generated: false,
+        added_by: who.to_string(),
+        added_at: now,
+    }
+}
+
+/// Imports a certificate (PEM) under `name`: only its public part is kept.
+pub async fn add(
+    store: &Store,
+    name: &str,
+    pem: &[u8],
+    backup: bool,
+    who: &str,
+    now: i64,
+) -> Result<KeyRow, String> {
+    check_name(name)?;
+    if pem.len() > 64 * 1024 {
+        return Err(format!("key `{name}`: a certificate of at most 64 KiB"));
+    }
+    let (_, info) =
+        cms::read_cert(pem, &format!("key `{name}`"), now).map_err(|e| e.to_string())?;
+    let row = row_of(
+        name,
+        &info,
+        String::from_utf8_lossy(pem).into_owned(),
+        backup,
+        who,
+        now,
+    );
+    store.insert_key(&row).await.map_err(|e| e.to_string())?;
+    Ok(row)
+}
+
+/// What `generate` is asked for.
+pub struct GenerateSpec<'a> {
+    pub name: &'a str,
+    pub cn: &'a str,
+    pub days: u32,
+    pub kind: cms::KeyKind,
+    pub backup: bool,
+    pub passphrase: &'a str,
+    /// PKCS#12, else encrypted PEM (key and certificate).
+    pub pkcs12: bool,
+}
+
+/// A new key pair for its owner: the row to record (the certificate) and the private key
+/// file to hand over once, protected by the passphrase. Nothing is recorded here.
+pub fn generate(g: &GenerateSpec<'_>, who: &str, now: i64) -> Result<(KeyRow, Vec<u8>), String> {
+    check_name(g.name)?;
+    if g.cn.trim().is_empty() || g.cn.len() > 64 {
+        return Err("CN: 1 to 64 characters".into());
+    }
+    if !(1..=3650).contains(&g.days) {
+        return Err("days: 1 to 3650".into());
+    }
+    if g.passphrase.chars().count() < 8 || g.passphrase.len() > 1024 {
+        return Err("the passphrase: 8 to 1024 characters".into());
+    }
+    let (key, cert) = cms::generate(g.cn, g.days, g.kind).map_err(|e| e.to_string())?;
+    let file = if g.pkcs12 {
+        cms::to_pkcs12(g.name, &key, &cert, g.passphrase)
+    } else {
+        cms::to_pem(&key, &cert, g.passphrase)
+    }
+    .map_err(|e| e.to_string())?;
+    let info = cms::cert_info(&cert).map_err(|e| e.to_string())?;
+    let pem = cert.to_pem().map_err(|e| e.to_string())?;
+    let mut row = row_of(
+        g.name,
+        &info,
+        String::from_utf8_lossy(&pem).into_owned(),
+        g.backup,
+        who,
+        now,
+    );
+    row.generated = true;
+    Ok((row, file))
+}
+
+/// Renames a key or sets whether it is a backup key; refused for a rename while jobs
+/// name it.
+pub async fn edit(
+    store: &Store,
+    jobs: &ordo_jobs::JobSet,
+    name: &str,
+    rename: Option<&str>,
+    backup: Option<bool>,
+) -> Result<KeyRow, String> {
+    let k = store
+        .key(name)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no key `{name}`"))?;
+    let new = rename.unwrap_or(name);
+    check_name(new)?;
+    let users = used_by(jobs, name);
+    if new != name && !users.is_empty() {
+        return Err(format!(
+            "key `{name}` is used by {}: rename it there too, then here",
+            users.join(", ")
+        ));
+    }
+    let backup = backup.unwrap_or(k.backup);
+    store
+        .update_key(name, new, backup)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(KeyRow {
+        name: new.to_string(),
+        backup,
+        ..k
+    })
+}
+
+/// Deletes a key; refused while jobs use it, unless `force`.
+pub async fn delete(
+    store: &Store,
+    jobs: &ordo_jobs::JobSet,
+    name: &str,
+    force: bool,
+) -> Result<(), String> {
+    let users = used_by(jobs, name);
+    if !users.is_empty() && !force {
+        return Err(format!(
+            "key `{name}` is used by {}: change those jobs first, or force",
+            users.join(", ")
+        ));
+    }
+    store.delete_key(name).await.map_err(|e| e.to_string())
+}
