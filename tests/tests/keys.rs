@@ -325,3 +325,94 @@ fn the_vip_job_mails_an_archive_only_its_keys_open() {
     assert!(!dir.join("x.tgz").exists(), "nothing half-written");
     let _ = std::fs::remove_file(&marker);
 }
+
+/// The same through the API, for administrators only: the list, a certificate imported,
+/// a key pair whose private key is in the one answer, rename and backup, delete refused
+/// while a job uses the key.
+#[test]
+fn keys_through_the_api() {
+    use base64::Engine;
+    let p = Project::new();
+    let dir = p.path().to_path_buf();
+    p.write("inventory.yaml", "servers:\n  vip: { transport: local }\n");
+    p.write(
+        "jobs/vip/collect.yaml",
+        "targets: all\nsteps: [{ command: 'true' }]\narchive: { encrypt: [alice] }\n",
+    );
+    let admin = p.admin_token();
+    p.add_user("olga", "operator", &["--projects", "vip"]);
+    let olga = p.token("olga");
+    let port = ordo_tests::free_port();
+    let _serve = p.serve(&[], &["--listen", &format!("http://127.0.0.1:{port}")]);
+    ordo_tests::wait_for_port(port, "serve");
+    let api = ordo_tests::api::Api::http(port).token(&admin);
+    let op = ordo_tests::api::Api::http(port).token(&olga);
+    assert_eq!(op.get("/api/v1/keys").status, 403);
+
+    ok(
+        &dir,
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout alice.key -out alice.pem -days 365 -subj /CN=Alice 2>/dev/null",
+    );
+    let pem = std::fs::read_to_string(dir.join("alice.pem")).unwrap();
+    let body = serde_json::json!({"name": "alice", "cert": pem}).to_string();
+    let r = api.post("/api/v1/keys", &body);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["cn"], "Alice");
+    assert_eq!(r.json["used_by"], serde_json::json!(["vip/collect"]));
+    let bad = api.post("/api/v1/keys", r#"{"name": "x", "cert": "nope"}"#);
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json["error"]["field"], "cert", "{}", bad.text);
+
+    let r = api.post(
+        "/api/v1/keys/generate",
+        r#"{"name": "safe", "cn": "Backup", "type": "ec", "backup": true, "passphrase": "long enough"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["type"], "EC P-256");
+    let p12 = base64::engine::general_purpose::STANDARD
+        .decode(r.json["private_key"].as_str().unwrap())
+        .unwrap();
+    std::fs::write(dir.join("safe.p12"), p12).unwrap();
+    ok(
+        &dir,
+        "openssl pkcs12 -in safe.p12 -nodes -passin 'pass:long enough' -out safe.pem 2>/dev/null",
+    );
+    let list = api.get("/api/v1/keys");
+    assert_eq!(
+        list.json["keys"].as_array().unwrap().len(),
+        2,
+        "{}",
+        list.text
+    );
+    assert!(
+        !list.text.contains("PRIVATE KEY") && !list.text.contains("private_key"),
+        "never shown again: {}",
+        list.text
+    );
+    let short = api.post(
+        "/api/v1/keys/generate",
+        r#"{"name": "k2", "cn": "K", "passphrase": "short"}"#,
+    );
+    assert_eq!(short.json["error"]["field"], "passphrase", "{}", short.text);
+
+    let r = api.call(
+        "PATCH",
+        "/api/v1/keys/safe",
+        Some(r#"{"name": "vault", "backup": false}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.json["name"].as_str(), r.json["backup"].as_bool()),
+        (Some("vault"), Some(false))
+    );
+    let r = api.call("PATCH", "/api/v1/keys/alice", Some(r#"{"name": "alicia"}"#));
+    assert_eq!(r.status, 400, "renaming a key a job names: {}", r.text);
+    let r = api.call("DELETE", "/api/v1/keys/alice", None);
+    assert_eq!(r.status, 409, "{}", r.text);
+    let r = api.call("DELETE", "/api/v1/keys/alice?force=true", None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = api.call("DELETE", "/api/v1/keys/nobody", None);
+    assert_eq!(r.status, 404, "{}", r.text);
+    let audit = api.get("/api/v1/audit?action=key%20generate");
+    assert!(audit.text.contains("safe"), "{}", audit.text);
+}

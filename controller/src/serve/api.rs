@@ -18,6 +18,7 @@ use super::api_alerts as alerts;
 use super::api_executions as execs;
 use super::api_fleet as fleet;
 use super::api_jobs as jobs;
+use super::api_keys as keys;
 use super::api_login as login;
 use super::error::{ApiError, ApiResult};
 use super::guard::Caller;
@@ -79,6 +80,11 @@ api_routes! {
     put "/api/v1/alerts/{account}" alerts::replace, false, "Replace an account's alert configuration: switches, mails, webhook, projects' rules";
     patch "/api/v1/alerts/{account}" alerts::patch, false, "Change part of an account's alert configuration (mails_to_add, mails_to_delete, rules by project)";
     get "/api/v1/alerts/{account}/queue" alerts::queue, false, "An account's alerts: to whom, due when, sent or why not";
+    get "/api/v1/keys" keys::list, false, "Encryption keys: personal and backup, expiry, the jobs using each (admin)";
+    post "/api/v1/keys" keys::add, false, "Import a certificate as an encryption key: {name, cert (PEM), backup} (admin)";
+    post "/api/v1/keys/generate" keys::generate, false, "Make a key pair for its owner; the private key is in this answer only (admin)";
+    patch "/api/v1/keys/{name}" keys::edit, false, "Rename a key, or make it a backup key or not (admin)";
+    delete "/api/v1/keys/{name}" keys::delete, false, "Delete a key; ?force=true even while jobs use it (admin)";
 }
 
 /// The whole application: the routes, the body limit, the Host/Origin guard and headers.

@@ -9,6 +9,7 @@ pub(crate) mod api_alerts;
 mod api_executions;
 mod api_fleet;
 mod api_jobs;
+mod api_keys;
 mod api_login;
 pub mod console;
 pub mod error;

@@ -1,0 +1,223 @@
+//! `/api/v1/keys`: encryption keys, for administrators: the list (personal and backup,
+//! expiry in GMT, the jobs using each), import of a certificate, a key pair made for its
+//! owner (the private key is in this one answer, never kept), rename, backup or not,
+//! delete.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Server;
+use super::api::Body;
+use super::error::{ApiError, ApiResult};
+use super::guard::Caller;
+use crate::clock::now_ms;
+use crate::pki::cms::{KeyKind, gmt};
+use crate::pki::keys;
+use crate::store::KeyRow;
+
+type Shared = State<Arc<Server>>;
+
+pub fn key_json(k: &KeyRow, jobs: &ordo_jobs::JobSet, now: i64) -> Value {
+    json!({
+        "name": k.name, "backup": k.backup, "cn": k.cn, "issuer": k.issuer, "serial": k.serial,
+        "type": k.key_type, "expires_at": k.not_after, "expires": gmt(k.not_after),
+        "expired": k.not_after <= now,
+        "expires_soon": k.not_after > now && k.not_after - now < keys::EXPIRY_WARNING_DAYS * 86_400_000,
+        "generated": k.generated, "added_by": k.added_by, "added_at": k.added_at,
+        "used_by": if k.backup { json!("every encryption") } else { json!(keys::used_by(jobs, &k.name)) },
+    })
+}
+
+pub async fn list(State(s): Shared, c: Caller) -> ApiResult<Json<Value>> {
+    c.require_admin()?;
+    let env = s.env();
+    let now = now_ms();
+    let list: Vec<Value> = s
+        .store
+        .keys()
+        .await?
+        .iter()
+        .map(|k| key_json(k, &env.jobs, now))
+        .collect();
+    Ok(Json(json!({ "keys": list })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddBody {
+    name: String,
+    /// The certificate, PEM.
+    cert: String,
+    #[serde(default)]
+    backup: bool,
+}
+
+pub async fn add(State(s): Shared, c: Caller, Body(b): Body<AddBody>) -> ApiResult<Json<Value>> {
+    c.require_admin()?;
+    let k = keys::add(
+        &s.store,
+        &b.name,
+        b.cert.as_bytes(),
+        b.backup,
+        &c.who.label(),
+        now_ms(),
+    )
+    .await
+    .map_err(|e| ApiError::field("cert", e))?;
+    c.audit(&s, "key add", &k.name, &k.cn).await;
+    Ok(Json(key_json(&k, &s.env().jobs, now_ms())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateBody {
+    name: String,
+    cn: String,
+    #[serde(default = "two_years")]
+    days: u32,
+    /// rsa (3072) or ec (P-256).
+    #[serde(default = "rsa", rename = "type")]
+    kind: String,
+    #[serde(default)]
+    backup: bool,
+    passphrase: String,
+    /// p12 (default) or pem.
+    #[serde(default = "p12")]
+    format: String,
+}
+
+fn two_years() -> u32 {
+    730
+}
+fn rsa() -> String {
+    "rsa".into()
+}
+fn p12() -> String {
+    "p12".into()
+}
+
+/// A key pair for its owner: the answer carries the private key (base64), once.
+pub async fn generate(
+    State(s): Shared,
+    c: Caller,
+    Body(b): Body<GenerateBody>,
+) -> ApiResult<Json<Value>> {
+    c.require_admin()?;
+    let kind = match b.kind.as_str() {
+        "rsa" => KeyKind::Rsa3072,
+        "ec" => KeyKind::EcP256,
+        other => return Err(ApiError::field("type", format!("`{other}`: rsa or ec"))),
+    };
+    let pkcs12 = match b.format.as_str() {
+        "p12" => true,
+        "pem" => false,
+        other => return Err(ApiError::field("format", format!("`{other}`: p12 or pem"))),
+    };
+    let (row, file) = tokio::task::spawn_blocking({
+        let who = c.who.label();
+        let (name, cn, pass) = (b.name.clone(), b.cn.clone(), b.passphrase.clone());
+        let (days, backup) = (b.days, b.backup);
+        move || {
+            let spec = keys::GenerateSpec {
+                name: &name,
+                cn: &cn,
+                days,
+                kind,
+                backup,
+                passphrase: &pass,
+                pkcs12,
+            };
+            keys::generate(&spec, &who, now_ms())
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?
+    .map_err(|e| ApiError::field(field_of(&e), e))?;
+    s.store
+        .insert_key(&row)
+        .await
+        .map_err(|e| ApiError::field("name", e.to_string()))?;
+    c.audit(&s, "key generate", &row.name, &row.cn).await;
+    let mut v = key_json(&row, &s.env().jobs, now_ms());
+    v["private_key"] = json!(base64::engine::general_purpose::STANDARD.encode(&file));
+    v["private_key_format"] = json!(if pkcs12 { "p12" } else { "pem" });
+    Ok(Json(v))
+}
+
+/// The request field a key error is about.
+fn field_of(e: &str) -> &'static str {
+    if e.starts_with("key name") {
+        "name"
+    } else if e.starts_with("CN") {
+        "cn"
+    } else if e.starts_with("days") {
+        "days"
+    } else {
+        "passphrase"
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditBody {
+    name: Option<String>,
+    backup: Option<bool>,
+}
+
+pub async fn edit(
+    State(s): Shared,
+    c: Caller,
+    Path(name): Path<String>,
+    Body(b): Body<EditBody>,
+) -> ApiResult<Json<Value>> {
+    c.require_admin()?;
+    let env = s.env();
+    let k = keys::edit(&s.store, &env.jobs, &name, b.name.as_deref(), b.backup)
+        .await
+        .map_err(|e| {
+            if e.starts_with("no key") {
+                ApiError::NotFound(e)
+            } else {
+                ApiError::field("name", e)
+            }
+        })?;
+    c.audit(
+        &s,
+        "key edit",
+        &name,
+        &format!("name={} backup={}", k.name, k.backup),
+    )
+    .await;
+    Ok(Json(key_json(&k, &env.jobs, now_ms())))
+}
+
+#[derive(Deserialize)]
+pub struct DeleteQuery {
+    force: Option<String>,
+}
+
+pub async fn delete(
+    State(s): Shared,
+    c: Caller,
+    Path(name): Path<String>,
+    Query(q): Query<DeleteQuery>,
+) -> ApiResult<Json<Value>> {
+    c.require_admin()?;
+    let force = q.force.as_deref() == Some("true");
+    keys::delete(&s.store, &s.env().jobs, &name, force)
+        .await
+        .map_err(|e| {
+            if e.starts_with("no key") {
+                ApiError::NotFound(e)
+            } else {
+                ApiError::Conflict(e)
+            }
+        })?;
+    c.audit(&s, "key delete", &name, "").await;
+    Ok(Json(json!({ "deleted": name })))
+}
