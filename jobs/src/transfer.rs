@@ -230,6 +230,9 @@ pub struct Profile {
     pub retry: RetryPolicy,
     pub ack: Option<AckPolicy>,
     pub receiving: Receiving,
+    /// The payload is encrypted (CMS) to these keys and every backup key before it is
+    /// deposited, with where each is named.
+    pub encrypt: Vec<(String, ordo_inventory::Pos)>,
 }
 
 pub const TOKENS: &[(&str, &str)] = &[

@@ -416,3 +416,91 @@ fn keys_through_the_api() {
     let audit = api.get("/api/v1/audit?action=key%20generate");
     assert!(audit.text.contains("safe"), "{}", audit.text);
 }
+
+/// A transfer profile with `encrypt:`: the partner receives `<name>.gz.p7m`, which the
+/// key's holder (and the backup key's) decrypt and unzip to the very file sent.
+#[test]
+fn a_profile_encrypts_the_payload_it_deposits() {
+    let p = Project::new();
+    let dir = p.path().to_path_buf();
+    p.write("inventory.yaml", "servers: {}\n");
+    for d in ["in", "bak", "partner"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    p.write(
+        "profiles/tresor.yaml",
+        &format!(
+            "folder: {{ path: {} }}\nencrypt: [dgfip]\n",
+            dir.join("partner").display()
+        ),
+    );
+    p.write(
+        "jobs/mandats.yaml",
+        &format!(
+            "kind: transfer\ntransfer: {{ profile: tresor, source: {}, pattern: \"M*\", backup: {}, compress: true, watch: false }}\n",
+            dir.join("in").display(),
+            dir.join("bak").display()
+        ),
+    );
+    let check = p.controller(&["check"]).expect_code(2);
+    assert!(
+        check.stderr.contains("tresor.yaml:2:")
+            && check.stderr.contains("encrypt: key `dgfip` does not exist"),
+        "{}",
+        check.stderr
+    );
+    ok(
+        &dir,
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -keyout dgfip.key -out dgfip.pem -days 365 -subj /CN=DGFiP 2>/dev/null",
+    );
+    ok(
+        &dir,
+        "openssl req -x509 -newkey rsa:3072 -nodes -keyout safe.key -out safe.pem -days 365 -subj /CN=Backup 2>/dev/null",
+    );
+    p.controller(&[
+        "keys",
+        "add",
+        "dgfip",
+        "--cert",
+        dir.join("dgfip.pem").to_str().unwrap(),
+    ])
+    .expect_code(0);
+    p.controller(&[
+        "keys",
+        "add",
+        "safe",
+        "--cert",
+        dir.join("safe.pem").to_str().unwrap(),
+        "--backup",
+    ])
+    .expect_code(0);
+    p.controller(&["check"]).expect_code(0);
+    let content: String = (0..5000).map(|i| format!("mandat line {i}\n")).collect();
+    std::fs::write(dir.join("in/M0001.xml"), &content).unwrap();
+    p.controller(&["run", "mandats", "--no-progress"])
+        .expect_code(0);
+    let sent = dir.join("partner/M0001.xml.gz.p7m");
+    assert!(
+        sent.is_file(),
+        "{:?}",
+        std::fs::read_dir(dir.join("partner"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect::<Vec<_>>()
+    );
+    assert!(!dir.join("partner/M0001.xml").exists() && !dir.join("partner/M0001.xml.gz").exists());
+    for key in ["dgfip.key", "safe.key"] {
+        ok(
+            &dir,
+            &format!(
+                "openssl cms -decrypt -inform DER -in partner/M0001.xml.gz.p7m -inkey {key} -out {key}.gz && gunzip -f {key}.gz"
+            ),
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join(key)).unwrap(),
+            content,
+            "{key}"
+        );
+    }
+}

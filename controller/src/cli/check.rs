@@ -57,9 +57,13 @@ pub async fn run(cli: &Cli) -> anyhow::Result<i32> {
             problems.push(d.to_string());
         }
     }
-    if let Err(BadInput(e)) = crate::project::profiles(&cfg, &set) {
-        problems.push(e);
-    }
+    let profiles = match crate::project::profiles(&cfg, &set) {
+        Ok(p) => p,
+        Err(BadInput(e)) => {
+            problems.push(e);
+            Default::default()
+        }
+    };
     // A job whose targets select no server cannot run: say so now, not at 6 a.m.
     if let Some(inv) = &inventory {
         for job in set.jobs.values() {
@@ -70,8 +74,10 @@ pub async fn run(cli: &Cli) -> anyhow::Result<i32> {
     }
     // Encrypted archives: every key exists and has not expired; what expires soon, or a
     // missing backup key, is a warning.
-    if set.jobs.values().any(|j| !j.encrypt.is_empty()) {
-        let (errors, warnings) = check_keys(&cfg, &set).await?;
+    if set.jobs.values().any(|j| !j.encrypt.is_empty())
+        || profiles.values().any(|p| !p.encrypt.is_empty())
+    {
+        let (errors, warnings) = check_keys(&cfg, &set, &profiles).await?;
         problems.extend(errors);
         for w in warnings {
             eprintln!("warning: {w}");
@@ -98,18 +104,24 @@ pub async fn run(cli: &Cli) -> anyhow::Result<i32> {
 async fn check_keys(
     cfg: &crate::project::ProjectConfig,
     set: &ordo_jobs::JobSet,
+    profiles: &std::collections::BTreeMap<String, ordo_jobs::transfer::Profile>,
 ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     crate::project::private_data_dir(cfg)?;
     let store = crate::store::Store::open(&crate::project::database_url(cfg)).await?;
     crate::project::private_database(cfg);
     let now = crate::clock::now_ms();
     let (mut errors, mut warnings) = (Vec::new(), Vec::new());
-    for job in set.jobs.values().filter(|j| !j.encrypt.is_empty()) {
-        for (name, pos) in &job.encrypt {
-            let at = format!("{}:{}:{}", job.file.display(), pos.line, pos.column);
+    let named = set
+        .jobs
+        .values()
+        .map(|j| (&j.file, &j.encrypt, "archive: encrypt"))
+        .chain(profiles.values().map(|p| (&p.file, &p.encrypt, "encrypt")));
+    for (file, keys, what) in named {
+        for (name, pos) in keys {
+            let at = format!("{}:{}:{}: {what}", file.display(), pos.line, pos.column);
             match crate::pki::keys::recipients(&store, &[name.as_str()], now).await {
                 Ok((_, w)) => warnings.extend(w),
-                Err(e) => errors.push(format!("{at}: archive: encrypt: {e}")),
+                Err(e) => errors.push(format!("{at}: {e}")),
             }
         }
     }

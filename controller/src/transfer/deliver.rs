@@ -107,8 +107,25 @@ impl Sending<'_, '_> {
                 &row.sha256[..row.sha256.len().min(16)]
             ))
             .await;
-        let (name, compress, segment) =
+        let (mut name, mut compress, segment) =
             (f.name.clone(), self.spec.compress, self.spec.segment_size);
+        let mut local = local;
+        if !self.profile.encrypt.is_empty() {
+            match self.seal(&local, &name, compress, work).await {
+                Ok((sealed, sealed_name)) => {
+                    (local, name, compress) = (sealed, sealed_name, false);
+                }
+                Err(e) => {
+                    let why = format!(
+                        "not encrypted, so not sent: {e}; the file stays in {}",
+                        backup.shown
+                    );
+                    give_up(self.env, self.log, row, "failed", why).await?;
+                    self.out.failed += 1;
+                    return Ok(None);
+                }
+            }
+        }
         let w = work.to_path_buf();
         let built = tokio::task::spawn_blocking(move || {
             files::payload(&local, &name, compress, segment, &w)
@@ -138,6 +155,45 @@ impl Sending<'_, '_> {
                 .await;
         }
         Ok(Some(pieces))
+    }
+
+    /// The file (gzipped first when the scenario compresses) encrypted to the profile's
+    /// keys and every backup key: `<name>[.gz].p7m` in `work`.
+    async fn seal(
+        &self,
+        local: &Path,
+        name: &str,
+        compress: bool,
+        work: &Path,
+    ) -> Result<(std::path::PathBuf, String), String> {
+        let names: Vec<&str> = self
+            .profile
+            .encrypt
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let (certs, _) = crate::pki::keys::recipients(&self.env.store, &names, now_ms()).await?;
+        let (local, name, work) = (local.to_path_buf(), name.to_string(), work.to_path_buf());
+        tokio::task::spawn_blocking(move || {
+            let mut data = std::fs::read(&local).map_err(|e| e.to_string())?;
+            let mut out_name = name;
+            if compress {
+                use std::io::Write;
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                enc.write_all(&data).map_err(|e| e.to_string())?;
+                data = enc.finish().map_err(|e| e.to_string())?;
+                out_name.push_str(".gz");
+            }
+            out_name.push_str(".p7m");
+            let der = crate::pki::cms::encrypt(&data, &certs).map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+            let path = work.join(&out_name);
+            std::fs::write(&path, der).map_err(|e| e.to_string())?;
+            Ok((path, out_name))
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 
     /// Puts every piece at the partner, each with its retries; the remote names, or why

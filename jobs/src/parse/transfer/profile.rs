@@ -20,6 +20,7 @@ const PROFILE: &[&str] = &[
     "retry",
     "ack",
     "receive",
+    "encrypt",
 ];
 const ACK: &[&str] = &["mode", "file", "deadline"];
 const RECEIVE: &[&str] = &["dir", "name", "timestamp", "record_width"];
@@ -105,6 +106,10 @@ fn read_profile(root: &Node, file: &Path, name: &str, d: &mut Diagnostics) -> Op
             .unwrap_or_default(),
         ack,
         receiving,
+        encrypt: f
+            .get("encrypt")
+            .map(|e| e.str_list("encrypt", d))
+            .unwrap_or_default(),
     })
 }
 
