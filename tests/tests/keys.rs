@@ -504,3 +504,61 @@ fn a_profile_encrypts_the_payload_it_deposits() {
         );
     }
 }
+
+/// `serve` tells the top administrators by mail which keys expire within 30 days.
+#[test]
+fn serve_mails_the_administrators_about_keys_expiring_soon() {
+    let smtp = ordo_tests::smtp::SmtpServer::start();
+    let p = Project::new();
+    let dir = p.path().to_path_buf();
+    p.write(
+        "ordo.yaml",
+        &format!(
+            "mail:\n  from: ordo@example.com\n  smtp: {{ host: 127.0.0.1, port: {}, tls: none }}\n",
+            smtp.port
+        ),
+    );
+    p.write("inventory.yaml", "servers: {}\n");
+    p.add_user("ada", "admin", &[]);
+    ok(
+        &dir,
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout k.key -out soon.pem -days 10 -subj /CN=Soon 2>/dev/null",
+    );
+    ok(
+        &dir,
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout k2.key -out later.pem -days 300 -subj /CN=Later 2>/dev/null",
+    );
+    p.controller(&[
+        "keys",
+        "add",
+        "soon",
+        "--cert",
+        dir.join("soon.pem").to_str().unwrap(),
+    ])
+    .expect_code(0);
+    p.controller(&[
+        "keys",
+        "add",
+        "later",
+        "--cert",
+        dir.join("later.pem").to_str().unwrap(),
+    ])
+    .expect_code(0);
+    let port = ordo_tests::free_port();
+    let _serve = p.serve(&[], &["--listen", &format!("http://127.0.0.1:{port}")]);
+    let mails = smtp.wait_for(1);
+    let m = mails[0].parsed();
+    assert_eq!(m.subject(), Some("[ordo] 1 encryption key(s) expire soon"));
+    let body = m.body_text(0).unwrap_or_default().to_string();
+    assert!(
+        body.contains("key soon (CN=Soon) expires on") && !body.contains("later"),
+        "{body}"
+    );
+    let to = m
+        .to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(to, "ada@example.com");
+}

@@ -15,6 +15,7 @@ pub mod console;
 pub mod error;
 pub mod guard;
 pub mod http;
+mod key_expiry;
 mod owed;
 mod retention;
 mod scheduler;
@@ -252,6 +253,7 @@ pub async fn run(
             }
         }
     });
+    background.spawn(key_expiry::run(server.clone(), stop.clone()));
     background.spawn(scheduler::run(server.clone(), stop.clone()));
     background.close();
 
