@@ -374,3 +374,56 @@ fn form_post(api: &Api, path: &str, body: &str) -> u16 {
     api.call_raw("POST", path, body, "application/x-www-form-urlencoded")
         .status
 }
+
+/// An administrator's Keys page: a certificate pasted in becomes a personal key, is made a
+/// backup key, and is deleted; a bad certificate is refused by name.
+#[test]
+fn an_admin_manages_encryption_keys_in_the_console() {
+    let s = setup();
+    s.p.add_user("ada", "admin", &[]);
+    let dir = s.p.path();
+    let o = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg("openssl req -x509 -newkey rsa:2048 -nodes -keyout k.key -out k.pem -days 365 -subj /CN=Alice 2>/dev/null")
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(o.success());
+    let pem = std::fs::read_to_string(dir.join("k.pem")).unwrap();
+    let b = Browser::start("console-keys", 1280, 900);
+    let mut seen = HashSet::new();
+    log_in(&b, &s, "ada", &mut seen);
+    b.click("nav a[href='/admin/keys']");
+    b.wait_text("h1", 10, |t| t == "Encryption keys");
+    b.fill("#kname", "alice");
+    b.fill(
+        "#kcert",
+        "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----",
+    );
+    b.click("#add-key");
+    let err = b.wait_text("#error", 10, |t| !t.is_empty());
+    assert!(err.contains("key `alice`: not a PEM certificate"), "{err}");
+    b.fill("#kname", "alice");
+    b.fill("#kcert", &pem);
+    b.click("#add-key");
+    let personal = b.wait_text("#personal", 10, |t| t.contains("alice"));
+    assert!(
+        personal.contains("Alice") && personal.contains("RSA 2048") && personal.contains("GMT"),
+        "{personal}"
+    );
+    b.click("#personal tr[data-key=alice] .make-backup");
+    let backup = b.wait_text("#backup", 10, |t| t.contains("alice"));
+    assert!(backup.contains("every encryption"), "{backup}");
+    b.screenshot("keys");
+    b.click("#backup tr[data-key=alice] button.danger");
+    b.wait_text("#backup", 10, |t| !t.contains("alice"));
+    // Not for operators.
+    let vic = Browser::start("console-keys-operator", 800, 600);
+    log_in(&vic, &s, "olga", &mut seen);
+    vic.goto(&format!("{}/admin/keys", s.base));
+    assert!(
+        vic.text("main").contains("not an administrator"),
+        "{}",
+        vic.text("main")
+    );
+}
