@@ -503,6 +503,18 @@ fn a_profile_encrypts_the_payload_it_deposits() {
             "{key}"
         );
     }
+    let list = p.controller(&["keys", "list"]).expect_code(0).stdout;
+    assert!(
+        list.lines()
+            .any(|l| l.contains("dgfip") && l.contains("profile tresor")),
+        "{list}"
+    );
+    let refused = p.controller(&["keys", "delete", "dgfip"]).expect_code(2);
+    assert!(
+        refused.stderr.contains("used by profile tresor"),
+        "{}",
+        refused.stderr
+    );
 }
 
 /// `serve` tells the top administrators by mail which keys expire within 30 days.

@@ -98,8 +98,16 @@ fn passphrase(stdin: bool, twice: bool) -> anyhow::Result<String> {
     Ok(first)
 }
 
-fn jobs(cfg: &crate::project::ProjectConfig) -> ordo_jobs::JobSet {
-    ordo_jobs::load_all(&cfg.jobs).unwrap_or_default()
+/// The project's jobs and profiles (what names keys); empty when they do not load.
+fn project(
+    cfg: &crate::project::ProjectConfig,
+) -> (
+    ordo_jobs::JobSet,
+    std::collections::BTreeMap<String, ordo_jobs::transfer::Profile>,
+) {
+    let jobs = ordo_jobs::load_all(&cfg.jobs).unwrap_or_default();
+    let profiles = crate::project::profiles(cfg, &jobs).unwrap_or_default();
+    (jobs, profiles)
 }
 
 pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
@@ -108,8 +116,18 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
     let store = Store::open(&crate::project::database_url(&cfg)).await?;
     crate::project::private_database(&cfg);
     let me = format!("{} (cli)", crate::transport::current_user());
+    let (set, profiles) = project(&cfg);
     let r = match c {
-        KeysCmd::List => list(&store, &cfg).await,
+        KeysCmd::List => {
+            list(
+                &store,
+                &keys::Users {
+                    jobs: &set,
+                    profiles: &profiles,
+                },
+            )
+            .await
+        }
         KeysCmd::Add { name, cert, backup } => {
             let pem = read_bounded(cert)?;
             let k = keys::add(&store, name, &pem, *backup, &me, now_ms())
@@ -130,9 +148,18 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
             rename,
             backup,
         } => {
-            let k = keys::edit(&store, &jobs(&cfg), name, rename.as_deref(), *backup)
-                .await
-                .map_err(BadInput)?;
+            let k = keys::edit(
+                &store,
+                &keys::Users {
+                    jobs: &set,
+                    profiles: &profiles,
+                },
+                name,
+                rename.as_deref(),
+                *backup,
+            )
+            .await
+            .map_err(BadInput)?;
             let detail = format!("name={} backup={}", k.name, k.backup);
             crate::auth::audit(&store, &me, "", "key edit", name, &detail).await;
             say!(
@@ -143,9 +170,17 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
             Ok(EXIT_OK)
         }
         KeysCmd::Delete { name, force } => {
-            keys::delete(&store, &jobs(&cfg), name, *force)
-                .await
-                .map_err(BadInput)?;
+            keys::delete(
+                &store,
+                &keys::Users {
+                    jobs: &set,
+                    profiles: &profiles,
+                },
+                name,
+                *force,
+            )
+            .await
+            .map_err(BadInput)?;
             crate::auth::audit(&store, &me, "", "key delete", name, "").await;
             say!("key {name} deleted");
             Ok(EXIT_OK)
@@ -200,9 +235,8 @@ async fn generate(store: &Store, a: &GenerateArgs, me: &str) -> anyhow::Result<i
     Ok(EXIT_OK)
 }
 
-async fn list(store: &Store, cfg: &crate::project::ProjectConfig) -> anyhow::Result<i32> {
+async fn list(store: &Store, users: &keys::Users<'_>) -> anyhow::Result<i32> {
     let now = now_ms();
-    let all_jobs = jobs(cfg);
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header([
@@ -225,7 +259,7 @@ async fn list(store: &Store, cfg: &crate::project::ProjectConfig) -> anyhow::Res
         let used = if k.backup {
             "every encryption".to_string()
         } else {
-            keys::used_by(&all_jobs, &k.name).join(", ")
+            keys::used_by(users, &k.name).join(", ")
         };
         t.add_row([
             k.name,

@@ -62,12 +62,25 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The jobs whose archive is encrypted to `name`.
-pub fn used_by(jobs: &ordo_jobs::JobSet, name: &str) -> Vec<String> {
-    jobs.jobs
+/// What names keys: the jobs (`archive: encrypt`) and the transfer profiles (`encrypt`).
+pub struct Users<'a> {
+    pub jobs: &'a ordo_jobs::JobSet,
+    pub profiles: &'a std::collections::BTreeMap<String, ordo_jobs::transfer::Profile>,
+}
+
+/// The jobs whose archive, and the profiles whose payload, is encrypted to `name`.
+pub fn used_by(u: &Users<'_>, name: &str) -> Vec<String> {
+    let jobs = u
+        .jobs
+        .jobs
         .values()
-        .filter(|j| j.encrypt.iter().any(|(k, _)| k == name))
-        .map(|j| j.name.clone())
+        .filter(|j| j.encrypt.iter().any(|(k, _)| k == name));
+    let profiles = u
+        .profiles
+        .values()
+        .filter(|p| p.encrypt.iter().any(|(k, _)| k == name));
+    jobs.map(|j| j.name.clone())
+        .chain(profiles.map(|p| format!("profile {}", p.name)))
         .collect()
 }
 
@@ -171,7 +184,7 @@ pub fn generate(g: &GenerateSpec<'_>, who: &str, now: i64) -> Result<(KeyRow, Ve
 /// name it.
 pub async fn edit(
     store: &Store,
-    jobs: &ordo_jobs::JobSet,
+    jobs: &Users<'_>,
     name: &str,
     rename: Option<&str>,
     backup: Option<bool>,
@@ -205,7 +218,7 @@ pub async fn edit(
 /// Deletes a key; refused while jobs use it, unless `force`.
 pub async fn delete(
     store: &Store,
-    jobs: &ordo_jobs::JobSet,
+    jobs: &Users<'_>,
     name: &str,
     force: bool,
 ) -> Result<(), String> {

@@ -22,7 +22,15 @@ use crate::store::KeyRow;
 
 type Shared = State<Arc<Server>>;
 
-pub fn key_json(k: &KeyRow, jobs: &ordo_jobs::JobSet, now: i64) -> Value {
+/// What names keys in the loaded project.
+pub fn users(env: &crate::project::Env) -> keys::Users<'_> {
+    keys::Users {
+        jobs: &env.jobs,
+        profiles: &env.profiles,
+    }
+}
+
+pub fn key_json(k: &KeyRow, jobs: &keys::Users<'_>, now: i64) -> Value {
     json!({
         "name": k.name, "backup": k.backup, "cn": k.cn, "issuer": k.issuer, "serial": k.serial,
         "type": k.key_type, "expires_at": k.not_after, "expires": gmt(k.not_after),
@@ -42,7 +50,7 @@ pub async fn list(State(s): Shared, c: Caller) -> ApiResult<Json<Value>> {
         .keys()
         .await?
         .iter()
-        .map(|k| key_json(k, &env.jobs, now))
+        .map(|k| key_json(k, &users(&env), now))
         .collect();
     Ok(Json(json!({ "keys": list })))
 }
@@ -70,7 +78,7 @@ pub async fn add(State(s): Shared, c: Caller, Body(b): Body<AddBody>) -> ApiResu
     .await
     .map_err(|e| ApiError::field("cert", e))?;
     c.audit(&s, "key add", &k.name, &k.cn).await;
-    Ok(Json(key_json(&k, &s.env().jobs, now_ms())))
+    Ok(Json(key_json(&k, &users(&s.env()), now_ms())))
 }
 
 #[derive(Deserialize)]
@@ -143,7 +151,7 @@ pub async fn generate(
         .await
         .map_err(|e| ApiError::field("name", e.to_string()))?;
     c.audit(&s, "key generate", &row.name, &row.cn).await;
-    let mut v = key_json(&row, &s.env().jobs, now_ms());
+    let mut v = key_json(&row, &users(&s.env()), now_ms());
     v["private_key"] = json!(base64::engine::general_purpose::STANDARD.encode(&file));
     v["private_key_format"] = json!(if pkcs12 { "p12" } else { "pem" });
     Ok(Json(v))
@@ -177,7 +185,7 @@ pub async fn edit(
 ) -> ApiResult<Json<Value>> {
     c.require_admin()?;
     let env = s.env();
-    let k = keys::edit(&s.store, &env.jobs, &name, b.name.as_deref(), b.backup)
+    let k = keys::edit(&s.store, &users(&env), &name, b.name.as_deref(), b.backup)
         .await
         .map_err(|e| {
             if e.starts_with("no key") {
@@ -193,7 +201,7 @@ pub async fn edit(
         &format!("name={} backup={}", k.name, k.backup),
     )
     .await;
-    Ok(Json(key_json(&k, &env.jobs, now_ms())))
+    Ok(Json(key_json(&k, &users(&env), now_ms())))
 }
 
 #[derive(Deserialize)]
@@ -209,7 +217,7 @@ pub async fn delete(
 ) -> ApiResult<Json<Value>> {
     c.require_admin()?;
     let force = q.force.as_deref() == Some("true");
-    keys::delete(&s.store, &s.env().jobs, &name, force)
+    keys::delete(&s.store, &users(&s.env()), &name, force)
         .await
         .map_err(|e| {
             if e.starts_with("no key") {

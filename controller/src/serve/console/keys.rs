@@ -15,6 +15,7 @@ use crate::clock::now_ms;
 use crate::pki::cms::{KeyKind, gmt};
 use crate::pki::keys;
 use crate::serve::Server;
+use crate::serve::api_keys::users;
 use crate::serve::error::ApiError;
 
 type Shared = State<Arc<Server>>;
@@ -64,7 +65,7 @@ async fn page(s: &Server, p: &Page, error: String) -> PageResult {
             issuer: k.issuer.clone(),
             kind: k.key_type.clone(),
             expires: gmt(k.not_after),
-            used_by: keys::used_by(&env.jobs, &k.name).join(", "),
+            used_by: keys::used_by(&users(&env), &k.name).join(", "),
         };
         if k.backup {
             backup.push(line);
@@ -197,7 +198,7 @@ pub async fn edit(State(s): Shared, Path(name): Path<String>, f: Posted) -> Page
     f.page.caller().require_admin()?;
     let rename = Some(f.text("rename")).filter(|r| !r.is_empty());
     let backup = f.get("backup").map(|b| b == "true");
-    match keys::edit(&s.store, &s.env().jobs, &name, rename.as_deref(), backup).await {
+    match keys::edit(&s.store, &users(&s.env()), &name, rename.as_deref(), backup).await {
         Ok(k) => {
             let detail = format!("name={} backup={}", k.name, k.backup);
             f.page.caller().audit(&s, "key edit", &name, &detail).await;
@@ -209,7 +210,14 @@ pub async fn edit(State(s): Shared, Path(name): Path<String>, f: Posted) -> Page
 
 pub async fn delete(State(s): Shared, Path(name): Path<String>, f: Posted) -> PageResult {
     f.page.caller().require_admin()?;
-    match keys::delete(&s.store, &s.env().jobs, &name, f.get("force") == Some("on")).await {
+    match keys::delete(
+        &s.store,
+        &users(&s.env()),
+        &name,
+        f.get("force") == Some("on"),
+    )
+    .await
+    {
         Ok(()) => {
             f.page.caller().audit(&s, "key delete", &name, "").await;
             Ok(see("/admin/keys"))
