@@ -484,3 +484,50 @@ fn revoked_certificates_are_refused_both_ways() {
     let out = run().expect_code(1).stdout;
     assert!(summary_row(&out, "ag1").contains("succeeded"), "{out}");
 }
+
+/// A controller that vanishes mid-run (frozen: its TCP connection stays open, but it no
+/// longer answers): the agent's HTTP/2 keepalive (30 s, then 10 s) closes the connection
+/// and the commands it ran are stopped, instead of running for ever.
+#[test]
+fn an_agent_stops_the_commands_of_a_controller_that_vanished() {
+    let smtp = SmtpServer::start_tls();
+    let p = project(&smtp, None);
+    let a = AgentProcess::start(&p, "ag1", &format!("[{RUN_AS_USER}]"));
+    p.write(
+        "inventory.yaml",
+        &format!("servers:\n{}", a.inventory_line("")),
+    );
+    let marker = format!("ordo-vanished-{}", std::process::id());
+    p.write(
+        "jobs/long.yaml",
+        &format!("targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - script: |\n      sh -c 'sleep 600; echo {marker}' &\n      sleep 601\n"),
+    );
+    let running = || !processes(RUN_AS_USER, &marker).is_empty();
+    let mut pid = 0;
+    let out = p.controller_during(
+        &["run", "long", "--no-progress", "--no-mail"],
+        running,
+        |child| {
+            pid = child;
+            sh(&format!("kill -STOP {child}"));
+            let started = std::time::Instant::now();
+            ordo_tests::wait_until(
+                "the agent to stop the commands",
+                std::time::Duration::from_secs(90),
+                || !running(),
+            );
+            let took = started.elapsed().as_secs();
+            assert!(
+                took >= 20,
+                "stopped after {took} s: too early for a keepalive"
+            );
+            sh(&format!("kill -KILL {child}"));
+        },
+    );
+    assert_ne!(out.code, 0);
+    assert!(pid > 0);
+    assert!(
+        processes(RUN_AS_USER, "^sleep 60[01]$").is_empty(),
+        "the step's own sleep is gone too"
+    );
+}
