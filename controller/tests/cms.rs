@@ -104,19 +104,23 @@ fn openssl_decrypts_what_ordo_encrypts_for_rsa_and_ec_recipients() {
 
     // And ordo reads it back with each private key.
     let p12 = std::fs::read(dir.join("backup.p12")).unwrap();
-    let k = cms::read_private_key(&p12, "s3cret pass", "backup.p12").unwrap();
-    assert_eq!(cms::decrypt(&p7m, &k).unwrap(), data);
+    let (k, c) = cms::read_private_key(&p12, "s3cret pass", "backup.p12").unwrap();
+    assert!(c.is_some(), "the PKCS#12 holds the certificate");
+    assert_eq!(cms::decrypt(&p7m, &k, c.as_ref()).unwrap(), data);
     let k =
         cms::read_private_key(&std::fs::read(dir.join("ec.key")).unwrap(), "", "ec.key").unwrap();
-    assert_eq!(cms::decrypt(&p7m, &k).unwrap(), data);
+    assert_eq!(cms::decrypt(&p7m, &k.0, None).unwrap(), data);
     let k = cms::read_private_key(
         &std::fs::read(dir.join("other.key")).unwrap(),
         "",
         "other.key",
     )
     .unwrap();
+    // With its certificate, a key that is not a recipient is told apart for sure.
+    let (other, _) =
+        cms::read_cert(&std::fs::read(dir.join("other.pem")).unwrap(), "eve", now).unwrap();
     assert!(
-        cms::decrypt(&p7m, &k)
+        cms::decrypt(&p7m, &k.0, Some(&other))
             .unwrap_err()
             .to_string()
             .contains("not one of the file's recipients")
@@ -130,7 +134,7 @@ fn openssl_decrypts_what_ordo_encrypts_for_rsa_and_ec_recipients() {
     let k =
         cms::read_private_key(&std::fs::read(dir.join("rsa.key")).unwrap(), "", "rsa.key").unwrap();
     assert_eq!(
-        cms::decrypt(&std::fs::read(dir.join("o.p7m")).unwrap(), &k).unwrap(),
+        cms::decrypt(&std::fs::read(dir.join("o.p7m")).unwrap(), &k.0, None).unwrap(),
         data
     );
 }
@@ -175,6 +179,6 @@ fn bad_keys_and_files_are_named() {
     let p12 = cms::to_pkcs12("k", &key, &cert, "right").unwrap();
     let e = cms::read_private_key(&p12, "wrong", "k.p12").unwrap_err();
     assert_eq!(e.to_string(), "k.p12: wrong passphrase");
-    let e = cms::decrypt(b"garbage", &key).unwrap_err();
+    let e = cms::decrypt(b"garbage", &key, None).unwrap_err();
     assert_eq!(e.to_string(), "not a CMS file (.p7m)");
 }

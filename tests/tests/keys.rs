@@ -251,6 +251,10 @@ fn the_vip_job_mails_an_archive_only_its_keys_open() {
         !names.iter().any(|n| n.ends_with(".tar.gz")),
         "no plain archive left: {names:?}"
     );
+    assert!(
+        !exec_dir.join("vip").exists(),
+        "nor the collected files in clear: {names:?}"
+    );
     let mails: Vec<_> = std::fs::read_dir(dir.join("data/outbox"))
         .unwrap()
         .flatten()
@@ -388,6 +392,16 @@ fn keys_through_the_api() {
         !list.text.contains("PRIVATE KEY") && !list.text.contains("private_key"),
         "never shown again: {}",
         list.text
+    );
+    let nul = api.post(
+        "/api/v1/keys/generate",
+        r#"{"name": "k3", "cn": "K", "type": "ec", "passphrase": "long enough\u0000x"}"#,
+    );
+    assert_eq!(nul.json["error"]["field"], "passphrase", "{}", nul.text);
+    assert!(
+        !nul.text.contains("long enough"),
+        "the passphrase is never echoed: {}",
+        nul.text
     );
     let short = api.post(
         "/api/v1/keys/generate",

@@ -119,11 +119,16 @@ async fn check_keys(
     for (file, keys, what) in named {
         for (name, pos) in keys {
             let at = format!("{}:{}:{}: {what}", file.display(), pos.line, pos.column);
-            match crate::pki::keys::recipients(&store, &[name.as_str()], now).await {
-                Ok((_, w)) => warnings.extend(w),
+            match crate::pki::keys::check_key(&store, name, now).await {
+                Ok(w) => warnings.extend(w),
                 Err(e) => errors.push(format!("{at}: {e}")),
             }
         }
+    }
+    // The backup keys, once: every encryption goes to them too.
+    match crate::pki::keys::recipients(&store, &[], now).await {
+        Ok((_, w)) => warnings.extend(w),
+        Err(e) => errors.push(format!("backup keys: {e}")),
     }
     warnings.sort();
     warnings.dedup();

@@ -99,15 +99,16 @@ fn passphrase(stdin: bool, twice: bool) -> anyhow::Result<String> {
 }
 
 /// The project's jobs and profiles (what names keys); empty when they do not load.
-fn project(
-    cfg: &crate::project::ProjectConfig,
-) -> (
+/// The project's jobs and profiles (what names keys), or why they do not load.
+type Named = (
     ordo_jobs::JobSet,
     std::collections::BTreeMap<String, ordo_jobs::transfer::Profile>,
-) {
-    let jobs = ordo_jobs::load_all(&cfg.jobs).unwrap_or_default();
-    let profiles = crate::project::profiles(cfg, &jobs).unwrap_or_default();
-    (jobs, profiles)
+);
+
+fn project(cfg: &crate::project::ProjectConfig) -> Result<Named, String> {
+    let jobs = ordo_jobs::load_all(&cfg.jobs).map_err(|e| e.to_string())?;
+    let profiles = crate::project::profiles(cfg, &jobs).map_err(|e| e.0)?;
+    Ok((jobs, profiles))
 }
 
 pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
@@ -116,7 +117,18 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
     let store = Store::open(&crate::project::database_url(&cfg)).await?;
     crate::project::private_database(&cfg);
     let me = format!("{} (cli)", crate::transport::current_user());
-    let (set, profiles) = project(&cfg);
+    // Without the jobs and profiles, whether a key is in use is not known: deleting or
+    // renaming then needs --force.
+    let loaded = project(&cfg);
+    let unsure = |force: bool| -> Result<(), BadInput> {
+        match (&loaded, force) {
+            (Err(e), false) => Err(BadInput(format!(
+                "the jobs or profiles do not load, so which use the key is not known: fix them (controller check), or --force\n{e}"
+            ))),
+            _ => Ok(()),
+        }
+    };
+    let (set, profiles) = loaded.clone().unwrap_or_default();
     let r = match c {
         KeysCmd::List => {
             list(
@@ -148,6 +160,7 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
             rename,
             backup,
         } => {
+            unsure(rename.is_none())?;
             let k = keys::edit(
                 &store,
                 &keys::Users {
@@ -170,6 +183,7 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
             Ok(EXIT_OK)
         }
         KeysCmd::Delete { name, force } => {
+            unsure(*force)?;
             keys::delete(
                 &store,
                 &keys::Users {
@@ -277,7 +291,7 @@ async fn list(store: &Store, users: &keys::Users<'_>) -> anyhow::Result<i32> {
 
 /// `controller decrypt FILE.p7m --key KEY`: needs no project.
 pub fn decrypt(a: &DecryptArgs) -> anyhow::Result<i32> {
-    let data = ordo_inventory::read_bounded(&a.file, 8 << 30)
+    let data = ordo_inventory::read_bounded(&a.file, cms::MAX_CONTENT + (1 << 20))
         .map_err(|e| BadInput(format!("{}: {e}", a.file.display())))?;
     let key_bytes = read_bounded(&a.key)?;
     let what = a.key.display().to_string();
@@ -288,10 +302,10 @@ pub fn decrypt(a: &DecryptArgs) -> anyhow::Result<i32> {
     } else {
         passphrase(a.passphrase_stdin, false)?
     };
-    let key =
+    let (key, cert) =
         cms::read_private_key(&key_bytes, &pass, &what).map_err(|e| BadInput(e.to_string()))?;
-    let plain =
-        cms::decrypt(&data, &key).map_err(|e| BadInput(format!("{}: {e}", a.file.display())))?;
+    let plain = cms::decrypt(&data, &key, cert.as_ref())
+        .map_err(|e| BadInput(format!("{}: {e}", a.file.display())))?;
     let out = match &a.out {
         Some(o) => o.clone(),
         None => {

@@ -35,6 +35,16 @@ impl Running<'_> {
         report::write_summaries(&self.exec_dir, &job, &self.id, status, &results, &table)?;
         let collected: usize = results.iter().map(|r| r.files.len()).sum();
         let archive = self.archive().await?;
+        // Encryption was asked for and could not be done: no archive went out.
+        let status = if !self.plan.job.encrypt.is_empty()
+            && archive.is_none()
+            && self.plan.job.runs_on_servers()
+            && status.succeeded()
+        {
+            ExecutionStatus::Failed
+        } else {
+            status
+        };
         self.mail(status, &table, collected, archive.as_ref()).await;
 
         self.row.status = status;
@@ -75,20 +85,56 @@ impl Running<'_> {
         let name = format!("{}-{}", job.name.replace('/', "_"), self.id);
         match tokio::task::spawn_blocking(move || crate::archive::build(&dir, &name)).await? {
             Ok(p) if job.encrypt.is_empty() => Ok(Some(p)),
-            Ok(p) => match self.encrypt(&p).await {
-                Ok(sealed) => Ok(Some(sealed)),
-                Err(e) => {
-                    // Never the plain archive where an encrypted one was asked for.
-                    let _ = std::fs::remove_file(&p);
-                    self.row.error = Some(format!("archive: not encrypted, so not kept: {e}"));
-                    tracing::error!(execution = %self.id, "archive not encrypted: {e}");
-                    Ok(None)
+            Ok(p) => {
+                let sealed = self.encrypt(&p).await;
+                // Never plain data where encryption was asked for: the archive and the
+                // collected files go, whether the encryption worked or not.
+                let _ = std::fs::remove_file(&p);
+                self.remove_plain();
+                match sealed {
+                    Ok(s) => Ok(Some(s)),
+                    Err(e) => {
+                        let why = format!("archive: not encrypted, so not kept: {e}");
+                        self.row.error = Some(match self.row.error.take() {
+                            Some(before) => format!("{before}; {why}"),
+                            None => why,
+                        });
+                        tracing::error!(execution = %self.id, "archive not encrypted: {e}");
+                        Ok(None)
+                    }
                 }
-            },
+            }
+            Err(e) if !job.encrypt.is_empty() => {
+                self.remove_plain();
+                self.row.error = Some(format!(
+                    "archive: {e}; the collected files are not kept (encryption was asked for)"
+                ));
+                Ok(None)
+            }
             Err(e) => {
                 self.row.error = Some(format!("archive: {e}"));
                 tracing::error!(execution = %self.id, "archive failed: {e}");
                 Ok(None)
+            }
+        }
+    }
+
+    /// Removes what an encrypted archive must not leave in clear: each server's collected
+    /// files and any partial archive.
+    fn remove_plain(&self) {
+        for n in &self.plan.nodes {
+            let d = self.exec_dir.join(n.folder_name());
+            if d.is_dir()
+                && let Err(e) = std::fs::remove_dir_all(&d)
+            {
+                tracing::error!(execution = %self.id, "cannot remove {}: {e}", d.display());
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir(&self.exec_dir) {
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().ends_with(".part") {
+                    let _ = std::fs::remove_file(e.path());
+                }
             }
         }
     }
@@ -111,7 +157,19 @@ impl Running<'_> {
                 say!("warning: archive: {w}");
             }
         }
-        let data = std::fs::read(plain).map_err(|e| format!("{}: {e}", plain.display()))?;
+        let size = std::fs::metadata(plain)
+            .map_err(|e| format!("{}: {e}", plain.display()))?
+            .len();
+        if size > crate::pki::cms::MAX_CONTENT {
+            return Err(format!(
+                "the archive is {} and at most {} is encrypted",
+                ordo_jobs::units::format_size(size),
+                ordo_jobs::units::format_size(crate::pki::cms::MAX_CONTENT)
+            ));
+        }
+        let data = tokio::fs::read(plain)
+            .await
+            .map_err(|e| format!("{}: {e}", plain.display()))?;
         let der = tokio::task::spawn_blocking(move || crate::pki::cms::encrypt(&data, &certs))
             .await
             .map_err(|e| e.to_string())?

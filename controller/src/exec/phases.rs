@@ -54,13 +54,26 @@ impl<'a> Running<'a> {
         launch: &'a Launch,
     ) -> anyhow::Result<Running<'a>> {
         let script_files = read_scripts(&plan.job)?;
-        // An archive to encrypt to a key that is missing or expired: refused before
-        // anything runs (the collected data would have nowhere safe to go).
-        if !plan.job.encrypt.is_empty() {
-            let names: Vec<&str> = plan.job.encrypt.iter().map(|(n, _)| n.as_str()).collect();
+        // An archive or a payload to encrypt to a key that is missing or expired: refused
+        // before anything runs or moves (the data would have nowhere safe to go).
+        let profile_keys = plan
+            .job
+            .transfer
+            .as_ref()
+            .and_then(|t| env.profiles.get(&t.profile))
+            .map(|p| p.encrypt.clone())
+            .unwrap_or_default();
+        for (keys, what) in [
+            (&plan.job.encrypt, "archive: encrypt"),
+            (&profile_keys, "profile: encrypt"),
+        ] {
+            if keys.is_empty() {
+                continue;
+            }
+            let names: Vec<&str> = keys.iter().map(|(n, _)| n.as_str()).collect();
             crate::pki::keys::recipients(&env.store, &names, crate::clock::now_ms())
                 .await
-                .map_err(|e| crate::project::BadInput(format!("archive: encrypt: {e}")))?;
+                .map_err(|e| crate::project::BadInput(format!("{what}: {e}")))?;
         }
         let transports = crate::transport::settings::for_nodes(
             &env.cfg,

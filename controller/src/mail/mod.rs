@@ -57,9 +57,8 @@ pub fn build(cfg: &MailConfig, m: &Outgoing) -> Result<Message, MailError> {
     let text = SinglePart::plain(m.body.clone());
     let msg = match &m.attachment {
         Some((name, bytes)) => {
-            let mime = if name.ends_with(".p7m") {
-                "application/pkcs7-mime; smime-type=enveloped-data; name=archive.p7m"
-            } else if name.ends_with(".gz") {
+            // An encrypted archive is a file to save (a CMS file, not an S/MIME part).
+            let mime = if name.ends_with(".gz") {
                 "application/gzip"
             } else if name.ends_with(".txt") || name.ends_with(".log") {
                 "text/plain; charset=utf-8"

@@ -153,20 +153,28 @@ pub fn gmt(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The largest content encrypted or decrypted (in memory, through OpenSSL's memory
+/// buffers, which stop near 1.5 GiB).
+pub const MAX_CONTENT: u64 = 1 << 30;
+
 /// `data` as CMS EnvelopedData (DER) for every certificate in `to`.
 #[allow(unsafe_code)]
 pub fn encrypt(data: &[u8], to: &[X509]) -> Result<Vec<u8>, CmsError> {
     if to.is_empty() {
         return Err(CmsError::Bad("no recipient".into()));
     }
-    if data.len() > i32::MAX as usize {
-        return Err(CmsError::Bad(
-            "too large to encrypt in one piece (2 GiB)".into(),
-        ));
+    if data.len() as u64 > MAX_CONTENT {
+        return Err(CmsError::Bad("too large to encrypt (1 GiB at most)".into()));
+    }
+    // Which recipients take OAEP parameters, known before any OpenSSL object exists.
+    let mut oaep = Vec::with_capacity(to.len());
+    for cert in to {
+        oaep.push(cert.public_key()?.id() == Id::RSA);
     }
     // SAFETY: every pointer comes from OpenSSL or from a live Rust value for the length
-    // of the call; the CMS structure is owned by `CmsContentInfo` once made, and the
-    // input BIO is freed below.
+    // of the call; the CMS structure is owned by `CmsContentInfo` once made (freed on
+    // every return), the recipient infos are borrowed from it, and the input BIO (a
+    // read-only view of `data`) is freed on every path after it was made.
     unsafe {
         let input =
             openssl_sys::BIO_new_mem_buf(data.as_ptr() as *const c_void, data.len() as c_int);
@@ -185,28 +193,30 @@ pub fn encrypt(data: &[u8], to: &[X509]) -> Result<Vec<u8>, CmsError> {
             return Err(openssl::error::ErrorStack::get().into());
         }
         let cms = CmsContentInfo::from_ptr(raw);
-        for cert in to {
+        for (cert, rsa) in to.iter().zip(oaep) {
             let ri =
                 CMS_add1_recipient_cert(cms.as_ptr(), cert.as_ptr(), openssl_sys::CMS_KEY_PARAM);
             if ri.is_null() {
                 openssl_sys::BIO_free_all(input);
                 return Err(openssl::error::ErrorStack::get().into());
             }
-            if cert.public_key()?.id() == Id::RSA {
-                let ctx = CMS_RecipientInfo_get0_pkey_ctx(ri);
-                if ctx.is_null()
-                    || openssl_sys::EVP_PKEY_CTX_set_rsa_padding(
-                        ctx,
-                        openssl_sys::RSA_PKCS1_OAEP_PADDING,
-                    ) <= 0
-                    || openssl_sys::EVP_PKEY_CTX_set_rsa_oaep_md(
-                        ctx,
-                        openssl_sys::EVP_sha256() as *mut _,
-                    ) <= 0
-                {
-                    openssl_sys::BIO_free_all(input);
-                    return Err(openssl::error::ErrorStack::get().into());
-                }
+            if !rsa {
+                continue;
+            }
+            let ctx = CMS_RecipientInfo_get0_pkey_ctx(ri);
+            if ctx.is_null() {
+                openssl_sys::BIO_free_all(input);
+                return Err(CmsError::Bad("a recipient without a key context".into()));
+            }
+            if openssl_sys::EVP_PKEY_CTX_set_rsa_padding(ctx, openssl_sys::RSA_PKCS1_OAEP_PADDING)
+                <= 0
+                || openssl_sys::EVP_PKEY_CTX_set_rsa_oaep_md(
+                    ctx,
+                    openssl_sys::EVP_sha256() as *mut _,
+                ) <= 0
+            {
+                openssl_sys::BIO_free_all(input);
+                return Err(openssl::error::ErrorStack::get().into());
             }
         }
         let done = CMS_final(
@@ -223,43 +233,58 @@ pub fn encrypt(data: &[u8], to: &[X509]) -> Result<Vec<u8>, CmsError> {
     }
 }
 
-/// A private key from a PKCS#12 file (with its passphrase) or a PEM key (encrypted with
-/// the passphrase, or not).
+/// A private key, and its certificate when the file holds one, from a PKCS#12 file (with
+/// its passphrase) or a PEM file (the key encrypted with the passphrase, or not).
 pub fn read_private_key(
     bytes: &[u8],
     passphrase: &str,
     what: &str,
-) -> Result<PKey<Private>, CmsError> {
+) -> Result<(PKey<Private>, Option<X509>), CmsError> {
+    if passphrase.contains('\0') {
+        return Err(CmsError::Bad(format!(
+            "{what}: a passphrase cannot hold a NUL character"
+        )));
+    }
     if bytes.starts_with(b"-----") {
         let key = if passphrase.is_empty() {
             PKey::private_key_from_pem(bytes)
         } else {
             PKey::private_key_from_pem_passphrase(bytes, passphrase.as_bytes())
         };
-        return key.map_err(|_| {
+        let key = key.map_err(|_| {
             CmsError::Bad(format!("{what}: not a private key, or not this passphrase"))
-        });
+        })?;
+        return Ok((key, X509::from_pem(bytes).ok()));
     }
     let p12 = Pkcs12::from_der(bytes)
         .map_err(|_| CmsError::Bad(format!("{what}: neither a PKCS#12 file nor a PEM key")))?;
     let parsed = p12
         .parse2(passphrase)
         .map_err(|_| CmsError::Bad(format!("{what}: wrong passphrase")))?;
-    parsed
+    let key = parsed
         .pkey
-        .ok_or_else(|| CmsError::Bad(format!("{what}: the PKCS#12 file holds no private key")))
+        .ok_or_else(|| CmsError::Bad(format!("{what}: the PKCS#12 file holds no private key")))?;
+    Ok((key, parsed.cert))
 }
 
-/// Decrypts a `.p7m` (DER, or PEM) with one recipient's private key.
-pub fn decrypt(p7m: &[u8], key: &PKey<Private>) -> Result<Vec<u8>, CmsError> {
+/// Decrypts a `.p7m` (DER, or PEM) with one recipient's private key; with its
+/// certificate, the recipient is found by issuer and serial (without it a wrong RSA key
+/// cannot always be told from a right one: OpenSSL then answers with noise, by design).
+pub fn decrypt(p7m: &[u8], key: &PKey<Private>, cert: Option<&X509>) -> Result<Vec<u8>, CmsError> {
+    if p7m.len() as u64 > MAX_CONTENT + (1 << 20) {
+        return Err(CmsError::Bad("too large to decrypt (1 GiB at most)".into()));
+    }
     let cms = if p7m.starts_with(b"-----") {
         CmsContentInfo::from_pem(p7m)
     } else {
         CmsContentInfo::from_der(p7m)
     }
     .map_err(|_| CmsError::Bad("not a CMS file (.p7m)".into()))?;
-    cms.decrypt_without_cert_check(key)
-        .map_err(|_| CmsError::Bad("this key is not one of the file's recipients".into()))
+    let plain = match cert {
+        Some(c) => cms.decrypt(key, c),
+        None => cms.decrypt_without_cert_check(key),
+    };
+    plain.map_err(|_| CmsError::Bad("this key is not one of the file's recipients".into()))
 }
 
 /// Which key pair `generate` makes.
@@ -303,12 +328,23 @@ pub fn generate(cn: &str, days: u32, kind: KeyKind) -> Result<(PKey<Private>, X5
 }
 
 /// The key and certificate as a PKCS#12 file protected by `passphrase`.
+/// Refuses a passphrase OpenSSL cannot take (a NUL character).
+fn check_passphrase(p: &str) -> Result<(), CmsError> {
+    if p.contains('\0') {
+        return Err(CmsError::Bad(
+            "a passphrase cannot hold a NUL character".into(),
+        ));
+    }
+    Ok(())
+}
+
 pub fn to_pkcs12(
     name: &str,
     key: &PKey<Private>,
     cert: &X509,
     passphrase: &str,
 ) -> Result<Vec<u8>, CmsError> {
+    check_passphrase(passphrase)?;
     let p12 = Pkcs12::builder()
         .name(name)
         .pkey(key)
@@ -319,6 +355,7 @@ pub fn to_pkcs12(
 
 /// The key as PKCS#8 PEM encrypted with `passphrase` (AES-256-CBC), and its certificate.
 pub fn to_pem(key: &PKey<Private>, cert: &X509, passphrase: &str) -> Result<Vec<u8>, CmsError> {
+    check_passphrase(passphrase)?;
     let mut out = key.private_key_to_pem_pkcs8_passphrase(
         openssl::symm::Cipher::aes_256_cbc(),
         passphrase.as_bytes(),

@@ -47,16 +47,34 @@ pub async fn recipients(
     Ok((certs, warnings))
 }
 
+/// One key named by a job or profile: it exists and can receive encrypted files now;
+/// a warning when it expires within 30 days.
+pub async fn check_key(store: &Store, name: &str, now: i64) -> Result<Vec<String>, String> {
+    let k = store
+        .key(name)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("key `{name}` does not exist (controller keys list)"))?;
+    let what = format!("key `{name}`");
+    let (_, info) = cms::read_cert(k.cert_pem.as_bytes(), &what, now).map_err(|e| e.to_string())?;
+    Ok(if info.not_after - now < EXPIRY_WARNING_DAYS * 86_400_000 {
+        vec![format!("{what} expires on {}", cms::gmt(info.not_after))]
+    } else {
+        Vec::new()
+    })
+}
+
 /// A key's name: letters, digits, `-`, `_`, `.`, 1 to 64 characters.
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty()
         || name.len() > 64
+        || name.starts_with(['.', '-'])
         || !name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     {
         return Err(format!(
-            "key name `{name}`: 1 to 64 letters, digits, `-`, `_` or `.`"
+            "key name `{name}`: 1 to 64 letters, digits, `-`, `_` or `.`, not starting with `.` or `-`"
         ));
     }
     Ok(())
@@ -120,16 +138,12 @@ pub async fn add(
     if pem.len() > 64 * 1024 {
         return Err(format!("key `{name}`: a certificate of at most 64 KiB"));
     }
-    let (_, info) =
+    let (cert, info) =
         cms::read_cert(pem, &format!("key `{name}`"), now).map_err(|e| e.to_string())?;
-    let row = row_of(
-        name,
-        &info,
-        String::from_utf8_lossy(pem).into_owned(),
-        backup,
-        who,
-        now,
-    );
+    // Only the certificate itself is kept (a private key pasted with it is not).
+    let pem = cert.to_pem().map_err(|e| e.to_string())?;
+    let pem = String::from_utf8_lossy(&pem).into_owned();
+    let row = row_of(name, &info, pem, backup, who, now);
     store.insert_key(&row).await.map_err(|e| e.to_string())?;
     Ok(row)
 }

@@ -383,10 +383,12 @@ pub async fn archive(State(s): Shared, c: Caller, Path(id): Path<String>) -> Api
         .unwrap_or_else(|| "archive.tar.gz".into());
     let mut r = HttpBody::from_stream(tokio_util::io::ReaderStream::new(file)).into_response();
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/gzip"),
-    );
+    let ct = if name.ends_with(".p7m") {
+        "application/octet-stream"
+    } else {
+        "application/gzip"
+    };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }

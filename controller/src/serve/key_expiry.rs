@@ -69,7 +69,7 @@ async fn check(s: &Server) -> anyhow::Result<()> {
         cc: Vec::new(),
         subject: format!("[ordo] {} encryption key(s) expire soon", soon.len()),
         body: format!(
-            "These encryption keys expire within {EXPIRY_WARNING_DAYS} days, or have expired: runs that encrypt to them will be refused.\n\n{}\n\nReplace them: controller keys add NAME --cert FILE (or the console's Keys page).\n",
+            "These encryption keys expire within {EXPIRY_WARNING_DAYS} days, or have expired: once expired, runs that encrypt to them are refused.\n\n{}\n\nReplace each: add the new certificate under a new name (controller keys add NEW --cert FILE, or the console's Keys page), name it in the jobs and profiles instead of the old one, then delete the old key.\n",
             soon.join("\n")
         ),
         attachment: None,

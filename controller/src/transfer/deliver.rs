@@ -13,6 +13,15 @@ use super::{deposit, files, give_up, sleep_or_cancel};
 use crate::clock::now_ms;
 use crate::store::TransferRow;
 
+/// A transfer's working folder, removed when the transfer is over, however it ended.
+struct WorkDir(std::path::PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 impl Sending<'_, '_> {
     /// From the backup to the partner: payload, deposit, verification, record.
     pub(super) async fn deliver(
@@ -24,8 +33,9 @@ impl Sending<'_, '_> {
         link: &mut Option<deposit::Link>,
     ) -> anyhow::Result<()> {
         let work = self.dir.join("work").join(&row.id);
+        // The copies and payloads in `work` go on every way out, errors included.
+        let _cleanup = WorkDir(work.clone());
         let Some(pieces) = self.prepare(source, f, &backup, &work, &mut row).await? else {
-            let _ = std::fs::remove_dir_all(&work);
             return Ok(());
         };
         let deposited = self.deposit_all(f, &pieces, link, &mut row).await;
