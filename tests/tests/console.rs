@@ -253,7 +253,7 @@ fn an_operator_runs_the_vip_job_and_follows_it_live_in_the_browser() {
     // Abort from the execution page: the run ends aborted, nothing is left on the servers.
     b.goto(&format!("{}/jobs/vip/slow", s.base));
     b.click("#run-now");
-    b.wait_text("#exec-id", 10, |t| t.starts_with('#'));
+    b.wait_text("#exec-id", 30, |t| t.starts_with('#'));
     let sleeping = || ordo_tests::processes(LOGIN_USER, "^sleep 4501$").len();
     ordo_tests::wait_until("the three sleeps", Duration::from_secs(20), || {
         sleeping() == 3
@@ -367,6 +367,8 @@ fn a_viewer_cannot_run_and_forged_posts_are_refused() {
             "{method} {path}"
         );
     }
+    // An administrator's Keys page, on the same fleet.
+    an_admin_manages_encryption_keys_in_the_console(&s, &mut seen);
 }
 
 /// A urlencoded form POST with curl; the status.
@@ -377,9 +379,7 @@ fn form_post(api: &Api, path: &str, body: &str) -> u16 {
 
 /// An administrator's Keys page: a certificate pasted in becomes a personal key, is made a
 /// backup key, and is deleted; a bad certificate is refused by name.
-#[test]
-fn an_admin_manages_encryption_keys_in_the_console() {
-    let s = setup();
+fn an_admin_manages_encryption_keys_in_the_console(s: &Setup, seen: &mut HashSet<Vec<u8>>) {
     s.p.add_user("ada", "admin", &[]);
     let dir = s.p.path();
     let o = std::process::Command::new("/bin/sh")
@@ -391,8 +391,7 @@ fn an_admin_manages_encryption_keys_in_the_console() {
     assert!(o.success());
     let pem = std::fs::read_to_string(dir.join("k.pem")).unwrap();
     let b = Browser::start("console-keys", 1280, 900);
-    let mut seen = HashSet::new();
-    log_in(&b, &s, "ada", &mut seen);
+    log_in(&b, s, "ada", seen);
     b.click("nav a[href='/admin/keys']");
     b.wait_text("h1", 10, |t| t == "Encryption keys");
     b.fill("#kname", "alice");
@@ -419,7 +418,7 @@ fn an_admin_manages_encryption_keys_in_the_console() {
     b.wait_text("#backup", 10, |t| !t.contains("alice"));
     // Not for operators.
     let vic = Browser::start("console-keys-operator", 800, 600);
-    log_in(&vic, &s, "olga", &mut seen);
+    log_in(&vic, s, "olga", seen);
     vic.goto(&format!("{}/admin/keys", s.base));
     assert!(
         vic.text("main").contains("not an administrator"),

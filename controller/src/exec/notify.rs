@@ -192,7 +192,13 @@ impl Notifier {
         if let Some(d) = detail {
             body.push_str(&format!("\n{d}\n"));
         }
-        let attachment = if attach_log {
+        // A job whose results are encrypted sends its output encrypted only (in its
+        // archive), never in clear with a notification.
+        let sealed = !self.job.encrypt.is_empty();
+        if attach_log && sealed {
+            body.push_str("\nThe run's output is not attached: this job's results are encrypted (archive: encrypt).\n");
+        }
+        let attachment = if attach_log && !sealed {
             let text = self.log_text().await?;
             Some((
                 format!("{}-{}.log.txt", self.job.name.replace('/', "_"), self.id),
