@@ -70,7 +70,10 @@ fn setup() -> Setup {
     p.write("jobs/vip/collect.yaml", JOB);
     p.write(
         "jobs/vip/slow.yaml",
-        "targets: all\nsteps: [{ command: 'echo started; sleep 4501; echo ordo-console-abort' }]\n",
+        &format!(
+            "targets: all\nsteps: [{{ command: \"sh -c 'sleep 4501; echo {}'\" }}]\n",
+            slow_marker()
+        ),
     );
     p.write(
         "jobs/vip/check.yaml",
@@ -254,7 +257,8 @@ fn an_operator_runs_the_vip_job_and_follows_it_live_in_the_browser() {
     b.goto(&format!("{}/jobs/vip/slow", s.base));
     b.click("#run-now");
     b.wait_text("#exec-id", 30, |t| t.starts_with('#'));
-    let sleeping = || ordo_tests::processes(LOGIN_USER, "^sleep 4501$").len();
+    let pattern = format!("^sh -c sleep 4501; echo {}$", slow_marker());
+    let sleeping = || ordo_tests::processes(LOGIN_USER, &pattern).len();
     ordo_tests::wait_until("the three sleeps", Duration::from_secs(20), || {
         sleeping() == 3
     });
@@ -369,6 +373,12 @@ fn a_viewer_cannot_run_and_forged_posts_are_refused() {
     }
     // An administrator's Keys page, on the same fleet.
     an_admin_manages_encryption_keys_in_the_console(&s, &mut seen);
+}
+
+/// What the slow job's processes carry on their command line, this test process's own
+/// (a run left over by an earlier, failed test does not count).
+fn slow_marker() -> String {
+    format!("ordo-console-abort-{}", std::process::id())
 }
 
 /// A urlencoded form POST with curl; the status.
