@@ -237,10 +237,11 @@ pub async fn run(
     // Facts become alerts, and alerts due are delivered (those the relay refuses wait).
     let (s, st) = (server.clone(), stop.clone());
     background.spawn(async move {
-        let mut tick = tokio::time::interval(s.env().cfg.serve.alerts.every);
         loop {
+            // Read at each turn: a reload that changes `serve: alerts: every` applies.
+            let every = s.env().cfg.serve.alerts.every;
             tokio::select! {
-                _ = tick.tick() => {
+                _ = tokio::time::sleep(every) => {
                     let env = s.env();
                     let now = crate::clock::now_ms();
                     match crate::alerts::deliver::pass(&s.store, &env.cfg, &s.instance, now).await {
