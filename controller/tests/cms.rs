@@ -77,6 +77,10 @@ fn openssl_decrypts_what_ordo_encrypts_for_rsa_and_ec_recipients() {
         text.contains("kari") || text.contains("originator"),
         "{text}"
     );
+    assert!(
+        text.contains("sha256kdf"),
+        "ECDH with a SHA-256 KDF: {text}"
+    );
     for key in ["rsa.key", "ec.key"] {
         ok(
             dir,

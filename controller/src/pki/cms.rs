@@ -52,6 +52,10 @@ unsafe extern "C" {
         flags: c_uint,
     ) -> *mut c_void;
     fn CMS_RecipientInfo_get0_pkey_ctx(ri: *mut c_void) -> *mut openssl_sys::EVP_PKEY_CTX;
+    fn EVP_PKEY_CTX_set_ecdh_kdf_md(
+        ctx: *mut openssl_sys::EVP_PKEY_CTX,
+        md: *const openssl_sys::EVP_MD,
+    ) -> c_int;
     fn CMS_final(
         cms: *mut openssl_sys::CMS_ContentInfo,
         data: *mut openssl_sys::BIO,
@@ -200,13 +204,19 @@ pub fn encrypt(data: &[u8], to: &[X509]) -> Result<Vec<u8>, CmsError> {
                 openssl_sys::BIO_free_all(input);
                 return Err(openssl::error::ErrorStack::get().into());
             }
-            if !rsa {
-                continue;
-            }
             let ctx = CMS_RecipientInfo_get0_pkey_ctx(ri);
             if ctx.is_null() {
                 openssl_sys::BIO_free_all(input);
                 return Err(CmsError::Bad("a recipient without a key context".into()));
+            }
+            if !rsa {
+                // ECDH: the shared secret goes through an X9.63 KDF with SHA-256 (not
+                // OpenSSL's default SHA-1).
+                if EVP_PKEY_CTX_set_ecdh_kdf_md(ctx, openssl_sys::EVP_sha256()) <= 0 {
+                    openssl_sys::BIO_free_all(input);
+                    return Err(openssl::error::ErrorStack::get().into());
+                }
+                continue;
             }
             if openssl_sys::EVP_PKEY_CTX_set_rsa_padding(ctx, openssl_sys::RSA_PKCS1_OAEP_PADDING)
                 <= 0
