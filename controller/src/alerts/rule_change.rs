@@ -188,6 +188,9 @@ fn one_rule(at: &str, project: &str, r: &Value, errs: &mut FieldErrors) -> Optio
 
 /// A project list for a message: the first 20.
 fn shown(projects: &[String]) -> String {
+    if projects.is_empty() {
+        return "none: the account reads no job folder".into();
+    }
     let mut s = projects
         .iter()
         .take(20)

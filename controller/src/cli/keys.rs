@@ -120,10 +120,10 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
     // Without the jobs and profiles, whether a key is in use is not known: deleting or
     // renaming then needs --force.
     let loaded = project(&cfg);
-    let unsure = |force: bool| -> Result<(), BadInput> {
+    let unsure = |force: bool, hint: &str| -> Result<(), BadInput> {
         match (&loaded, force) {
             (Err(e), false) => Err(BadInput(format!(
-                "the jobs or profiles do not load, so which use the key is not known: fix them (controller check), or --force\n{e}"
+                "the jobs or profiles do not load, so which use the key is not known: fix them (controller check){hint}\n{e}"
             ))),
             _ => Ok(()),
         }
@@ -160,7 +160,7 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
             rename,
             backup,
         } => {
-            unsure(rename.is_none())?;
+            unsure(rename.is_none(), " before renaming")?;
             let k = keys::edit(
                 &store,
                 &keys::Users {
@@ -183,7 +183,7 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
             Ok(EXIT_OK)
         }
         KeysCmd::Delete { name, force } => {
-            unsure(*force)?;
+            unsure(*force, ", or --force")?;
             keys::delete(
                 &store,
                 &keys::Users {
