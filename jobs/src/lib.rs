@@ -12,6 +12,7 @@ pub mod shell_text;
 pub mod template;
 pub mod transfer;
 pub mod units;
+mod wait_model;
 
 use std::path::{Path, PathBuf};
 

@@ -4,6 +4,7 @@ mod agents;
 mod alerts;
 mod check;
 mod executions;
+mod executions_act;
 mod import;
 mod keys;
 mod opts;
