@@ -218,12 +218,12 @@ async fn generate(store: &Store, a: &GenerateArgs, me: &str) -> anyhow::Result<i
     }
     let pass = passphrase(a.passphrase_stdin, true)?;
     let spec = keys::GenerateSpec {
-        name: &a.name,
-        cn: &a.cn,
+        name: a.name.clone(),
+        cn: a.cn.clone(),
         days: a.days,
         kind,
         backup: a.backup,
-        passphrase: &pass,
+        passphrase: pass,
         pkcs12: matches!(
             a.out.extension().and_then(|e| e.to_str()),
             Some("p12" | "pfx")

@@ -149,21 +149,21 @@ pub async fn add(
 }
 
 /// What `generate` is asked for.
-pub struct GenerateSpec<'a> {
-    pub name: &'a str,
-    pub cn: &'a str,
+pub struct GenerateSpec {
+    pub name: String,
+    pub cn: String,
     pub days: u32,
     pub kind: cms::KeyKind,
     pub backup: bool,
-    pub passphrase: &'a str,
+    pub passphrase: String,
     /// PKCS#12, else encrypted PEM (key and certificate).
     pub pkcs12: bool,
 }
 
 /// A new key pair for its owner: the row to record (the certificate) and the private key
 /// file to hand over once, protected by the passphrase. Nothing is recorded here.
-pub fn generate(g: &GenerateSpec<'_>, who: &str, now: i64) -> Result<(KeyRow, Vec<u8>), String> {
-    check_name(g.name)?;
+pub fn generate(g: &GenerateSpec, who: &str, now: i64) -> Result<(KeyRow, Vec<u8>), String> {
+    check_name(&g.name)?;
     if g.cn.trim().is_empty() || g.cn.len() > 64 {
         return Err("CN: 1 to 64 characters".into());
     }
@@ -173,17 +173,17 @@ pub fn generate(g: &GenerateSpec<'_>, who: &str, now: i64) -> Result<(KeyRow, Ve
     if g.passphrase.chars().count() < 8 || g.passphrase.len() > 1024 {
         return Err("the passphrase: 8 to 1024 characters".into());
     }
-    let (key, cert) = cms::generate(g.cn, g.days, g.kind).map_err(|e| e.to_string())?;
+    let (key, cert) = cms::generate(&g.cn, g.days, g.kind).map_err(|e| e.to_string())?;
     let file = if g.pkcs12 {
-        cms::to_pkcs12(g.name, &key, &cert, g.passphrase)
+        cms::to_pkcs12(&g.name, &key, &cert, &g.passphrase)
     } else {
-        cms::to_pem(&key, &cert, g.passphrase)
+        cms::to_pem(&key, &cert, &g.passphrase)
     }
     .map_err(|e| e.to_string())?;
     let info = cms::cert_info(&cert).map_err(|e| e.to_string())?;
     let pem = cert.to_pem().map_err(|e| e.to_string())?;
     let mut row = row_of(
-        g.name,
+        &g.name,
         &info,
         String::from_utf8_lossy(&pem).into_owned(),
         g.backup,
@@ -192,6 +192,16 @@ pub fn generate(g: &GenerateSpec<'_>, who: &str, now: i64) -> Result<(KeyRow, Ve
     );
     row.generated = true;
     Ok((row, file))
+}
+
+/// `generate` on a blocking thread (making an RSA key takes a while), for the server.
+pub async fn generate_off_thread(
+    g: GenerateSpec,
+    who: String,
+) -> Result<(KeyRow, Vec<u8>), String> {
+    tokio::task::spawn_blocking(move || generate(&g, &who, crate::clock::now_ms()))
+        .await
+        .map_err(|e| format!("key generation stopped: {e}"))?
 }
 
 /// Renames a key or sets whether it is a backup key; refused for a rename while jobs

@@ -126,26 +126,18 @@ pub async fn generate(
         "pem" => false,
         other => return Err(ApiError::field("format", format!("`{other}`: p12 or pem"))),
     };
-    let (row, file) = tokio::task::spawn_blocking({
-        let who = c.who.label();
-        let (name, cn, pass) = (b.name.clone(), b.cn.clone(), b.passphrase.clone());
-        let (days, backup) = (b.days, b.backup);
-        move || {
-            let spec = keys::GenerateSpec {
-                name: &name,
-                cn: &cn,
-                days,
-                kind,
-                backup,
-                passphrase: &pass,
-                pkcs12,
-            };
-            keys::generate(&spec, &who, now_ms())
-        }
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?
-    .map_err(|e| ApiError::field(field_of(&e), e))?;
+    let spec = keys::GenerateSpec {
+        name: b.name,
+        cn: b.cn,
+        days: b.days,
+        kind,
+        backup: b.backup,
+        passphrase: b.passphrase,
+        pkcs12,
+    };
+    let (row, file) = keys::generate_off_thread(spec, c.who.label())
+        .await
+        .map_err(|e| ApiError::field(field_of(&e), e))?;
     s.store
         .insert_key(&row)
         .await

@@ -100,6 +100,27 @@ fn outbox_row(r: &sqlx::any::AnyRow) -> OutboxRow {
     }
 }
 
+/// Records a fact once (a second of the same `id` is ignored), in a transaction or not.
+pub(super) async fn insert_event<'c, X>(ex: X, e: &AlertEventRow) -> StoreResult<()>
+where
+    X: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    sqlx::query("INSERT INTO alert_events (id, kind, project, subject, job, execution_id, account, test, at, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING")
+        .bind(&e.id)
+        .bind(&e.kind)
+        .bind(&e.project)
+        .bind(&e.subject)
+        .bind(&e.job)
+        .bind(&e.execution_id)
+        .bind(&e.account)
+        .bind(i32::from(e.test))
+        .bind(e.at)
+        .bind(&e.detail)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
 impl Store {
     /// An account's settings, if it has any yet.
     pub async fn alert_settings(&self, account: &str) -> StoreResult<Option<AlertSettingsRow>> {
@@ -189,20 +210,7 @@ impl Store {
 
     /// Records a fact once (a second record of the same `id` is ignored).
     pub async fn record_alert_event(&self, e: &AlertEventRow) -> StoreResult<()> {
-        sqlx::query("INSERT INTO alert_events (id, kind, project, subject, job, execution_id, account, test, at, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING")
-            .bind(&e.id)
-            .bind(&e.kind)
-            .bind(&e.project)
-            .bind(&e.subject)
-            .bind(&e.job)
-            .bind(&e.execution_id)
-            .bind(&e.account)
-            .bind(i32::from(e.test))
-            .bind(e.at)
-            .bind(&e.detail)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        insert_event(&self.pool, e).await
     }
 
     /// Facts not turned into alerts yet, oldest first.

@@ -131,28 +131,16 @@ impl Store {
             .bind(t.updated_at)
             .execute(&mut *tx)
             .await?;
-        if let Some(e) = lifecycle_event(t) {
+        if let Some(mut e) = lifecycle_event(t) {
             // Who started the run, and whether it is a test run: the alert's owner.
             let owner = sqlx::query("SELECT account, test FROM executions WHERE id = $1")
                 .bind(&t.execution_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            let (account, test) = owner
+            (e.account, e.test) = owner
                 .map(|r| (r.get::<String, _>(0), r.get::<i32, _>(1) != 0))
                 .unwrap_or_default();
-            sqlx::query("INSERT INTO alert_events (id, kind, project, subject, job, execution_id, account, test, at, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING")
-                .bind(&e.id)
-                .bind(&e.kind)
-                .bind(&e.project)
-                .bind(&e.subject)
-                .bind(&e.job)
-                .bind(&e.execution_id)
-                .bind(account)
-                .bind(i32::from(test))
-                .bind(e.at)
-                .bind(&e.detail)
-                .execute(&mut *tx)
-                .await?;
+            super::alerts::insert_event(&mut *tx, &e).await?;
         }
         tx.commit().await?;
         Ok(())

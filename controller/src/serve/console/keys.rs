@@ -16,7 +16,6 @@ use crate::pki::cms::{KeyKind, gmt};
 use crate::pki::keys;
 use crate::serve::Server;
 use crate::serve::api_keys::users;
-use crate::serve::error::ApiError;
 
 type Shared = State<Arc<Server>>;
 
@@ -152,20 +151,16 @@ pub async fn generate(State(s): Shared, f: Posted) -> PageResult {
     };
     let (name, cn, who) = (f.text("name"), f.text("cn"), f.page.who.label());
     let backup = f.get("backup") == Some("on");
-    let made = tokio::task::spawn_blocking(move || {
-        let spec = keys::GenerateSpec {
-            name: &name,
-            cn: &cn,
-            days,
-            kind,
-            backup,
-            passphrase: &pass,
-            pkcs12,
-        };
-        keys::generate(&spec, &who, now_ms())
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?;
+    let spec = keys::GenerateSpec {
+        name,
+        cn,
+        days,
+        kind,
+        backup,
+        passphrase: pass,
+        pkcs12,
+    };
+    let made = keys::generate_off_thread(spec, who).await;
     let (row, file) = match made {
         Ok(x) => x,
         Err(e) => return page(&s, &f.page, e).await,
