@@ -46,7 +46,7 @@ for i in $(seq 0 $((N - 1))); do
   "$A" enroll --name "a$i" --dir "$d" >/dev/null
   "$C" -C p pki sign "$d/agent.csr" --out "$d/agent.pem" --yes >/dev/null
   cp p/data/pki/ca.pem "$d/"
-  printf 'name: a%d\nlisten: 127.0.0.1:%d\ntls: { ca: ca.pem, cert: agent.pem, key: agent.key }\nallowed_users: ["*"]\n' \
+  printf 'name: a%d\nlisten: 127.0.0.1:%d\ntls: { ca: ca.pem, cert: agent.pem, key: agent.key }\nallowed_users: ["*", root]\n' \
     "$i" $((BASE + i)) > "$d/agent.yaml"
 done
 for i in $(seq 0 $((N - 1))); do

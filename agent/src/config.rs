@@ -8,9 +8,10 @@
 //!   cert: agent.pem
 //!   key: agent.key
 //!   crl: crl.pem                    # optional: the controller's pki/crl.pem (revoked certificates)
-//! allowed_users: [dollaru, ops]     # users commands may run as; ["*"] = any. A request
-//!                                   # without a user runs as the agent's own, which must
-//!                                   # be listed too (never an implicit root)
+//! allowed_users: [dollaru, ops]     # users commands may run as; "*" = any user but
+//!                                   # root (uid 0), which is allowed only by name. A
+//!                                   # request without a user runs as the agent's own,
+//!                                   # which must be allowed too (never an implicit root)
 //! upload_dirs: [/tmp, /var/tmp]     # where run folders (`ordo-*`) may be made for uploads
 //! state_dir: /run/ordo-agent        # the commands running now, to stop after a crash
 //! controllers: [ordo-controller]    # client certificate names accepted
@@ -45,8 +46,32 @@ pub struct AgentConfig {
 }
 
 impl AgentConfig {
-    pub fn user_allowed(&self, user: &str) -> bool {
-        self.allowed_users.iter().any(|u| u == "*" || u == user)
+    /// Whether `user` may run commands: listed by name, or any user but a superuser when
+    /// `*` is listed (`superuser`: whether its uid is 0). Root is allowed only by name.
+    pub fn user_allowed(&self, user: &str, superuser: bool) -> bool {
+        self.allowed_users
+            .iter()
+            .any(|u| u == user || (u == "*" && !superuser))
+    }
+
+    /// A configuration for unit tests: uploads under `/tmp`, the users given.
+    #[cfg(test)]
+    pub(crate) fn for_tests(allowed_users: &[&str]) -> Self {
+        AgentConfig {
+            file: PathBuf::from("/etc/ordo-agent/agent.yaml"),
+            name: "a".into(),
+            listen: "127.0.0.1:7443".parse().unwrap(),
+            ca: PathBuf::new(),
+            cert: PathBuf::new(),
+            key: PathBuf::new(),
+            crl: None,
+            allowed_users: allowed_users.iter().map(|u| u.to_string()).collect(),
+            upload_dirs: vec![PathBuf::from("/tmp")],
+            state_dir: PathBuf::from("/run/ordo-agent"),
+            controllers: vec![],
+            max_concurrent: 1,
+            kill_grace: Duration::from_secs(1),
+        }
     }
 
     /// Reads and checks the file; every problem is reported, with its position.

@@ -8,14 +8,19 @@ use crate::config::AgentConfig;
 use crate::process::{SpawnError, own_user};
 
 /// The user a request runs as: the one it names, or the agent's own; refused unless the
-/// agent's `allowed_users` lists it.
+/// agent's `allowed_users` lists it, or lists `*` and it is not a superuser (any account
+/// of uid 0, whatever its name).
 pub fn effective_user(cfg: &AgentConfig, run_as: &str) -> Result<String, SpawnError> {
     let user = if run_as.is_empty() {
         own_user()
     } else {
         run_as.to_string()
     };
-    if cfg.user_allowed(&user) {
+    let superuser = User::from_name(&user)
+        .ok()
+        .flatten()
+        .map_or(user == "0", |u| u.uid.is_root());
+    if cfg.user_allowed(&user, superuser) {
         Ok(user)
     } else {
         Err(SpawnError::NotAllowed(user))
@@ -97,6 +102,31 @@ pub fn check_env(env: &[(String, String)]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `*` is any user but a superuser: root, or another name for uid 0, only by name.
+    /// These tests run as root, so no `run_as` is root too.
+    #[test]
+    fn the_wildcard_never_includes_root() {
+        let any = AgentConfig::for_tests(&["*"]);
+        for user in ["nobody", "daemon"] {
+            assert_eq!(effective_user(&any, user).unwrap(), user);
+        }
+        for user in ["root", "0"] {
+            let e = effective_user(&any, user).unwrap_err();
+            assert!(
+                matches!(e, SpawnError::NotAllowed(ref u) if u == user),
+                "{e}"
+            );
+        }
+        if own_user() == "root" {
+            assert!(effective_user(&any, "").is_err());
+        }
+        let with_root = AgentConfig::for_tests(&["*", "root"]);
+        assert_eq!(effective_user(&with_root, "root").unwrap(), "root");
+        assert_eq!(effective_user(&with_root, "nobody").unwrap(), "nobody");
+        let only = AgentConfig::for_tests(&["nobody"]);
+        assert!(effective_user(&only, "daemon").is_err());
+    }
 
     #[test]
     fn loader_and_shell_startup_variables_are_refused() {

@@ -146,21 +146,7 @@ mod tests {
     use super::*;
 
     fn cfg() -> AgentConfig {
-        AgentConfig {
-            file: PathBuf::from("/etc/ordo-agent/agent.yaml"),
-            name: "a".into(),
-            listen: "127.0.0.1:7443".parse().unwrap(),
-            ca: PathBuf::new(),
-            cert: PathBuf::new(),
-            key: PathBuf::new(),
-            crl: None,
-            allowed_users: vec!["*".into()],
-            upload_dirs: vec![PathBuf::from("/tmp")],
-            state_dir: PathBuf::from("/run/ordo-agent"),
-            controllers: vec![],
-            max_concurrent: 1,
-            kill_grace: std::time::Duration::from_secs(1),
-        }
+        AgentConfig::for_tests(&["*"])
     }
 
     #[test]

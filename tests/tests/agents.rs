@@ -117,7 +117,7 @@ fn one_job_across_ssh_servers_and_agents_gives_one_archive() {
 fn clients_without_a_controller_certificate_get_nothing() {
     let smtp = SmtpServer::start_tls();
     let p = project(&smtp, None);
-    let ag = AgentProcess::start(&p, "ag1", "[\"*\"]");
+    let ag = AgentProcess::start(&p, "ag1", "[\"*\", root]");
     p.write(
         "inventory.yaml",
         &format!("servers:\n{}", ag.inventory_line("")),
@@ -257,6 +257,23 @@ fn the_agent_enforces_its_allowed_users() {
         "{}",
         run.stdout
     );
+    // `*` is any user but root: root runs only on an agent that names it.
+    drop(ag);
+    let any = AgentProcess::start(&p, "ag1", "[\"*\"]");
+    p.write(
+        "inventory.yaml",
+        &format!("servers:\n{}", any.inventory_line("")),
+    );
+    refused(
+        "root",
+        "targets: all\nrun_as: root\nsteps:\n  - command: id -un\n",
+        &not_allowed("root"),
+    );
+    refused(
+        "implicit",
+        "targets: all\nsteps:\n  - command: id -un\n",
+        &not_allowed("root"),
+    );
 }
 
 #[test]
@@ -383,7 +400,7 @@ fn connections_to(port: u16) -> Vec<String> {
 fn serve_reuses_its_connection_to_an_agent_between_runs() {
     let smtp = SmtpServer::start_tls();
     let p = project(&smtp, None);
-    let ag = AgentProcess::start(&p, "ag1", "[\"*\"]");
+    let ag = AgentProcess::start(&p, "ag1", "[\"*\", root]");
     p.write(
         "inventory.yaml",
         &format!("servers:\n{}", ag.inventory_line("")),
@@ -426,8 +443,8 @@ fn serve_reuses_its_connection_to_an_agent_between_runs() {
 fn revoked_certificates_are_refused_both_ways() {
     let smtp = SmtpServer::start_tls();
     let p = project(&smtp, None);
-    let mut ag1 = AgentProcess::start(&p, "ag1", "[\"*\"]");
-    let ag2 = AgentProcess::start(&p, "ag2", "[\"*\"]");
+    let mut ag1 = AgentProcess::start(&p, "ag1", "[\"*\", root]");
+    let ag2 = AgentProcess::start(&p, "ag2", "[\"*\", root]");
     p.write(
         "inventory.yaml",
         &format!(
