@@ -2,11 +2,15 @@
 //! this agent made fresh for the run's user, each file created new (never through a link,
 //! never over an existing file), owned by that user, without setuid or setgid bits.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use nix::unistd::User;
+use nix::fcntl::{OFlag, open};
+use nix::sys::stat::{Mode, fchmod, fstat};
+use nix::unistd::{User, fchown};
 use ordo_proto::agent::{UploadHeader, UploadInput, upload_input};
 use tokio::io::AsyncWriteExt;
 use tonic::{Status, Streaming};
@@ -14,44 +18,70 @@ use tonic::{Status, Streaming};
 use crate::config::AgentConfig;
 use crate::policy;
 
-/// The run folders this agent made, and for whom (uid); files go only there.
+/// The run folders this agent made, and for whom (uid); files go only there. Each is
+/// held open: files are created relative to the folder itself, never through its path,
+/// so a run's user who owns the folder cannot rename it and put a link to `/etc` in its
+/// place (in a sticky upload folder or not) between our check and our write.
 #[derive(Default)]
 pub struct RunFolders {
     /// A plain mutex: held only to look up or insert, never across an await.
-    made: Mutex<HashSet<(PathBuf, u32)>>,
+    made: Mutex<HashMap<(PathBuf, u32), (Arc<OwnedFd>, Instant)>>,
 }
 
+/// How long a run folder stays known without an upload: a run whose controller died
+/// before its cleanup does not keep its folder's handle open for ever.
+const IDLE: Duration = Duration::from_secs(24 * 3600);
+
 impl RunFolders {
-    /// Makes `dir` for `user` unless this agent already did; a folder that exists and is
-    /// not one of ours is refused (it may be a trap laid by someone else).
-    fn ensure(&self, dir: &Path, user: &User) -> Result<(), Status> {
+    /// The run folder `dir` for `user`: made now unless this agent already made it; a
+    /// folder that exists and is not one of ours is refused (it may be a trap laid by
+    /// someone else).
+    fn ensure(&self, dir: &Path, user: &User) -> Result<Arc<OwnedFd>, Status> {
         let key = (dir.to_path_buf(), user.uid.as_raw());
         let mut made = self.made.lock().expect("poisoned");
-        if made.contains(&key) {
-            let meta = std::fs::symlink_metadata(dir)
-                .map_err(|e| Status::failed_precondition(format!("{}: {e}", dir.display())))?;
-            if meta.is_dir() && std::os::unix::fs::MetadataExt::uid(&meta) == user.uid.as_raw() {
-                return Ok(());
+        if let Some((fd, used)) = made.get_mut(&key) {
+            if fstat(&**fd).is_ok_and(|st| st.st_nlink > 0) {
+                *used = Instant::now();
+                return Ok(Arc::clone(fd));
             }
+            made.remove(&key);
             return Err(Status::failed_precondition(format!(
                 "upload: {} is no longer the run folder this agent made",
                 dir.display()
             )));
         }
-        made.retain(|(d, _)| d.exists());
-        std::fs::create_dir(dir).map_err(|e| {
+        // Folders removed since (the run's cleanup) or long idle are forgotten.
+        made.retain(|_, (fd, used)| {
+            used.elapsed() < IDLE && fstat(fd.as_fd()).is_ok_and(|st| st.st_nlink > 0)
+        });
+        let failed = |what: &str, e: nix::Error| {
+            Status::failed_precondition(format!("upload: {what} {}: {e}", dir.display()))
+        };
+        nix::unistd::mkdir(dir, Mode::from_bits_truncate(0o700)).map_err(|e| {
             Status::failed_precondition(format!(
                 "upload: cannot make the run folder {}: {e} (a run folder is always made fresh)",
                 dir.display()
             ))
         })?;
-        std::os::unix::fs::chown(dir, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
-            .map_err(|e| Status::internal(format!("chown {}: {e}", dir.display())))?;
-        let mode: std::fs::Permissions = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-        std::fs::set_permissions(dir, mode)
-            .map_err(|e| Status::internal(format!("chmod {}: {e}", dir.display())))?;
-        made.insert(key);
-        Ok(())
+        let fd = open(
+            dir,
+            OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY,
+            Mode::empty(),
+        )
+        .map_err(|e| failed("cannot open the run folder", e))?;
+        // Still ours (root's, just made): not a folder someone swapped in meanwhile.
+        let st = fstat(&fd).map_err(|e| failed("cannot read", e))?;
+        if st.st_uid != nix::unistd::geteuid().as_raw() {
+            return Err(Status::failed_precondition(format!(
+                "upload: the run folder {} was replaced while it was made",
+                dir.display()
+            )));
+        }
+        fchown(&fd, Some(user.uid), Some(user.gid)).map_err(|e| failed("chown", e))?;
+        fchmod(&fd, Mode::from_bits_truncate(0o755)).map_err(|e| failed("chmod", e))?;
+        let fd = Arc::new(fd);
+        made.insert(key, (Arc::clone(&fd), Instant::now()));
+        Ok(fd)
     }
 }
 
@@ -90,6 +120,20 @@ fn check_path(cfg: &AgentConfig, raw: &str) -> Result<(PathBuf, PathBuf), Status
     Ok((path.clone(), dir.to_path_buf()))
 }
 
+/// Creates `path`'s file in `folder` (the folder's handle, not its path): new, never over
+/// a file, never through a link, 0600 until it is complete.
+fn create_in(folder: &OwnedFd, path: &Path) -> Result<std::fs::File, Status> {
+    let name = path.file_name().expect("checked by check_path");
+    let fd = nix::fcntl::openat(
+        folder.as_fd(),
+        name,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    )
+    .map_err(|e| Status::failed_precondition(format!("upload {}: {e}", path.display())))?;
+    Ok(std::fs::File::from(fd))
+}
+
 /// Receives one file; returns its size.
 pub async fn receive(
     cfg: &AgentConfig,
@@ -101,15 +145,8 @@ pub async fn receive(
         .map_err(|e| Status::permission_denied(e.to_string()))?;
     let account = policy::account(&user).map_err(|e| Status::failed_precondition(e.to_string()))?;
     let (path, dir) = check_path(cfg, &header.path)?;
-    folders.ensure(&dir, &account)?;
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(&path)
-        .await
-        .map_err(|e| Status::failed_precondition(format!("upload {}: {e}", path.display())))?;
+    let folder = folders.ensure(&dir, &account)?;
+    let mut file = tokio::fs::File::from_std(create_in(&folder, &path)?);
     let mut bytes = 0u64;
     while let Some(msg) = input.message().await? {
         if let Some(upload_input::Msg::Data(d)) = msg.msg {
@@ -176,5 +213,36 @@ mod tests {
         let fresh = base.path().join("ordo-fresh");
         folders.ensure(&fresh, &me).unwrap();
         folders.ensure(&fresh, &me).unwrap();
+    }
+
+    /// The run's user owns the run folder, so may rename it and leave a link to `/etc`
+    /// (here a folder standing for it) in its place: the next upload still lands in the
+    /// folder this agent made, never through the link. Once the folder is removed, it is
+    /// no longer a run folder.
+    #[test]
+    fn a_run_folder_swapped_for_a_link_is_never_followed() {
+        let base = tempfile::tempdir().unwrap();
+        let etc = base.path().join("etc");
+        std::fs::create_dir(&etc).unwrap();
+        let me = User::from_uid(nix::unistd::geteuid()).unwrap().unwrap();
+        let folders = RunFolders::default();
+        let dir = base.path().join("ordo-run");
+        let first = folders.ensure(&dir, &me).unwrap();
+        create_in(&first, &dir.join("step-1")).unwrap();
+        let moved = base.path().join("moved");
+        std::fs::rename(&dir, &moved).unwrap();
+        std::os::unix::fs::symlink(&etc, &dir).unwrap();
+        let again = folders.ensure(&dir, &me).unwrap();
+        create_in(&again, &dir.join("step-2")).unwrap();
+        assert!(moved.join("step-2").exists());
+        assert!(!etc.join("step-2").exists(), "written through the link");
+        // An existing file or a link in the folder is never opened.
+        assert!(create_in(&again, &dir.join("step-1")).is_err());
+        std::os::unix::fs::symlink(etc.join("passwd"), moved.join("step-3")).unwrap();
+        assert!(create_in(&again, &dir.join("step-3")).is_err());
+        assert!(!etc.join("passwd").exists());
+        // Removed (the run's cleanup): the path is no longer a run folder of ours.
+        std::fs::remove_dir_all(&moved).unwrap();
+        assert!(folders.ensure(&dir, &me).is_err());
     }
 }
