@@ -25,8 +25,11 @@ use crate::policy;
 #[derive(Default)]
 pub struct RunFolders {
     /// A plain mutex: held only to look up or insert, never across an await.
-    made: Mutex<HashMap<(PathBuf, u32), (Arc<OwnedFd>, Instant)>>,
+    made: Mutex<HashMap<(PathBuf, u32), Made>>,
 }
+
+/// A run folder's handle and when it was last used.
+type Made = (Arc<OwnedFd>, Instant);
 
 /// How long a run folder stays known without an upload: a run whose controller died
 /// before its cleanup does not keep its folder's handle open for ever.
