@@ -1,6 +1,9 @@
 //! The process groups this agent started and has not seen end, kept in a small file, so
 //! that an agent killed outright (SIGKILL, OOM) stops them when it starts again: nothing
 //! a controller started keeps running unseen.
+//!
+//! The record starts with the machine's boot ID: after a reboot (a `state_dir` on a disk
+//! that keeps it), its pids and start times name other processes, and it is ignored.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +17,19 @@ pub struct RunningGroups {
     path: PathBuf,
     /// A plain mutex: held only to update the map and rewrite the small file.
     groups: Mutex<BTreeMap<i32, String>>,
+}
+
+/// This boot of the machine (`/proc/sys/kernel/random/boot_id`).
+fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    Some(id.trim().to_string()).filter(|id| !id.is_empty())
+}
+
+/// The record's groups, if it was written during this boot.
+fn this_boots_lines(text: &str) -> Option<std::str::Lines<'_>> {
+    let mut lines = text.lines();
+    let recorded = lines.next()?.strip_prefix("boot ")?;
+    (Some(recorded) == boot_id().as_deref()).then_some(lines)
 }
 
 /// When process `pid` started (clock ticks since boot): with the pid, one process.
@@ -46,8 +62,19 @@ impl RunningGroups {
     /// Stops the groups a previous life of this agent left running (those whose leader
     /// is still the same process), then starts an empty record at `path`.
     pub fn recover(path: &Path) -> RunningGroups {
-        if let Some(text) = trusted_record(path) {
-            for line in text.lines() {
+        let text = trusted_record(path);
+        let lines = text.as_deref().and_then(|text| {
+            let lines = this_boots_lines(text);
+            if lines.is_none() && !text.is_empty() {
+                tracing::warn!(
+                    "{}: written before the machine last started: the commands it names are gone",
+                    path.display()
+                );
+            }
+            lines
+        });
+        if let Some(lines) = lines {
+            for line in lines {
                 let mut w = line.split_whitespace();
                 let (Some(Ok(pgid)), Some(start)) = (w.next().map(str::parse::<i32>), w.next())
                 else {
@@ -91,7 +118,10 @@ impl RunningGroups {
     }
 
     fn save(&self, groups: &BTreeMap<i32, String>) {
-        let text: String = groups.iter().map(|(p, s)| format!("{p} {s}\n")).collect();
+        let boot = boot_id().unwrap_or_default();
+        let text: String = std::iter::once(format!("boot {boot}\n"))
+            .chain(groups.iter().map(|(p, s)| format!("{p} {s}\n")))
+            .collect();
         let tmp = self.path.with_extension("tmp");
         let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &self.path));
         if let Err(e) = written {
@@ -127,7 +157,11 @@ mod tests {
         let path = dir.path().join("a.running");
         let mut child = sleeper();
         let pid = child.id() as i32;
-        let line = format!("{pid} {}\n", start_ticks(pid).unwrap());
+        let line = format!(
+            "boot {}\n{pid} {}\n",
+            boot_id().unwrap(),
+            start_ticks(pid).unwrap()
+        );
         std::fs::write(&path, &line).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
         RunningGroups::recover(&path);
@@ -141,5 +175,34 @@ mod tests {
         RunningGroups::recover(&path);
         let status = child.wait().unwrap();
         assert!(!status.success(), "the recorded group was not stopped");
+    }
+
+    /// A record from another boot (or without one) names processes of another life of the
+    /// machine: the same pid and start time now are someone else's, never stopped.
+    #[test]
+    fn a_record_from_another_boot_stops_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let path = dir.path().join("a.running");
+        let mut child = sleeper();
+        let pid = child.id() as i32;
+        let group = format!("{pid} {}\n", start_ticks(pid).unwrap());
+        for record in [
+            format!("boot 00000000-0000-0000-0000-000000000000\n{group}"),
+            group.clone(),
+        ] {
+            std::fs::write(&path, record).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            RunningGroups::recover(&path);
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "another boot's record was obeyed"
+            );
+        }
+        // What the agent writes carries this boot's ID.
+        let recorded = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(recorded, format!("boot {}\n", boot_id().unwrap()));
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 }

@@ -121,12 +121,20 @@ fn an_agent_killed_mid_step_is_reported_and_retried_once_restarted() {
     });
     ag.kill();
     let (code, out) = finish(run);
+    assert_eq!(code, 1, "{out}");
+    assert!(summary_row(&out, "ag1").contains("unreachable"), "{out}");
+    // The step outlived the killed agent; the restarted one stops it (`state_dir`).
+    let orphaned = !processes(RUN_AS_USER, "^sleep 3337$").is_empty();
+    ag.restart();
+    let stopped = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        processes(RUN_AS_USER, "^sleep 3337$").is_empty()
+    });
     let _ = Command::new("pkill")
         .args(["-KILL", "-u", RUN_AS_USER, "-f", "^sleep 3337$"])
         .status();
-    assert_eq!(code, 1, "{out}");
-    assert!(summary_row(&out, "ag1").contains("unreachable"), "{out}");
-    ag.restart();
+    assert!(orphaned, "the step did not outlive the killed agent: nothing to prove");
+    assert!(stopped, "the restarted agent left the orphaned step running");
     p.write(
         "jobs/slow.yaml",
         &format!("targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - command: echo back again\n"),
