@@ -179,6 +179,17 @@ impl SshServer {
         let _ = self.child.wait();
     }
 
+    /// Restarts sshd with `line` added to its configuration (`ForceCommand ...`).
+    pub fn reconfigure(&mut self, line: &str) {
+        self.kill_all();
+        let cfg = self.dir.path().join("sshd_config");
+        let mut text = std::fs::read_to_string(&cfg).expect("sshd_config");
+        text.push_str(line);
+        text.push('\n');
+        std::fs::write(&cfg, text).expect("sshd_config");
+        self.restart();
+    }
+
     /// Starts sshd again, same port, same host key (after `kill_all`).
     pub fn restart(&mut self) {
         let cfg = self.dir.path().join("sshd_config");

@@ -133,8 +133,14 @@ fn an_agent_killed_mid_step_is_reported_and_retried_once_restarted() {
     let _ = Command::new("pkill")
         .args(["-KILL", "-u", RUN_AS_USER, "-f", "^sleep 3337$"])
         .status();
-    assert!(orphaned, "the step did not outlive the killed agent: nothing to prove");
-    assert!(stopped, "the restarted agent left the orphaned step running");
+    assert!(
+        orphaned,
+        "the step did not outlive the killed agent: nothing to prove"
+    );
+    assert!(
+        stopped,
+        "the restarted agent left the orphaned step running"
+    );
     p.write(
         "jobs/slow.yaml",
         &format!("targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - command: echo back again\n"),

@@ -907,3 +907,72 @@ fn serve_keeps_the_acknowledgement_deadline() {
     // Only the acknowledgements were checked: no new file was taken, no second row.
     assert_eq!(transfers(&p, "mandats").len(), 1);
 }
+
+/// A files' server that hangs (here every command it is given sleeps, as on a hung mount)
+/// is stopped at the scenario's `timeout`, not after the 10-minute bound of each command:
+/// the run ends timed out, the log names the server, and the file is still in its source
+/// folder for the next run.
+#[test]
+fn a_files_server_that_hangs_is_stopped_at_the_scenarios_timeout() {
+    let key = ClientKey::new();
+    let mut sshd = SshServer::start(&key);
+    sshd.reconfigure("ForceCommand exec sleep 47");
+    let p = project();
+    let w = temp_dir("xfer-hung");
+    let (src, bak, partner) = (
+        dir(w.path(), "in"),
+        dir(w.path(), "bak"),
+        dir(w.path(), "partner"),
+    );
+    std::fs::write(src.join("F1"), "first").unwrap();
+    p.write("known_hosts", &sshd.known_hosts_line());
+    p.write(
+        "ordo.yaml",
+        &format!(
+            "ssh: {{ identity: [{}], known_hosts: known_hosts }}\n",
+            key.private.display()
+        ),
+    );
+    p.write(
+        "inventory.yaml",
+        &format!(
+            "servers:\n  filer: {{ host: 127.0.0.1, port: {}, user: {LOGIN_USER} }}\n",
+            sshd.port
+        ),
+    );
+    p.write(
+        "profiles/nfs.yaml",
+        &format!("folder: {{ path: {} }}\n", partner.display()),
+    );
+    p.write(
+        "jobs/hung.yaml",
+        &format!(
+            "kind: transfer\ntimeout: 3s\ntransfer: {{ on: filer, profile: nfs, source: {}, backup: {} }}\n",
+            src.display(),
+            bak.display()
+        ),
+    );
+    let started = std::time::Instant::now();
+    let run = p.controller(&["run", "hung", "--no-progress"]);
+    let took = started.elapsed();
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("transfer timed out after 3s (the scenario's timeout) and was stopped"),
+        "{all}"
+    );
+    // Far from the 10-minute bound of one command: the timeout stopped it.
+    assert!(took < Duration::from_secs(60), "{took:?}");
+    let log = std::fs::read_to_string(p.path().join("data/transfers/hung/last.log")).unwrap();
+    assert!(
+        log.contains(&format!(
+            "cannot read filer:{}: stopped while the files' server was working",
+            src.display()
+        )),
+        "{log}"
+    );
+    let list = p.controller(&["executions", "list"]).expect_code(0);
+    assert!(list.stdout.contains("timed-out"), "{}", list.stdout);
+    assert_eq!(std::fs::read_to_string(src.join("F1")).unwrap(), "first");
+    assert_eq!(std::fs::read_dir(&partner).unwrap().count(), 0);
+}

@@ -18,6 +18,7 @@ mod prepare;
 pub mod record;
 mod report;
 mod retry;
+mod transfer_phase;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -160,19 +160,7 @@ impl<'a> Running<'a> {
     pub(super) async fn run_phases(&mut self, cancel: &CancellationToken) -> anyhow::Result<()> {
         let job = self.plan.job.clone();
         if let Some(spec) = &job.transfer {
-            let terminal = self.launch.terminal;
-            let acks_only = self.launch.acks_only;
-            let ran =
-                crate::transfer::run(self.env, &job, spec, &self.id, terminal, acks_only, cancel);
-            match ran.await {
-                Ok(o) => {
-                    if !o.ok() {
-                        self.step_error = Some(format!("transfer: {}", o.summary(spec.direction)));
-                    }
-                    self.transfer_summary = Some(o.summary(spec.direction));
-                }
-                Err(e) => self.step_error = Some(format!("transfer: {e:#}")),
-            }
+            self.run_transfer(&job, spec, cancel).await;
         }
         let mut alive: Vec<usize> = (0..self.plan.nodes.len()).collect();
         let resume = self.launch.resume_from.unwrap_or(0);

@@ -115,7 +115,7 @@ impl Sending<'_, '_> {
     /// The files to send now, where they are; `None` (and a failure counted) when they
     /// cannot be read.
     async fn find(&mut self) -> Option<(Source, Vec<Found>)> {
-        let source = match Source::open(self.env, self.spec.on.as_deref()).await {
+        let source = match Source::open(self.env, self.spec.on.as_deref(), self.cancel).await {
             Ok(s) => s,
             Err(e) => {
                 self.log

@@ -17,21 +17,38 @@ use crate::transport::{ExecEvent, Session, exec_collect};
 
 pub enum Source {
     Local,
-    Remote { node: String, session: Box<Session> },
+    Remote {
+        node: String,
+        session: Box<Session>,
+        /// The scenario's: an abort or its `timeout` stops a command that hangs.
+        cancel: CancellationToken,
+    },
 }
 
 /// The longest a command on the files' server may take (listing, backup): a hung mount or
-/// a stuck server never holds the scenario for ever.
+/// a stuck server never holds the scenario for ever, even without a `timeout`.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Runs a short command on the files' server within [`COMMAND_TIMEOUT`].
+/// What a command stopped by the scenario's cancel token says.
+const STOPPED: &str = "stopped while the files' server was working (the run was aborted or \
+                       its timeout passed)";
+
+/// Runs a short command on the files' server within [`COMMAND_TIMEOUT`], or until the
+/// scenario is stopped.
 async fn bounded(
     session: &Session,
     script: &str,
+    cancel: &CancellationToken,
 ) -> Result<(crate::transport::ExitStatus, Vec<u8>, Vec<u8>), String> {
-    let stop = CancellationToken::new();
+    // The command's own token: cancelling it kills the command on the server.
+    let stop = cancel.child_token();
     tokio::select! {
-        r = exec_collect(session, script, Bytes::new(), &stop) => r.map_err(|e| e.to_string()),
+        r = exec_collect(session, script, Bytes::new(), &stop) => {
+            if cancel.is_cancelled() {
+                return Err(STOPPED.into());
+            }
+            r.map_err(|e| e.to_string())
+        }
         _ = tokio::time::sleep(COMMAND_TIMEOUT) => {
             stop.cancel();
             Err(format!(
@@ -51,7 +68,11 @@ pub enum Backed {
 }
 
 impl Source {
-    pub async fn open(env: &Env, on: Option<&str>) -> Result<Source, String> {
+    pub async fn open(
+        env: &Env,
+        on: Option<&str>,
+        cancel: &CancellationToken,
+    ) -> Result<Source, String> {
         let Some(name) = on else {
             return Ok(Source::Local);
         };
@@ -65,12 +86,14 @@ impl Source {
         let settings =
             crate::transport::settings::for_nodes(&env.cfg, std::slice::from_ref(&node), false)
                 .map_err(|e| e.0)?;
-        let session = Session::connect(&node, &settings)
-            .await
-            .map_err(|e| format!("{name}: {e}"))?;
+        let session = tokio::select! {
+            s = Session::connect(&node, &settings) => s.map_err(|e| format!("{name}: {e}"))?,
+            _ = cancel.cancelled() => return Err(format!("{name}: {STOPPED}")),
+        };
         Ok(Source::Remote {
             node: name.to_string(),
             session: Box::new(session),
+            cancel: cancel.clone(),
         })
     }
 
@@ -89,12 +112,14 @@ impl Source {
     ) -> Result<Vec<Found>, String> {
         match self {
             Source::Local => files::find(dir, matcher).map_err(|e| e.to_string()),
-            Source::Remote { session, .. } => {
+            Source::Remote {
+                session, cancel, ..
+            } => {
                 let d = ordo_proto::shell::quote(&dir.display().to_string());
                 let script = format!(
                     "cd {d} || exit 3\nfor f in * .[!.]*; do\n  if [ -f \"$f\" ] && [ ! -L \"$f\" ]; then printf '%s\\t%s\\t%s\\n' \"$(stat -c %Y -- \"$f\")\" \"$(stat -c %s -- \"$f\")\" \"$f\"; fi\ndone\n"
                 );
-                let (st, out, err) = bounded(session, &script).await?;
+                let (st, out, err) = bounded(session, &script, cancel).await?;
                 if !st.success() {
                     return Err(format!(
                         "cannot read {}: {}",
@@ -150,7 +175,9 @@ impl Source {
                     target,
                 ))
             }
-            Source::Remote { session, .. } => {
+            Source::Remote {
+                session, cancel, ..
+            } => {
                 let q = |p: &Path| ordo_proto::shell::quote(&p.display().to_string());
                 let script = format!(
                     "src={src}; t={t}; over=\n\
@@ -167,7 +194,7 @@ impl Source {
                     dir = q(dir),
                     policy = policy.as_str(),
                 );
-                let (st, out, err) = bounded(session, &script).await?;
+                let (st, out, err) = bounded(session, &script, cancel).await?;
                 let out = String::from_utf8_lossy(&out);
                 let line = out.lines().next().unwrap_or("");
                 if line == "SKIP" {
@@ -202,7 +229,9 @@ impl Source {
     ) -> Result<PathBuf, String> {
         match self {
             Source::Local => Ok(backup.to_path_buf()),
-            Source::Remote { session, .. } => {
+            Source::Remote {
+                session, cancel, ..
+            } => {
                 tokio::fs::create_dir_all(work)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -215,7 +244,7 @@ impl Source {
                     .await
                     .map_err(|e| e.to_string())?;
                 let (tx, mut rx) = mpsc::channel::<ExecEvent>(64);
-                let stop = CancellationToken::new();
+                let stop = cancel.child_token();
                 let cmd = format!(
                     "exec cat -- {}",
                     ordo_proto::shell::quote(&backup.display().to_string())
@@ -254,6 +283,9 @@ impl Source {
                     (err, failed)
                 };
                 let (st, (err, failed)) = tokio::join!(run, write);
+                if cancel.is_cancelled() {
+                    return Err(STOPPED.into());
+                }
                 let st = st.map_err(|e| e.to_string())?;
                 if let Some(e) = failed {
                     return Err(format!("{}: {e}", dest.display()));
