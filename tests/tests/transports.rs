@@ -261,6 +261,37 @@ fn option_values_are_data_never_code(kind: Kind) {
         "{kind:?}: a value ran as code:\n{}",
         run.stdout
     );
+    // A script in another language reads the value from its environment; a template
+    // pasted into it is refused, naming the variable to read instead.
+    let python = |job: &str, line: &str| {
+        s.p.write(
+            &format!("jobs/{job}.yaml"),
+            &format!(
+                "targets: all\nrun_as: {RUN_AS_USER}\noptions:\n  v: {{ required: true }}\nsteps:\n  - script: |\n      #!/usr/bin/python3\n      import os\n      {line}\n"
+            ),
+        );
+        s.p.controller(&[
+            "run",
+            job,
+            "--no-progress",
+            "--no-mail",
+            "--opt",
+            &format!("v={value}"),
+        ])
+    };
+    let run = python("py_env", "print('py=' + os.environ['ORDO_OPTION_V'])").expect_code(0);
+    assert!(
+        has_line(&run.stdout, "s1", "|", &format!("py={value}")),
+        "{kind:?}: {}",
+        run.stdout
+    );
+    let run = python("py_template", "print('${option.v}')").expect_code(1);
+    assert!(
+        run.stdout.contains("`${option.v}` in a script that is not a shell script: a value is never pasted into code; read $ORDO_OPTION_V from the environment instead"),
+        "{kind:?}: {}",
+        run.stdout
+    );
+    assert!(!ran.exists(), "{kind:?}: a value ran as code");
 }
 
 on_every_transport!(option_values_are_data_never_code);
