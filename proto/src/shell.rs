@@ -289,7 +289,8 @@ pub fn env_block(vars: &[(String, String)]) -> String {
 ///
 /// Everything but `tar` is shell builtins, except one `find` per collect (not per file)
 /// when there is a size limit: it names the files over the limit, and a builtin `case`
-/// takes them out of the list.
+/// takes them out of the list. The login's `TAR_OPTIONS` (`--sparse`, `--xattrs`, another
+/// format) is unset: the stream is plain tar, as the controller reads it.
 pub fn collect_script(patterns: &[String], max_file_size: u64, then: Option<&str>) -> String {
     let words: Vec<String> = patterns.iter().map(|p| glob_word(p)).collect();
     let tail = match then {
@@ -301,7 +302,7 @@ pub fn collect_script(patterns: &[String], max_file_size: u64, then: Option<&str
     // A name that `find` would take for an option (a pattern made relative by a template)
     // gets a `./` in front.
     let mut script = format!(
-        "set --\n\
+        "unset TAR_OPTIONS\nset --\n\
          for f in {words}; do\n\
            if [ -f \"$f\" ] && [ ! -L \"$f\" ]; then\n\
              case $f in /*) ;; *) f=./$f ;; esac\n\

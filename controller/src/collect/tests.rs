@@ -237,3 +237,38 @@ fn long_names_on_every_entry_are_collected() {
     assert_eq!(out.files.len(), 3000, "{:?}", out.warnings.first());
     assert!(out.warnings.is_empty(), "{:?}", out.warnings);
 }
+
+/// A GNU sparse entry whose hole is 2^62 bytes of nothing in the stream: skipping it by
+/// reading would never end. It is refused, and the stream left there.
+#[test]
+fn a_sparse_entry_is_refused_and_ends_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::GNUSparse);
+    h.set_size(0);
+    h.set_mode(0o644);
+    h.as_old_mut().name[..10].copy_from_slice(b"tmp/sparse");
+    let gnu = h.as_gnu_mut().unwrap();
+    // Offset 2^62 in base 256, length 0; the file's real size the same.
+    gnu.sparse[0].offset = [0x80, 0, 0, 0, 0x40, 0, 0, 0, 0, 0, 0, 0];
+    gnu.sparse[0].numbytes = [b'0'; 12];
+    gnu.sparse[0].numbytes[11] = 0;
+    gnu.set_real_size(1 << 62);
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &b""[..]).unwrap();
+    let mut after = tar::Header::new_gnu();
+    after.set_size(5);
+    after.set_mode(0o644);
+    b.append_data(&mut after, "tmp/after", &b"after"[..])
+        .unwrap();
+    let data = b.into_inner().unwrap();
+    let out = unpack(&data[..], dir.path(), &["/tmp/".to_string()], 1 << 20).unwrap();
+    assert!(out.files.is_empty(), "{:?}", out.files);
+    assert!(
+        out.warnings.iter().any(|w| w
+            == "/tmp/sparse: a sparse file in the collect stream: refused, and nothing after it"),
+        "{:?}",
+        out.warnings
+    );
+}
