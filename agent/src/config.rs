@@ -9,7 +9,7 @@
 //!   key: agent.key
 //!   crl: crl.pem                    # optional: the controller's pki/crl.pem (revoked certificates)
 //! allowed_users: [dollaru, ops]     # users commands may run as; "*" = any user but
-//!                                   # root (uid 0), which is allowed only by name. A
+//!                                   # root (uid 0 or gid 0): allowed only by name. A
 //!                                   # request without a user runs as the agent's own,
 //!                                   # which must be allowed too (never an implicit root)
 //! upload_dirs: [/tmp, /var/tmp]     # where run folders (`ordo-*`) may be made for uploads

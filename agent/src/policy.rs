@@ -8,22 +8,30 @@ use crate::config::AgentConfig;
 use crate::process::{SpawnError, own_user};
 
 /// The user a request runs as: the one it names, or the agent's own; refused unless the
-/// agent's `allowed_users` lists it, or lists `*` and it is not a superuser (any account
-/// of uid 0, whatever its name).
+/// agent's `allowed_users` lists it, or lists `*` and it is not privileged (see
+/// [`privileged`]).
 pub fn effective_user(cfg: &AgentConfig, run_as: &str) -> Result<String, SpawnError> {
     let user = if run_as.is_empty() {
         own_user()
     } else {
         run_as.to_string()
     };
-    let superuser = User::from_name(&user)
-        .ok()
-        .flatten()
-        .map_or(user == "0", |u| u.uid.is_root());
-    if cfg.user_allowed(&user, superuser) {
+    if cfg.user_allowed(&user, privileged(&user, User::from_name(&user))) {
         Ok(user)
     } else {
         Err(SpawnError::NotAllowed(user))
+    }
+}
+
+/// Whether `*` leaves `name` out: an account of uid 0 or of the root group (gid 0, e.g.
+/// `operator`), whatever its name, or one that could not be looked up (a failing user
+/// database never lets root in). An unknown name is not privileged: it fails later as a
+/// missing user, except `0`, the agent's own uid when it has no name.
+fn privileged(name: &str, account: nix::Result<Option<User>>) -> bool {
+    match account {
+        Ok(Some(u)) => u.uid.is_root() || u.gid.as_raw() == 0,
+        Ok(None) => name == "0",
+        Err(_) => true,
     }
 }
 
@@ -102,6 +110,29 @@ pub fn check_env(env: &[(String, String)]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Accounts of uid 0 or gid 0, and names the user database failed to look up, are
+    /// privileged: `*` never includes them.
+    #[test]
+    fn privileged_accounts_are_uid_0_gid_0_or_unknown_to_a_failing_database() {
+        let account = |uid: u32, gid: u32| {
+            Ok(Some(User {
+                name: "x".into(),
+                passwd: Default::default(),
+                uid: nix::unistd::Uid::from_raw(uid),
+                gid: nix::unistd::Gid::from_raw(gid),
+                gecos: Default::default(),
+                dir: "/".into(),
+                shell: "/bin/sh".into(),
+            }))
+        };
+        assert!(privileged("toor", account(0, 0)));
+        assert!(privileged("operator", account(11, 0)));
+        assert!(!privileged("dollaru", account(1001, 1001)));
+        assert!(privileged("ldapuser", Err(nix::Error::EIO)));
+        assert!(!privileged("nosuchuser", Ok(None)));
+        assert!(privileged("0", Ok(None)));
+    }
 
     /// `*` is any user but a superuser: root, or another name for uid 0, only by name.
     /// These tests run as root, so no `run_as` is root too.

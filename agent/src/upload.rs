@@ -8,8 +8,8 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{OFlag, open};
-use nix::sys::stat::{Mode, fchmod, fstat};
+use nix::fcntl::{OFlag, open, openat};
+use nix::sys::stat::{Mode, fchmod, fstat, mkdirat};
 use nix::unistd::{User, fchown};
 use ordo_proto::agent::{UploadHeader, UploadInput, upload_input};
 use tokio::io::AsyncWriteExt;
@@ -57,21 +57,30 @@ impl RunFolders {
         made.retain(|_, (fd, used)| {
             used.elapsed() < IDLE && fstat(fd.as_fd()).is_ok_and(|st| st.st_nlink > 0)
         });
+        if made.len() >= MAX_FOLDERS
+            && let Some(oldest) = made
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+        {
+            made.remove(&oldest);
+        }
         let failed = |what: &str, e: nix::Error| {
             Status::failed_precondition(format!("upload: {what} {}: {e}", dir.display()))
         };
-        nix::unistd::mkdir(dir, Mode::from_bits_truncate(0o700)).map_err(|e| {
+        let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+            return Err(Status::permission_denied("upload: not a run folder"));
+        };
+        let base = trusted_upload_dir(parent)?;
+        let dir_flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY;
+        mkdirat(&base, name, Mode::from_bits_truncate(0o700)).map_err(|e| {
             Status::failed_precondition(format!(
                 "upload: cannot make the run folder {}: {e} (a run folder is always made fresh)",
                 dir.display()
             ))
         })?;
-        let fd = open(
-            dir,
-            OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY,
-            Mode::empty(),
-        )
-        .map_err(|e| failed("cannot open the run folder", e))?;
+        let fd = openat(&base, name, dir_flags, Mode::empty())
+            .map_err(|e| failed("cannot open the run folder", e))?;
         // Still ours (root's, just made): not a folder someone swapped in meanwhile.
         let st = fstat(&fd).map_err(|e| failed("cannot read", e))?;
         if st.st_uid != nix::unistd::geteuid().as_raw() {
@@ -86,6 +95,36 @@ impl RunFolders {
         made.insert(key, (Arc::clone(&fd), Instant::now()));
         Ok(fd)
     }
+}
+
+/// The most run folders held open at once; past it the least recently used is forgotten
+/// (an upload into it is then refused).
+const MAX_FOLDERS: usize = 4096;
+
+/// An upload folder (`/tmp`) opened, if no one else can swap what is in it: owned by root
+/// or this agent's user, and sticky when others may write in it. Otherwise the run folder
+/// made there could be replaced, between its making and its opening, by one of someone
+/// else's choosing.
+fn trusted_upload_dir(dir: &Path) -> Result<OwnedFd, Status> {
+    let fd = open(
+        dir,
+        OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_RDONLY,
+        Mode::empty(),
+    )
+    .map_err(|e| Status::failed_precondition(format!("upload: {}: {e}", dir.display())))?;
+    let st = fstat(&fd)
+        .map_err(|e| Status::failed_precondition(format!("upload: {}: {e}", dir.display())))?;
+    let owner_ok = st.st_uid == 0 || st.st_uid == nix::unistd::geteuid().as_raw();
+    let open_to_others = st.st_mode & 0o022 != 0;
+    let sticky = st.st_mode & nix::libc::S_ISVTX != 0;
+    if !owner_ok || (open_to_others && !sticky) {
+        return Err(Status::failed_precondition(format!(
+            "upload: {} is not a safe upload folder (upload_dirs): it must belong to root and, \
+             if others may write in it, be sticky like /tmp",
+            dir.display()
+        )));
+    }
+    Ok(fd)
 }
 
 /// Where an upload may go: `<one of upload_dirs>/ordo-<...>/<file>`, written plainly (no
@@ -216,6 +255,29 @@ mod tests {
         let fresh = base.path().join("ordo-fresh");
         folders.ensure(&fresh, &me).unwrap();
         folders.ensure(&fresh, &me).unwrap();
+    }
+
+    /// An upload folder others may write in must be sticky: there, no one else can rename
+    /// the run folder between its making and its opening.
+    #[test]
+    fn an_upload_folder_open_to_others_must_be_sticky() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = tempfile::tempdir().unwrap();
+        let me = User::from_uid(nix::unistd::geteuid()).unwrap().unwrap();
+        let folders = RunFolders::default();
+        let set = |mode: u32| {
+            std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        set(0o777);
+        let e = folders
+            .ensure(&base.path().join("ordo-a"), &me)
+            .unwrap_err();
+        assert!(e.message().contains("is not a safe upload folder"), "{e}");
+        assert!(!base.path().join("ordo-a").exists());
+        set(0o1777);
+        folders.ensure(&base.path().join("ordo-b"), &me).unwrap();
+        set(0o755);
+        folders.ensure(&base.path().join("ordo-c"), &me).unwrap();
     }
 
     /// The run's user owns the run folder, so may rename it and leave a link to `/etc`

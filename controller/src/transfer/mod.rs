@@ -113,7 +113,7 @@ pub async fn run(
             if acks_only {
                 log.quiet("acknowledgement deadlines only").await;
                 let mut link = None;
-                receive::check_acks(env, job, profile, &mut link, &mut log, &mut out).await;
+                receive::check_acks(env, job, profile, &mut link, &mut log, &mut out, cancel).await;
                 if let Some(l) = link {
                     l.close().await;
                 }
@@ -145,7 +145,15 @@ pub async fn run(
             ))
             .await;
             if spec.active {
-                receive::receive(env, job, spec, profile, execution_id, &mut log, &mut out).await?;
+                let retrieval = receive::Retrieval {
+                    env,
+                    job,
+                    spec,
+                    profile,
+                    execution_id,
+                    cancel,
+                };
+                receive::receive(retrieval, &mut log, &mut out).await?;
             } else {
                 log.quiet("scenario inactive (active: false): nothing done")
                     .await;

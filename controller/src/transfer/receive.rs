@@ -8,6 +8,7 @@ use super::{TransferOutcome, deposit, files};
 use crate::clock::now_ms;
 use crate::project::Env;
 use crate::store::TransferRow;
+use tokio_util::sync::CancellationToken;
 
 /// Acknowledgements of earlier deposits (`consumed`: the partner took the file; `file`:
 /// an ack file appeared), and those past the deadline.
@@ -18,6 +19,7 @@ pub(super) async fn check_acks(
     link: &mut Option<deposit::Link>,
     log: &mut ScenarioLog<'_>,
     out: &mut TransferOutcome,
+    cancel: &CancellationToken,
 ) {
     let Some(ack) = &profile.ack else { return };
     let waiting = match awaiting_ack(env, job).await {
@@ -57,6 +59,11 @@ pub(super) async fn check_acks(
     let Some(l) = link.as_ref() else { return };
     let now = now_ms();
     for mut t in waiting {
+        if cancel.is_cancelled() {
+            log.line("stopped: the other acknowledgements are checked next run")
+                .await;
+            return;
+        }
         let deposited_name = t
             .remote
             .as_deref()
@@ -138,15 +145,30 @@ async fn unacknowledged(
     out.unacknowledged += 1;
 }
 
+/// A retrieval run: what `receive` fetches, for which execution, until when.
+pub(super) struct Retrieval<'a> {
+    pub env: &'a Env,
+    pub job: &'a Job,
+    pub spec: &'a TransferSpec,
+    pub profile: &'a Profile,
+    pub execution_id: &'a str,
+    /// An abort or the scenario's timeout: the files not fetched yet wait in the inbox.
+    pub cancel: &'a CancellationToken,
+}
+
 pub(super) async fn receive(
-    env: &Env,
-    job: &Job,
-    spec: &TransferSpec,
-    profile: &Profile,
-    execution_id: &str,
+    r: Retrieval<'_>,
     log: &mut ScenarioLog<'_>,
     out: &mut TransferOutcome,
 ) -> anyhow::Result<()> {
+    let Retrieval {
+        env,
+        job,
+        spec,
+        profile,
+        execution_id,
+        cancel,
+    } = r;
     let Protocol::Sftp {
         inbox,
         delete_after_fetch,
@@ -204,6 +226,13 @@ pub(super) async fn receive(
         log.quiet(format!("nothing waiting in {inbox}")).await;
     }
     for (name, size) in waiting {
+        if cancel.is_cancelled() {
+            log.line(format!(
+                "stopped: the rest waits in {inbox} for the next run"
+            ))
+            .await;
+            break;
+        }
         let record = env.store.next_record(&profile.name).await? as u64;
         let now = chrono::Local::now();
         let mut local_name = match &profile.receiving.name {

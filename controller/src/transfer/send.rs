@@ -58,6 +58,7 @@ impl Sending<'_, '_> {
                 &mut link,
                 self.log,
                 self.out,
+                self.cancel,
             )
             .await;
         }

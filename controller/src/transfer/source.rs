@@ -40,7 +40,8 @@ async fn bounded(
     script: &str,
     cancel: &CancellationToken,
 ) -> Result<(crate::transport::ExitStatus, Vec<u8>, Vec<u8>), String> {
-    // The command's own token: cancelling it kills the command on the server.
+    // The command's own token: cancelling it ends the command (an agent kills it; over
+    // SSH the channel is closed).
     let stop = cancel.child_token();
     tokio::select! {
         r = exec_collect(session, script, Bytes::new(), &stop) => {
@@ -175,9 +176,7 @@ impl Source {
                     target,
                 ))
             }
-            Source::Remote {
-                session, cancel, ..
-            } => {
+            Source::Remote { session, .. } => {
                 let q = |p: &Path| ordo_proto::shell::quote(&p.display().to_string());
                 let script = format!(
                     "src={src}; t={t}; over=\n\
@@ -194,7 +193,10 @@ impl Source {
                     dir = q(dir),
                     policy = policy.as_str(),
                 );
-                let (st, out, err) = bounded(session, &script, cancel).await?;
+                // Never stopped half-way by the scenario's cancel: a move that happened
+                // must be recorded (a file in the backup folder the history does not know
+                // would never be sent again). Bounded by the command's own limit only.
+                let (st, out, err) = bounded(session, &script, &CancellationToken::new()).await?;
                 let out = String::from_utf8_lossy(&out);
                 let line = out.lines().next().unwrap_or("");
                 if line == "SKIP" {
