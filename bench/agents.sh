@@ -114,17 +114,21 @@ for job in noop vip; do
   printf 'N=%d job=%s mode=cold wall=%ss cpu=%ss rss=%dMiB runs=%d\n' "$N" "$job" "$wall" "$cpu" $((${rss%.*} / 1024)) "$RUNS" | tee -a "$RESULTS.tmp"
 done
 
-"$C" -C p serve --listen "$API" 2>serve.log &
+# The API needs credentials: an administrator and a token of it.
+printf 'bench-password-0rdo\n' | "$C" -C p users add bench --role admin --email bench@example.com --password-stdin >/dev/null
+TOKEN=$("$C" -C p tokens create --user bench)
+AUTH="Authorization: Bearer $TOKEN"
+"$C" -C p serve --listen "http://$API" 2>serve.log &
 SERVE_PID=$!
 for _ in $(seq 200); do curl -sf "http://$API/api/v1/health" >/dev/null && break; sleep 0.05; done
 api_run() {  # job -> execution duration in seconds
   # The harness stays light while the run is on (the cores are shared): the id is cut out
   # with sed, the state polled with curl every 0.1 s, Python only once the run is over.
   local id st
-  id=$(curl -sf -X POST -H 'Content-Type: application/json' -d '{}' "http://$API/api/v1/jobs/$1" | sed 's/.*"execution":"\([^"]*\)".*/\1/')
+  id=$(curl -sf -X POST -H "$AUTH" -H 'Content-Type: application/json' -d '{}' "http://$API/api/v1/jobs/$1" | sed 's/.*"execution":"\([^"]*\)".*/\1/')
   for _ in $(seq 3000); do
     sleep 0.1
-    st=$(curl -sf "http://$API/api/v1/executions/$id")
+    st=$(curl -sf -H "$AUTH" "http://$API/api/v1/executions/$id")
     case $st in *'"status":"running"'*) ;; *) break ;; esac
   done
   echo "$st" | /usr/bin/python3 -c '

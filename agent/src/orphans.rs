@@ -15,8 +15,18 @@ use nix::unistd::Pid;
 /// The groups running now, by process group id, with their start time.
 pub struct RunningGroups {
     path: PathBuf,
+    /// This boot's ID, the record's first line.
+    boot: String,
     /// A plain mutex: held only to update the map and rewrite the small file.
-    groups: Mutex<BTreeMap<i32, String>>,
+    state: Mutex<State>,
+}
+
+struct State {
+    groups: BTreeMap<i32, String>,
+    /// The record, held open and rewritten in place: no file is made or renamed per
+    /// command (with many agents on one machine, those serialise on the folder's lock).
+    /// A rewrite cut by a crash can only leave stale lines, which name no live group.
+    file: Option<std::fs::File>,
 }
 
 /// This boot of the machine (`/proc/sys/kernel/random/boot_id`).
@@ -91,9 +101,13 @@ impl RunningGroups {
         }
         let groups = RunningGroups {
             path: path.to_path_buf(),
-            groups: Mutex::new(BTreeMap::new()),
+            boot: boot_id().unwrap_or_default(),
+            state: Mutex::new(State {
+                groups: BTreeMap::new(),
+                file: new_record(path),
+            }),
         };
-        groups.save(&BTreeMap::new());
+        groups.save(&mut groups.state.lock().expect("poisoned"));
         groups
     }
 
@@ -103,32 +117,59 @@ impl RunningGroups {
         let Some(start) = start_ticks(pid) else {
             return;
         };
-        let mut g = self.groups.lock().expect("poisoned");
-        g.insert(pid, start);
-        self.save(&g);
+        let mut s = self.state.lock().expect("poisoned");
+        s.groups.insert(pid, start);
+        self.save(&mut s);
     }
 
     /// A command's group ended.
     pub fn ended(&self, pid: u32) {
         let Ok(pid) = i32::try_from(pid) else { return };
-        let mut g = self.groups.lock().expect("poisoned");
-        if g.remove(&pid).is_some() {
-            self.save(&g);
+        let mut s = self.state.lock().expect("poisoned");
+        if s.groups.remove(&pid).is_some() {
+            self.save(&mut s);
         }
     }
 
-    fn save(&self, groups: &BTreeMap<i32, String>) {
-        let boot = boot_id().unwrap_or_default();
-        let text: String = std::iter::once(format!("boot {boot}\n"))
-            .chain(groups.iter().map(|(p, s)| format!("{p} {s}\n")))
+    fn save(&self, s: &mut State) {
+        use std::os::unix::fs::FileExt;
+        let Some(file) = &s.file else { return };
+        let text: String = std::iter::once(format!("boot {}\n", self.boot))
+            .chain(s.groups.iter().map(|(p, t)| format!("{p} {t}\n")))
             .collect();
-        let tmp = self.path.with_extension("tmp");
-        let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &self.path));
+        let written = file
+            .write_all_at(text.as_bytes(), 0)
+            .and_then(|()| file.set_len(text.len() as u64));
         if let Err(e) = written {
             tracing::warn!(
                 "cannot record running commands in {}: {e}",
                 self.path.display()
             );
+        }
+    }
+}
+
+/// The record made anew at `path`, private (0600), never through a link; `None` (and a
+/// warning) when it cannot be.
+fn new_record(path: &Path) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() || m.is_symlink()) {
+        let _ = std::fs::remove_file(path);
+    }
+    let made = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(path);
+    match made {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::warn!(
+                "cannot record running commands in {}: {e}: commands left running by a crash will not be stopped",
+                path.display()
+            );
+            None
         }
     }
 }
