@@ -179,6 +179,45 @@ fn bad_keys_and_files_are_named() {
         e.to_string().contains("Ed25519 key: only RSA and EC keys"),
         "{e}"
     );
+    // A certificate whose key usage leaves out receiving keys: a signing one, a CA's.
+    for (name, key, usage, good) in [
+        ("sign", "rsa:2048", "digitalSignature", false),
+        ("ca", "rsa:2048", "keyCertSign,cRLSign", false),
+        ("enc", "rsa:2048", "digitalSignature,keyEncipherment", true),
+        (
+            "ecsign",
+            "ec -pkeyopt ec_paramgen_curve:P-256",
+            "digitalSignature",
+            false,
+        ),
+        (
+            "ecdh",
+            "ec -pkeyopt ec_paramgen_curve:P-256",
+            "keyAgreement",
+            true,
+        ),
+    ] {
+        ok(
+            dir,
+            &format!(
+                "openssl req -x509 -newkey {key} -nodes -keyout {name}.key -out {name}.pem -days 30 -subj /CN={name} -addext 'keyUsage=critical,{usage}' 2>/dev/null"
+            ),
+        );
+        let got = cms::read_cert(
+            &std::fs::read(dir.join(format!("{name}.pem"))).unwrap(),
+            name,
+            now,
+        );
+        match (got, good) {
+            (Ok(_), true) => {}
+            (Err(e), false) => assert!(
+                e.to_string().contains("key usage does not include")
+                    && e.to_string().contains("not for receiving encrypted files"),
+                "{name}: {e}"
+            ),
+            (got, _) => panic!("{name}: {:?}", got.map(|_| ()).map_err(|e| e.to_string())),
+        }
+    }
     let (key, cert) = cms::generate("k", 30, KeyKind::EcP256).unwrap();
     let p12 = cms::to_pkcs12("k", &key, &cert, "right").unwrap();
     let e = cms::read_private_key(&p12, "wrong", "k.p12").unwrap_err();

@@ -18,7 +18,7 @@ use openssl::pkcs12::Pkcs12;
 use openssl::pkey::{Id, PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::x509::extension::{BasicConstraints, KeyUsage};
-use openssl::x509::{X509, X509NameBuilder};
+use openssl::x509::{X509, X509KeyUsage, X509NameBuilder};
 
 /// What went wrong, said for the key or file at fault.
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +113,19 @@ pub fn cert_info(cert: &X509) -> Result<CertInfo, CmsError> {
             )));
         }
     };
+    // A certificate that says what its key is for must say it may receive keys: a CA's
+    // (keyCertSign), a signing one (digitalSignature) cannot. Without the extension, any
+    // use is allowed (as `openssl req -x509` makes them).
+    let (needed, needed_name) = if key.id() == Id::RSA {
+        (X509KeyUsage::KEY_ENCIPHERMENT, "keyEncipherment")
+    } else {
+        (X509KeyUsage::KEY_AGREEMENT, "keyAgreement")
+    };
+    if cert.key_usage().is_some_and(|ku| !ku.contains(needed)) {
+        return Err(CmsError::Bad(format!(
+            "the certificate's key usage does not include {needed_name}: its key is not for receiving encrypted files (a CA's or a signing certificate?)"
+        )));
+    }
     let name = |n: &openssl::x509::X509NameRef| {
         n.entries()
             .map(|e| {
