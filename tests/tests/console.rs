@@ -426,6 +426,48 @@ fn an_admin_manages_encryption_keys_in_the_console(s: &Setup, seen: &mut HashSet
     b.screenshot("keys");
     b.click("#backup tr[data-key=alice] button.danger");
     b.wait_text("#backup", 10, |t| !t.contains("alice"));
+    // The transfers page: each file with its status, linked to its execution, whose page
+    // has the scenario's log.
+    let w = ordo_tests::temp_dir("console-xfer");
+    let [src, bak, drop] = ["in", "bak", "drop"].map(|d| {
+        let p = w.path().join(d);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    });
+    std::fs::write(src.join("MANDAT-42.xml"), "<mandat/>").unwrap();
+    s.p.write(
+        "profiles/tresor.yaml",
+        &format!("folder: {{ path: {} }}\n", drop.display()),
+    );
+    s.p.write(
+        "jobs/vip/mandats.yaml",
+        &format!(
+            "kind: transfer\ntransfer: {{ profile: tresor, source: {}, backup: {}, watch: false }}\n",
+            src.display(),
+            bak.display()
+        ),
+    );
+    let run =
+        s.p.controller(&["run", "vip/mandats", "--no-progress", "--no-mail"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let id = run
+        .stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "execution")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no execution id: {}", run.stdout))
+        .trim_end_matches(':')
+        .to_string();
+    b.goto(&format!("{}/transfers", s.base));
+    let table = b.wait_text("#transfers", 10, |t| t.contains("MANDAT-42.xml"));
+    assert!(
+        table.contains("vip/mandats") && table.contains("delivered"),
+        "{table}"
+    );
+    b.click(&format!("#transfers a[href='/executions/{id}']"));
+    let log = b.wait_text("main", 10, |t| t.contains(&id));
+    assert!(log.contains("MANDAT-42.xml"), "{log}");
+    b.screenshot("transfer-execution");
     // Not for operators.
     let vic = Browser::start("console-keys-operator", 800, 600);
     log_in(&vic, s, "olga", seen);

@@ -25,7 +25,12 @@ struct TablePage {
     table_id: String,
     head: Vec<&'static str>,
     rows: Vec<Vec<String>>,
+    /// A column whose cells are execution ids, shown as links to their pages
+    /// ([`NO_LINKS`]: none).
+    execution_col: usize,
 }
+
+const NO_LINKS: usize = usize::MAX;
 
 fn require_admin(p: &Page) -> Result<(), ApiError> {
     p.caller().require_admin()
@@ -49,10 +54,11 @@ pub async fn agents(State(s): Shared, p: Page) -> PageResult {
             vec![
                 a.name,
                 a.address,
+                // What a run saw, and when: never "up", which only a contact now could say.
                 if now - a.last_contact < recent {
-                    "up".into()
+                    format!("answered {} ago", age(now - a.last_contact))
                 } else {
-                    "not seen lately".into()
+                    format!("not seen for {}", age(now - a.last_contact))
                 },
                 a.version,
                 a.run_user,
@@ -68,8 +74,9 @@ pub async fn agents(State(s): Shared, p: Page) -> PageResult {
     Ok(render(&TablePage {
         chrome: p.chrome(),
         title: "Agents".into(),
-        intro: "As last seen by a run; `controller agents list` contacts them now.".into(),
+        intro: "As a run last saw them (the state is not a live check); `controller agents list` contacts them now.".into(),
         table_id: "agents".into(),
+        execution_col: NO_LINKS,
         head: vec![
             "Agent",
             "Address",
@@ -81,6 +88,17 @@ pub async fn agents(State(s): Shared, p: Page) -> PageResult {
         ],
         rows,
     }))
+}
+
+/// `42 s`, `5 min`, `3 h`, `2 days`: how long ago, roughly.
+fn age(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..172_800 => format!("{} h", s / 3600),
+        _ => format!("{} days", s / 86_400),
+    }
 }
 
 pub async fn transfers(State(s): Shared, p: Page) -> PageResult {
@@ -112,8 +130,9 @@ pub async fn transfers(State(s): Shared, p: Page) -> PageResult {
     Ok(render(&TablePage {
         chrome: p.chrome(),
         title: "Transfers".into(),
-        intro: "Each file sent or received, with its lifecycle status (last.log on the controller has the same).".into(),
+        intro: "Each file sent or received, with its lifecycle status; its execution's page has the scenario's log.".into(),
         table_id: "transfers".into(),
+        execution_col: 7,
         head: vec!["Scenario", "Direction", "File", "Bytes", "Status", "Partner", "Updated", "Execution"],
         rows,
     }))
@@ -143,6 +162,7 @@ pub async fn audit(State(s): Shared, p: Page) -> PageResult {
         title: "Audit log".into(),
         intro: "The last 500 entries; `controller audit` or GET /api/v1/audit filter them.".into(),
         table_id: "audit".into(),
+        execution_col: NO_LINKS,
         head: vec!["Time", "Who", "From", "Action", "Target", "Detail"],
         rows,
     }))
