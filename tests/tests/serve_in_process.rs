@@ -1,6 +1,7 @@
 //! `serve::run` driven in-process, as an embedder or a test would: a listener on port 0,
 //! reloads and shutdown from the caller. Checks the API's answers (202, 404, 400, 422)
-//! and that a shutdown returns with the instance gone from the database.
+//! and that a shutdown returns with the instance gone from the database; a slow client's
+//! connection is cut.
 
 use std::time::{Duration, Instant};
 
@@ -56,7 +57,9 @@ fn serve_runs_in_process_answers_the_api_reloads_and_stops() {
         let instance = me.id.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let listening = ordo_controller::serve::http::listening(&cfg, addr, true).unwrap();
+        let mut listening = ordo_controller::serve::http::listening(&cfg, addr, true).unwrap();
+        // 30 s in production; short here to see a slow client cut.
+        listening.header_timeout = Duration::from_secs(1);
         let new = ordo_controller::auth::users::NewUser {
             name: "root".into(),
             role: "admin".into(),
@@ -152,6 +155,19 @@ fn serve_runs_in_process_answers_the_api_reloads_and_stops() {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+
+        // A client that sends its headers a little at a time, and never their end, is cut
+        // (plain HTTP on loopback as on HTTPS): it does not hold a connection for ever.
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let cut = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut buf)).await;
+        assert!(
+            cut.is_ok(),
+            "a client that never ends its headers still holds its connection after 10 s"
+        );
 
         stop_tx.send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(40), served)

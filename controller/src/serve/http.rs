@@ -34,6 +34,8 @@ pub struct Listening {
     pub hosts: Arc<Vec<String>>,
     /// The origins (`https://name:port`) a state-changing request may come from.
     pub origins: Arc<Vec<String>>,
+    /// How long a client may take to send a request's headers.
+    pub header_timeout: Duration,
 }
 
 /// Our origins: each name with the listen port; also without a port for the names of
@@ -99,6 +101,7 @@ pub fn listening(cfg: &ProjectConfig, local: SocketAddr, plain: bool) -> anyhow:
             tls: None,
             origins: Arc::new(origins(cfg, &hosts, local, false)),
             hosts: Arc::new(hosts),
+            header_timeout: BODY_TIMEOUT,
         });
     }
     let (cert, key) = match &cfg.serve.tls {
@@ -136,6 +139,7 @@ pub fn listening(cfg: &ProjectConfig, local: SocketAddr, plain: bool) -> anyhow:
         tls: Some(Arc::new(config)),
         origins: Arc::new(origins(cfg, &hosts, local, true)),
         hosts: Arc::new(hosts),
+        header_timeout: BODY_TIMEOUT,
     })
 }
 
@@ -230,26 +234,16 @@ pub async fn guard(State(l): State<Listening>, req: Request, next: Next) -> Resp
     r
 }
 
-/// Serves `app` until `stop`: TLS connections through hyper, or axum's plain server.
+/// Serves `app` until `stop`, TLS or plain, each connection through hyper with the same
+/// bounds: at most [`MAX_CONNECTIONS`] at once, a TLS handshake within 10 s, headers
+/// within `header_timeout`, idle HTTP/2 connections pinged and cut.
 pub async fn serve(
     app: Router,
     listener: tokio::net::TcpListener,
     l: Listening,
     stop: CancellationToken,
 ) {
-    let Some(tls) = l.tls else {
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await;
-        if let Err(e) = served {
-            tracing::error!("HTTP API: {e}");
-        }
-        return;
-    };
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let acceptor = l.tls.map(tokio_rustls::TlsAcceptor::from);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -260,7 +254,7 @@ pub async fn serve(
             a = listener.accept() => match a {
                 Ok(a) => a,
                 Err(e) => {
-                    tracing::warn!("HTTPS accept: {e}");
+                    tracing::warn!("HTTP accept: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -270,8 +264,13 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let app = app.clone().layer(axum::Extension(ConnectInfo(peer)));
         let watcher = graceful.watcher();
+        let header_timeout = l.header_timeout;
         tokio::spawn(async move {
             let _slot = slot;
+            let Some(acceptor) = acceptor else {
+                connection(TokioIo::new(tcp), app, watcher, peer, header_timeout).await;
+                return;
+            };
             // A client that never finishes its handshake does not hold a task for ever.
             let stream =
                 match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
@@ -282,29 +281,39 @@ pub async fn serve(
                     }
                     Err(_) => return,
                 };
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            // Slow clients (headers a byte at a time, idle connections) are cut.
-            builder
-                .http1()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(BODY_TIMEOUT);
-            builder
-                .http2()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .keep_alive_interval(Duration::from_secs(30))
-                .keep_alive_timeout(Duration::from_secs(20))
-                .max_concurrent_streams(64);
-            let conn = builder.serve_connection_with_upgrades(
-                TokioIo::new(stream),
-                TowerToHyperService::new(app),
-            );
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!("HTTPS connection from {peer}: {e}");
-            }
+            connection(TokioIo::new(stream), app, watcher, peer, header_timeout).await;
         });
     }
     // Live logs (SSE) would keep their connections: give the others a moment, then go.
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+/// One connection, HTTP/1.1 or HTTP/2: slow clients (headers a byte at a time, idle
+/// connections) are cut.
+async fn connection<S>(
+    io: TokioIo<S>,
+    app: Router,
+    watcher: hyper_util::server::graceful::Watcher,
+    peer: SocketAddr,
+    header_timeout: Duration,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .max_concurrent_streams(64);
+    let conn = builder.serve_connection_with_upgrades(io, TowerToHyperService::new(app));
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!("HTTP connection from {peer}: {e}");
+    }
 }
 
 #[cfg(test)]
