@@ -504,6 +504,20 @@ fn roles_projects_and_the_hierarchy_decide_what_each_account_sees_and_runs() {
     let r = bob.call("DELETE", &format!("/api/v1/tokens/{id}"), None);
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(bob.get("/api/v1/me").status, 401);
+
+    // A deleted account's executions stay, marked as a deleted account's: a new account
+    // given the same name does not see them.
+    let out = p.controller(&["users", "delete", "dave"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    p.add_user("dave", "operator", &["--projects", "tests"]);
+    let new_dave = api.token(&p.token("dave"));
+    assert_eq!(ids(&new_dave), Vec::<String>::new());
+    assert_eq!(
+        new_dave.get(&format!("/api/v1/executions/{by_dave}")).status,
+        404
+    );
+    let e = admin.get(&format!("/api/v1/executions/{by_dave}"));
+    assert_eq!(e.json["account"], "dave (deleted)", "{}", e.text);
 }
 
 #[test]

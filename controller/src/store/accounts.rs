@@ -132,6 +132,8 @@ impl Store {
     }
 
     /// Deletes an account with its tokens and sessions; its secondaries become primaries.
+    /// Its executions stay, marked `NAME (deleted)` (a name no account can take): a new
+    /// account of the same name does not see them.
     pub async fn delete_user(&self, name: &str) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM users WHERE name = $1")
@@ -155,6 +157,11 @@ impl Store {
         ] {
             sqlx::query(sql).bind(name).execute(&mut *tx).await?;
         }
+        sqlx::query("UPDATE executions SET account = $1 WHERE account = $2")
+            .bind(format!("{name} (deleted)"))
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
