@@ -513,7 +513,9 @@ fn roles_projects_and_the_hierarchy_decide_what_each_account_sees_and_runs() {
     let new_dave = api.token(&p.token("dave"));
     assert_eq!(ids(&new_dave), Vec::<String>::new());
     assert_eq!(
-        new_dave.get(&format!("/api/v1/executions/{by_dave}")).status,
+        new_dave
+            .get(&format!("/api/v1/executions/{by_dave}"))
+            .status,
         404
     );
     let e = admin.get(&format!("/api/v1/executions/{by_dave}"));

@@ -80,19 +80,32 @@ async fn user(
     users::add(store, u, PASSWORD).await.unwrap();
 }
 
-/// Applies a PATCH body to an account's configuration, as the API does for its admin.
-async fn patch(store: &Store, cfg: &ProjectConfig, account: &str, body: serde_json::Value) {
+/// Applies a PATCH body to an account's configuration, as the API does for its admin;
+/// the field errors when it is refused.
+async fn try_patch(
+    store: &Store,
+    cfg: &ProjectConfig,
+    account: &str,
+    body: serde_json::Value,
+) -> Result<(), Vec<(String, String)>> {
     let u = store.user(account).await.unwrap().unwrap();
     let current = ordo_controller::alerts::load(store, &u, &cfg.serve.alerts.policy)
         .await
         .unwrap();
     let projects = vec!["mandats".to_string(), "vip".to_string()];
-    let next = change::apply(&current, &body, Mode::Patch, &projects, None)
-        .unwrap_or_else(|e| panic!("{account}: {e:?}"));
+    let domains = &cfg.serve.alerts.mail_domains;
+    let next = change::apply(&current, &body, Mode::Patch, &projects, None, domains)?;
     store
         .save_alerts(&next.settings, &next.rules)
         .await
         .unwrap();
+    Ok(())
+}
+
+async fn patch(store: &Store, cfg: &ProjectConfig, account: &str, body: serde_json::Value) {
+    try_patch(store, cfg, account, body)
+        .await
+        .unwrap_or_else(|e| panic!("{account}: {e:?}"));
 }
 
 async fn suite(url: &str, cfg: &ProjectConfig, smtp: &SmtpServer, down_port: u16) {
@@ -475,6 +488,78 @@ fn config(p: &Project, smtp: &SmtpServer) -> ProjectConfig {
     let cfg = ProjectConfig::load(p.path()).unwrap();
     std::fs::create_dir_all(&cfg.data_dir).unwrap();
     cfg
+}
+
+/// `serve: alerts: mail_domains`: an address outside them is refused when set, and an
+/// account's own address outside them gets no alert.
+#[test]
+fn alerts_go_only_to_the_allowed_mail_domains() {
+    let smtp = SmtpServer::start();
+    let p = Project::new();
+    p.write(
+        "ordo.yaml",
+        &format!(
+            "mail:\n  from: ordo@example.com\n  smtp: {{ host: 127.0.0.1, port: {}, tls: none }}\nserve:\n  alerts: {{ mail_domains: [example.com] }}\n",
+            smtp.port
+        ),
+    );
+    let cfg = ProjectConfig::load(p.path()).unwrap();
+    std::fs::create_dir_all(&cfg.data_dir).unwrap();
+    let url = ordo_controller::project::database_url(&cfg);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = Store::open(&url).await.unwrap();
+        user(&store, "erin", "operator", &["vip"], None, None).await;
+        let rule = json!([{"project": "vip", "rules": [
+            {"type": "job", "positive": false, "active": true, "delay": 0}]}]);
+        let e = try_patch(
+            &store,
+            &cfg,
+            "erin",
+            json!({"mails_to_add": ["x@evil.test"]}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e[0].0, "mails_to_add", "{e:?}");
+        assert!(
+            e[0].1
+                .contains("alerts go only to addresses of example.com"),
+            "{e:?}"
+        );
+        patch(
+            &store,
+            &cfg,
+            "erin",
+            json!({"mails": ["ops@sub.example.com"], "projects": rule}),
+        )
+        .await;
+        // Pat's own address is outside the domains: no alert for it.
+        let pat = NewUser {
+            name: "pat".into(),
+            role: "operator".into(),
+            email: "pat@partner.test".into(),
+            projects: vec!["vip".into()],
+            ..Default::default()
+        };
+        users::add(&store, pat, PASSWORD).await.unwrap();
+        patch(&store, &cfg, "pat", json!({"projects": rule})).await;
+        for who in ["erin", "pat"] {
+            store
+                .record_alert_event(&event(
+                    &format!("{who}1:job_failure"),
+                    "job_failure",
+                    "vip/collect",
+                    who,
+                    T0,
+                ))
+                .await
+                .unwrap();
+        }
+        let p = deliver::pass(&store, &cfg, "test", T0).await.unwrap();
+        assert_eq!((p.queued, p.sent), (1, 1), "{p:?}");
+        let mut seen = Vec::new();
+        let got = new_mails(&smtp, &mut seen, 1);
+        assert_eq!(got[0].0, "ops@sub.example.com", "{got:?}");
+    });
 }
 
 #[test]

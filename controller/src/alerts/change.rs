@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::AlertConfig;
-use crate::project::settings::{AlertPolicy, FieldMode};
+use crate::project::settings::{AlertPolicy, FieldMode, mail_domain_allowed};
 
 /// How many addresses one operation (`mails`, `mails_to_add`, `mails_to_delete`) takes.
 pub const MAX_PER_OPERATION: usize = 3;
@@ -39,7 +39,8 @@ const KEYS: &[&str] = &[
 /// Wrong fields: (field, message) each.
 pub type FieldErrors = Vec<(String, String)>;
 
-/// `current` changed by `body`. `projects` are those the caller may set rules for;
+/// `current` changed by `body`. `domains` (`serve: alerts: mail_domains`) bounds the
+/// addresses added. `projects` are those the caller may set rules for;
 /// `policy` binds callers that are not administrators: a field it hides or locks may not
 /// be named at all (so an answer never tells what a hidden field holds), and keeps its
 /// value, also in a `PUT`, which does not require it.
@@ -49,6 +50,7 @@ pub fn apply(
     mode: Mode,
     projects: &[String],
     policy: Option<&AlertPolicy>,
+    domains: &[String],
 ) -> Result<AlertConfig, FieldErrors> {
     let mut errs: FieldErrors = Vec::new();
     let Some(obj) = body.as_object() else {
@@ -90,6 +92,26 @@ pub fn apply(
     }
     let mails_mode = if put("mails") { Mode::Put } else { Mode::Patch };
     mails(obj, mails_mode, &mut s.mails, &mut errs);
+    let field = if obj.contains_key("mails") {
+        "mails"
+    } else {
+        "mails_to_add"
+    };
+    for a in s
+        .mails
+        .iter()
+        .filter(|a| !current.settings.mails.contains(a))
+    {
+        if !mail_domain_allowed(domains, a) {
+            errs.push((
+                field.into(),
+                format!(
+                    "`{a}`: alerts go only to addresses of {}",
+                    domains.join(", ")
+                ),
+            ));
+        }
+    }
     if let Some(w) = obj.get("webhook") {
         match w.as_str() {
             Some(url) => match webhook(url) {

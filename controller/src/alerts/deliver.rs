@@ -41,7 +41,7 @@ pub async fn pass(
     instance: &str,
     now: i64,
 ) -> StoreResult<Pass> {
-    let queued = queue_new(store).await?;
+    let queued = queue_new(store, &cfg.serve.alerts.mail_domains).await?;
     let mut p = deliver_due(store, cfg, instance, now).await?;
     p.queued = queued;
     store.purge_alerts(now - KEEP_MS).await?;
@@ -49,12 +49,12 @@ pub async fn pass(
 }
 
 /// Turns the facts not handled yet into queued alerts; how many were queued.
-pub async fn queue_new(store: &Store) -> StoreResult<usize> {
+pub async fn queue_new(store: &Store, mail_domains: &[String]) -> StoreResult<usize> {
     let events = store.alert_events_todo(BATCH).await?;
     if events.is_empty() {
         return Ok(0);
     }
-    let mut accounts = Accounts::load(store).await?;
+    let mut accounts = Accounts::load(store, mail_domains).await?;
     let mut queued = 0;
     for ev in events {
         queued += queue_event(store, &mut accounts, &ev).await?;
@@ -150,7 +150,7 @@ pub async fn deliver_due(
     if by_address.is_empty() {
         return Ok(pass);
     }
-    let mut accounts = Accounts::load(store).await?;
+    let mut accounts = Accounts::load(store, &cfg.serve.alerts.mail_domains).await?;
     for (address, rows) in by_address {
         let mut items: Vec<(OutboxRow, AlertEventRow)> = Vec::new();
         for o in rows {

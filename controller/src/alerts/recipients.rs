@@ -3,18 +3,22 @@
 
 use std::collections::HashMap;
 
+use crate::project::settings::mail_domain_allowed;
 use crate::store::{AlertEventRow, AlertRuleRow, AlertSettingsRow, Store, StoreResult, UserRow};
 
 /// What a pass reads once: the accounts, and each one's settings and rules.
 pub(super) struct Accounts {
     pub(super) users: Vec<UserRow>,
+    /// `serve: alerts: mail_domains`.
+    mail_domains: Vec<String>,
     settings: HashMap<String, Option<(AlertSettingsRow, Vec<AlertRuleRow>)>>,
 }
 
 impl Accounts {
-    pub(super) async fn load(store: &Store) -> StoreResult<Self> {
+    pub(super) async fn load(store: &Store, mail_domains: &[String]) -> StoreResult<Self> {
         Ok(Accounts {
             users: store.users().await?,
+            mail_domains: mail_domains.to_vec(),
             settings: HashMap::new(),
         })
     }
@@ -85,6 +89,11 @@ impl Accounts {
         for a in out.iter_mut() {
             *a = a.to_ascii_lowercase();
         }
+        // `serve: alerts: mail_domains` binds every address, the accounts' own too.
+        out.retain(|a| {
+            a.strip_prefix("mail:")
+                .is_none_or(|m| mail_domain_allowed(&self.mail_domains, m))
+        });
         out.sort();
         out.dedup();
         Ok(out)

@@ -75,13 +75,13 @@ pub async fn run(cli: &Cli, c: &AlertsCmd) -> anyhow::Result<i32> {
         }
         AlertsCmd::Set(a) => {
             let (u, config, projects) = load(&store, &cfg, &a.account).await?;
-            let next = change::apply(&config, &body(a)?, Mode::Patch, &projects, None).map_err(
-                |errs| {
+            let domains = &cfg.serve.alerts.mail_domains;
+            let next = change::apply(&config, &body(a)?, Mode::Patch, &projects, None, domains)
+                .map_err(|errs| {
                     let lines: Vec<String> =
                         errs.iter().map(|(f, m)| format!("{f}: {m}")).collect();
                     BadInput(format!("alerts of {}:\n{}", u.name, lines.join("\n")))
-                },
-            )?;
+                })?;
             let mut next = next;
             let me = format!("{} (cli)", crate::transport::current_user());
             next.settings.changed_by = me.clone();

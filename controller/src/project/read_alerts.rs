@@ -12,7 +12,14 @@ use super::settings::{ALERT_FIELDS, AlertDefaults, AlertPolicy, AlertsSettings, 
 pub(super) fn read_alerts(n: &yaml::Node, d: &mut Diagnostics) -> AlertsSettings {
     let f = n.fields(
         "serve: alerts",
-        &["every", "fields", "defaults", "tenants", "webhook_hosts"],
+        &[
+            "every",
+            "fields",
+            "defaults",
+            "tenants",
+            "webhook_hosts",
+            "mail_domains",
+        ],
         d,
     );
     let mut out = AlertsSettings::default();
@@ -30,6 +37,25 @@ pub(super) fn read_alerts(n: &yaml::Node, d: &mut Diagnostics) -> AlertsSettings
             .into_iter()
             .map(|(h, _)| h.to_ascii_lowercase())
             .collect();
+    }
+    if let Some(m) = f.get("mail_domains") {
+        for (domain, pos) in m.str_list("serve: alerts: mail_domains", d) {
+            let domain = domain.trim_start_matches('@').to_ascii_lowercase();
+            let plain = !domain.is_empty()
+                && domain.split('.').all(|l| {
+                    !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if plain {
+                out.mail_domains.push(domain);
+            } else {
+                d.error(
+                    pos,
+                    format!(
+                        "serve: alerts: mail_domains: `{domain}` is not a mail domain (example.com)"
+                    ),
+                );
+            }
+        }
     }
     out.policy = read_policy("serve: alerts", f.get("fields"), f.get("defaults"), d);
     if let Some(t) = f.get("tenants") {
@@ -143,5 +169,24 @@ mod tests {
                 && e.contains("`secret` is not one of: editable, locked, hidden"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn mail_domains_are_plain_domains_in_lower_case() {
+        let mut d = Diagnostics::new(std::path::Path::new("ordo.yaml"));
+        let text = "mail_domains: [Example.COM, '@partner.fr', 'not a domain', '']\n";
+        let n = yaml::parse(text, &mut d).unwrap();
+        let a = read_alerts(&n, &mut d);
+        assert_eq!(a.mail_domains, ["example.com", "partner.fr"]);
+        let e = d.to_string();
+        assert!(
+            e.contains("ordo.yaml:1:") && e.contains("`not a domain` is not a mail domain"),
+            "{e}"
+        );
+        use crate::project::settings::mail_domain_allowed as ok;
+        let domains = a.mail_domains;
+        assert!(ok(&domains, "a@example.com") && ok(&domains, "a@Mail.Example.com"));
+        assert!(!ok(&domains, "a@badexample.com") && !ok(&domains, "a@example.com.evil"));
+        assert!(ok(&[], "anyone@anywhere.test"));
     }
 }

@@ -158,6 +158,9 @@ pub struct AlertsSettings {
     /// Hosts a webhook may name although they resolve to a loopback or private address
     /// (any other such address is refused when the alert is sent).
     pub webhook_hosts: Vec<String>,
+    /// When not empty, the only mail domains (and their subdomains) alerts may go to:
+    /// other addresses are refused when set and dropped when an alert is sent.
+    pub mail_domains: Vec<String>,
 }
 
 impl Default for AlertsSettings {
@@ -167,8 +170,22 @@ impl Default for AlertsSettings {
             policy: AlertPolicy::default(),
             tenants: Default::default(),
             webhook_hosts: Vec::new(),
+            mail_domains: Vec::new(),
         }
     }
+}
+
+/// Whether `address` may receive alerts under `domains` (`serve: alerts: mail_domains`):
+/// any when the list is empty, else one whose domain is listed or under one listed.
+pub fn mail_domain_allowed(domains: &[String], address: &str) -> bool {
+    let Some((_, domain)) = address.rsplit_once('@') else {
+        return false;
+    };
+    let domain = domain.to_ascii_lowercase();
+    domains.is_empty()
+        || domains
+            .iter()
+            .any(|d| domain == *d || domain.ends_with(&format!(".{d}")))
 }
 
 impl AlertsSettings {

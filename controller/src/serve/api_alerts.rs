@@ -96,7 +96,8 @@ async fn save(
 ) -> ApiResult<Json<Value>> {
     let (u, bound) = target(&s, &c, &account).await?;
     let (config, projects, policy) = current(&s, &c.who, (&u, bound)).await?;
-    let next = change::apply(&config, &body, mode, &projects, policy.as_ref())
+    let domains = &s.env().cfg.serve.alerts.mail_domains;
+    let next = change::apply(&config, &body, mode, &projects, policy.as_ref(), domains)
         .map_err(ApiError::Fields)?;
     let saved = store_change(&s, &c.who.label(), next).await?;
     c.audit(&s, "alerts", &u.name, &alerts::summary(&saved))

@@ -95,7 +95,15 @@ pub async fn save(State(s): Shared, Path(account): Path<String>, f: Posted) -> P
     let (u, bound) = target(&s, &c, &account).await?;
     let (config, projects, policy) = current(&s, &c.who, (&u, bound)).await?;
     let body = form_body(&f, &config, &projects, policy.as_ref());
-    match change::apply(&config, &body, Mode::Patch, &projects, policy.as_ref()) {
+    let domains = &s.env().cfg.serve.alerts.mail_domains;
+    match change::apply(
+        &config,
+        &body,
+        Mode::Patch,
+        &projects,
+        policy.as_ref(),
+        domains,
+    ) {
         Ok(next) => {
             let saved = store_change(&s, &c.who.label(), next).await?;
             c.audit(&s, "alerts", &u.name, &alerts::summary(&saved))
