@@ -127,9 +127,10 @@ pub async fn run(cfg: AgentConfig, shutdown: impl Future<Output = ()>) -> anyhow
     std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
         .create(&cfg.state_dir)
         .with_context(|| format!("cannot create state_dir {}", cfg.state_dir.display()))?;
-    let groups = Arc::new(orphans::RunningGroups::recover(
-        &cfg.state_dir.join(format!("{}.running", cfg.name)),
-    ));
+    let groups = Arc::new(
+        orphans::RunningGroups::recover(&cfg.state_dir.join(format!("{}.running", cfg.name)))
+            .map_err(anyhow::Error::msg)?,
+    );
     let service = AgentServer::with_interceptor(
         service::AgentService::new(Arc::new(cfg), not_after, groups),
         check,

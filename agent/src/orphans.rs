@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
@@ -25,8 +26,12 @@ struct State {
     groups: BTreeMap<i32, String>,
     /// The record, held open and rewritten in place: no file is made or renamed per
     /// command (with many agents on one machine, those serialise on the folder's lock).
-    /// A rewrite cut by a crash can only leave stale lines, which name no live group.
-    file: Option<std::fs::File>,
+    /// It is locked (`flock`) for the agent's life: a second agent given the same name and
+    /// `state_dir` refuses to start instead of stopping this one's commands.
+    file: Option<Flock<std::fs::File>>,
+    /// What the last rewrite wrote: a shorter one is padded with spaces to this length,
+    /// so that a crash between the write and the truncation leaves no cut line.
+    written: usize,
 }
 
 /// This boot of the machine (`/proc/sys/kernel/random/boot_id`).
@@ -70,8 +75,10 @@ fn trusted_record(path: &Path) -> Option<String> {
 
 impl RunningGroups {
     /// Stops the groups a previous life of this agent left running (those whose leader
-    /// is still the same process), then starts an empty record at `path`.
-    pub fn recover(path: &Path) -> RunningGroups {
+    /// is still the same process), then starts an empty record at `path`. Refused while
+    /// another agent process holds the record.
+    pub fn recover(path: &Path) -> Result<RunningGroups, String> {
+        held_by_another(path)?;
         let text = trusted_record(path);
         let lines = text.as_deref().and_then(|text| {
             let lines = this_boots_lines(text);
@@ -105,10 +112,11 @@ impl RunningGroups {
             state: Mutex::new(State {
                 groups: BTreeMap::new(),
                 file: new_record(path),
+                written: 0,
             }),
         };
         groups.save(&mut groups.state.lock().expect("poisoned"));
-        groups
+        Ok(groups)
     }
 
     /// A command's group started (its leader is `pid`).
@@ -133,13 +141,24 @@ impl RunningGroups {
 
     fn save(&self, s: &mut State) {
         use std::os::unix::fs::FileExt;
+        // Removed under us (a cleanup of the folder): made again.
+        if s.file.as_ref().is_some_and(|f| {
+            f.metadata()
+                .is_ok_and(|m| std::os::unix::fs::MetadataExt::nlink(&m) == 0)
+        }) {
+            s.file = new_record(&self.path);
+            s.written = 0;
+        }
         let Some(file) = &s.file else { return };
-        let text: String = std::iter::once(format!("boot {}\n", self.boot))
+        let mut text: String = std::iter::once(format!("boot {}\n", self.boot))
             .chain(s.groups.iter().map(|(p, t)| format!("{p} {t}\n")))
             .collect();
+        let len = text.len();
+        text.extend(std::iter::repeat_n(' ', s.written.saturating_sub(len)));
         let written = file
             .write_all_at(text.as_bytes(), 0)
-            .and_then(|()| file.set_len(text.len() as u64));
+            .and_then(|()| file.set_len(len as u64));
+        s.written = len;
         if let Err(e) = written {
             tracing::warn!(
                 "cannot record running commands in {}: {e}",
@@ -149,9 +168,30 @@ impl RunningGroups {
     }
 }
 
-/// The record made anew at `path`, private (0600), never through a link; `None` (and a
-/// warning) when it cannot be.
-fn new_record(path: &Path) -> Option<std::fs::File> {
+/// An error when another agent process holds the record at `path` (same name and
+/// `state_dir`): starting would stop its commands.
+fn held_by_another(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(f) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(path)
+    else {
+        return Ok(());
+    };
+    match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+        Ok(_) => Ok(()),
+        Err((_, nix::Error::EWOULDBLOCK)) => Err(format!(
+            "{}: another agent process with this name and state_dir is running: stop it first",
+            path.display()
+        )),
+        Err(_) => Ok(()),
+    }
+}
+
+/// The record made anew at `path`, private (0600), never through a link, and locked;
+/// `None` (and a warning) when it cannot be.
+fn new_record(path: &Path) -> Option<Flock<std::fs::File>> {
     use std::os::unix::fs::OpenOptionsExt;
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() || m.is_symlink()) {
         let _ = std::fs::remove_file(path);
@@ -162,7 +202,9 @@ fn new_record(path: &Path) -> Option<std::fs::File> {
         .mode(0o600)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
         .open(path);
-    match made {
+    match made.and_then(|f| {
+        Flock::lock(f, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| std::io::Error::from(e))
+    }) {
         Ok(f) => Some(f),
         Err(e) => {
             tracing::warn!(
@@ -205,7 +247,7 @@ mod tests {
         );
         std::fs::write(&path, &line).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
-        RunningGroups::recover(&path);
+        RunningGroups::recover(&path).unwrap();
         assert!(
             child.try_wait().unwrap().is_none(),
             "a record open to others was obeyed"
@@ -213,7 +255,7 @@ mod tests {
 
         std::fs::write(&path, &line).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        RunningGroups::recover(&path);
+        RunningGroups::recover(&path).unwrap();
         let status = child.wait().unwrap();
         assert!(!status.success(), "the recorded group was not stopped");
     }
@@ -234,7 +276,7 @@ mod tests {
         ] {
             std::fs::write(&path, record).unwrap();
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-            RunningGroups::recover(&path);
+            RunningGroups::recover(&path).unwrap();
             assert!(
                 child.try_wait().unwrap().is_none(),
                 "another boot's record was obeyed"
@@ -243,6 +285,44 @@ mod tests {
         // What the agent writes carries this boot's ID.
         let recorded = std::fs::read_to_string(&path).unwrap();
         assert_eq!(recorded, format!("boot {}\n", boot_id().unwrap()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// A second agent with the same name and state_dir refuses to start: it would stop
+    /// the first one's commands. The record removed under a running agent is made again.
+    #[test]
+    fn a_record_in_use_is_never_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let path = dir.path().join("a.running");
+        let first = RunningGroups::recover(&path).unwrap();
+        let mut child = sleeper();
+        first.started(child.id());
+        let second = RunningGroups::recover(&path)
+            .err()
+            .expect("a second agent started");
+        assert!(second.contains("another agent process"), "{second}");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the first agent's command was stopped"
+        );
+        std::fs::remove_file(&path).unwrap();
+        first.ended(child.id());
+        first.started(child.id());
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.lines()
+                .nth(1)
+                .is_some_and(|l| l.starts_with(&child.id().to_string())),
+            "{text}"
+        );
+        // A shorter rewrite leaves no cut line behind, only blanks.
+        first.ended(child.id());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("boot {}\n", boot_id().unwrap())
+        );
         child.kill().unwrap();
         child.wait().unwrap();
     }

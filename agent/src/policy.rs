@@ -16,20 +16,50 @@ pub fn effective_user(cfg: &AgentConfig, run_as: &str) -> Result<String, SpawnEr
     } else {
         run_as.to_string()
     };
-    if cfg.user_allowed(&user, privileged(&user, User::from_name(&user))) {
-        Ok(user)
-    } else {
-        Err(SpawnError::NotAllowed(user))
+    if cfg.allowed_users.contains(&user) {
+        return Ok(user);
+    }
+    let account = User::from_name(&user);
+    let groups = match &account {
+        Ok(Some(u)) => Some(groups_of(u)),
+        _ => None,
+    };
+    if cfg.user_allowed(&user, privileged(&user, &account, groups.as_ref())) {
+        return Ok(user);
+    }
+    match account {
+        // Said as it is: an operator would otherwise edit allowed_users, not the database.
+        Err(e) if cfg.allowed_users.iter().any(|u| u == "*") => {
+            Err(SpawnError::Lookup(user, e.to_string()))
+        }
+        _ => Err(SpawnError::NotAllowed(user)),
     }
 }
 
-/// Whether `*` leaves `name` out: an account of uid 0 or of the root group (gid 0, e.g.
+/// The groups `u` gets when the agent switches to it (`setpriv --init-groups`).
+fn groups_of(u: &User) -> nix::Result<Vec<nix::unistd::Gid>> {
+    let name = std::ffi::CString::new(u.name.as_bytes()).map_err(|_| nix::Error::EINVAL)?;
+    nix::unistd::getgrouplist(&name, u.gid)
+}
+
+/// Whether `*` leaves `name` out: an account of uid 0 or in the root group (gid 0, as
+/// its primary group or one of its others: `setpriv --init-groups` gives them all, e.g.
 /// `operator`), whatever its name, or one that could not be looked up (a failing user
 /// database never lets root in). An unknown name is not privileged: it fails later as a
 /// missing user, except `0`, the agent's own uid when it has no name.
-fn privileged(name: &str, account: nix::Result<Option<User>>) -> bool {
+fn privileged(
+    name: &str,
+    account: &nix::Result<Option<User>>,
+    groups: Option<&nix::Result<Vec<nix::unistd::Gid>>>,
+) -> bool {
     match account {
-        Ok(Some(u)) => u.uid.is_root() || u.gid.as_raw() == 0,
+        Ok(Some(u)) => {
+            u.uid.is_root()
+                || u.gid.as_raw() == 0
+                || groups.is_none_or(|g| {
+                    g.as_ref().is_ok_and(|g| g.iter().any(|g| g.as_raw() == 0)) || g.is_err()
+                })
+        }
         Ok(None) => name == "0",
         Err(_) => true,
     }
@@ -111,8 +141,8 @@ pub fn check_env(env: &[(String, String)]) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    /// Accounts of uid 0 or gid 0, and names the user database failed to look up, are
-    /// privileged: `*` never includes them.
+    /// Accounts of uid 0 or in group 0 (primary or not), and names the user database
+    /// failed to look up, are privileged: `*` never includes them.
     #[test]
     fn privileged_accounts_are_uid_0_gid_0_or_unknown_to_a_failing_database() {
         let account = |uid: u32, gid: u32| {
@@ -126,12 +156,30 @@ mod tests {
                 shell: "/bin/sh".into(),
             }))
         };
-        assert!(privileged("toor", account(0, 0)));
-        assert!(privileged("operator", account(11, 0)));
-        assert!(!privileged("dollaru", account(1001, 1001)));
-        assert!(privileged("ldapuser", Err(nix::Error::EIO)));
-        assert!(!privileged("nosuchuser", Ok(None)));
-        assert!(privileged("0", Ok(None)));
+        use nix::unistd::Gid;
+        let own = |gids: &[u32]| Ok(gids.iter().map(|g| Gid::from_raw(*g)).collect());
+        assert!(privileged("toor", &account(0, 0), Some(&own(&[0]))));
+        assert!(privileged("operator", &account(11, 0), Some(&own(&[0]))));
+        assert!(!privileged(
+            "dollaru",
+            &account(1001, 1001),
+            Some(&own(&[1001, 27]))
+        ));
+        // In the root group as a secondary group (`root:x:0:alice`).
+        assert!(privileged(
+            "alice",
+            &account(1002, 1002),
+            Some(&own(&[1002, 0]))
+        ));
+        // Groups that cannot be read: privileged.
+        assert!(privileged(
+            "bob",
+            &account(1003, 1003),
+            Some(&Err(nix::Error::EIO))
+        ));
+        assert!(privileged("ldapuser", &Err(nix::Error::EIO), None));
+        assert!(!privileged("nosuchuser", &Ok(None), None));
+        assert!(privileged("0", &Ok(None), None));
     }
 
     /// `*` is any user but a superuser: root, or another name for uid 0, only by name.

@@ -16,6 +16,8 @@ pub enum SpawnError {
     NotAllowed(String),
     #[error("no such user `{0}` on this server")]
     NoUser(String),
+    #[error("cannot look up user `{0}` in this server's user database: {1}")]
+    Lookup(String, String),
     #[error("the agent runs as `{0}` and cannot switch to `{1}` (run it as root)")]
     CannotSwitch(String, String),
     #[error("cannot start /bin/sh: {0}")]

@@ -69,7 +69,7 @@ impl AgentService {
 fn spawn_status(e: SpawnError) -> Status {
     match e {
         SpawnError::NotAllowed(_) => Status::permission_denied(e.to_string()),
-        SpawnError::NoUser(_) | SpawnError::CannotSwitch(..) => {
+        SpawnError::NoUser(_) | SpawnError::CannotSwitch(..) | SpawnError::Lookup(..) => {
             Status::failed_precondition(e.to_string())
         }
         SpawnError::Io(_) => Status::internal(e.to_string()),

@@ -74,8 +74,15 @@ impl RunFolders {
         let base = trusted_upload_dir(parent)?;
         let dir_flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY;
         mkdirat(&base, name, Mode::from_bits_truncate(0o700)).map_err(|e| {
+            let why = if e == nix::Error::EEXIST {
+                "it exists already, and is not a folder this agent made for this run (someone \
+                 else's, or one it forgot after 24 h without an upload or among more than 4096)"
+                    .to_string()
+            } else {
+                e.to_string()
+            };
             Status::failed_precondition(format!(
-                "upload: cannot make the run folder {}: {e} (a run folder is always made fresh)",
+                "upload: cannot make the run folder {}: {why}; a run folder is always made fresh",
                 dir.display()
             ))
         })?;
@@ -119,8 +126,8 @@ fn trusted_upload_dir(dir: &Path) -> Result<OwnedFd, Status> {
     let sticky = st.st_mode & nix::libc::S_ISVTX != 0;
     if !owner_ok || (open_to_others && !sticky) {
         return Err(Status::failed_precondition(format!(
-            "upload: {} is not a safe upload folder (upload_dirs): it must belong to root and, \
-             if others may write in it, be sticky like /tmp",
+            "upload: {} is not a safe upload folder (upload_dirs): it must belong to root or \
+             the agent's user and, if others may write in it, be sticky like /tmp",
             dir.display()
         )));
     }

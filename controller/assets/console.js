@@ -105,6 +105,7 @@
   src.addEventListener("progress", function (e) {
     var p = JSON.parse(e.data);
     var bar = document.getElementById("progress");
+    if (!bar) return;
     bar.max = p.total; bar.value = p.done;
     var pct = p.total ? Math.floor(100 * p.done / p.total) : 100;
     document.getElementById("progress-text").textContent = pct + "% " + p.done + "/" + p.total;

@@ -134,6 +134,19 @@ fn take_entry(
         ));
         return Ok(true);
     }
+    let pax_sparse = entry.pax_extensions().ok().flatten().is_some_and(|mut x| {
+        x.any(|e| e.is_ok_and(|e| e.key().is_ok_and(|k| k.starts_with("GNU.sparse."))))
+    });
+    if pax_sparse {
+        // Its data is a sparse map and the file's pieces: stored as such it would be a
+        // corrupted copy. Skipped (its size is that of the stream's data: bounded).
+        let shown: String = raw.chars().take(200).collect();
+        out.warnings.push(format!(
+            "/{}: a sparse file (PAX) in the collect stream: not collected",
+            shown.trim_start_matches('/')
+        ));
+        return Ok(false);
+    }
     if raw.len() > MAX_NAME {
         out.warnings.push(format!(
             "a name of {} bytes in the collect stream: refused (at most {MAX_NAME})",

@@ -272,3 +272,36 @@ fn a_sparse_entry_is_refused_and_ends_the_stream() {
         out.warnings
     );
 }
+
+/// A PAX sparse entry (`GNU.sparse.*` records, as bsdtar writes them): its data is not
+/// the file's, so it is skipped with a warning, and the entries after it are collected.
+#[test]
+fn a_pax_sparse_entry_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut pax = tar::Header::new_ustar();
+    let records = "22 GNU.sparse.major=1\n22 GNU.sparse.minor=0\n";
+    pax.set_size(records.len() as u64);
+    pax.set_entry_type(tar::EntryType::XHeader);
+    pax.set_path("pax").unwrap();
+    pax.set_cksum();
+    b.append(&pax, records.as_bytes()).unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_size(4);
+    h.set_path("tmp/holes").unwrap();
+    h.set_cksum();
+    b.append(&h, &b"1\n0\n"[..]).unwrap();
+    let mut after = tar::Header::new_gnu();
+    after.set_size(5);
+    after.set_mode(0o644);
+    b.append_data(&mut after, "tmp/after", &b"after"[..])
+        .unwrap();
+    let data = b.into_inner().unwrap();
+    let out = unpack(&data[..], dir.path(), &["/tmp/".to_string()], 1 << 20).unwrap();
+    let got: Vec<_> = out.files.iter().map(|f| f.local_path.as_str()).collect();
+    assert_eq!(got, ["after"], "{:?}", out.warnings);
+    assert_eq!(
+        out.warnings,
+        ["/tmp/holes: a sparse file (PAX) in the collect stream: not collected"]
+    );
+}

@@ -325,6 +325,16 @@ async fn folder_put(piece: &Piece, dir: &Path, temp_suffix: &str) -> Result<Depo
     })
 }
 
+/// Where a fetch writes `dest` until it is whole.
+pub fn part_of(dest: &Path) -> std::path::PathBuf {
+    dest.with_file_name(format!(
+        ".{}.part",
+        dest.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ))
+}
+
 /// Fetches one file of the partner's inbox into `dest` (written as `.part`, synced, size
 /// checked, then renamed). Returns the bytes fetched.
 pub async fn sftp_get(
@@ -333,12 +343,7 @@ pub async fn sftp_get(
     dest: &Path,
     size: u64,
 ) -> Result<u64, String> {
-    let tmp = dest.with_file_name(format!(
-        ".{}.part",
-        dest.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default()
-    ));
+    let tmp = part_of(dest);
     let mut f = sftp
         .open(remote.to_string())
         .await

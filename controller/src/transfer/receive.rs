@@ -271,7 +271,16 @@ pub(super) async fn receive(
             updated_at: ts,
             ..TransferRow::default()
         };
-        match deposit::sftp_get(sftp, &remote, &dest, size).await {
+        // An abort or the scenario's timeout stops a download under way: the file stays
+        // at the partner for the next run.
+        let got = tokio::select! {
+            r = deposit::sftp_get(sftp, &remote, &dest, size) => r,
+            () = cancel.cancelled() => {
+                let _ = tokio::fs::remove_file(deposit::part_of(&dest)).await;
+                Err("stopped while downloading (the run was aborted or its timeout passed)".into())
+            }
+        };
+        match got {
             Ok(_) => {
                 row.sha256 = files::sha256_file(&dest).unwrap_or_default();
                 row.status = "received".into();

@@ -218,6 +218,9 @@ struct ExecutionPage {
     can_run: bool,
     has_archive: bool,
     nodes: Vec<NodeLine>,
+    /// The servers table and progress: a job that runs on servers (not a group, not a
+    /// transfer scenario alone).
+    show_servers: bool,
     /// The jobs it started: a group's members in order, then follow-ups.
     executions: Vec<ExecLine>,
     /// A group job with a member that did not succeed: it can start again there.
@@ -277,7 +280,9 @@ pub async fn show(State(s): Shared, p: Page, Path(id): Path<String>) -> PageResu
             && !e.status.succeeded()
             && crate::exec::first_failed_member(j, &e, &children).is_some()
     });
+    let on_servers = env.jobs.get(&e.job).is_none_or(|j| j.runs_on_servers());
     Ok(render(&ExecutionPage {
+        show_servers: !nodes.is_empty() || (children.is_empty() && on_servers),
         executions: exec_lines(&children, tz),
         resume,
         chrome: p.chrome(),
