@@ -113,25 +113,57 @@ const MAX_FOLDERS: usize = 4096;
 /// made there could be replaced, between its making and its opening, by one of someone
 /// else's choosing.
 fn trusted_upload_dir(dir: &Path) -> Result<OwnedFd, Status> {
-    let fd = open(
-        dir,
-        OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_RDONLY,
-        Mode::empty(),
-    )
-    .map_err(|e| Status::failed_precondition(format!("upload: {}: {e}", dir.display())))?;
-    let st = fstat(&fd)
-        .map_err(|e| Status::failed_precondition(format!("upload: {}: {e}", dir.display())))?;
+    let bad = |why: String| {
+        Status::failed_precondition(format!(
+            "upload: {} is not a safe upload folder (upload_dirs): {why}",
+            dir.display()
+        ))
+    };
+    // Walked from `/`, one folder at a time and never through a link: every folder on the
+    // way must be safe too, or its owner could swap what lies below.
+    let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY;
+    let mut at = PathBuf::from("/");
+    let mut fd = open("/", flags, Mode::empty()).map_err(|e| bad(format!("/: {e}")))?;
+    safe_folder(&fd, &at).map_err(&bad)?;
+    for c in dir.components() {
+        match c {
+            Component::RootDir => continue,
+            Component::Normal(name) => {
+                at.push(name);
+                fd = openat(&fd, name, flags, Mode::empty()).map_err(|e| {
+                    bad(if e == nix::Error::ELOOP || e == nix::Error::ENOTDIR {
+                        format!(
+                            "{} is a link (or not a folder): give the folder itself",
+                            at.display()
+                        )
+                    } else {
+                        format!("{}: {e}", at.display())
+                    })
+                })?;
+                safe_folder(&fd, &at).map_err(&bad)?;
+            }
+            _ => return Err(bad("not a plain absolute path".into())),
+        }
+    }
+    Ok(fd)
+}
+
+/// A folder no one but root (or the agent's user) can change what is in: theirs, and
+/// sticky if others may write in it (like /tmp).
+fn safe_folder(fd: &OwnedFd, at: &Path) -> Result<(), String> {
+    let st = fstat(fd).map_err(|e| format!("{}: {e}", at.display()))?;
     let owner_ok = st.st_uid == 0 || st.st_uid == nix::unistd::geteuid().as_raw();
     let open_to_others = st.st_mode & 0o022 != 0;
     let sticky = st.st_mode & nix::libc::S_ISVTX != 0;
-    if !owner_ok || (open_to_others && !sticky) {
-        return Err(Status::failed_precondition(format!(
-            "upload: {} is not a safe upload folder (upload_dirs): it must belong to root or \
-             the agent's user and, if others may write in it, be sticky like /tmp",
-            dir.display()
-        )));
+    if owner_ok && (!open_to_others || sticky) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} must belong to root or the agent's user and, if others may write in it, be \
+             sticky like /tmp",
+            at.display()
+        ))
     }
-    Ok(fd)
 }
 
 /// Where an upload may go: `<one of upload_dirs>/ordo-<...>/<file>`, written plainly (no
@@ -285,6 +317,18 @@ mod tests {
         folders.ensure(&base.path().join("ordo-b"), &me).unwrap();
         set(0o755);
         folders.ensure(&base.path().join("ordo-c"), &me).unwrap();
+        // A folder below one open to others (not sticky) is no safer; nor is a link.
+        set(0o777);
+        let below = base.path().join("uploads");
+        std::fs::create_dir(&below).unwrap();
+        let e = folders.ensure(&below.join("ordo-d"), &me).unwrap_err();
+        assert!(e.message().contains("must belong to root"), "{e}");
+        set(0o755);
+        let link = base.path().join("link");
+        std::os::unix::fs::symlink(&below, &link).unwrap();
+        let e = folders.ensure(&link.join("ordo-e"), &me).unwrap_err();
+        assert!(e.message().contains("is a link"), "{e}");
+        folders.ensure(&below.join("ordo-f"), &me).unwrap();
     }
 
     /// The run's user owns the run folder, so may rename it and leave a link to `/etc`
