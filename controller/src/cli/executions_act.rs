@@ -15,7 +15,8 @@ pub(super) async fn retry(
 ) -> anyhow::Result<i32> {
     let (loaded, job) = crate::project::Loaded::for_job(cfg, &e.job)?;
     let overrides = opts.given(&job)?;
-    let launch = crate::exec::retry_launch(&job, &e, (&nodes, &children), failed_only, &overrides)?;
+    let launch =
+        crate::exec::retry_launch(&job, &e, (&nodes, &children), failed_only, &overrides).await?;
     let servers = launch.only_nodes.clone().unwrap_or_default();
     match launch.resume_from {
         Some(i) => say!(

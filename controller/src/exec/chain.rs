@@ -46,15 +46,16 @@ pub(super) fn merge(mut prev: NodeResult, next: NodeResult) -> NodeResult {
     prev
 }
 
-/// The other job's option values, expanded over this run.
-fn child_options(
+/// The values given to the other job's options, expanded over this run (checked by
+/// [`super::resolve_options`]).
+fn child_given(
     parent: &Job,
     r: &JobRef,
     target: &Job,
     options: &OptionValues,
     id: &str,
     status: Option<&str>,
-) -> Result<OptionValues, BadInput> {
+) -> Result<Vec<(String, String)>, BadInput> {
     let cx = Context::execution(&options.values, &parent.name, id, status);
     let mut given = Vec::new();
     for (k, t) in &r.options {
@@ -72,8 +73,7 @@ fn child_options(
             }
         }
     }
-    ordo_jobs::resolve_options(target, &given)
-        .map_err(|errs| BadInput(format!("job {}: {}", r.job, errs.join("; "))))
+    Ok(given)
 }
 
 pub(super) async fn run_child(
@@ -115,7 +115,14 @@ pub(super) async fn run_child(
         acks_only: false,
         resume_from: None,
     };
-    let options = match child_options(parent, r, &target, &launch.options, parent_id, status) {
+    let given = child_given(parent, r, &target, &launch.options, parent_id, status);
+    let options = match given {
+        Ok(g) => super::resolve_options(&target, g)
+            .await
+            .map_err(|errs| BadInput(format!("job {}: {}", r.job, errs.join("; ")))),
+        Err(e) => Err(e),
+    };
+    let options = match options {
         Ok(o) => o,
         Err(e) => {
             let id = record_refused(env, &r.job, &child, &e.0).await?;

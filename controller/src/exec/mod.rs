@@ -119,3 +119,19 @@ pub async fn execute(
     chain::follow_ups(&env, &job, &launch, &outcome, &cancel).await;
     Ok(outcome)
 }
+
+/// A job's option values checked and completed, off the async workers when an option
+/// reads its allowed values from a file or a command (`values_from`: up to 60 s), so a
+/// slow command never holds the scheduler or the API; at once otherwise.
+pub async fn resolve_options(
+    job: &Job,
+    given: Vec<(String, String)>,
+) -> Result<OptionValues, Vec<String>> {
+    if job.options.iter().all(|o| o.values_from.is_none()) {
+        return ordo_jobs::resolve_options(job, &given);
+    }
+    let job = job.clone();
+    tokio::task::spawn_blocking(move || ordo_jobs::resolve_options(&job, &given))
+        .await
+        .unwrap_or_else(|e| Err(vec![format!("the option values could not be read: {e}")]))
+}

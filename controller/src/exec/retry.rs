@@ -15,7 +15,7 @@ use crate::store::{ExecutionRow, NodeRow};
 /// options are never recorded, so they must be among them. `children` are the executions
 /// `e` started: with `failed_only`, a group starts again at its first member that did not
 /// succeed. The caller sets who starts it.
-pub fn retry_launch(
+pub async fn retry_launch(
     job: &Job,
     e: &ExecutionRow,
     (nodes, children): (&[NodeRow], &[ExecutionRow]),
@@ -48,8 +48,9 @@ pub fn retry_launch(
             missing.join(", ")
         )));
     }
-    let options =
-        ordo_jobs::resolve_options(job, &given).map_err(|errs| BadInput(errs.join("\n")))?;
+    let options = super::resolve_options(job, given)
+        .await
+        .map_err(|errs| BadInput(errs.join("\n")))?;
     let servers: Vec<String> = nodes
         .iter()
         .filter(|n| !failed_only || n.status != NodeStatus::Succeeded.as_str())

@@ -149,9 +149,7 @@ pub async fn resolve(
     job: Arc<Job>,
     given: Vec<(String, String)>,
 ) -> ApiResult<Result<ordo_jobs::OptionValues, Vec<String>>> {
-    tokio::task::spawn_blocking(move || ordo_jobs::resolve_options(&job, &given))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))
+    Ok(crate::exec::resolve_options(&job, given).await)
 }
 
 /// Every option's allowed values now (empty: any value), or why they cannot be read.
@@ -265,7 +263,8 @@ pub async fn retry(
         (&nodes, &children),
         b.failed_only,
         &given(b.options.as_ref())?,
-    )?;
+    )
+    .await?;
     let launch = Launch {
         id: Some(execution_id()),
         started_by: c.who.label(),

@@ -269,7 +269,7 @@ pub(super) async fn decide(
         note: note.clone(),
         ..FireRow::default()
     };
-    let options = match ordo_jobs::resolve_options(job, &given) {
+    let options = match crate::exec::resolve_options(job, given.clone()).await {
         Ok(o) => o,
         Err(errs) => {
             fire.decision = "failed".into();
@@ -357,7 +357,7 @@ async fn start_queued(server: &Arc<Server>, queued: Vec<FireRow>) -> anyhow::Res
                 .unwrap_or_default()
                 .into_iter()
                 .collect();
-        let options = match ordo_jobs::resolve_options(&job, &given) {
+        let options = match crate::exec::resolve_options(&job, given).await {
             Ok(o) => o,
             Err(errs) => {
                 let why = format!("options: {}", errs.join("; "));

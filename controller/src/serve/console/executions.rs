@@ -354,6 +354,7 @@ pub async fn retry(State(s): Shared, Path(id): Path<String>, f: Posted) -> PageR
     let children = s.store.children(&e.id).await?;
     let failed_only = f.get("failed_only") == Some("true");
     let launch = crate::exec::retry_launch(&job, &e, (&nodes, &children), failed_only, &[])
+        .await
         .map_err(ApiError::from)?;
     let launch = Launch {
         id: Some(execution_id()),
