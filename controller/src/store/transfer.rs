@@ -44,7 +44,8 @@ pub const TRANSFER_STATUSES: &[&str] = &[
     "received",
 ];
 
-/// The alert event a transfer's new status is, if any (each status counts once per file).
+/// The alert event a transfer's new status is, if any: each status counts once per file
+/// and run, so a file resent by a later run that fails again is a new fact.
 fn lifecycle_event(t: &TransferRow) -> Option<super::AlertEventRow> {
     let kind = match t.status.as_str() {
         "deposited" | "delivered" | "acknowledged" | "unacknowledged" | "received" => {
@@ -54,7 +55,7 @@ fn lifecycle_event(t: &TransferRow) -> Option<super::AlertEventRow> {
         _ => return None,
     };
     Some(super::AlertEventRow {
-        id: format!("{}:{kind}", t.id),
+        id: format!("{}:{kind}:{}", t.id, t.execution_id),
         kind: kind.to_string(),
         project: t
             .scenario
@@ -207,5 +208,31 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         Ok(r.get::<i64, _>(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_failing_again_in_a_later_run_is_a_new_fact() {
+        let mut t = TransferRow {
+            id: "t1".into(),
+            scenario: "mandats/dgfip".into(),
+            file_name: "MANDAT1".into(),
+            execution_id: "run1".into(),
+            status: "failed".into(),
+            ..TransferRow::default()
+        };
+        let first = lifecycle_event(&t).unwrap();
+        assert_eq!(lifecycle_event(&t).unwrap().id, first.id, "once per run");
+        t.execution_id = "run2".into();
+        let again = lifecycle_event(&t).unwrap();
+        assert_ne!(again.id, first.id);
+        assert_eq!(
+            (again.kind.as_str(), again.project.as_str()),
+            ("transfer_failed", "mandats")
+        );
     }
 }
