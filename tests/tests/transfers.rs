@@ -756,6 +756,30 @@ fn scenarios_fire_on_file_arrival_pace_their_files_and_do_not_wait_for_each_othe
     assert!(execs.iter().any(|e| e.status == "succeeded"));
 }
 
+/// A project whose inventory has `filer`, reached over SSH (`sshd`, `key`), and a
+/// profile `nfs` that drops files into `partner`.
+fn on_filer(p: &Project, sshd: &SshServer, key: &ClientKey, partner: &Path) {
+    p.write("known_hosts", &sshd.known_hosts_line());
+    p.write(
+        "ordo.yaml",
+        &format!(
+            "ssh: {{ identity: [{}], known_hosts: known_hosts }}\n",
+            key.private.display()
+        ),
+    );
+    p.write(
+        "inventory.yaml",
+        &format!(
+            "servers:\n  filer: {{ host: 127.0.0.1, port: {}, user: {LOGIN_USER} }}\n",
+            sshd.port
+        ),
+    );
+    p.write(
+        "profiles/nfs.yaml",
+        &format!("folder: {{ path: {} }}\n", partner.display()),
+    );
+}
+
 /// The files are on a server of the inventory (`on: filer`): listed, backed up (with the
 /// collision policy) and read there over SSH; only the sending happens here.
 #[test]
@@ -779,25 +803,7 @@ fn a_scenario_takes_its_files_on_a_server_over_ssh() {
         src.display(),
         bak.display()
     ));
-    p.write("known_hosts", &sshd.known_hosts_line());
-    p.write(
-        "ordo.yaml",
-        &format!(
-            "ssh: {{ identity: [{}], known_hosts: known_hosts }}\n",
-            key.private.display()
-        ),
-    );
-    p.write(
-        "inventory.yaml",
-        &format!(
-            "servers:\n  filer: {{ host: 127.0.0.1, port: {}, user: {LOGIN_USER} }}\n",
-            sshd.port
-        ),
-    );
-    p.write(
-        "profiles/nfs.yaml",
-        &format!("folder: {{ path: {} }}\n", partner.display()),
-    );
+    on_filer(&p, &sshd, &key, &partner);
     let job = format!(
         "kind: transfer\ntransfer: {{ on: filer, profile: nfs, source: {}, backup: {} }}\n",
         src.display(),
@@ -925,25 +931,7 @@ fn a_files_server_that_hangs_is_stopped_at_the_scenarios_timeout() {
         dir(w.path(), "partner"),
     );
     std::fs::write(src.join("F1"), "first").unwrap();
-    p.write("known_hosts", &sshd.known_hosts_line());
-    p.write(
-        "ordo.yaml",
-        &format!(
-            "ssh: {{ identity: [{}], known_hosts: known_hosts }}\n",
-            key.private.display()
-        ),
-    );
-    p.write(
-        "inventory.yaml",
-        &format!(
-            "servers:\n  filer: {{ host: 127.0.0.1, port: {}, user: {LOGIN_USER} }}\n",
-            sshd.port
-        ),
-    );
-    p.write(
-        "profiles/nfs.yaml",
-        &format!("folder: {{ path: {} }}\n", partner.display()),
-    );
+    on_filer(&p, &sshd, &key, &partner);
     p.write(
         "jobs/hung.yaml",
         &format!(

@@ -87,6 +87,34 @@ fn stream_cut_short_keeps_whole_files_only() {
     assert_eq!(out.files.len(), 1);
 }
 
+/// `b`'s stream, then a file `tmp/after`, unpacked into `dest`.
+fn unpack_with_after(mut b: tar::Builder<Vec<u8>>, dest: &Path) -> Unpacked {
+    let mut after = tar::Header::new_gnu();
+    after.set_size(5);
+    after.set_mode(0o644);
+    b.append_data(&mut after, "tmp/after", &b"after"[..])
+        .unwrap();
+    let data = b.into_inner().unwrap();
+    unpack(&data[..], dest, &["/tmp/".to_string()], 1 << 20).unwrap()
+}
+
+/// A stream of one file, `name` holding `data`, after a PAX header of `records`.
+fn with_pax(records: &str, name: &str, data: &[u8]) -> tar::Builder<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut pax = tar::Header::new_ustar();
+    pax.set_size(records.len() as u64);
+    pax.set_entry_type(tar::EntryType::XHeader);
+    pax.set_path("pax").unwrap();
+    pax.set_cksum();
+    b.append(&pax, records.as_bytes()).unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_size(data.len() as u64);
+    h.set_path(name).unwrap();
+    h.set_cksum();
+    b.append(&h, data).unwrap();
+    b
+}
+
 /// A hostile server's stream: a PAX size far beyond the data, a million entries, a
 /// huge name. Each ends with a warning, in bounded time and memory.
 #[test]
@@ -95,20 +123,9 @@ fn hostile_streams_are_bounded() {
     let bases = ["/tmp/".to_string()];
     // A PAX header saying 1 TiB for a file of 3 bytes: the sum does not overflow and
     // the limit refuses it.
-    let mut b = tar::Builder::new(Vec::new());
-    let mut pax = tar::Header::new_ustar();
-    let record = "22 size=1099511627776\n";
-    pax.set_size(record.len() as u64);
-    pax.set_entry_type(tar::EntryType::XHeader);
-    pax.set_path("pax").unwrap();
-    pax.set_cksum();
-    b.append(&pax, record.as_bytes()).unwrap();
-    let mut h = tar::Header::new_ustar();
-    h.set_size(3);
-    h.set_path("tmp/big").unwrap();
-    h.set_cksum();
-    b.append(&h, &b"abc"[..]).unwrap();
-    let data = b.into_inner().unwrap();
+    let data = with_pax("22 size=1099511627776\n", "tmp/big", b"abc")
+        .into_inner()
+        .unwrap();
     let out = unpack(&data[..], dir.path(), &bases, 1 << 20).unwrap();
     assert!(out.files.is_empty(), "{:?}", out.files);
     assert!(
@@ -257,13 +274,7 @@ fn a_sparse_entry_is_refused_and_ends_the_stream() {
     h.set_cksum();
     let mut b = tar::Builder::new(Vec::new());
     b.append(&h, &b""[..]).unwrap();
-    let mut after = tar::Header::new_gnu();
-    after.set_size(5);
-    after.set_mode(0o644);
-    b.append_data(&mut after, "tmp/after", &b"after"[..])
-        .unwrap();
-    let data = b.into_inner().unwrap();
-    let out = unpack(&data[..], dir.path(), &["/tmp/".to_string()], 1 << 20).unwrap();
+    let out = unpack_with_after(b, dir.path());
     assert!(out.files.is_empty(), "{:?}", out.files);
     assert!(
         out.warnings.iter().any(|w| w
@@ -278,26 +289,9 @@ fn a_sparse_entry_is_refused_and_ends_the_stream() {
 #[test]
 fn a_pax_sparse_entry_is_skipped() {
     let dir = tempfile::tempdir().unwrap();
-    let mut b = tar::Builder::new(Vec::new());
-    let mut pax = tar::Header::new_ustar();
     let records = "22 GNU.sparse.major=1\n22 GNU.sparse.minor=0\n";
-    pax.set_size(records.len() as u64);
-    pax.set_entry_type(tar::EntryType::XHeader);
-    pax.set_path("pax").unwrap();
-    pax.set_cksum();
-    b.append(&pax, records.as_bytes()).unwrap();
-    let mut h = tar::Header::new_ustar();
-    h.set_size(4);
-    h.set_path("tmp/holes").unwrap();
-    h.set_cksum();
-    b.append(&h, &b"1\n0\n"[..]).unwrap();
-    let mut after = tar::Header::new_gnu();
-    after.set_size(5);
-    after.set_mode(0o644);
-    b.append_data(&mut after, "tmp/after", &b"after"[..])
-        .unwrap();
-    let data = b.into_inner().unwrap();
-    let out = unpack(&data[..], dir.path(), &["/tmp/".to_string()], 1 << 20).unwrap();
+    let b = with_pax(records, "tmp/holes", b"1\n0\n");
+    let out = unpack_with_after(b, dir.path());
     let got: Vec<_> = out.files.iter().map(|f| f.local_path.as_str()).collect();
     assert_eq!(got, ["after"], "{:?}", out.warnings);
     assert_eq!(
