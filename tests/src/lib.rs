@@ -228,21 +228,42 @@ pub fn fresh_bin(name: &str) -> PathBuf {
     let built = std::fs::metadata(&bin)
         .and_then(|m| m.modified())
         .expect("binary mtime");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    // The crates each binary is built from.
-    let sources: &[&str] = match name {
-        "agent" => &["agent", "proto", "inventory"],
-        _ => &["controller", "proto", "inventory", "jobs"],
-    };
-    for krate in sources {
-        if newest_source(&root.join(krate).join("src")).is_some_and(|t| t > built) {
-            panic!(
-                "{} is older than the sources in {krate}/src: run `cargo test --workspace` (or `cargo build --workspace` first)",
-                bin.display()
-            );
-        }
+    if let Some(newer) = newer_input(&bin, built) {
+        panic!(
+            "{} is older than {}, which it is built from: run `cargo test --workspace` (or `cargo build --workspace` first)",
+            bin.display(),
+            newer.display()
+        );
     }
     bin
+}
+
+/// A file the binary is built from that changed after `built`: from cargo's dep-info
+/// (`<bin>.d`: the sources the compiler read, templates and assets included, not the
+/// test-only modules), else from the crates' `src` folders.
+fn newer_input(bin: &Path, built: std::time::SystemTime) -> Option<PathBuf> {
+    let changed = |p: &Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t > built)
+    };
+    if let Ok(text) = std::fs::read_to_string(bin.with_extension("d")) {
+        let deps = text.split_once(": ").map_or("", |(_, d)| d);
+        return deps
+            .replace("\\ ", "\u{0}")
+            .split_whitespace()
+            .map(|d| PathBuf::from(d.replace('\u{0}', " ")))
+            .find(|d| changed(d));
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let crates: &[&str] = match bin.file_name().and_then(|n| n.to_str()) {
+        Some("agent") => &["agent", "proto", "inventory"],
+        _ => &["controller", "proto", "inventory", "jobs"],
+    };
+    crates
+        .iter()
+        .map(|k| root.join(k).join("src"))
+        .find(|src| newest_source(src).is_some_and(|t| t > built))
 }
 
 fn newest_source(dir: &Path) -> Option<std::time::SystemTime> {
