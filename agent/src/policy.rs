@@ -7,32 +7,60 @@ use nix::unistd::User;
 use crate::config::AgentConfig;
 use crate::process::{SpawnError, own_user};
 
+/// Who a request runs as, once allowed.
+#[derive(Debug)]
+pub struct Effective {
+    pub name: String,
+    /// The account switched to, exactly as the policy checked it (one lookup: a user
+    /// database that changes meanwhile cannot swap it); `None`: the agent's own user, no
+    /// switch.
+    pub account: Option<User>,
+}
+
 /// The user a request runs as: the one it names, or the agent's own; refused unless the
 /// agent's `allowed_users` lists it, or lists `*` and it is not privileged (see
 /// [`privileged`]).
-pub fn effective_user(cfg: &AgentConfig, run_as: &str) -> Result<String, SpawnError> {
-    let user = if run_as.is_empty() {
-        own_user()
+pub fn effective_user(cfg: &AgentConfig, run_as: &str) -> Result<Effective, SpawnError> {
+    let own = own_user();
+    let name = if run_as.is_empty() {
+        own.clone()
     } else {
         run_as.to_string()
     };
-    if cfg.allowed_users.contains(&user) {
-        return Ok(user);
-    }
-    let account = User::from_name(&user);
-    let groups = match &account {
-        Ok(Some(u)) => Some(groups_of(u)),
-        _ => None,
-    };
-    if cfg.user_allowed(&user, privileged(&user, &account, groups.as_ref())) {
-        return Ok(user);
-    }
-    match account {
-        // Said as it is: an operator would otherwise edit allowed_users, not the database.
-        Err(e) if cfg.allowed_users.iter().any(|u| u == "*") => {
-            Err(SpawnError::Lookup(user, e.to_string()))
+    let account = User::from_name(&name);
+    let listed = cfg.allowed_users.contains(&name);
+    if !listed {
+        let groups = match &account {
+            Ok(Some(u)) => Some(groups_of(u)),
+            _ => None,
+        };
+        if !cfg.user_allowed(&name, privileged(&name, &account, groups.as_ref())) {
+            return Err(match account {
+                // Said as it is: an operator would otherwise edit allowed_users, not the
+                // user database.
+                Err(e) if cfg.allowed_users.iter().any(|u| u == "*") => {
+                    SpawnError::Lookup(name, e.to_string())
+                }
+                _ => SpawnError::NotAllowed(name),
+            });
         }
-        _ => Err(SpawnError::NotAllowed(user)),
+    }
+    let me = nix::unistd::geteuid();
+    match account {
+        _ if name == own => Ok(Effective {
+            name,
+            account: None,
+        }),
+        Ok(Some(u)) if u.uid == me => Ok(Effective {
+            name,
+            account: None,
+        }),
+        Ok(Some(u)) => Ok(Effective {
+            name,
+            account: Some(u),
+        }),
+        Ok(None) => Err(SpawnError::NoUser(name)),
+        Err(e) => Err(SpawnError::Lookup(name, e.to_string())),
     }
 }
 
@@ -188,7 +216,7 @@ mod tests {
     fn the_wildcard_never_includes_root() {
         let any = AgentConfig::for_tests(&["*"]);
         for user in ["nobody", "daemon"] {
-            assert_eq!(effective_user(&any, user).unwrap(), user);
+            assert_eq!(effective_user(&any, user).unwrap().name, user);
         }
         for user in ["root", "0"] {
             let e = effective_user(&any, user).unwrap_err();
@@ -201,8 +229,9 @@ mod tests {
             assert!(effective_user(&any, "").is_err());
         }
         let with_root = AgentConfig::for_tests(&["*", "root"]);
-        assert_eq!(effective_user(&with_root, "root").unwrap(), "root");
-        assert_eq!(effective_user(&with_root, "nobody").unwrap(), "nobody");
+        assert_eq!(effective_user(&with_root, "root").unwrap().name, "root");
+        let nobody = effective_user(&with_root, "nobody").unwrap();
+        assert_eq!(nobody.account.map(|u| u.name).as_deref(), Some("nobody"));
         let only = AgentConfig::for_tests(&["nobody"]);
         assert!(effective_user(&only, "daemon").is_err());
     }

@@ -34,15 +34,16 @@ pub fn own_user() -> String {
 }
 
 /// A `/bin/sh -c <script>` command, as `run_as` when given (login environment), in its
-/// own process group, with piped stdio. The caller checks that the user is allowed.
+/// own process group, with piped stdio. The caller checks that the user is allowed, and
+/// gives the very account it checked (`policy::effective_user`); `None`: the agent's own.
 pub fn shell(
     script: &str,
-    run_as: Option<&str>,
+    run_as: Option<&User>,
     env: &[(String, String)],
     workdir: Option<&str>,
 ) -> Result<Command, SpawnError> {
     let me = own_user();
-    let switched = run_as.is_some_and(|u| u != me);
+    let switched = run_as.is_some();
     // A switched user enters the working folder after the switch, with its own rights:
     // the agent (root) never opens a folder for it.
     let script = match workdir.filter(|w| switched && !w.is_empty()) {
@@ -53,19 +54,15 @@ pub fn shell(
         None => script.to_string(),
     };
     let script = script.as_str();
-    let mut cmd = match run_as.filter(|u| *u != me) {
+    let mut cmd = match run_as {
         None => {
             let mut c = Command::new("/bin/sh");
             c.arg("-c").arg(script).arg(ARGV0);
             c
         }
-        Some(user) => {
-            let u = User::from_name(user)
-                .ok()
-                .flatten()
-                .ok_or_else(|| SpawnError::NoUser(user.to_string()))?;
+        Some(u) => {
             if !nix::unistd::geteuid().is_root() {
-                return Err(SpawnError::CannotSwitch(me, user.to_string()));
+                return Err(SpawnError::CannotSwitch(me, u.name.clone()));
             }
             // setpriv (util-linux): real user switch with the user's groups, no PAM, no
             // password. The environment is the login one setpriv's --reset-env would make
@@ -92,12 +89,12 @@ pub fn shell(
                 .env("LOGNAME", &u.name)
                 .env("SHELL", &u.shell)
                 .env("PATH", path);
-            c.current_dir(home_or_root(&u));
+            c.current_dir(home_or_root(u));
             c
         }
     };
     cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    if run_as.is_none_or(|u| u == me)
+    if run_as.is_none()
         && let Ok(Some(u)) = User::from_uid(nix::unistd::geteuid())
     {
         cmd.current_dir(home_or_root(&u));
@@ -157,7 +154,8 @@ mod tests {
         if !nix::unistd::geteuid().is_root() || User::from_name("nobody").ok().flatten().is_none() {
             return;
         }
-        let cmd = shell("id -un", Some("nobody"), &[], Some("/root/private")).unwrap();
+        let nobody = User::from_name("nobody").unwrap().unwrap();
+        let cmd = shell("id -un", Some(&nobody), &[], Some("/root/private")).unwrap();
         let std = cmd.as_std();
         assert_eq!(std.get_current_dir(), Some(std::path::Path::new("/")));
         let args: Vec<String> = std
@@ -180,7 +178,8 @@ mod tests {
         }
         let env = [("ORDO_SECRET".to_string(), "s3cret value".to_string())];
         let script = "echo \"$(id -un)|$0|$ORDO_SECRET|$HOME\"; tr '\\0' ' ' </proc/$$/cmdline";
-        let out = shell(script, Some("nobody"), &env, None)
+        let nobody = User::from_name("nobody").unwrap().unwrap();
+        let out = shell(script, Some(&nobody), &env, None)
             .unwrap()
             .output()
             .await

@@ -60,13 +60,12 @@ impl AgentService {
 
     /// The user a request runs as, checked against `allowed_users` (an empty `run_as` is
     /// the agent's own user, which must be allowed too).
-    fn check_user(&self, run_as: &str) -> Result<String, Status> {
-        policy::effective_user(&self.cfg, run_as)
-            .map_err(|e| Status::permission_denied(e.to_string()))
+    fn check_user(&self, run_as: &str) -> Result<policy::Effective, Status> {
+        policy::effective_user(&self.cfg, run_as).map_err(spawn_status)
     }
 }
 
-fn spawn_status(e: SpawnError) -> Status {
+pub(crate) fn spawn_status(e: SpawnError) -> Status {
     match e {
         SpawnError::NotAllowed(_) => Status::permission_denied(e.to_string()),
         SpawnError::NoUser(_) | SpawnError::CannotSwitch(..) | SpawnError::Lookup(..) => {
@@ -136,8 +135,13 @@ impl Agent for AgentService {
         let user = self.check_user(&start.run_as)?;
         let env: Vec<(String, String)> = start.env.into_iter().collect();
         policy::check_env(&env).map_err(Status::invalid_argument)?;
-        let mut cmd = process::shell(&start.command, Some(&user), &env, Some(&start.workdir))
-            .map_err(spawn_status)?;
+        let mut cmd = process::shell(
+            &start.command,
+            user.account.as_ref(),
+            &env,
+            Some(&start.workdir),
+        )
+        .map_err(spawn_status)?;
         let permit = self
             .limit
             .clone()
@@ -262,7 +266,7 @@ impl Agent for AgentService {
             return Err(Status::invalid_argument("fetch: patterns must be absolute"));
         }
         let script = ordo_proto::shell::collect_script(&req.patterns, req.max_file_size, None);
-        let mut child = process::shell(&script, Some(&user), &[], None)
+        let mut child = process::shell(&script, user.account.as_ref(), &[], None)
             .map_err(spawn_status)?
             .spawn()
             .map_err(|e| spawn_status(SpawnError::Io(e)))?;

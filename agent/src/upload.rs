@@ -222,9 +222,14 @@ pub async fn receive(
     header: UploadHeader,
     mut input: Streaming<UploadInput>,
 ) -> Result<u64, Status> {
-    let user = policy::effective_user(cfg, &header.run_as)
-        .map_err(|e| Status::permission_denied(e.to_string()))?;
-    let account = policy::account(&user).map_err(|e| Status::failed_precondition(e.to_string()))?;
+    let user = policy::effective_user(cfg, &header.run_as).map_err(crate::service::spawn_status)?;
+    // The account the policy checked; the agent's own when there is no switch.
+    let account = match user.account {
+        Some(u) => u,
+        None => {
+            policy::account(&user.name).map_err(|e| Status::failed_precondition(e.to_string()))?
+        }
+    };
     let (path, dir) = check_path(cfg, &header.path)?;
     let folder = folders.ensure(&dir, &account)?;
     let mut file = tokio::fs::File::from_std(create_in(&folder, &path)?);
