@@ -468,6 +468,28 @@ fn an_admin_manages_encryption_keys_in_the_console(s: &Setup, seen: &mut HashSet
     let log = b.wait_text("main", 10, |t| t.contains(&id));
     assert!(log.contains("MANDAT-42.xml"), "{log}");
     b.screenshot("transfer-execution");
+    // API tokens: made once, shown once; the same form sent again makes nothing.
+    b.goto(&format!("{}/admin/tokens", s.base));
+    let once = b
+        .attr("form[action='/admin/tokens'] input[name=once]", "value")
+        .expect("the form's one-time key");
+    b.fill("#label", "nightly-export");
+    b.click("#create-token");
+    let token = b.wait_text("#new-token", 10, |t| t.starts_with("ordo_"));
+    let r = s.api.token(&token).get("/api/v1/me");
+    assert_eq!(r.status, 200, "the new token does not work: {}", r.text);
+    b.eval(&format!(
+        "const f = document.createElement('form'); f.method = 'post'; f.action = '/admin/tokens';
+         for (const [k, v] of Object.entries({{csrf: document.querySelector('input[name=csrf]').value, once: '{once}', label: 'nightly-export'}})) {{
+           const i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i);
+         }}
+         document.body.appendChild(f); f.submit(); return true;"
+    ));
+    let err = b.wait_text("p.error", 10, |t| !t.is_empty());
+    assert!(err.contains("This form was already sent"), "{err}");
+    let rows = b.text("#tokens");
+    assert_eq!(rows.matches("nightly-export").count(), 1, "{rows}");
+    assert!(!b.exists("#new-token"));
     // Not for operators.
     let vic = Browser::start("console-keys-operator", 800, 600);
     log_in(&vic, s, "olga", seen);

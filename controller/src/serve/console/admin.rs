@@ -286,6 +286,8 @@ struct TokensPage {
     tokens: Vec<TokenLine>,
     shown: String,
     error: String,
+    /// This form's one-time key: sent twice (a reload of the answer), it creates nothing.
+    once: String,
 }
 
 async fn tokens_page(s: &Server, p: &Page, shown: String, error: String) -> PageResult {
@@ -322,6 +324,7 @@ async fn tokens_page(s: &Server, p: &Page, shown: String, error: String) -> Page
         tokens,
         shown,
         error,
+        once: uuid::Uuid::new_v4().simple().to_string(),
     }))
 }
 
@@ -336,6 +339,24 @@ pub async fn create_token(State(s): Shared, f: Posted) -> PageResult {
         .unwrap_or_else(|| p.who.name.clone());
     if user != p.who.name {
         p.caller().managed(&s, &user).await?;
+    }
+    // The same form sent again (the browser's "resubmit" on a reload) creates nothing.
+    let once = f.text("once");
+    let now = now_ms();
+    if !once.is_empty()
+        && (once.len() > 64
+            || !s
+                .store
+                .claim_once(&format!("token-form:{once}"), now + 86_400_000, now)
+                .await?)
+    {
+        return tokens_page(
+            &s,
+            p,
+            String::new(),
+            "This form was already sent (a reload?): the token it made is in the list, and its secret was shown once. Fill the form again for another.".into(),
+        )
+        .await;
     }
     let expires = f.text("expires");
     let valid_for = if expires.is_empty() {
