@@ -12,6 +12,7 @@ mod keys;
 mod login;
 pub mod page;
 mod schedules;
+mod tokens;
 
 use std::sync::Arc;
 
@@ -68,9 +69,9 @@ console_routes! {
     get "/admin/users" admin::users, false;
     post "/admin/users" admin::add_user, false;
     post "/admin/users/{name}/state" admin::user_state, false;
-    get "/admin/tokens" admin::tokens, false;
-    post "/admin/tokens" admin::create_token, false;
-    post "/admin/tokens/{id}/revoke" admin::revoke_token, false;
+    get "/admin/tokens" tokens::tokens, false;
+    post "/admin/tokens" tokens::create_token, false;
+    post "/admin/tokens/{id}/revoke" tokens::revoke_token, false;
 }
 
 fn asset(bytes: &'static [u8], content_type: &'static str) -> Response {
