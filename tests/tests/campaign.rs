@@ -77,6 +77,17 @@ fn run_with_client(p: &Project, server: &SshServer, args: &[&str], protocols: &[
     })
 }
 
+/// The group for 192.0.2.10, with a 5-second delay.
+const GROUP_RUN: [&str; 7] = [
+    "run",
+    "segur-app",
+    "-o",
+    "ip=192.0.2.10",
+    "-o",
+    "delai=5",
+    "--no-progress",
+];
+
 #[test]
 fn a_group_of_wait_tests_passes_when_the_client_logs_in_in_time() {
     let (_key, server, p) = campaign();
@@ -151,16 +162,7 @@ fn a_failed_test_shows_the_last_lines_and_the_group_resumes_at_it() {
     let (_key, server, p) = campaign();
     // Only SMTP logins: the IMAP test fails when its delay is over, with the last lines
     // it read; the group goes on (on_failure: continue) and fails.
-    let opts = [
-        "run",
-        "segur-app",
-        "-o",
-        "ip=192.0.2.10",
-        "-o",
-        "delai=5",
-        "--no-progress",
-    ];
-    let run = run_with_client(&p, &server, &opts, &["smtp"]).expect_code(1);
+    let run = run_with_client(&p, &server, &GROUP_RUN, &["smtp"]).expect_code(1);
     let out = &run.stdout;
     assert!(out.contains("no line matched /auth-protocol: imap;, client: (?P<ip>192\\.0\\.2\\.10),/ in /tmp/auth.log within 5s"), "{out}");
     assert!(
@@ -266,16 +268,7 @@ fn a_failed_test_shows_the_last_lines_and_the_group_resumes_at_it() {
 fn a_group_resumed_from_a_later_member_skips_those_that_passed() {
     let (_key, server, p) = campaign();
     // IMAP passes, SMTP does not: the retry runs only the SMTP test.
-    let opts = [
-        "run",
-        "segur-app",
-        "-o",
-        "ip=192.0.2.10",
-        "-o",
-        "delai=5",
-        "--no-progress",
-    ];
-    let run = run_with_client(&p, &server, &opts, &["imap"]).expect_code(1);
+    let run = run_with_client(&p, &server, &GROUP_RUN, &["imap"]).expect_code(1);
     let group = execution_id(&run);
     let retry = thread::scope(|s| {
         s.spawn(|| client(&server, &["smtp"], 12));
