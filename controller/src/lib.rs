@@ -10,6 +10,7 @@ macro_rules! say {
     }};
 }
 
+pub mod actions;
 pub mod alerts;
 pub mod archive;
 pub mod auth;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&str] = &[
     "cli",
     "serve",
+    "actions",
     "alerts",
     "auth",
     "exec",

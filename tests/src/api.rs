@@ -35,6 +35,8 @@ pub struct Api {
     cacert: Option<PathBuf>,
     headers: Vec<String>,
     jar: Option<PathBuf>,
+    /// The local address requests leave from (another client: `127.0.0.2`).
+    source: Option<String>,
 }
 
 impl Api {
@@ -45,6 +47,7 @@ impl Api {
             cacert: None,
             headers: Vec::new(),
             jar: None,
+            source: None,
         }
     }
 
@@ -55,6 +58,7 @@ impl Api {
             cacert: Some(ca.to_path_buf()),
             headers: Vec::new(),
             jar: None,
+            source: None,
         }
     }
 
@@ -67,6 +71,14 @@ impl Api {
     pub fn header(&self, h: &str) -> Api {
         let mut a = self.clone();
         a.headers.push(h.to_string());
+        a
+    }
+
+    /// The same API, its requests leaving from `address` (a loopback address such as
+    /// `127.0.0.2` stands for another client).
+    pub fn from_address(&self, address: &str) -> Api {
+        let mut a = self.clone();
+        a.source = Some(address.to_string());
         a
     }
 
@@ -103,6 +115,9 @@ impl Api {
         }
         if let Some(jar) = &self.jar {
             c.arg("-b").arg(jar).arg("-c").arg(jar);
+        }
+        if let Some(a) = &self.source {
+            c.args(["--interface", a]);
         }
         for h in &self.headers {
             c.args(["-H", h]);

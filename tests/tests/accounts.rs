@@ -180,11 +180,7 @@ fn two_step_login_over_https_with_the_mailed_code() {
     if old_code != new {
         let r = code(&browser, &ticket, &old_code);
         assert_eq!(r.status, 401, "the replaced code: {}", r.text);
-        // That wrong code counts as a failed login: the account waits 1 s (login_backoff).
-        let r = code(&browser, &ticket, &new);
-        assert_eq!(r.status, 429, "{}", r.text);
-        assert_eq!(r.header("retry-after"), Some("1"));
-        std::thread::sleep(Duration::from_millis(1100));
+        // A wrong code is not a wrong password: no wait (codes have their own count).
     }
     let r = code(&browser, &ticket, &new);
     assert_eq!(r.status, 200, "{}", r.text);
@@ -227,6 +223,74 @@ fn failed_logins_wait_longer_each_time_even_across_a_restart() {
     // An unknown account answers as a wrong password does (and waits the same).
     let r = login(&api, "nobody", "whatever it is");
     assert_eq!(r.json["error"]["message"], "wrong user name or password");
+    // Regression (security review 2026-12-07): someone else's wrong password locked the
+    // holder out. From another client (127.0.0.2), alice logs in at once.
+    let r = login(&api.from_address("127.0.0.2"), "alice", PASSWORD);
+    assert_eq!(r.status, 202, "the holder elsewhere: {}", r.text);
+}
+
+/// Behind a reverse proxy every client has the proxy's address: one client's guesses
+/// waited for all of them. A proxy listed in `trusted_proxies` names the client in
+/// `X-Forwarded-For`; anyone else's header is ignored.
+#[test]
+fn behind_a_trusted_proxy_each_client_waits_for_itself() {
+    let smtp = SmtpServer::start();
+    let p = project(&smtp, "100s");
+    let cfg = std::fs::read_to_string(p.path().join("ordo.yaml")).unwrap();
+    p.write(
+        "ordo.yaml",
+        &cfg.replace(
+            "    login_backoff: 100s\n",
+            "    login_backoff: 100s\n    trusted_proxies: [127.0.0.1]\n",
+        ),
+    );
+    p.add_user("alice", "operator", &["--projects", "tests"]);
+    let (_serve, api) = start(&p);
+    let proxy = |client: &str| api.header(&format!("X-Forwarded-For: {client}"));
+    // Made-up names from one client behind the proxy: it waits, after 5 free failures.
+    for i in 0..6 {
+        let r = login(&proxy("198.51.100.7"), &format!("ghost{i}"), "nope");
+        assert_eq!(r.status, 401, "{}", r.text);
+    }
+    let r = login(&proxy("198.51.100.7"), "alice", PASSWORD);
+    assert_eq!(r.status, 429, "the guessing client: {}", r.text);
+    // Another client behind the same proxy does not.
+    let r = login(&proxy("198.51.100.8"), "alice", PASSWORD);
+    assert_eq!(r.status, 202, "another client: {}", r.text);
+    // A client that is not a trusted proxy cannot choose its address: its header is
+    // ignored, its guesses count for 127.0.0.2.
+    let direct = api.from_address("127.0.0.2");
+    for i in 0..6 {
+        let r = login(
+            &direct.header("X-Forwarded-For: 198.51.100.9"),
+            &format!("ghost{i}"),
+            "nope",
+        );
+        assert_eq!(r.status, 401, "{}", r.text);
+    }
+    let r = login(
+        &direct.header("X-Forwarded-For: 198.51.100.10"),
+        "alice",
+        PASSWORD,
+    );
+    assert_eq!(r.status, 429, "a forged header: {}", r.text);
+    let r = login(&proxy("198.51.100.9"), "alice", PASSWORD);
+    assert_eq!(r.status, 202, "the address it claimed: {}", r.text);
+    // The audit log names each client, not the proxy.
+    let admin = api.token(&p.admin_token());
+    let r = admin.get("/api/v1/audit?action=login.failed&limit=100");
+    let from: HashSet<&str> = r.json["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        from,
+        HashSet::from(["198.51.100.7", "127.0.0.2"]),
+        "{}",
+        r.text
+    );
 }
 
 /// `sso:<YYMMDD>:<HHmm>:<sha256 hex of key + login + date + time>`, computed by the shell.
@@ -642,4 +706,197 @@ fn live_logs_are_bounded_per_account_and_end_with_their_client() {
         let _ = s.kill();
         let _ = s.wait();
     }
+}
+
+/// A session for `user` as a browser gets one (password, then the mailed code): the API
+/// with its cookie and CSRF header.
+fn session(
+    api: &Api,
+    p: &Project,
+    smtp: &SmtpServer,
+    seen: &mut HashSet<Vec<u8>>,
+    user: &str,
+) -> Api {
+    let jar = p.path().join(format!("cookies-{user}"));
+    let browser = api.cookies(&jar);
+    let r = login(&browser, user, PASSWORD);
+    assert_eq!(r.status, 202, "{}", r.text);
+    let ticket = r.json["ticket"].as_str().unwrap().to_string();
+    let c = new_code(smtp, seen, &format!("{user}@example.com"));
+    let r = code(&browser, &ticket, &c);
+    assert_eq!(r.status, 200, "{}", r.text);
+    browser.header(&format!(
+        "X-CSRF-Token: {}",
+        r.json["csrf"].as_str().unwrap()
+    ))
+}
+
+fn account(name: &str, role: &str, extra: serde_json::Value) -> String {
+    let mut v = serde_json::json!({"name": name, "role": role,
+        "email": format!("{name}@example.com"), "password": PASSWORD, "projects": ["tests"]});
+    v.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    v.to_string()
+}
+
+/// An RSA certificate `NAME.pem` in the project folder, its PEM text.
+fn certificate(p: &Project, name: &str) -> String {
+    let dir = p.path().display();
+    sh(&format!(
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout {dir}/{name}.key -out {dir}/{name}.pem -days 365 -subj /CN={name} 2>/dev/null"
+    ));
+    std::fs::read_to_string(p.path().join(format!("{name}.pem"))).unwrap()
+}
+
+/// Regression (security review 2026-12-07): an administrator made by another cleared
+/// `manager` on an account it made and so made a top administrator, who could then take
+/// every account over. Top administrators are now a fact only they grant.
+#[test]
+fn a_managed_administrator_stays_in_its_lane() {
+    let smtp = SmtpServer::start();
+    let p = project(&smtp, "1s");
+    // An administrator added on the command line without a manager: a top administrator.
+    p.add_user("root", "admin", &[]);
+    let (_serve, api) = start(&p);
+    let root = api.token(&p.token("root"));
+    let me = root.get("/api/v1/me");
+    assert_eq!(me.json["top"], true, "{}", me.text);
+
+    let r = root.post(
+        "/api/v1/users",
+        &account("sub", "admin", serde_json::json!({})),
+    );
+    assert_eq!(
+        (
+            r.status,
+            r.json["manager"].as_str(),
+            r.json["top"].as_bool()
+        ),
+        (201, Some("root"), Some(false)),
+        "{}",
+        r.text
+    );
+    let mut seen = HashSet::new();
+    let sub = session(&api, &p, &smtp, &mut seen, "sub");
+    let r = sub.post(
+        "/api/v1/users",
+        &account("zed", "admin", serde_json::json!({})),
+    );
+    assert_eq!(
+        (r.status, r.json["manager"].as_str()),
+        (201, Some("sub")),
+        "{}",
+        r.text
+    );
+    let patch = |who: &Api, name: &str, body: &str| {
+        who.call("PATCH", &format!("/api/v1/users/{name}"), Some(body))
+    };
+
+    // The climb: clearing `manager`, on an account it made or on itself.
+    let r = patch(&sub, "zed", r#"{"manager": null}"#);
+    assert_eq!(
+        (r.status, r.json["error"]["field"].as_str()),
+        (400, Some("manager")),
+        "{}",
+        r.text
+    );
+    let r = patch(&sub, "sub", r#"{"manager": null}"#);
+    assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.text);
+    // Granting the top standing, to an account it made or to a new one.
+    let r = patch(&sub, "zed", r#"{"top": true}"#);
+    assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.text);
+    let r = sub.post(
+        "/api/v1/users",
+        &account("yan", "admin", serde_json::json!({"top": true})),
+    );
+    assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.text);
+    // Handing an account to someone outside its lane, or touching a top administrator.
+    let r = patch(&sub, "zed", r#"{"manager": "root"}"#);
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = patch(&sub, "root", r#"{"email": "mine@example.com"}"#);
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(sub.call("DELETE", "/api/v1/users/root", None).status, 403);
+    let r = root.get("/api/v1/users/root");
+    assert_eq!(r.json["email"], "root@example.com", "{}", r.text);
+
+    // Tokens: for the accounts it manages, never for others.
+    let r = sub.post("/api/v1/tokens", r#"{"user": "root"}"#);
+    assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.text);
+    let r = sub.post("/api/v1/tokens", r#"{"user": "zed", "label": "ci"}"#);
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    // The audit log: its own lane only; the top administrator reads it all.
+    let r = sub.get("/api/v1/audit?limit=1000");
+    assert_eq!(r.status, 200, "{}", r.text);
+    let rows = r.json["audit"].as_array().unwrap();
+    assert!(!rows.is_empty(), "{}", r.text);
+    for row in rows {
+        let who = row["account"].as_str().unwrap_or_default();
+        assert!(who == "sub" || who == "zed", "sub reads {row}");
+    }
+    let all = root.get("/api/v1/audit?limit=1000");
+    assert!(
+        all.json["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row["account"] == "root"),
+        "{}",
+        all.text
+    );
+
+    // Keys: personal keys it added are its own; backup keys and others' keys are not.
+    let cert = |name: &str| certificate(&p, name);
+    let key = |name: &str, pem: &str, backup: bool| {
+        serde_json::json!({"name": name, "cert": pem, "backup": backup}).to_string()
+    };
+    let r = sub.post("/api/v1/keys", &key("sub-safe", &cert("subsafe"), true));
+    assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.text);
+    let r = sub.post("/api/v1/keys", &key("sub-key", &cert("subkey"), false));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = root.post("/api/v1/keys", &key("safe", &cert("safe"), true));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = root.post("/api/v1/keys", &key("root-key", &cert("rootkey"), false));
+    assert_eq!(r.status, 200, "{}", r.text);
+    for (method, path, body) in [
+        ("PATCH", "/api/v1/keys/safe", Some(r#"{"backup": false}"#)),
+        ("PATCH", "/api/v1/keys/sub-key", Some(r#"{"backup": true}"#)),
+        ("DELETE", "/api/v1/keys/safe?force=true", None),
+        ("DELETE", "/api/v1/keys/root-key", None),
+    ] {
+        let r = sub.call(method, path, body);
+        assert_eq!(
+            (r.status, r.code()),
+            (403, "forbidden"),
+            "{method} {path}: {}",
+            r.text
+        );
+    }
+    assert_eq!(sub.call("DELETE", "/api/v1/keys/sub-key", None).status, 200);
+    // The top administrator is told that the backup keys changed.
+    ordo_tests::wait_until("the backup keys mail", Duration::from_secs(20), || {
+        smtp.messages().iter().any(|m| {
+            let m = m.parsed();
+            m.subject()
+                .is_some_and(|s| s.contains("backup encryption keys changed"))
+                && m.to().and_then(|a| a.first()).and_then(|a| a.address())
+                    == Some("root@example.com")
+                && m.body_text(0).is_some_and(|b| b.contains("`safe`"))
+        })
+    });
+
+    // The last top administrator cannot stand down; deleting an administrator hands its
+    // accounts to the one who deletes it.
+    let r = patch(&root, "root", r#"{"top": false}"#);
+    assert_eq!((r.status, r.code()), (409, "conflict"), "{}", r.text);
+    let r = root.call("DELETE", "/api/v1/users/sub", None);
+    assert_eq!(
+        (r.status, r.json["accounts_to"].as_str()),
+        (200, Some("root")),
+        "{}",
+        r.text
+    );
+    let r = root.get("/api/v1/users/zed");
+    assert_eq!(r.json["manager"], "root", "{}", r.text);
 }

@@ -76,6 +76,7 @@ async fn user(
         primary_user: primary.map(str::to_string),
         manager: manager.map(str::to_string),
         tenant: None,
+        top: role == "admin" && manager.is_none(),
     };
     users::add(store, u, PASSWORD).await.unwrap();
 }

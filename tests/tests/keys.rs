@@ -420,7 +420,8 @@ fn keys_through_the_api() {
         (Some("vault"), Some(false))
     );
     let r = api.call("PATCH", "/api/v1/keys/alice", Some(r#"{"name": "alicia"}"#));
-    assert_eq!(r.status, 400, "renaming a key a job names: {}", r.text);
+    // In use: a conflict, as deleting it is (400 before the actions layer).
+    assert_eq!(r.status, 409, "renaming a key a job names: {}", r.text);
     let r = api.call("DELETE", "/api/v1/keys/alice", None);
     assert_eq!(r.status, 409, "{}", r.text);
     let r = api.call("DELETE", "/api/v1/keys/alice?force=true", None);

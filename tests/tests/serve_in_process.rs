@@ -64,6 +64,7 @@ fn serve_runs_in_process_answers_the_api_reloads_and_stops() {
             name: "root".into(),
             role: "admin".into(),
             email: "root@example.com".into(),
+            top: true,
             ..Default::default()
         };
         ordo_controller::auth::users::add(&env.store, new, PASSWORD)

@@ -77,7 +77,7 @@ impl Accounts {
                     && a.name != u.name
                     && match &u.manager {
                         Some(m) => a.name == *m,
-                        None => a.manager.is_none(),
+                        None => a.top,
                     }
             });
             out.extend(

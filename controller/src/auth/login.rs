@@ -1,5 +1,12 @@
 //! The two-step login: user name and password (or an SSO token), then a 6-digit code sent
-//! by mail. Failed tries make the account and the client address wait before the next one.
+//! by mail.
+//!
+//! Failed passwords make the account wait, **from the address they came from** (the
+//! account's holder elsewhere is never locked out by someone else's guesses), and the
+//! address itself wait once past a few free failures (guessing many names from one
+//! address slows that address only). Both forget after a quiet half hour. Wrong codes
+//! have their own stricter count per account, which only someone who passed the password
+//! can raise. A login ticket lives 15 minutes at most, whatever is re-sent.
 
 use super::credentials::sso;
 use super::secret::{random_hex, same, sha256_hex, six_digits};
@@ -12,10 +19,16 @@ use crate::store::{LoginCodeRow, SessionRow, Store, UserRow};
 pub const CODE_TTL_MS: i64 = 5 * 60_000;
 pub const CODE_TRIES: i64 = 5;
 pub const CODE_SENDS: i64 = 5;
+/// A login ticket's absolute life: re-sent codes never outlive it.
+pub const TICKET_TTL_MS: i64 = 15 * 60_000;
 /// The longest wait after failed logins.
 pub const MAX_WAIT_MS: i64 = 30 * 60_000;
+/// Failures are forgotten once the last wait has been over this long.
+const DECAY_MS: i64 = 30 * 60_000;
 /// A client address may fail this many times before it waits (offices behind one NAT).
 const ADDRESS_FREE_FAILURES: i64 = 5;
+/// Wrong codes an account may type before it waits (a typo or two costs nothing).
+const CODE_FREE_FAILURES: i64 = 5;
 
 /// Compared when the account does not exist, so that its absence takes as long to learn
 /// as a wrong password. (Argon2id of a random string nobody knows.)
@@ -52,24 +65,32 @@ fn address_subject(address: &str) -> String {
     }
 }
 
+/// The waits a password try meets: this account from this address (`|` is in no
+/// address), and this address.
 fn subjects(user: &str, address: &str) -> [String; 2] {
-    [format!("user:{user}"), address_subject(address)]
+    let addr = address_subject(address);
+    [format!("pair:{addr}|{user}"), addr]
 }
 
-/// Login attempts for one account, and for one address, take turns in this process: a
-/// burst of parallel guesses meets the wait the first failure set, instead of all being
-/// checked before any failure is recorded.
-async fn take_turns(user: &str, address: &str) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
+/// The count of wrong codes typed for an account.
+fn code_subject(user: &str) -> String {
+    format!("code:{user}")
+}
+
+/// Login attempts on the same subjects take turns in this process: a burst of parallel
+/// guesses meets the wait the first failure set, instead of all being checked before any
+/// failure is recorded.
+async fn take_turns(subjects: &[String]) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
     static LOCKS: std::sync::LazyLock<
         std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     > = std::sync::LazyLock::new(Default::default);
     let mut guards = Vec::new();
-    for s in subjects(user, address) {
+    for s in subjects {
         let lock = {
             let mut map = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
             // Forget the locks nobody holds or waits for.
             map.retain(|_, l| std::sync::Arc::strong_count(l) > 1);
-            map.entry(s).or_default().clone()
+            map.entry(s.clone()).or_default().clone()
         };
         guards.push(lock.lock_owned().await);
     }
@@ -89,11 +110,11 @@ async fn password_matches(password: &str, phc: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Refuses while the account or the address must still wait.
-async fn check_waits(store: &Store, user: &str, address: &str, now: i64) -> AuthResult<()> {
+/// Refuses while one of `subjects` must still wait.
+async fn check_waits(store: &Store, subjects: &[String], now: i64) -> AuthResult<()> {
     let mut until = 0;
-    for s in subjects(user, address) {
-        until = until.max(store.login_wait(&s).await?.1);
+    for s in subjects {
+        until = until.max(store.login_wait(s).await?.1);
     }
     if until > now {
         let seconds = ((until - now) as u64).div_ceil(1000);
@@ -102,10 +123,27 @@ async fn check_waits(store: &Store, user: &str, address: &str, now: i64) -> Auth
     Ok(())
 }
 
-/// One more failure: the account waits `failures x backoff`; the address too once past
-/// its free failures. Both capped at 30 minutes; an address forgets after 30 quiet minutes.
-/// `known`: the account exists (an unknown name typed is not written to the audit log:
-/// it is often a password typed in the wrong field).
+/// One more failure of `subject`: it waits `(failures - free) x backoff`, 30 minutes at
+/// most; the count starts again once its last wait has been over for half an hour.
+async fn count_failure(
+    store: &Store,
+    subject: &str,
+    free: i64,
+    step: i64,
+    now: i64,
+) -> AuthResult<()> {
+    let n = store.add_login_failure(subject, now - DECAY_MS).await?;
+    let counted = (n - free).max(0);
+    store
+        .extend_login_wait(subject, now + (counted * step).min(MAX_WAIT_MS))
+        .await?;
+    Ok(())
+}
+
+/// One more wrong password: this account waits from this address, `failures x
+/// backoff`; the address waits once past its free failures. An unknown name counts for
+/// the address only, and is not written to the audit log by name (it is often a
+/// password typed in the wrong field).
 async fn failed(
     store: &Store,
     cfg: &ProjectConfig,
@@ -115,16 +153,11 @@ async fn failed(
     known: bool,
 ) -> AuthResult<()> {
     let step = cfg.serve.auth.login_backoff.as_millis() as i64;
-    let [account, addr] = subjects(user, address);
-    let n = store.add_login_failure(&account, i64::MIN).await?;
-    store
-        .extend_login_wait(&account, now + (n * step).min(MAX_WAIT_MS))
-        .await?;
-    let n = store.add_login_failure(&addr, now - MAX_WAIT_MS).await?;
-    let counted = (n - ADDRESS_FREE_FAILURES).max(0);
-    store
-        .extend_login_wait(&addr, now + (counted * step).min(MAX_WAIT_MS))
-        .await?;
+    let [pair, addr] = subjects(user, address);
+    if known {
+        count_failure(store, &pair, 0, step, now).await?;
+    }
+    count_failure(store, &addr, ADDRESS_FREE_FAILURES, step, now).await?;
     let target = if known { user } else { "(unknown account)" };
     audit(store, target, address, "login.failed", target, "").await;
     Ok(())
@@ -152,8 +185,8 @@ pub async fn start(
     if user.is_empty() || user.len() > 64 || password.len() > super::users::MAX_PASSWORD {
         return Err(AuthError::Unauthenticated(WRONG.into()));
     }
-    let _turn = take_turns(user, address).await;
-    check_waits(store, user, address, now).await?;
+    let _turn = take_turns(&subjects(user, address)).await;
+    check_waits(store, &subjects(user, address), now).await?;
     let account = store.user(user).await?;
     let known = account.is_some();
     if password.starts_with("sso:") {
@@ -189,6 +222,7 @@ pub async fn start(
             user_name: u.name.clone(),
             code_hash: code_hash(&ticket_hash, &code),
             expires_at: now + CODE_TTL_MS,
+            ends_at: now + TICKET_TTL_MS,
             ..LoginCodeRow::default()
         })
         .await?;
@@ -239,9 +273,10 @@ pub async fn finish(
     let Some(c) = store.login_code(&ticket_hash).await? else {
         return Err(AuthError::Unauthenticated(WHY.into()));
     };
-    let _turn = take_turns(&c.user_name, address).await;
-    check_waits(store, &c.user_name, address, now).await?;
-    if c.used || c.expires_at <= now || c.tries >= CODE_TRIES {
+    let codes = [code_subject(&c.user_name)];
+    let _turn = take_turns(&codes).await;
+    check_waits(store, &codes, now).await?;
+    if c.used || c.expires_at <= now || ticket_over(&c, now) || c.tries >= CODE_TRIES {
         return Err(AuthError::Unauthenticated(WHY.into()));
     }
     let right = code.len() == 6 && same(&c.code_hash, &code_hash(&ticket_hash, code));
@@ -250,7 +285,17 @@ pub async fn finish(
         .await?;
     if !used {
         if !right {
-            failed(store, cfg, &c.user_name, address, now, true).await?;
+            let step = cfg.serve.auth.login_backoff.as_millis() as i64;
+            count_failure(store, &codes[0], CODE_FREE_FAILURES, step, now).await?;
+            audit(
+                store,
+                &c.user_name,
+                address,
+                "login.code_failed",
+                &c.user_name,
+                "",
+            )
+            .await;
         }
         return Err(AuthError::Unauthenticated(WHY.into()));
     }
@@ -271,25 +316,44 @@ pub async fn resend(
 ) -> AuthResult<String> {
     let ticket_hash = sha256_hex(ticket.as_bytes());
     let c = match store.login_code(&ticket_hash).await? {
-        Some(c) if !c.used && c.sends < CODE_SENDS => c,
+        Some(c) if !c.used && c.sends < CODE_SENDS && !ticket_over(&c, now) => c,
         _ => {
             return Err(AuthError::Unauthenticated(
                 "this login cannot get another code: log in again".into(),
             ));
         }
     };
-    check_waits(store, &c.user_name, address, now).await?;
-    let u = super::users::get(store, &c.user_name).await?;
+    check_waits(store, &[code_subject(&c.user_name)], now).await?;
+    let u = match store.user(&c.user_name).await? {
+        Some(u) if !u.disabled => u,
+        _ => {
+            return Err(AuthError::Unauthenticated(
+                "this login cannot get another code: log in again".into(),
+            ));
+        }
+    };
     let code = six_digits();
+    // A new code never outlives the ticket.
+    let ends = if c.ends_at > 0 {
+        c.ends_at
+    } else {
+        c.expires_at
+    };
     store
         .replace_login_code(
             &ticket_hash,
             &code_hash(&ticket_hash, &code),
-            now + CODE_TTL_MS,
+            (now + CODE_TTL_MS).min(ends),
         )
         .await?;
     mail_code(cfg, &u, &code).await?;
+    audit(store, &u.name, address, "login.code_resent", &u.name, "").await;
     Ok(masked(&u.email))
+}
+
+/// Is the ticket past its absolute end? (Tickets from before that end existed have 0.)
+fn ticket_over(c: &LoginCodeRow, now: i64) -> bool {
+    c.ends_at > 0 && c.ends_at <= now
 }
 
 async fn open_session(
@@ -299,7 +363,9 @@ async fn open_session(
     now: i64,
     how: &str,
 ) -> AuthResult<NewSession> {
-    store.clear_login_wait(&format!("user:{}", u.name)).await?;
+    let [pair, _] = subjects(&u.name, address);
+    store.clear_login_wait(&pair).await?;
+    store.clear_login_wait(&code_subject(&u.name)).await?;
     let cookie = random_hex(32);
     let csrf = random_hex(32);
     store

@@ -54,6 +54,9 @@ pub enum Via {
     Token(String),
     /// A tenant's integration (`X-WSSE`).
     Wsse(String),
+    /// The controller's command line, run by this system user: it holds the database and
+    /// the project's files, so it may do what a top administrator may.
+    Cli,
 }
 
 /// An authenticated account.
@@ -65,8 +68,10 @@ pub struct Principal {
     pub primary_user: Option<String>,
     /// The secondary accounts of this (primary) account.
     pub secondaries: Vec<String>,
-    /// The administrator who manages this account (none: a top administrator, if admin).
+    /// The administrator who manages this account.
     pub manager: Option<String>,
+    /// A top administrator: manages every account, the keys and the whole audit log.
+    pub top: bool,
     pub via: Via,
 }
 
@@ -85,8 +90,31 @@ pub fn grant_covers(g: &str, project: &str) -> bool {
 }
 
 impl Principal {
+    /// The controller's command line, run by `system_user`.
+    pub fn cli(system_user: &str) -> Principal {
+        Principal {
+            name: system_user.to_string(),
+            role: Role::Admin,
+            projects: vec!["*".into()],
+            primary_user: None,
+            secondaries: Vec::new(),
+            manager: None,
+            top: true,
+            via: Via::Cli,
+        }
+    }
+
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
+    }
+
+    /// A top administrator, or the command line.
+    pub fn is_top(&self) -> bool {
+        self.is_admin() && self.top
+    }
+
+    pub fn is_cli(&self) -> bool {
+        self.via == Via::Cli
     }
 
     /// Human-readable: `alice` (session), `alice (token 1a2b…)`, `alice (wsse acme)`.
@@ -95,14 +123,19 @@ impl Principal {
             Via::Session { .. } => self.name.clone(),
             Via::Token(id) => format!("{} (token {id})", self.name),
             Via::Wsse(t) => format!("{} (wsse {t})", self.name),
+            Via::Cli => format!("{} (cli)", self.name),
         }
     }
 
-    /// May this administrator change `target`? A top administrator (managed by nobody)
-    /// manages every account; another administrator the accounts it manages.
+    /// May this administrator change `target`? A top administrator manages every
+    /// account; another administrator the accounts it made or was given (`manager`),
+    /// never a top administrator and never itself.
     pub fn manages(&self, target: &crate::store::UserRow) -> bool {
-        self.is_admin()
-            && (self.manager.is_none() || target.manager.as_deref() == Some(self.name.as_str()))
+        self.is_top()
+            || (self.is_admin()
+                && !target.top
+                && target.name != self.name
+                && target.manager.as_deref() == Some(self.name.as_str()))
     }
 
     pub fn can_read_job(&self, job: &str) -> bool {
@@ -185,8 +218,18 @@ pub async fn principal(store: &Store, user: &UserRow, via: Via) -> AuthResult<Pr
         primary_user: user.primary_user.clone(),
         secondaries,
         manager: user.manager.clone(),
+        top: user.top && user.role == Role::Admin.as_str(),
         via,
     })
+}
+
+/// The account behind an actor's label (`alice (token 1a2b)` is alice's); empty for
+/// `(unknown account)`.
+pub fn account_of(label: &str) -> &str {
+    if label.starts_with('(') {
+        return "";
+    }
+    label.split_once(" (").map_or(label, |(name, _)| name)
 }
 
 /// Writes one audit entry; a failure to write is logged, never fatal to the request.
@@ -206,6 +249,11 @@ pub async fn audit(
         action: action.to_string(),
         target: target.to_string(),
         detail: detail.to_string(),
+        account: if actor.ends_with(" (cli)") {
+            String::new()
+        } else {
+            account_of(actor).to_string()
+        },
     };
     tracing::info!(actor, address, action, target, "{detail}");
     if let Err(e) = store.insert_audit(&row).await {
@@ -237,6 +285,7 @@ mod tests {
             primary_user: primary.map(str::to_string),
             secondaries: vec!["bob2".into()],
             manager: None,
+            top: false,
             via: Via::Token("t".into()),
         }
     }

@@ -82,6 +82,8 @@ pub struct NewUser {
     pub primary_user: Option<String>,
     pub manager: Option<String>,
     pub tenant: Option<String>,
+    /// A top administrator (an admin only).
+    pub top: bool,
 }
 
 /// Checks the hierarchy: a primary exists and is itself a primary (one level, as in the
@@ -106,6 +108,15 @@ async fn check_links(store: &Store, u: &UserRow) -> AuthResult<()> {
             None => return Err(invalid("manager", format!("no account `{m}`"))),
         }
     }
+    if u.manager.as_deref() == Some(u.name.as_str()) {
+        return Err(invalid("manager", "an account cannot manage itself"));
+    }
+    if u.top && u.role != Role::Admin.as_str() {
+        return Err(invalid(
+            "top",
+            "only an administrator can be a top administrator",
+        ));
+    }
     for p in &u.projects {
         if p.is_empty() || p.len() > 200 || p.contains("..") {
             return Err(invalid("projects", format!("`{p}` is not a job folder")));
@@ -128,6 +139,7 @@ pub async fn add(store: &Store, new: NewUser, password: &str) -> AuthResult<User
         primary_user: new.primary_user,
         manager: new.manager,
         tenant: new.tenant,
+        top: new.top,
         disabled: false,
         created_at: now,
         changed_at: now,
@@ -144,18 +156,27 @@ pub async fn get(store: &Store, name: &str) -> AuthResult<UserRow> {
         .ok_or_else(|| invalid("user", format!("no account `{name}`")))
 }
 
-/// Saves a changed account; a new password, a disabled account or a changed role ends
-/// its sessions, and a new password also revokes its API tokens.
+/// Saves a changed account; a new password, a disabled account or a changed role (or
+/// top administrator's standing) ends its sessions and deletes its pending logins, and a
+/// new password also revokes its API tokens.
 pub async fn save(store: &Store, before: &UserRow, mut after: UserRow) -> AuthResult<UserRow> {
     check_email(&after.email)?;
     Role::parse(&after.role)?;
+    if after.role != Role::Admin.as_str() {
+        after.top = false;
+    }
     check_links(store, &after).await?;
     after.changed_at = now_ms();
     store.update_user(&after).await?;
-    if after.password != before.password || after.disabled || after.role != before.role {
+    if after.password != before.password
+        || after.disabled
+        || after.role != before.role
+        || after.top != before.top
+    {
         store
             .end_sessions("", &after.name, after.changed_at)
             .await?;
+        store.delete_login_codes(&after.name).await?;
     }
     if after.password != before.password {
         store

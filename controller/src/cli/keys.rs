@@ -7,10 +7,12 @@ use clap::{Args, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use super::{BadInput, Cli, EXIT_OK};
+use crate::actions::keys::KeysCx;
+use crate::actions::{self, ActionError, Actor};
 use crate::clock::now_ms;
 use crate::pki::cms::{self, KeyKind, gmt};
 use crate::pki::keys;
-use crate::store::Store;
+use crate::store::{KeyRow, Store};
 
 /// Certificates and keys read from files are this size at most.
 const MAX_FILE: u64 = 1 << 20;
@@ -116,7 +118,7 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
     crate::project::private_data_dir(&cfg)?;
     let store = Store::open(&crate::project::database_url(&cfg)).await?;
     crate::project::private_database(&cfg);
-    let me = format!("{} (cli)", crate::transport::current_user());
+    let me = Actor::cli();
     // Without the jobs and profiles, whether a key is in use is not known: deleting or
     // renaming then needs --force.
     let loaded = project(&cfg);
@@ -129,23 +131,26 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
         }
     };
     let (set, profiles) = loaded.clone().unwrap_or_default();
+    let cx = KeysCx {
+        store: &store,
+        users: keys::Users {
+            jobs: &set,
+            profiles: &profiles,
+        },
+        mail: &cfg.mail,
+    };
     let r = match c {
-        KeysCmd::List => {
-            list(
-                &store,
-                &keys::Users {
-                    jobs: &set,
-                    profiles: &profiles,
-                },
-            )
-            .await
-        }
+        KeysCmd::List => list(&cx, &me).await,
         KeysCmd::Add { name, cert, backup } => {
             let pem = read_bounded(cert)?;
-            let k = keys::add(&store, name, &pem, *backup, &me, now_ms())
+            let k = actions::keys::add(&cx, &me, name, &pem, *backup)
                 .await
-                .map_err(|e| BadInput(format!("{e} ({})", cert.display())))?;
-            crate::auth::audit(&store, &me, "", "key add", name, &k.cn).await;
+                .map_err(|e| match e {
+                    ActionError::Invalid { ref field, .. } if field == "cert" => {
+                        BadInput(format!("{e} ({})", cert.display())).into()
+                    }
+                    e => bad(e),
+                })?;
             say!(
                 "key {name} added: CN={}, {}, expires {}",
                 k.cn,
@@ -154,27 +159,16 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
             );
             Ok(EXIT_OK)
         }
-        KeysCmd::Generate(a) => generate(&store, a, &me).await,
+        KeysCmd::Generate(a) => generate(&cx, a, &me).await,
         KeysCmd::Edit {
             name,
             rename,
             backup,
         } => {
             unsure(rename.is_none(), " before renaming")?;
-            let k = keys::edit(
-                &store,
-                &keys::Users {
-                    jobs: &set,
-                    profiles: &profiles,
-                },
-                name,
-                rename.as_deref(),
-                *backup,
-            )
-            .await
-            .map_err(BadInput)?;
-            let detail = format!("name={} backup={}", k.name, k.backup);
-            crate::auth::audit(&store, &me, "", "key edit", name, &detail).await;
+            let k = actions::keys::edit(&cx, &me, name, rename.as_deref(), *backup)
+                .await
+                .map_err(bad)?;
             say!(
                 "key {}: {}",
                 k.name,
@@ -184,18 +178,9 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
         }
         KeysCmd::Delete { name, force } => {
             unsure(*force, ", or --force")?;
-            keys::delete(
-                &store,
-                &keys::Users {
-                    jobs: &set,
-                    profiles: &profiles,
-                },
-                name,
-                *force,
-            )
-            .await
-            .map_err(BadInput)?;
-            crate::auth::audit(&store, &me, "", "key delete", name, "").await;
+            actions::keys::delete(&cx, &me, name, *force)
+                .await
+                .map_err(bad)?;
             say!("key {name} deleted");
             Ok(EXIT_OK)
         }
@@ -204,13 +189,22 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
     r
 }
 
-async fn generate(store: &Store, a: &GenerateArgs, me: &str) -> anyhow::Result<i32> {
+/// An action's error as the command line says it.
+fn bad(e: ActionError) -> anyhow::Error {
+    match e {
+        ActionError::Store(s) => s.into(),
+        ActionError::Internal(e) => e,
+        other => BadInput(other.to_string()).into(),
+    }
+}
+
+async fn generate(cx: &KeysCx<'_>, a: &GenerateArgs, me: &Actor) -> anyhow::Result<i32> {
     let kind = match a.kind.as_str() {
         "rsa" => KeyKind::Rsa3072,
         "ec" => KeyKind::EcP256,
         other => return Err(BadInput(format!("--type `{other}`: rsa or ec")).into()),
     };
-    if store.key(&a.name).await?.is_some() {
+    if cx.store.key(&a.name).await?.is_some() {
         return Err(BadInput(format!("a key named `{}` exists", a.name)).into());
     }
     if a.out.exists() {
@@ -229,15 +223,21 @@ async fn generate(store: &Store, a: &GenerateArgs, me: &str) -> anyhow::Result<i
             Some("p12" | "pfx")
         ),
     };
-    let (row, file) = keys::generate(&spec, me, now_ms()).map_err(BadInput)?;
     // The private key first: if it cannot be written, nothing is recorded.
-    crate::project::write_private(&a.out, &file)
-        .map_err(|e| BadInput(format!("{}: {e}", a.out.display())))?;
-    if let Err(e) = store.insert_key(&row).await {
-        let _ = std::fs::remove_file(&a.out);
-        return Err(BadInput(e.to_string()).into());
-    }
-    crate::auth::audit(store, me, "", "key generate", &a.name, &a.cn).await;
+    let out = a.out.clone();
+    let deliver = |_: &KeyRow, file: &[u8]| {
+        crate::project::write_private(&out, file)
+            .map_err(|e| ActionError::invalid("out", format!("{}: {e}", out.display())))
+    };
+    let (row, _) = match actions::keys::generate(cx, me, spec, deliver).await {
+        Ok(made) => made,
+        Err(e) => {
+            if !matches!(&e, ActionError::Invalid { field, .. } if field == "out") {
+                let _ = std::fs::remove_file(&a.out);
+            }
+            return Err(bad(e));
+        }
+    };
     say!(
         "key {} generated: CN={}, {}, expires {}; its private key is in {} (give it to its owner: the controller keeps only the certificate)",
         a.name,
@@ -249,7 +249,8 @@ async fn generate(store: &Store, a: &GenerateArgs, me: &str) -> anyhow::Result<i
     Ok(EXIT_OK)
 }
 
-async fn list(store: &Store, users: &keys::Users<'_>) -> anyhow::Result<i32> {
+async fn list(cx: &KeysCx<'_>, me: &Actor) -> anyhow::Result<i32> {
+    let users = &cx.users;
     let now = now_ms();
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
@@ -262,7 +263,7 @@ async fn list(store: &Store, users: &keys::Users<'_>) -> anyhow::Result<i32> {
         "EXPIRES (GMT)",
         "USED BY",
     ]);
-    for k in store.keys().await? {
+    for k in actions::keys::list(cx, me).await.map_err(bad)? {
         let expires = if k.not_after <= now {
             format!("{} (expired)", gmt(k.not_after))
         } else if k.not_after - now < crate::pki::keys::EXPIRY_WARNING_DAYS * 86_400_000 {

@@ -6,8 +6,10 @@ use clap::{Args, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use super::{BadInput, Cli, EXIT_OK};
-use crate::auth::users::{self, NewUser};
-use crate::auth::{AuthError, audit};
+use crate::actions::accounts::{self, AccountChange, NewAccount};
+use crate::actions::tokens::{self, NewToken};
+use crate::actions::{self, ActionError, Actor};
+use crate::auth::AuthError;
 use crate::clock::{local_time, now_ms};
 use crate::store::Store;
 
@@ -34,9 +36,13 @@ pub enum UsersCmd {
     Enable {
         name: String,
     },
-    /// Delete an account, its tokens and sessions.
+    /// Delete an account, its tokens and sessions; the accounts it managed go to its own
+    /// manager, or to --hand-to.
     Delete {
         name: String,
+        /// The administrator who takes the accounts it managed.
+        #[arg(long)]
+        hand_to: Option<String>,
     },
     /// Change an account's role, projects or place in the hierarchy.
     Role(RoleArgs),
@@ -63,6 +69,10 @@ pub struct AddArgs {
     /// The SSO/WSSE tenant it may log in through (`serve: auth: tenants`).
     #[arg(long)]
     pub tenant: Option<String>,
+    /// A top administrator: manages every account, the keys and the whole audit log (an
+    /// admin added here without --manager is one).
+    #[arg(long)]
+    pub top: bool,
     #[arg(long)]
     pub password_stdin: bool,
 }
@@ -83,6 +93,9 @@ pub struct RoleArgs {
     /// The tenant (empty: none).
     #[arg(long)]
     pub tenant: Option<String>,
+    /// Make it a top administrator (true) or not (false).
+    #[arg(long)]
+    pub top: Option<bool>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -116,9 +129,10 @@ pub struct AuditArgs {
     pub last: i64,
 }
 
-fn bad(e: AuthError) -> anyhow::Error {
+fn bad(e: ActionError) -> anyhow::Error {
     match e {
-        AuthError::Store(s) => s.into(),
+        ActionError::Store(s) | ActionError::Auth(AuthError::Store(s)) => s.into(),
+        ActionError::Internal(e) => e,
         other => BadInput(other.to_string()).into(),
     }
 }
@@ -138,8 +152,21 @@ fn read_password(stdin: bool) -> anyhow::Result<String> {
         std::io::stdin().read_line(&mut line)?;
         return Ok(line.trim_end_matches(['\n', '\r']).to_string());
     }
-    let first = rpassword::prompt_password("password: ")?;
-    let again = rpassword::prompt_password("again: ")?;
+    let no_terminal = || {
+        BadInput(
+            "no terminal to ask the password on: give it on standard input with --password-stdin"
+                .into(),
+        )
+    };
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt).map_err(|e| match e.raw_os_error() {
+            // ENXIO / ENOTTY: no controlling terminal (a script, cron, ssh without -t).
+            Some(6 | 25) => anyhow::Error::from(no_terminal()),
+            _ => anyhow::Error::from(e).context("reading the password from the terminal"),
+        })
+    };
+    let first = ask("password: ")?;
+    let again = ask("again: ")?;
     if first != again {
         return Err(BadInput("the two passwords differ".into()).into());
     }
@@ -152,31 +179,24 @@ fn empty_is_none(v: &Option<String>) -> Option<Option<String>> {
 
 pub async fn users(cli: &Cli, cmd: &UsersCmd) -> anyhow::Result<i32> {
     let store = store(cli).await?;
-    let me = crate::transport::current_user();
-    let who = format!("{me} (cli)");
+    let me = Actor::cli();
     match cmd {
         UsersCmd::Add(a) => {
             let password = read_password(a.password_stdin)?;
-            let new = NewUser {
+            let new = NewAccount {
                 name: a.name.clone(),
                 role: a.role.clone(),
                 email: a.email.clone(),
+                password,
                 projects: a.projects.clone(),
-                primary_user: a.primary.clone(),
+                primary: a.primary.clone(),
                 manager: a.manager.clone(),
                 tenant: a.tenant.clone(),
+                top: a.top || (a.role == "admin" && a.manager.is_none()),
             };
-            let u = users::add(&store, new, &password).await.map_err(bad)?;
-            audit(
-                &store,
-                &who,
-                "",
-                "user.add",
-                &u.name,
-                &format!("role {}", u.role),
-            )
-            .await;
-            say!("account {} added ({})", u.name, u.role);
+            let u = accounts::add(&store, &me, new).await.map_err(bad)?;
+            let top = if u.top { ", top administrator" } else { "" };
+            say!("account {} added ({}{top})", u.name, u.role);
         }
         UsersCmd::List => {
             let mut t = Table::new();
@@ -184,10 +204,14 @@ pub async fn users(cli: &Cli, cmd: &UsersCmd) -> anyhow::Result<i32> {
             t.set_header([
                 "name", "role", "email", "projects", "primary", "manager", "tenant", "state",
             ]);
-            for u in store.users().await? {
+            for u in accounts::list(&store, &me).await.map_err(bad)? {
                 t.add_row([
                     u.name,
-                    u.role,
+                    if u.top {
+                        format!("{} (top)", u.role)
+                    } else {
+                        u.role
+                    },
                     u.email,
                     u.projects.join(","),
                     u.primary_user.unwrap_or_default(),
@@ -199,11 +223,12 @@ pub async fn users(cli: &Cli, cmd: &UsersCmd) -> anyhow::Result<i32> {
             say!("{t}");
         }
         UsersCmd::Show { name } => {
-            let u = users::get(&store, name).await.map_err(bad)?;
+            let u = accounts::get(&store, &me, name).await.map_err(bad)?;
             say!(
-                "name:      {}\nrole:      {}\nemail:     {}\nprojects:  {}\nprimary:   {}\nmanager:   {}\ntenant:    {}\nstate:     {}\ncreated:   {}\nchanged:   {}",
+                "name:      {}\nrole:      {}{}\nemail:     {}\nprojects:  {}\nprimary:   {}\nmanager:   {}\ntenant:    {}\nstate:     {}\ncreated:   {}\nchanged:   {}",
                 u.name,
                 u.role,
+                if u.top { " (top administrator)" } else { "" },
                 u.email,
                 u.projects.join(", "),
                 u.primary_user.as_deref().unwrap_or("-"),
@@ -218,65 +243,58 @@ pub async fn users(cli: &Cli, cmd: &UsersCmd) -> anyhow::Result<i32> {
             name,
             password_stdin,
         } => {
-            let before = users::get(&store, name).await.map_err(bad)?;
-            let password = read_password(*password_stdin)?;
-            let after = crate::store::UserRow {
-                password: users::hash_password(&password).map_err(bad)?,
-                ..before.clone()
+            // The account first: no password asked for a name that does not exist.
+            accounts::get(&store, &me, name).await.map_err(bad)?;
+            let change = AccountChange {
+                password: Some(read_password(*password_stdin)?),
+                ..AccountChange::default()
             };
-            users::save(&store, &before, after).await.map_err(bad)?;
-            audit(&store, &who, "", "user.change", name, "password").await;
+            accounts::change(&store, &me, name, change)
+                .await
+                .map_err(bad)?;
             say!("password of {name} changed; its sessions ended");
         }
         UsersCmd::Disable { name } | UsersCmd::Enable { name } => {
             let disabled = matches!(cmd, UsersCmd::Disable { .. });
-            let before = users::get(&store, name).await.map_err(bad)?;
-            let after = crate::store::UserRow {
-                disabled,
-                ..before.clone()
+            let change = AccountChange {
+                disabled: Some(disabled),
+                ..AccountChange::default()
             };
-            users::save(&store, &before, after).await.map_err(bad)?;
+            accounts::change(&store, &me, name, change)
+                .await
+                .map_err(bad)?;
             let what = if disabled { "disabled" } else { "enabled" };
-            audit(&store, &who, "", "user.change", name, what).await;
             say!("account {name} {what}");
         }
-        UsersCmd::Delete { name } => {
-            store.delete_user(name).await?;
-            audit(&store, &who, "", "user.delete", name, "").await;
-            say!("account {name} deleted, with its tokens and sessions");
+        UsersCmd::Delete { name, hand_to } => {
+            let heir = accounts::delete(&store, &me, name, hand_to.as_deref())
+                .await
+                .map_err(bad)?;
+            let to = if heir.is_empty() {
+                String::new()
+            } else {
+                format!("; the accounts it managed now belong to {heir}")
+            };
+            say!("account {name} deleted, with its tokens and sessions{to}");
         }
         UsersCmd::Role(r) => {
-            let before = users::get(&store, &r.name).await.map_err(bad)?;
-            let mut after = before.clone();
-            if let Some(role) = &r.role {
-                after.role = role.clone();
-            }
-            if let Some(p) = &r.projects {
-                after.projects = p.clone();
-            }
-            if let Some(p) = empty_is_none(&r.primary) {
-                after.primary_user = p;
-            }
-            if let Some(m) = empty_is_none(&r.manager) {
-                after.manager = m;
-            }
-            if let Some(t) = empty_is_none(&r.tenant) {
-                after.tenant = t;
-            }
-            let u = users::save(&store, &before, after).await.map_err(bad)?;
-            audit(
-                &store,
-                &who,
-                "",
-                "user.change",
-                &u.name,
-                &format!("role {}", u.role),
-            )
-            .await;
+            let change = AccountChange {
+                role: r.role.clone(),
+                projects: r.projects.clone(),
+                primary: empty_is_none(&r.primary),
+                manager: empty_is_none(&r.manager),
+                tenant: empty_is_none(&r.tenant),
+                top: r.top,
+                ..AccountChange::default()
+            };
+            let u = accounts::change(&store, &me, &r.name, change)
+                .await
+                .map_err(bad)?;
             say!(
-                "account {}: {}, projects {}",
+                "account {}: {}{}, projects {}",
                 u.name,
                 u.role,
+                if u.top { " (top administrator)" } else { "" },
                 u.projects.join(",")
             );
         }
@@ -287,7 +305,7 @@ pub async fn users(cli: &Cli, cmd: &UsersCmd) -> anyhow::Result<i32> {
 
 pub async fn tokens(cli: &Cli, cmd: &TokensCmd) -> anyhow::Result<i32> {
     let store = store(cli).await?;
-    let who = format!("{} (cli)", crate::transport::current_user());
+    let me = Actor::cli();
     match cmd {
         TokensCmd::Create {
             user,
@@ -299,18 +317,12 @@ pub async fn tokens(cli: &Cli, cmd: &TokensCmd) -> anyhow::Result<i32> {
                 .map(ordo_jobs::units::parse_duration)
                 .transpose()
                 .map_err(|e| BadInput(format!("--expires: {e}")))?;
-            let (row, shown) = users::create_token(&store, user, label, valid_for)
-                .await
-                .map_err(bad)?;
-            audit(
-                &store,
-                &who,
-                "",
-                "token.create",
-                &format!("{user} {}", row.id),
-                label,
-            )
-            .await;
+            let t = NewToken {
+                user: Some(user.clone()),
+                label: label.clone(),
+                valid_for,
+            };
+            let (row, shown) = tokens::create(&store, &me, t).await.map_err(bad)?;
             eprintln!(
                 "token {} for {user}{}: shown once, keep it safe",
                 row.id,
@@ -333,7 +345,10 @@ pub async fn tokens(cli: &Cli, cmd: &TokensCmd) -> anyhow::Result<i32> {
                 "last used",
                 "state",
             ]);
-            for r in store.tokens(user.as_deref()).await? {
+            for r in tokens::list(&store, &me, user.as_deref())
+                .await
+                .map_err(bad)?
+            {
                 let state = if r.revoked_at.is_some() {
                     "revoked"
                 } else if r.expires_at.is_some_and(|e| e <= now) {
@@ -355,8 +370,7 @@ pub async fn tokens(cli: &Cli, cmd: &TokensCmd) -> anyhow::Result<i32> {
             say!("{t}");
         }
         TokensCmd::Revoke { id } => {
-            store.revoke_token(id, now_ms()).await?;
-            audit(&store, &who, "", "token.revoke", id, "").await;
+            tokens::revoke(&store, &me, id).await.map_err(bad)?;
             say!("token {id} revoked");
         }
     }
@@ -369,14 +383,16 @@ pub async fn audit_log(cli: &Cli, a: &AuditArgs) -> anyhow::Result<i32> {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header(["time", "who", "from", "action", "target", "detail"]);
-    for r in store
-        .audit(
-            a.actor.as_deref(),
-            a.action.as_deref(),
-            a.last.clamp(1, 10_000),
-        )
-        .await?
-    {
+    let rows = actions::audit::read(
+        &store,
+        &Actor::cli(),
+        a.actor.as_deref(),
+        a.action.as_deref(),
+        a.last,
+    )
+    .await
+    .map_err(bad)?;
+    for r in rows {
         t.add_row([
             local_time(r.at),
             r.actor,

@@ -4,7 +4,38 @@
 use openssl::x509::X509;
 
 use super::cms;
-use crate::store::{KeyRow, Store};
+use crate::store::{KeyRow, Store, StoreError};
+
+/// Why a key was refused, with the field of the request at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// `field`: name, cert, cn, days, passphrase.
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("no key `{0}`")]
+    NotFound(String),
+    /// Named by jobs or profiles: `what` cannot be done while they do.
+    #[error("key `{name}` is used by {users}: {what}")]
+    InUse {
+        name: String,
+        users: String,
+        what: &'static str,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type KeyResult<T> = Result<T, KeyError>;
+
+fn invalid(field: &'static str, message: impl Into<String>) -> KeyError {
+    KeyError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
 
 /// Keys expiring within this many days are reported (check, serve, the console).
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -65,7 +96,7 @@ pub async fn check_key(store: &Store, name: &str, now: i64) -> Result<Vec<String
 }
 
 /// A key's name: letters, digits, `-`, `_`, `.`, 1 to 64 characters.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> KeyResult<()> {
     if name.is_empty()
         || name.len() > 64
         || name.starts_with(['.', '-'])
@@ -73,8 +104,11 @@ pub fn check_name(name: &str) -> Result<(), String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     {
-        return Err(format!(
-            "key name `{name}`: 1 to 64 letters, digits, `-`, `_` or `.`, not starting with `.` or `-`"
+        return Err(invalid(
+            "name",
+            format!(
+                "key name `{name}`: 1 to 64 letters, digits, `-`, `_` or `.`, not starting with `.` or `-`"
+            ),
         ));
     }
     Ok(())
@@ -133,18 +167,24 @@ pub async fn add(
     backup: bool,
     who: &str,
     now: i64,
-) -> Result<KeyRow, String> {
+) -> KeyResult<KeyRow> {
     check_name(name)?;
     if pem.len() > 64 * 1024 {
-        return Err(format!("key `{name}`: a certificate of at most 64 KiB"));
+        return Err(invalid(
+            "cert",
+            format!("key `{name}`: a certificate of at most 64 KiB"),
+        ));
     }
-    let (cert, info) =
-        cms::read_cert(pem, &format!("key `{name}`"), now).map_err(|e| e.to_string())?;
+    let (cert, info) = cms::read_cert(pem, &format!("key `{name}`"), now)
+        .map_err(|e| invalid("cert", e.to_string()))?;
     // Only the certificate itself is kept (a private key pasted with it is not).
-    let pem = cert.to_pem().map_err(|e| e.to_string())?;
+    let pem = cert.to_pem().map_err(|e| invalid("cert", e.to_string()))?;
     let pem = String::from_utf8_lossy(&pem).into_owned();
     let row = row_of(name, &info, pem, backup, who, now);
-    store.insert_key(&row).await.map_err(|e| e.to_string())?;
+    store.insert_key(&row).await.map_err(|e| match e {
+        StoreError::Exists(_) => invalid("name", format!("a key named `{name}` exists")),
+        e => e.into(),
+    })?;
     Ok(row)
 }
 
@@ -162,26 +202,31 @@ pub struct GenerateSpec {
 
 /// A new key pair for its owner: the row to record (the certificate) and the private key
 /// file to hand over once, protected by the passphrase. Nothing is recorded here.
-pub fn generate(g: &GenerateSpec, who: &str, now: i64) -> Result<(KeyRow, Vec<u8>), String> {
+pub fn generate(g: &GenerateSpec, who: &str, now: i64) -> KeyResult<(KeyRow, Vec<u8>)> {
     check_name(&g.name)?;
     if g.cn.trim().is_empty() || g.cn.len() > 64 {
-        return Err("CN: 1 to 64 characters".into());
+        return Err(invalid("cn", "CN: 1 to 64 characters"));
     }
     if !(1..=3650).contains(&g.days) {
-        return Err("days: 1 to 3650".into());
+        return Err(invalid("days", "days: 1 to 3650"));
     }
     if g.passphrase.chars().count() < 8 || g.passphrase.len() > 1024 {
-        return Err("the passphrase: 8 to 1024 characters".into());
+        return Err(invalid(
+            "passphrase",
+            "the passphrase: 8 to 1024 characters",
+        ));
     }
-    let (key, cert) = cms::generate(&g.cn, g.days, g.kind).map_err(|e| e.to_string())?;
+    let failed = |e: cms::CmsError| invalid("cn", format!("cannot make the key pair: {e}"));
+    let (key, cert) = cms::generate(&g.cn, g.days, g.kind).map_err(failed)?;
+    // What the key file refuses is the passphrase (a NUL in it, say).
     let file = if g.pkcs12 {
         cms::to_pkcs12(&g.name, &key, &cert, &g.passphrase)
     } else {
         cms::to_pem(&key, &cert, &g.passphrase)
     }
-    .map_err(|e| e.to_string())?;
-    let info = cms::cert_info(&cert).map_err(|e| e.to_string())?;
-    let pem = cert.to_pem().map_err(|e| e.to_string())?;
+    .map_err(|e| invalid("passphrase", e.to_string()))?;
+    let info = cms::cert_info(&cert).map_err(failed)?;
+    let pem = cert.to_pem().map_err(|e| failed(e.into()))?;
     let mut row = row_of(
         &g.name,
         &info,
@@ -194,14 +239,11 @@ pub fn generate(g: &GenerateSpec, who: &str, now: i64) -> Result<(KeyRow, Vec<u8
     Ok((row, file))
 }
 
-/// `generate` on a blocking thread (making an RSA key takes a while), for the server.
-pub async fn generate_off_thread(
-    g: GenerateSpec,
-    who: String,
-) -> Result<(KeyRow, Vec<u8>), String> {
+/// `generate` on a blocking thread (making an RSA key takes a while).
+pub async fn generate_off_thread(g: GenerateSpec, who: String) -> KeyResult<(KeyRow, Vec<u8>)> {
     tokio::task::spawn_blocking(move || generate(&g, &who, crate::clock::now_ms()))
         .await
-        .map_err(|e| format!("key generation stopped: {e}"))?
+        .map_err(|e| invalid("cn", format!("key generation stopped: {e}")))?
 }
 
 /// Renames a key or sets whether it is a backup key; refused for a rename while jobs
@@ -212,26 +254,30 @@ pub async fn edit(
     name: &str,
     rename: Option<&str>,
     backup: Option<bool>,
-) -> Result<KeyRow, String> {
+) -> KeyResult<KeyRow> {
     let k = store
         .key(name)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no key `{name}`"))?;
+        .await?
+        .ok_or_else(|| KeyError::NotFound(name.to_string()))?;
     let new = rename.unwrap_or(name);
     check_name(new)?;
     let users = used_by(jobs, name);
     if new != name && !users.is_empty() {
-        return Err(format!(
-            "key `{name}` is used by {}: rename it there too, then here",
-            users.join(", ")
-        ));
+        return Err(KeyError::InUse {
+            name: name.to_string(),
+            users: users.join(", "),
+            what: "rename it there too, then here",
+        });
     }
     let backup = backup.unwrap_or(k.backup);
     store
         .update_key(name, new, backup)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| match e {
+            StoreError::Exists(_) => invalid("name", format!("a key named `{new}` exists")),
+            StoreError::Missing(_) => KeyError::NotFound(name.to_string()),
+            e => e.into(),
+        })?;
     Ok(KeyRow {
         name: new.to_string(),
         backup,
@@ -240,18 +286,17 @@ pub async fn edit(
 }
 
 /// Deletes a key; refused while jobs use it, unless `force`.
-pub async fn delete(
-    store: &Store,
-    jobs: &Users<'_>,
-    name: &str,
-    force: bool,
-) -> Result<(), String> {
+pub async fn delete(store: &Store, jobs: &Users<'_>, name: &str, force: bool) -> KeyResult<()> {
     let users = used_by(jobs, name);
     if !users.is_empty() && !force {
-        return Err(format!(
-            "key `{name}` is used by {}: change those jobs first, or force",
-            users.join(", ")
-        ));
+        return Err(KeyError::InUse {
+            name: name.to_string(),
+            users: users.join(", "),
+            what: "change those jobs first, or force",
+        });
     }
-    store.delete_key(name).await.map_err(|e| e.to_string())
+    store.delete_key(name).await.map_err(|e| match e {
+        StoreError::Missing(_) => KeyError::NotFound(name.to_string()),
+        e => e.into(),
+    })
 }

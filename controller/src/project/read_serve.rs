@@ -116,6 +116,7 @@ fn read_auth(root: &Path, n: &yaml::Node, d: &mut Diagnostics) -> AuthSettings {
             "login_backoff",
             "sso_window",
             "tenants",
+            "trusted_proxies",
         ],
         d,
     );
@@ -139,6 +140,22 @@ fn read_auth(root: &Path, n: &yaml::Node, d: &mut Diagnostics) -> AuthSettings {
     }
     if let Some(t) = dur("sso_window", d) {
         out.sso_window = t;
+    }
+    if let Some(t) = f.get("trusted_proxies") {
+        for (text, pos) in t.str_list("serve: auth: trusted_proxies", d) {
+            let net = text
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match net {
+                Ok(n) => out.trusted_proxies.push(n),
+                Err(_) => d.error(
+                    pos,
+                    format!(
+                        "serve: auth: trusted_proxies: `{text}` is not an address or a network (10.0.8.0/24)"
+                    ),
+                ),
+            }
+        }
     }
     if let Some(t) = f.get("tenants") {
         for (name, v) in t.entries("serve: auth: tenants", d) {

@@ -35,6 +35,7 @@
 //!     session_idle: 30m            # a console session unused this long ends
 //!     session_max: 12h             # and ends this long after the login in any case
 //!     login_backoff: 10s           # N failed logins in a row: wait N x 10s (30 min at most)
+//!     trusted_proxies: [127.0.0.1, 10.0.8.0/24]   # their X-Forwarded-For names the client
 //!     sso_window: 5m               # SSO tokens older or newer than this are refused
 //!     tenants:                     # trusted front-ends (SSO) and integrations (WSSE)
 //!       acme: { key_file: /etc/ordo/acme.key }   # or key_env: ACME_KEY
@@ -226,6 +227,9 @@ pub struct AuthSettings {
     pub sso_window: Duration,
     /// Trusted front-ends (SSO) and integrations (WSSE), each with its shared key.
     pub tenants: std::collections::BTreeMap<String, TenantKey>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (addresses or networks);
+    /// from anyone else the header is ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for AuthSettings {
@@ -236,6 +240,7 @@ impl Default for AuthSettings {
             login_backoff: Duration::from_secs(10),
             sso_window: Duration::from_secs(5 * 60),
             tenants: Default::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -1,8 +1,7 @@
-//! Accounts, API tokens and the audit log in the API. Accounts and the audit log are for
-//! administrators; anyone may list, create and revoke their own tokens.
+//! Accounts, API tokens and the audit log in the API: JSON in and out of the actions
+//! (`crate::actions`), which hold every rule.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -15,8 +14,9 @@ use super::Server;
 use super::api::Body;
 use super::error::{ApiError, ApiResult};
 use super::guard::Caller;
-use crate::auth::users::{self, NewUser};
-use crate::clock::now_ms;
+use crate::actions;
+use crate::actions::accounts::{self, AccountChange, NewAccount};
+use crate::actions::tokens::{self, NewToken};
 use crate::store::{TokenRow, UserRow};
 
 type Shared = State<Arc<Server>>;
@@ -24,7 +24,7 @@ type Shared = State<Arc<Server>>;
 pub fn user_json(u: &UserRow) -> Value {
     json!({
         "name": u.name, "role": u.role, "email": u.email, "projects": u.projects,
-        "primary": u.primary_user, "manager": u.manager, "tenant": u.tenant,
+        "primary": u.primary_user, "manager": u.manager, "tenant": u.tenant, "top": u.top,
         "disabled": u.disabled, "created_at": u.created_at, "changed_at": u.changed_at,
     })
 }
@@ -36,42 +36,15 @@ fn token_json(t: &TokenRow) -> Value {
     })
 }
 
-/// The accounts whose tokens `who` sees: its own, and those it manages.
-pub async fn managed_names(
-    s: &Server,
-    who: &crate::auth::Principal,
-) -> ApiResult<std::collections::HashSet<String>> {
-    let mut names: std::collections::HashSet<String> = s
-        .store
-        .users()
-        .await?
-        .into_iter()
-        .filter(|u| who.manages(u))
-        .map(|u| u.name)
-        .collect();
-    names.insert(who.name.clone());
-    Ok(names)
-}
-
 pub async fn users(State(s): Shared, c: Caller) -> ApiResult<Json<Value>> {
-    c.require_admin()?;
-    let list: Vec<_> = s
-        .store
-        .users()
-        .await?
-        .into_iter()
-        .filter(|u| c.who.manages(u) || u.name == c.who.name)
-        .collect();
+    let list = accounts::list(&s.store, &c).await?;
     Ok(Json(
         json!({"users": list.iter().map(user_json).collect::<Vec<_>>()}),
     ))
 }
 
 pub async fn user(State(s): Shared, c: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    if c.who.name != name {
-        return Ok(Json(user_json(&c.managed(&s, &name).await?)));
-    }
-    Ok(Json(user_json(&users::get(&s.store, &name).await?)))
+    Ok(Json(user_json(&accounts::get(&s.store, &c, &name).await?)))
 }
 
 #[derive(Deserialize)]
@@ -86,31 +59,28 @@ pub struct AddUser {
     primary: Option<String>,
     manager: Option<String>,
     tenant: Option<String>,
+    #[serde(default)]
+    top: bool,
 }
 
 pub async fn add_user(State(s): Shared, c: Caller, Body(b): Body<AddUser>) -> ApiResult<Response> {
-    c.require_admin()?;
-    let new = NewUser {
+    let new = NewAccount {
         name: b.name,
         role: b.role,
         email: b.email,
+        password: b.password,
         projects: b.projects,
-        primary_user: b.primary,
-        // A managed administrator's accounts are its own to manage.
-        manager: if c.who.manager.is_some() {
-            Some(c.who.name.clone())
-        } else {
-            b.manager.or_else(|| Some(c.who.name.clone()))
-        },
+        primary: b.primary,
+        manager: b.manager,
         tenant: b.tenant,
+        top: b.top,
     };
-    let u = users::add(&s.store, new, &b.password).await?;
-    c.audit(&s, "user.add", &u.name, &format!("role {}", u.role))
-        .await;
+    let u = accounts::add(&s.store, &c, new).await?;
     Ok((StatusCode::CREATED, Json(user_json(&u))).into_response())
 }
 
-/// Every field optional: only what is given changes. `null` clears primary/manager/tenant.
+/// Every field optional: only what is given changes. `null` clears primary or tenant
+/// (never manager: give the account to another administrator instead).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeUser {
@@ -125,6 +95,7 @@ pub struct ChangeUser {
     #[serde(default, with = "double_option")]
     tenant: Option<Option<String>>,
     disabled: Option<bool>,
+    top: Option<bool>,
 }
 
 /// Tells "absent" (keep) from `null` (clear).
@@ -144,67 +115,34 @@ pub async fn change_user(
     Path(name): Path<String>,
     Body(b): Body<ChangeUser>,
 ) -> ApiResult<Json<Value>> {
-    let before = c.managed(&s, &name).await?;
-    let mut after = before.clone();
-    let mut what = Vec::new();
-    if let Some(r) = b.role {
-        what.push(format!("role {r}"));
-        after.role = r;
-    }
-    if let Some(e) = b.email {
-        what.push("email".to_string());
-        after.email = e;
-    }
-    if let Some(p) = b.password {
-        what.push("password".to_string());
-        after.password = users::hash_password(&p)?;
-    }
-    if let Some(p) = b.projects {
-        what.push(format!("projects {}", p.join(",")));
-        after.projects = p;
-    }
-    if let Some(p) = b.primary {
-        what.push("primary".to_string());
-        after.primary_user = p;
-    }
-    if let Some(m) = b.manager {
-        what.push("manager".to_string());
-        after.manager = m;
-    }
-    if let Some(t) = b.tenant {
-        what.push("tenant".to_string());
-        after.tenant = t;
-    }
-    if let Some(d) = b.disabled {
-        if d && name == c.who.name {
-            return Err(ApiError::field(
-                "disabled",
-                "you cannot disable your own account",
-            ));
-        }
-        what.push(if d { "disabled" } else { "enabled" }.to_string());
-        after.disabled = d;
-    }
-    let u = users::save(&s.store, &before, after).await?;
-    c.audit(&s, "user.change", &name, &what.join(", ")).await;
+    let change = AccountChange {
+        role: b.role,
+        email: b.email,
+        password: b.password,
+        projects: b.projects,
+        primary: b.primary,
+        manager: b.manager,
+        tenant: b.tenant,
+        disabled: b.disabled,
+        top: b.top,
+    };
+    let u = accounts::change(&s.store, &c, &name, change).await?;
     Ok(Json(user_json(&u)))
+}
+
+#[derive(Deserialize)]
+pub struct DeleteQuery {
+    hand_to: Option<String>,
 }
 
 pub async fn delete_user(
     State(s): Shared,
     c: Caller,
     Path(name): Path<String>,
+    Query(q): Query<DeleteQuery>,
 ) -> ApiResult<Json<Value>> {
-    if name == c.who.name {
-        return Err(ApiError::field(
-            "name",
-            "you cannot delete your own account",
-        ));
-    }
-    c.managed(&s, &name).await?;
-    s.store.delete_user(&name).await?;
-    c.audit(&s, "user.delete", &name, "").await;
-    Ok(Json(json!({"deleted": name})))
+    let heir = accounts::delete(&s.store, &c, &name, q.hand_to.as_deref()).await?;
+    Ok(Json(json!({"deleted": name, "accounts_to": heir})))
 }
 
 #[derive(Deserialize)]
@@ -217,23 +155,7 @@ pub async fn tokens(
     c: Caller,
     Query(q): Query<TokensQuery>,
 ) -> ApiResult<Json<Value>> {
-    let user = match q.user {
-        Some(u) if u != c.who.name => {
-            c.managed(&s, &u).await?;
-            Some(u)
-        }
-        Some(u) => Some(u),
-        None if c.who.is_admin() => None,
-        None => Some(c.who.name.clone()),
-    };
-    let mine = managed_names(&s, &c.who).await?;
-    let list: Vec<_> = s
-        .store
-        .tokens(user.as_deref())
-        .await?
-        .into_iter()
-        .filter(|t| mine.contains(&t.user_name))
-        .collect();
+    let list = tokens::list(&s.store, &c, q.user.as_deref()).await?;
     Ok(Json(
         json!({"tokens": list.iter().map(token_json).collect::<Vec<_>>()}),
     ))
@@ -241,7 +163,7 @@ pub async fn tokens(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NewToken {
+pub struct NewTokenBody {
     user: Option<String>,
     #[serde(default)]
     label: String,
@@ -249,36 +171,23 @@ pub struct NewToken {
     expires: Option<String>,
 }
 
-/// Tokens made through the API live 90 days unless asked otherwise, a year at most.
-const TOKEN_DEFAULT: Duration = Duration::from_secs(90 * 86400);
-const TOKEN_MAX: Duration = Duration::from_secs(365 * 86400);
-
 pub async fn create_token(
     State(s): Shared,
     c: Caller,
-    Body(b): Body<NewToken>,
+    Body(b): Body<NewTokenBody>,
 ) -> ApiResult<Response> {
-    if !matches!(c.who.via, crate::auth::Via::Session { .. }) {
-        return Err(ApiError::Forbidden(
-            "tokens are created from a logged-in session or with `controller tokens create`".into(),
-        ));
-    }
-    let user = b.user.unwrap_or_else(|| c.who.name.clone());
-    if user != c.who.name {
-        c.managed(&s, &user).await?;
-    }
-    let valid_for = match &b.expires {
-        None => TOKEN_DEFAULT,
-        Some(t) => ordo_jobs::units::parse_duration(t)
-            .map_err(|e| ApiError::field("expires", e.to_string()))?,
+    let valid_for = b
+        .expires
+        .as_deref()
+        .map(ordo_jobs::units::parse_duration)
+        .transpose()
+        .map_err(|e| ApiError::field("expires", e.to_string()))?;
+    let t = NewToken {
+        user: b.user,
+        label: b.label,
+        valid_for,
     };
-    if valid_for > TOKEN_MAX || valid_for.is_zero() {
-        return Err(ApiError::field("expires", "from 1s to 365d"));
-    }
-    let valid_for = Some(valid_for);
-    let (row, shown) = users::create_token(&s.store, &user, &b.label, valid_for).await?;
-    c.audit(&s, "token.create", &format!("{user} {}", row.id), &b.label)
-        .await;
+    let (row, shown) = tokens::create(&s.store, &c, t).await?;
     let mut v = token_json(&row);
     v["token"] = shown.into();
     Ok((StatusCode::CREATED, Json(v)).into_response())
@@ -289,17 +198,7 @@ pub async fn revoke_token(
     c: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let t = s
-        .store
-        .token(&id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no token `{id}`")))?;
-    if t.user_name != c.who.name {
-        c.managed(&s, &t.user_name).await?;
-    }
-    s.store.revoke_token(&id, now_ms()).await?;
-    c.audit(&s, "token.revoke", &format!("{} {id}", t.user_name), "")
-        .await;
+    tokens::revoke(&s.store, &c, &id).await?;
     Ok(Json(json!({"revoked": id})))
 }
 
@@ -315,11 +214,8 @@ pub async fn audit(
     c: Caller,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Value>> {
-    c.require_admin()?;
     let limit = super::api_executions::number("limit", q.limit.as_deref(), 1..=1000, 100)?;
-    let rows = s
-        .store
-        .audit(q.actor.as_deref(), q.action.as_deref(), limit)
-        .await?;
+    let rows =
+        actions::audit::read(&s.store, &c, q.actor.as_deref(), q.action.as_deref(), limit).await?;
     Ok(Json(json!({"audit": rows})))
 }

@@ -1,7 +1,7 @@
 //! `/api/v1/keys`: encryption keys, for administrators: the list (personal and backup,
 //! expiry in GMT, the jobs using each), import of a certificate, a key pair made for its
 //! owner (the private key is in this one answer, never kept), rename, backup or not,
-//! delete.
+//! delete. The rules (backup keys for top administrators) are the actions'.
 
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use super::Server;
 use super::api::Body;
 use super::error::{ApiError, ApiResult};
 use super::guard::Caller;
+use crate::actions::{self, keys::KeysCx};
 use crate::clock::now_ms;
 use crate::pki::cms::{KeyKind, gmt};
 use crate::pki::keys;
@@ -41,13 +42,19 @@ pub fn key_json(k: &KeyRow, jobs: &keys::Users<'_>, now: i64) -> Value {
     })
 }
 
+/// What key actions need, from the loaded project.
+pub fn cx<'a>(s: &'a Server, env: &'a crate::project::Env) -> KeysCx<'a> {
+    KeysCx {
+        store: &s.store,
+        users: users(env),
+        mail: &env.cfg.mail,
+    }
+}
+
 pub async fn list(State(s): Shared, c: Caller) -> ApiResult<Json<Value>> {
-    c.require_admin()?;
     let env = s.env();
     let now = now_ms();
-    let list: Vec<Value> = s
-        .store
-        .keys()
+    let list: Vec<Value> = actions::keys::list(&cx(&s, &env), &c)
         .await?
         .iter()
         .map(|k| key_json(k, &users(&env), now))
@@ -66,19 +73,9 @@ pub struct AddBody {
 }
 
 pub async fn add(State(s): Shared, c: Caller, Body(b): Body<AddBody>) -> ApiResult<Json<Value>> {
-    c.require_admin()?;
-    let k = keys::add(
-        &s.store,
-        &b.name,
-        b.cert.as_bytes(),
-        b.backup,
-        &c.who.label(),
-        now_ms(),
-    )
-    .await
-    .map_err(|e| ApiError::field("cert", e))?;
-    c.audit(&s, "key add", &k.name, &k.cn).await;
-    Ok(Json(key_json(&k, &users(&s.env()), now_ms())))
+    let env = s.env();
+    let k = actions::keys::add(&cx(&s, &env), &c, &b.name, b.cert.as_bytes(), b.backup).await?;
+    Ok(Json(key_json(&k, &users(&env), now_ms())))
 }
 
 #[derive(Deserialize)]
@@ -115,7 +112,6 @@ pub async fn generate(
     c: Caller,
     Body(b): Body<GenerateBody>,
 ) -> ApiResult<Json<Value>> {
-    c.require_admin()?;
     let kind = match b.kind.as_str() {
         "rsa" => KeyKind::Rsa3072,
         "ec" => KeyKind::EcP256,
@@ -135,31 +131,13 @@ pub async fn generate(
         passphrase: b.passphrase,
         pkcs12,
     };
-    let (row, file) = keys::generate_off_thread(spec, c.who.label())
-        .await
-        .map_err(|e| ApiError::field(field_of(&e), e))?;
-    s.store
-        .insert_key(&row)
-        .await
-        .map_err(|e| ApiError::field("name", e.to_string()))?;
-    c.audit(&s, "key generate", &row.name, &row.cn).await;
-    let mut v = key_json(&row, &users(&s.env()), now_ms());
+    let env = s.env();
+    // The private key is in this answer: nothing to deliver before the record.
+    let (row, file) = actions::keys::generate(&cx(&s, &env), &c, spec, |_, _| Ok(())).await?;
+    let mut v = key_json(&row, &users(&env), now_ms());
     v["private_key"] = json!(base64::engine::general_purpose::STANDARD.encode(&file));
     v["private_key_format"] = json!(if pkcs12 { "p12" } else { "pem" });
     Ok(Json(v))
-}
-
-/// The request field a key error is about.
-fn field_of(e: &str) -> &'static str {
-    if e.starts_with("key name") {
-        "name"
-    } else if e.starts_with("CN") {
-        "cn"
-    } else if e.starts_with("days") {
-        "days"
-    } else {
-        "passphrase"
-    }
 }
 
 #[derive(Deserialize)]
@@ -175,24 +153,8 @@ pub async fn edit(
     Path(name): Path<String>,
     Body(b): Body<EditBody>,
 ) -> ApiResult<Json<Value>> {
-    c.require_admin()?;
     let env = s.env();
-    let k = keys::edit(&s.store, &users(&env), &name, b.name.as_deref(), b.backup)
-        .await
-        .map_err(|e| {
-            if e.starts_with("no key") {
-                ApiError::NotFound(e)
-            } else {
-                ApiError::field("name", e)
-            }
-        })?;
-    c.audit(
-        &s,
-        "key edit",
-        &name,
-        &format!("name={} backup={}", k.name, k.backup),
-    )
-    .await;
+    let k = actions::keys::edit(&cx(&s, &env), &c, &name, b.name.as_deref(), b.backup).await?;
     Ok(Json(key_json(&k, &users(&env), now_ms())))
 }
 
@@ -207,17 +169,8 @@ pub async fn delete(
     Path(name): Path<String>,
     Query(q): Query<DeleteQuery>,
 ) -> ApiResult<Json<Value>> {
-    c.require_admin()?;
     let force = q.force.as_deref() == Some("true");
-    keys::delete(&s.store, &users(&s.env()), &name, force)
-        .await
-        .map_err(|e| {
-            if e.starts_with("no key") {
-                ApiError::NotFound(e)
-            } else {
-                ApiError::Conflict(e)
-            }
-        })?;
-    c.audit(&s, "key delete", &name, "").await;
+    let env = s.env();
+    actions::keys::delete(&cx(&s, &env), &c, &name, force).await?;
     Ok(Json(json!({ "deleted": name })))
 }

@@ -112,10 +112,12 @@ pub async fn me(c: Caller) -> Json<Value> {
         "projects": w.projects,
         "primary": w.primary_user,
         "secondaries": w.secondaries,
+        "top": w.is_top(),
         "via": match &w.via {
             Via::Session { .. } => "session".to_string(),
             Via::Token(id) => format!("token {id}"),
             Via::Wsse(t) => format!("wsse {t}"),
+            Via::Cli => "cli".to_string(),
         },
     }))
 }

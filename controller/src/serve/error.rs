@@ -9,6 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::actions::ActionError;
 use crate::auth::AuthError;
 use crate::project::BadInput;
 use crate::store::StoreError;
@@ -158,6 +159,20 @@ impl From<AuthError> for ApiError {
             AuthError::Invalid { field, message } => ApiError::Field { field, message },
             AuthError::Mail(m) => ApiError::Unavailable(format!("cannot send the login code: {m}")),
             AuthError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<ActionError> for ApiError {
+    fn from(e: ActionError) -> Self {
+        match e {
+            ActionError::NotFound(m) => ApiError::NotFound(m),
+            ActionError::Invalid { field, message } => ApiError::Field { field, message },
+            ActionError::Forbidden(m) => ApiError::Forbidden(m),
+            ActionError::Conflict(m) => ApiError::Conflict(m),
+            ActionError::Auth(a) => a.into(),
+            ActionError::Store(s) => s.into(),
+            ActionError::Internal(e) => ApiError::Internal(e),
         }
     }
 }

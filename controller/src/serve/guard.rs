@@ -12,7 +12,8 @@ use axum::http::{Method, header};
 
 use super::Server;
 use super::error::ApiError;
-use crate::auth::{self, Principal, Via};
+use crate::actions::Actor;
+use crate::auth::{self, Via};
 use crate::clock::now_ms;
 
 /// The session cookie (`__Host-`: only over HTTPS, only for this host, path `/`).
@@ -20,47 +21,21 @@ pub const SESSION_COOKIE: &str = "__Host-ordo_session";
 /// The header (or form field `csrf`) carrying a session's CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// An authenticated request: the account and the client's address.
-pub struct Caller {
-    pub who: Principal,
-    pub address: String,
+/// An authenticated request: the account and the client's address, as the actions take
+/// them.
+pub struct Caller(pub Actor);
+
+impl std::ops::Deref for Caller {
+    type Target = Actor;
+
+    fn deref(&self) -> &Actor {
+        &self.0
+    }
 }
 
 impl Caller {
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.who.is_admin() {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "{} is not an administrator",
-                self.who.name
-            )))
-        }
-    }
-
-    /// The account `name`, if this caller is an administrator who manages it.
-    pub async fn managed(&self, s: &Server, name: &str) -> Result<crate::store::UserRow, ApiError> {
-        self.require_admin()?;
-        let u = crate::auth::users::get(&s.store, name).await?;
-        if self.who.manages(&u) {
-            Ok(u)
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "{name} is managed by another administrator"
-            )))
-        }
-    }
-
     pub async fn audit(&self, s: &Server, action: &str, target: &str, detail: &str) {
-        auth::audit(
-            &s.store,
-            &self.who.label(),
-            &self.address,
-            action,
-            target,
-            detail,
-        )
-        .await;
+        self.0.audit(&s.store, action, target, detail).await;
     }
 }
 
@@ -74,13 +49,56 @@ pub fn set_session_cookie(r: &mut axum::response::Response, value: &str, max_age
     }
 }
 
-/// The client's address (for waits and the audit log).
-pub fn address(parts: &Parts) -> String {
-    parts
+/// The client's address (for waits and the audit log): the peer's, or behind one of
+/// `serve: auth: trusted_proxies`, the address its `X-Forwarded-For` names.
+pub fn address(parts: &Parts, trusted: &[ipnet::IpNet]) -> String {
+    let Some(peer) = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default()
+        .map(|c| c.0.ip().to_canonical())
+    else {
+        return String::new();
+    };
+    client_behind(peer, forwarded_for(parts), trusted).to_string()
+}
+
+/// Every `X-Forwarded-For` hop, left to right (at most the last 32).
+fn forwarded_for(parts: &Parts) -> Vec<String> {
+    let mut hops: Vec<String> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|h| h.trim().to_string())
+        .collect();
+    let n = hops.len();
+    hops.drain(..n.saturating_sub(32));
+    hops
+}
+
+/// The client of a request from `peer`: `peer` itself unless it is a trusted proxy;
+/// then, from the right of `X-Forwarded-For` (each trusted proxy appends whom it heard
+/// from), the first address that is not a trusted proxy. What a client wrote itself
+/// (further left) is never believed; a hop that is not an address ends the walk at the
+/// proxy that passed it on.
+fn client_behind(
+    peer: std::net::IpAddr,
+    hops: Vec<String>,
+    trusted: &[ipnet::IpNet],
+) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        if !is_trusted(&client) {
+            break;
+        }
+        match hop.parse::<std::net::IpAddr>() {
+            Ok(ip) => client = ip.to_canonical(),
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
@@ -137,20 +155,64 @@ impl FromRequestParts<Arc<Server>> for Caller {
                 "log in (POST /api/v1/login) or give a token: Authorization: Bearer <token>".into(),
             ));
         };
-        Ok(Caller {
+        Ok(Caller(Actor {
             who,
-            address: address(parts),
-        })
+            address: address(parts, &cfg.trusted_proxies),
+        }))
     }
 }
 
 /// The client's address, for the handlers that need no credentials (the login steps).
 pub struct Client(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for Client {
+impl FromRequestParts<Arc<Server>> for Client {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        Ok(Client(address(parts)))
+    async fn from_request_parts(parts: &mut Parts, s: &Arc<Server>) -> Result<Self, ApiError> {
+        Ok(Client(address(
+            parts,
+            &s.env().cfg.serve.auth.trusted_proxies,
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client() {
+        let nets: Vec<ipnet::IpNet> = vec!["10.0.8.0/24".parse().unwrap()];
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let hops = |s: &str| s.split(',').map(|h| h.trim().to_string()).collect();
+        // A client's own header is ignored.
+        assert_eq!(
+            client_behind(ip("192.0.2.7"), hops("1.2.3.4"), &nets),
+            ip("192.0.2.7")
+        );
+        // Behind the proxy: the address it appended, not what the client wrote before it.
+        assert_eq!(
+            client_behind(ip("10.0.8.1"), hops("1.2.3.4, 192.0.2.7"), &nets),
+            ip("192.0.2.7")
+        );
+        // Two trusted proxies in a row.
+        assert_eq!(
+            client_behind(ip("10.0.8.1"), hops("192.0.2.7, 10.0.8.2"), &nets),
+            ip("192.0.2.7")
+        );
+        // Garbage passed on by the proxy: the proxy is the client we know.
+        assert_eq!(
+            client_behind(ip("10.0.8.1"), hops("nonsense"), &nets),
+            ip("10.0.8.1")
+        );
+        assert_eq!(
+            client_behind(ip("10.0.8.1"), Vec::new(), &nets),
+            ip("10.0.8.1")
+        );
+        // IPv4 in IPv6 is IPv4.
+        assert_eq!(
+            client_behind(ip("10.0.8.1"), hops("::ffff:192.0.2.9"), &nets),
+            ip("192.0.2.9")
+        );
     }
 }

@@ -58,7 +58,7 @@ async fn check(s: &Server) -> anyhow::Result<()> {
         .users()
         .await?
         .into_iter()
-        .filter(|u| u.role == "admin" && u.manager.is_none() && !u.disabled && !u.email.is_empty())
+        .filter(|u| u.top && !u.disabled && !u.email.is_empty())
         .map(|u| u.email)
         .collect();
     if to.is_empty() {

@@ -1,5 +1,7 @@
 //! Retention: finished executions beyond a job's `max_count`, or older than its
-//! `max_age`, are deleted with their files (defaults in ordo.yaml `serve: retention`).
+//! `max_age`, are deleted with their files (defaults in ordo.yaml `serve: retention`);
+//! what logins leave behind (ended sessions, used or expired codes, waits long over,
+//! replay-guard rows past their validity) is deleted too.
 
 use crate::clock::now_ms;
 use ordo_jobs::JobSet;
@@ -48,4 +50,14 @@ pub async fn purge(
         out.extend(ids);
     }
     Ok(out)
+}
+
+/// Deletes the login state nobody can use any more: sessions idle past their limit (and
+/// a day), codes past their tickets' ends, waits over for a day, replay-guard rows past
+/// their validity.
+pub async fn purge_login_state(store: &Store, cfg: &ProjectConfig) -> anyhow::Result<u64> {
+    let now = now_ms();
+    let idle = cfg.serve.auth.session_idle.as_millis() as i64;
+    let stale = now - idle.max(86_400_000);
+    Ok(store.purge_login_state(now, stale).await?)
 }

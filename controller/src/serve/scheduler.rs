@@ -129,6 +129,11 @@ pub(super) async fn run(server: Arc<Server>, stop: CancellationToken) {
                 Ok(_) => {}
                 Err(e) => tracing::warn!("retention: {e}"),
             }
+            match retention::purge_login_state(&env.store, &env.cfg).await {
+                Ok(n) if n > 0 => tracing::debug!("retention: {n} stale login row(s) purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("retention: login state: {e}"),
+            }
         }
     }
     watchers.stop_all();

@@ -19,6 +19,9 @@ pub struct UserRow {
     pub primary_user: Option<String>,
     /// The administrator who manages this account.
     pub manager: Option<String>,
+    /// A top administrator: manages every account, keys and the whole audit log. Granted
+    /// only by another top administrator or the controller's command line.
+    pub top: bool,
     /// The SSO tenant (trusted front-end) this account may log in through.
     pub tenant: Option<String>,
     pub disabled: bool,
@@ -38,7 +41,7 @@ pub struct TokenRow {
     pub last_used_at: Option<i64>,
 }
 
-const USER_SELECT: &str = "SELECT name, password, role, email, projects, primary_user, manager, tenant, disabled, created_at, changed_at FROM users";
+const USER_SELECT: &str = "SELECT name, password, role, email, projects, primary_user, manager, tenant, disabled, created_at, changed_at, top_admin FROM users";
 const TOKEN_SELECT: &str = "SELECT id, user_name, secret_hash, label, created_at, expires_at, revoked_at, last_used_at FROM tokens";
 
 fn user_row(r: &sqlx::any::AnyRow) -> UserRow {
@@ -54,6 +57,7 @@ fn user_row(r: &sqlx::any::AnyRow) -> UserRow {
         disabled: r.get::<i32, _>(8) != 0,
         created_at: r.get(9),
         changed_at: r.get(10),
+        top: r.get::<i32, _>(11) != 0,
     }
 }
 
@@ -73,7 +77,7 @@ fn token_row(r: &sqlx::any::AnyRow) -> TokenRow {
 impl Store {
     /// Adds an account; an existing name is refused.
     pub async fn insert_user(&self, u: &UserRow) -> StoreResult<()> {
-        let done = sqlx::query("INSERT INTO users (name, password, role, email, projects, primary_user, manager, tenant, disabled, created_at, changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (name) DO NOTHING")
+        let done = sqlx::query("INSERT INTO users (name, password, role, email, projects, primary_user, manager, tenant, disabled, created_at, changed_at, top_admin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (name) DO NOTHING")
             .bind(&u.name)
             .bind(&u.password)
             .bind(&u.role)
@@ -85,6 +89,7 @@ impl Store {
             .bind(i32::from(u.disabled))
             .bind(u.created_at)
             .bind(u.changed_at)
+            .bind(i32::from(u.top))
             .execute(&self.pool)
             .await?;
         if done.rows_affected() == 0 {
@@ -95,7 +100,7 @@ impl Store {
 
     /// Rewrites every field of an existing account.
     pub async fn update_user(&self, u: &UserRow) -> StoreResult<()> {
-        let done = sqlx::query("UPDATE users SET password = $2, role = $3, email = $4, projects = $5, primary_user = $6, manager = $7, tenant = $8, disabled = $9, changed_at = $10 WHERE name = $1")
+        let done = sqlx::query("UPDATE users SET password = $2, role = $3, email = $4, projects = $5, primary_user = $6, manager = $7, tenant = $8, disabled = $9, changed_at = $10, top_admin = $11 WHERE name = $1")
             .bind(&u.name)
             .bind(&u.password)
             .bind(&u.role)
@@ -106,6 +111,7 @@ impl Store {
             .bind(u.tenant.clone())
             .bind(i32::from(u.disabled))
             .bind(u.changed_at)
+            .bind(i32::from(u.top))
             .execute(&self.pool)
             .await?;
         if done.rows_affected() == 0 {
@@ -131,10 +137,11 @@ impl Store {
         Ok(rows.iter().map(user_row).collect())
     }
 
-    /// Deletes an account with its tokens and sessions; its secondaries become primaries.
-    /// Its executions stay, marked `NAME (deleted)` (a name no account can take): a new
+    /// Deletes an account with its tokens and sessions; its secondaries become primaries
+    /// and the accounts it managed are handed to `hand_to` (never to nobody). Its
+    /// executions stay, marked `NAME (deleted)` (a name no account can take): a new
     /// account of the same name does not see them.
-    pub async fn delete_user(&self, name: &str) -> StoreResult<()> {
+    pub async fn delete_user(&self, name: &str, hand_to: &str) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM users WHERE name = $1")
             .bind(name)
@@ -148,7 +155,6 @@ impl Store {
             "DELETE FROM sessions WHERE user_name = $1",
             "DELETE FROM login_codes WHERE user_name = $1",
             "UPDATE users SET primary_user = NULL WHERE primary_user = $1",
-            "UPDATE users SET manager = NULL WHERE manager = $1",
             // Its alert configuration and queued alerts go with it (a new account of the
             // same name starts afresh).
             "DELETE FROM alert_settings WHERE account = $1",
@@ -157,6 +163,11 @@ impl Store {
         ] {
             sqlx::query(sql).bind(name).execute(&mut *tx).await?;
         }
+        sqlx::query("UPDATE users SET manager = $1 WHERE manager = $2")
+            .bind(hand_to)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("UPDATE executions SET account = $1 WHERE account = $2")
             .bind(format!("{name} (deleted)"))
             .bind(name)

@@ -25,7 +25,7 @@ pub use filter::{ExecFilter, Scope};
 pub use keys::KeyRow;
 pub use records::{AgentRow, Batch, CollectedFile, LogLine};
 pub use serve::{FireRow, NotificationRow};
-pub use sessions::{AuditRow, LoginCodeRow, SessionRow};
+pub use sessions::{AuditFilter, AuditRow, LoginCodeRow, SessionRow};
 pub use status::ExecutionStatus;
 pub use transfer::{TRANSFER_STATUSES, TransferRow};
 
@@ -40,6 +40,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../../migrations/0007_groups.sql")),
     (8, include_str!("../../migrations/0008_alerts.sql")),
     (9, include_str!("../../migrations/0009_keys.sql")),
+    (10, include_str!("../../migrations/0010_lanes.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

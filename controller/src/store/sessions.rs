@@ -12,6 +12,8 @@ pub struct LoginCodeRow {
     pub user_name: String,
     pub code_hash: String,
     pub expires_at: i64,
+    /// The ticket's absolute end: no code sent for it is valid later.
+    pub ends_at: i64,
     pub tries: i64,
     pub sends: i64,
     pub used: bool,
@@ -36,22 +38,37 @@ pub struct AuditRow {
     pub action: String,
     pub target: String,
     pub detail: String,
+    /// The account behind `actor` (empty: none, or an entry older than this column).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub account: String,
+}
+
+/// Which audit entries to read.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter<'a> {
+    /// Entries of this actor (its label, or its account's name).
+    pub actor: Option<&'a str>,
+    pub action: Option<&'a str>,
+    /// Only the entries of this account and of the accounts it manages.
+    pub managed_by: Option<&'a str>,
+    pub limit: i64,
 }
 
 impl Store {
     pub async fn insert_login_code(&self, c: &LoginCodeRow) -> StoreResult<()> {
-        sqlx::query("INSERT INTO login_codes (ticket_hash, user_name, code_hash, expires_at, tries, sends, used) VALUES ($1, $2, $3, $4, 0, 1, 0)")
+        sqlx::query("INSERT INTO login_codes (ticket_hash, user_name, code_hash, expires_at, tries, sends, used, ends_at) VALUES ($1, $2, $3, $4, 0, 1, 0, $5)")
             .bind(&c.ticket_hash)
             .bind(&c.user_name)
             .bind(&c.code_hash)
             .bind(c.expires_at)
+            .bind(c.ends_at)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
     pub async fn login_code(&self, ticket_hash: &str) -> StoreResult<Option<LoginCodeRow>> {
-        let row = sqlx::query("SELECT ticket_hash, user_name, code_hash, expires_at, tries, sends, used FROM login_codes WHERE ticket_hash = $1")
+        let row = sqlx::query("SELECT ticket_hash, user_name, code_hash, expires_at, tries, sends, used, ends_at FROM login_codes WHERE ticket_hash = $1")
             .bind(ticket_hash)
             .fetch_optional(&self.pool)
             .await?;
@@ -63,6 +80,7 @@ impl Store {
             tries: r.get(4),
             sends: r.get(5),
             used: r.get::<i32, _>(6) != 0,
+            ends_at: r.get(7),
         }))
     }
 
@@ -87,6 +105,42 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(ok && done.rows_affected() == 1)
+    }
+
+    /// Deletes every pending login of `user` (a new password, a disable, a new role: a
+    /// code mailed before it must not open a session after it).
+    pub async fn delete_login_codes(&self, user: &str) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM login_codes WHERE user_name = $1")
+            .bind(user)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// What only grows unless purged: sessions ended or idle since before `stale`, login
+    /// codes past their ends, waits that ended before `stale` and replay-guard rows past
+    /// their validity. Returns the rows deleted.
+    pub async fn purge_login_state(&self, now: i64, stale: i64) -> StoreResult<u64> {
+        let mut n = 0;
+        for (sql, at) in [
+            (
+                "DELETE FROM sessions WHERE (ended_at IS NOT NULL AND ended_at < $1) OR seen_at < $1",
+                stale,
+            ),
+            (
+                "DELETE FROM login_codes WHERE expires_at < $1 AND (ends_at < $1 OR used = 1)",
+                now,
+            ),
+            ("DELETE FROM login_waits WHERE until_at < $1", stale),
+            ("DELETE FROM replay_guard WHERE expires_at < $1", now),
+        ] {
+            n += sqlx::query(sql)
+                .bind(at)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(n)
     }
 
     /// A new code for the same ticket: the old one stops working, the tries start again.
@@ -221,7 +275,7 @@ impl Store {
     }
 
     pub async fn insert_audit(&self, a: &AuditRow) -> StoreResult<()> {
-        sqlx::query("INSERT INTO audit (id, at, actor, address, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        sqlx::query("INSERT INTO audit (id, at, actor, address, action, target, detail, account) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(&a.id)
             .bind(a.at)
             .bind(&a.actor)
@@ -229,22 +283,20 @@ impl Store {
             .bind(&a.action)
             .bind(&a.target)
             .bind(&a.detail)
+            .bind(&a.account)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    /// The newest audit entries, optionally of one actor or one action.
-    pub async fn audit(
-        &self,
-        actor: Option<&str>,
-        action: Option<&str>,
-        limit: i64,
-    ) -> StoreResult<Vec<AuditRow>> {
-        let rows = sqlx::query("SELECT id, at, actor, address, action, target, detail FROM audit WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR action = $2) ORDER BY at DESC, id DESC LIMIT $3")
-            .bind(actor.unwrap_or(""))
-            .bind(action.unwrap_or(""))
-            .bind(limit)
+    /// The newest audit entries, optionally of one actor, one action, or only those of
+    /// the accounts one administrator manages.
+    pub async fn audit(&self, f: &AuditFilter<'_>) -> StoreResult<Vec<AuditRow>> {
+        let rows = sqlx::query("SELECT id, at, actor, address, action, target, detail, account FROM audit WHERE ($1 = '' OR actor = $1 OR account = $1) AND ($2 = '' OR action = $2) AND ($3 = '' OR account = $3 OR account IN (SELECT name FROM users WHERE manager = $3)) ORDER BY at DESC, id DESC LIMIT $4")
+            .bind(f.actor.unwrap_or(""))
+            .bind(f.action.unwrap_or(""))
+            .bind(f.managed_by.unwrap_or(""))
+            .bind(f.limit)
             .fetch_all(&self.pool)
             .await?;
         Ok(rows
@@ -257,6 +309,7 @@ impl Store {
                 action: r.get(4),
                 target: r.get(5),
                 detail: r.get(6),
+                account: r.get(7),
             })
             .collect())
     }

@@ -8,8 +8,9 @@ use askama::Template;
 use axum::extract::{Path, State};
 
 use super::page::{Chrome, Page, PageResult, Posted, render, see};
+use crate::actions::accounts::{self, AccountChange, NewAccount};
+use crate::actions::{self, ActionError};
 use crate::auth::Role;
-use crate::auth::users::{self, NewUser};
 use crate::clock::{now_ms, zoned_time};
 use crate::serve::Server;
 use crate::serve::error::ApiError;
@@ -31,10 +32,6 @@ struct TablePage {
 }
 
 const NO_LINKS: usize = usize::MAX;
-
-fn require_admin(p: &Page) -> Result<(), ApiError> {
-    p.caller().require_admin()
-}
 
 pub async fn agents(State(s): Shared, p: Page) -> PageResult {
     if p.who.role < Role::Operator {
@@ -139,11 +136,8 @@ pub async fn transfers(State(s): Shared, p: Page) -> PageResult {
 }
 
 pub async fn audit(State(s): Shared, p: Page) -> PageResult {
-    require_admin(&p)?;
     let tz = s.env().cfg.serve.timezone;
-    let rows = s
-        .store
-        .audit(None, None, 500)
+    let rows = actions::audit::read(&s.store, &p.actor(), None, None, 500)
         .await?
         .into_iter()
         .map(|a| {
@@ -160,7 +154,12 @@ pub async fn audit(State(s): Shared, p: Page) -> PageResult {
     Ok(render(&TablePage {
         chrome: p.chrome(),
         title: "Audit log".into(),
-        intro: "The last 500 entries; `controller audit` or GET /api/v1/audit filter them.".into(),
+        intro: if p.who.is_top() {
+            "The last 500 entries."
+        } else {
+            "The last 500 entries of your account and of the accounts you manage."
+        }
+        .into(),
         table_id: "audit".into(),
         execution_col: NO_LINKS,
         head: vec!["Time", "Who", "From", "Action", "Target", "Detail"],
@@ -184,21 +183,24 @@ struct UsersPage {
     chrome: Chrome,
     users: Vec<UserLine>,
     error: String,
+    /// A top administrator may make another.
+    top: bool,
 }
 
 async fn users_page(s: &Server, p: &Page, error: String) -> PageResult {
-    let users = s
-        .store
-        .users()
+    let users = accounts::list(&s.store, &p.actor())
         .await?
         .into_iter()
-        .filter(|u| p.who.manages(u) || u.name == p.who.name)
         .map(|u| UserLine {
             projects: u.projects.join(", "),
             primary: u.primary_user.unwrap_or_default(),
             tenant: u.tenant.unwrap_or_default(),
             name: u.name,
-            role: u.role,
+            role: if u.top {
+                format!("{} (top)", u.role)
+            } else {
+                u.role
+            },
             email: u.email,
             disabled: u.disabled,
         })
@@ -207,21 +209,21 @@ async fn users_page(s: &Server, p: &Page, error: String) -> PageResult {
         chrome: p.chrome(),
         users,
         error,
+        top: p.who.is_top(),
     }))
 }
 
 pub async fn users(State(s): Shared, p: Page) -> PageResult {
-    require_admin(&p)?;
     users_page(&s, &p, String::new()).await
 }
 
 pub async fn add_user(State(s): Shared, f: Posted) -> PageResult {
-    require_admin(&f.page)?;
     let opt = |k: &str| Some(f.text(k)).filter(|v| !v.is_empty());
-    let new = NewUser {
+    let new = NewAccount {
         name: f.text("name"),
         role: f.text("role"),
         email: f.text("email"),
+        password: f.get("password").unwrap_or_default().to_string(),
         projects: f
             .text("projects")
             .split(',')
@@ -229,42 +231,30 @@ pub async fn add_user(State(s): Shared, f: Posted) -> PageResult {
             .filter(|p| !p.is_empty())
             .map(str::to_string)
             .collect(),
-        primary_user: opt("primary"),
-        manager: Some(f.page.who.name.clone()),
+        primary: opt("primary"),
+        manager: None,
         tenant: None,
+        top: f.get("top") == Some("on"),
     };
-    let password = f.get("password").unwrap_or_default().to_string();
-    match users::add(&s.store, new, &password).await {
-        Ok(u) => {
-            f.page
-                .caller()
-                .audit(&s, "user.add", &u.name, &format!("role {}", u.role))
-                .await;
-            Ok(see("/admin/users"))
+    match accounts::add(&s.store, &f.page.actor(), new).await {
+        Ok(_) => Ok(see("/admin/users")),
+        Err(e @ (ActionError::Invalid { .. } | ActionError::Auth(_) | ActionError::Store(_))) => {
+            users_page(&s, &f.page, e.to_string()).await
         }
-        Err(e) => users_page(&s, &f.page, e.to_string()).await,
+        Err(e) => Err(e.into()),
     }
 }
 
 pub async fn user_state(State(s): Shared, Path(name): Path<String>, f: Posted) -> PageResult {
-    require_admin(&f.page)?;
-    if name == f.page.who.name {
-        return Err(ApiError::field("disabled", "you cannot disable your own account").into());
-    }
-    let before = f.page.caller().managed(&s, &name).await?;
     let disabled = match f.get("disabled") {
         Some("true") => true,
         Some("false") => false,
         _ => return Err(ApiError::field("disabled", "true or false").into()),
     };
-    let after = crate::store::UserRow {
-        disabled,
-        ..before.clone()
+    let change = AccountChange {
+        disabled: Some(disabled),
+        ..AccountChange::default()
     };
-    users::save(&s.store, &before, after)
-        .await
-        .map_err(ApiError::from)?;
-    let what = if disabled { "disabled" } else { "enabled" };
-    f.page.caller().audit(&s, "user.change", &name, what).await;
+    accounts::change(&s.store, &f.page.actor(), &name, change).await?;
     Ok(see("/admin/users"))
 }

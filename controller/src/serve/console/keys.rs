@@ -11,11 +11,12 @@ use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 
 use super::page::{Chrome, Page, PageResult, Posted, render, see};
+use crate::actions::{self, ActionError};
 use crate::clock::now_ms;
 use crate::pki::cms::{KeyKind, gmt};
 use crate::pki::keys;
 use crate::serve::Server;
-use crate::serve::api_keys::users;
+use crate::serve::api_keys::{cx, users};
 
 type Shared = State<Arc<Server>>;
 
@@ -43,14 +44,15 @@ struct KeysPage {
     chrome: Chrome,
     sections: Vec<Section>,
     error: String,
+    /// Backup keys are changed by top administrators only.
+    top: bool,
 }
 
 async fn page(s: &Server, p: &Page, error: String) -> PageResult {
-    p.caller().require_admin()?;
     let env = s.env();
     let now = now_ms();
     let (mut personal, mut backup) = (Vec::new(), Vec::new());
-    for k in s.store.keys().await? {
+    for k in actions::keys::list(&cx(s, &env), &p.actor()).await? {
         let line = KeyLine {
             state: if k.not_after <= now {
                 "expired".into()
@@ -90,6 +92,7 @@ async fn page(s: &Server, p: &Page, error: String) -> PageResult {
         chrome: p.chrome(),
         sections,
         error: error.clone(),
+        top: p.who.is_top(),
     });
     if !error.is_empty() {
         *r.status_mut() = axum::http::StatusCode::BAD_REQUEST;
@@ -101,33 +104,37 @@ pub async fn list(State(s): Shared, p: Page) -> PageResult {
     page(&s, &p, String::new()).await
 }
 
+/// An action's refusal of the form's input comes back on the page; anything else is an
+/// error page.
+async fn again(s: &Server, p: &Page, e: ActionError) -> PageResult {
+    match e {
+        ActionError::Invalid { .. } | ActionError::Conflict(_) => page(s, p, e.to_string()).await,
+        e => Err(e.into()),
+    }
+}
+
 pub async fn add(State(s): Shared, f: Posted) -> PageResult {
-    f.page.caller().require_admin()?;
     let (name, cert) = (
         f.text("name"),
         f.get("cert").unwrap_or_default().to_string(),
     );
-    let who = f.page.who.label();
-    match keys::add(
-        &s.store,
+    let env = s.env();
+    let backup = f.get("backup") == Some("on");
+    match actions::keys::add(
+        &cx(&s, &env),
+        &f.page.actor(),
         &name,
         cert.as_bytes(),
-        f.get("backup") == Some("on"),
-        &who,
-        now_ms(),
+        backup,
     )
     .await
     {
-        Ok(k) => {
-            f.page.caller().audit(&s, "key add", &k.name, &k.cn).await;
-            Ok(see("/admin/keys"))
-        }
-        Err(e) => page(&s, &f.page, e).await,
+        Ok(_) => Ok(see("/admin/keys")),
+        Err(e) => again(&s, &f.page, e).await,
     }
 }
 
 pub async fn generate(State(s): Shared, f: Posted) -> PageResult {
-    f.page.caller().require_admin()?;
     let pass = f.get("passphrase").unwrap_or_default().to_string();
     if f.get("again").unwrap_or_default() != pass {
         return page(&s, &f.page, "the two passphrases differ".into()).await;
@@ -149,30 +156,22 @@ pub async fn generate(State(s): Shared, f: Posted) -> PageResult {
             .await;
         }
     };
-    let (name, cn, who) = (f.text("name"), f.text("cn"), f.page.who.label());
-    let backup = f.get("backup") == Some("on");
     let spec = keys::GenerateSpec {
-        name,
-        cn,
+        name: f.text("name"),
+        cn: f.text("cn"),
         days,
         kind,
-        backup,
+        backup: f.get("backup") == Some("on"),
         passphrase: pass,
         pkcs12,
     };
-    let made = keys::generate_off_thread(spec, who).await;
+    let env = s.env();
+    // The private key goes to the browser in this answer, once: it is not kept.
+    let made = actions::keys::generate(&cx(&s, &env), &f.page.actor(), spec, |_, _| Ok(())).await;
     let (row, file) = match made {
         Ok(x) => x,
-        Err(e) => return page(&s, &f.page, e).await,
+        Err(e) => return again(&s, &f.page, e).await,
     };
-    if let Err(e) = s.store.insert_key(&row).await {
-        return page(&s, &f.page, e.to_string()).await;
-    }
-    f.page
-        .caller()
-        .audit(&s, "key generate", &row.name, &row.cn)
-        .await;
-    // The private key goes to the browser, once: it is not kept.
     let ext = if pkcs12 { "p12" } else { "pem" };
     let mut r = file.into_response();
     let h = r.headers_mut();
@@ -190,33 +189,28 @@ pub async fn generate(State(s): Shared, f: Posted) -> PageResult {
 }
 
 pub async fn edit(State(s): Shared, Path(name): Path<String>, f: Posted) -> PageResult {
-    f.page.caller().require_admin()?;
     let rename = Some(f.text("rename")).filter(|r| !r.is_empty());
     let backup = f.get("backup").map(|b| b == "true");
-    match keys::edit(&s.store, &users(&s.env()), &name, rename.as_deref(), backup).await {
-        Ok(k) => {
-            let detail = format!("name={} backup={}", k.name, k.backup);
-            f.page.caller().audit(&s, "key edit", &name, &detail).await;
-            Ok(see("/admin/keys"))
-        }
-        Err(e) => page(&s, &f.page, e).await,
+    let env = s.env();
+    match actions::keys::edit(
+        &cx(&s, &env),
+        &f.page.actor(),
+        &name,
+        rename.as_deref(),
+        backup,
+    )
+    .await
+    {
+        Ok(_) => Ok(see("/admin/keys")),
+        Err(e) => again(&s, &f.page, e).await,
     }
 }
 
 pub async fn delete(State(s): Shared, Path(name): Path<String>, f: Posted) -> PageResult {
-    f.page.caller().require_admin()?;
-    match keys::delete(
-        &s.store,
-        &users(&s.env()),
-        &name,
-        f.get("force") == Some("on"),
-    )
-    .await
-    {
-        Ok(()) => {
-            f.page.caller().audit(&s, "key delete", &name, "").await;
-            Ok(see("/admin/keys"))
-        }
-        Err(e) => page(&s, &f.page, e).await,
+    let env = s.env();
+    let force = f.get("force") == Some("on");
+    match actions::keys::delete(&cx(&s, &env), &f.page.actor(), &name, force).await {
+        Ok(()) => Ok(see("/admin/keys")),
+        Err(e) => again(&s, &f.page, e).await,
     }
 }

@@ -46,12 +46,17 @@ impl Page {
         }
     }
 
-    /// As the API sees it (same rules, same helpers).
-    pub fn caller(&self) -> crate::serve::guard::Caller {
-        crate::serve::guard::Caller {
+    /// Who acts, for the actions.
+    pub fn actor(&self) -> crate::actions::Actor {
+        crate::actions::Actor {
             who: self.who.clone(),
             address: self.address.clone(),
         }
+    }
+
+    /// As the API sees it (same rules, same helpers).
+    pub fn caller(&self) -> crate::serve::guard::Caller {
+        crate::serve::guard::Caller(self.actor())
     }
 }
 
@@ -93,7 +98,7 @@ impl FromRequestParts<Arc<Server>> for Page {
                 Ok(Page {
                     csrf: csrf.clone(),
                     who,
-                    address: address(parts),
+                    address: address(parts, &env.cfg.serve.auth.trusted_proxies),
                 })
             }
             Err(_) => Err(to_login(parts)),
@@ -192,6 +197,12 @@ impl From<ApiError> for PageError {
             other => other.to_string(),
         };
         PageError(error_page(status, &message))
+    }
+}
+
+impl From<crate::actions::ActionError> for PageError {
+    fn from(e: crate::actions::ActionError) -> Self {
+        ApiError::from(e).into()
     }
 }
 

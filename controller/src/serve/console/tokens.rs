@@ -7,10 +7,10 @@ use askama::Template;
 use axum::extract::{Path, State};
 
 use super::page::{Chrome, Page, PageResult, Posted, render, see, url_encode};
-use crate::auth::users;
+use crate::actions::ActionError;
+use crate::actions::tokens::{self, NewToken};
 use crate::clock::{now_ms, zoned_time};
 use crate::serve::Server;
-use crate::serve::error::ApiError;
 
 type Shared = State<Arc<Server>>;
 
@@ -38,15 +38,10 @@ struct TokensPage {
 async fn tokens_page(s: &Server, p: &Page, shown: String, error: String) -> PageResult {
     let tz = s.env().cfg.serve.timezone;
     let now = now_ms();
-    let user = (!p.who.is_admin()).then(|| p.who.name.clone());
     let when = |t: Option<i64>| t.map(|t| zoned_time(t, tz)).unwrap_or_else(|| "-".into());
-    let mine = crate::serve::api_admin::managed_names(s, &p.who).await?;
-    let tokens = s
-        .store
-        .tokens(user.as_deref())
+    let tokens = tokens::list(&s.store, &p.actor(), None)
         .await?
         .into_iter()
-        .filter(|t| mine.contains(&t.user_name))
         .map(|t| TokenLine {
             state: if t.revoked_at.is_some() {
                 "revoked"
@@ -79,12 +74,7 @@ pub async fn tokens(State(s): Shared, p: Page) -> PageResult {
 
 pub async fn create_token(State(s): Shared, f: Posted) -> PageResult {
     let p = &f.page;
-    let user = Some(f.text("user"))
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| p.who.name.clone());
-    if user != p.who.name {
-        p.caller().managed(&s, &user).await?;
-    }
+    let user = Some(f.text("user")).filter(|u| !u.is_empty());
     // The same form sent again (the browser's "resubmit" on a reload) creates nothing.
     let once = f.text("once");
     let now = now_ms();
@@ -104,51 +94,33 @@ pub async fn create_token(State(s): Shared, f: Posted) -> PageResult {
         .await;
     }
     let expires = f.text("expires");
+    let bad_expiry = || format!("Expires: `{expires}` is not a duration from 1s to 365d.");
     let valid_for = if expires.is_empty() {
-        std::time::Duration::from_secs(90 * 86400)
+        None
     } else {
         match ordo_jobs::units::parse_duration(&expires) {
-            Ok(d) if !d.is_zero() && d <= std::time::Duration::from_secs(365 * 86400) => d,
-            _ => {
-                return tokens_page(
-                    &s,
-                    p,
-                    String::new(),
-                    format!("Expires: `{expires}` is not a duration from 1s to 365d."),
-                )
-                .await;
-            }
+            Ok(d) => Some(d),
+            Err(_) => return tokens_page(&s, p, String::new(), bad_expiry()).await,
         }
     };
-    match users::create_token(&s.store, &user, &f.text("label"), Some(valid_for)).await {
-        Ok((row, shown)) => {
-            p.caller()
-                .audit(
-                    &s,
-                    "token.create",
-                    &format!("{user} {}", row.id),
-                    &row.label,
-                )
-                .await;
-            tokens_page(&s, p, shown, String::new()).await
+    let t = NewToken {
+        user,
+        label: f.text("label"),
+        valid_for,
+    };
+    match tokens::create(&s.store, &p.actor(), t).await {
+        Ok((_, shown)) => tokens_page(&s, p, shown, String::new()).await,
+        Err(ActionError::Invalid { field, .. }) if field == "expires" => {
+            tokens_page(&s, p, String::new(), bad_expiry()).await
         }
-        Err(e) => tokens_page(&s, p, String::new(), e.to_string()).await,
+        Err(e @ (ActionError::Invalid { .. } | ActionError::Auth(_))) => {
+            tokens_page(&s, p, String::new(), e.to_string()).await
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
 pub async fn revoke_token(State(s): Shared, Path(id): Path<String>, f: Posted) -> PageResult {
-    let p = &f.page;
-    let t = s
-        .store
-        .token(&id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no token `{id}`")))?;
-    if t.user_name != p.who.name {
-        p.caller().managed(&s, &t.user_name).await?;
-    }
-    s.store.revoke_token(&id, now_ms()).await?;
-    p.caller()
-        .audit(&s, "token.revoke", &format!("{} {id}", t.user_name), "")
-        .await;
+    tokens::revoke(&s.store, &f.page.actor(), &id).await?;
     Ok(see(&format!("/admin/tokens#{}", url_encode(&id))))
 }
