@@ -125,7 +125,7 @@ fn a_rundeck_export_becomes_jobs_that_check_accepts() {
         "allowed: [\"PROD\", \"TEST\"]",
         "secret: true",
         "on_failure: continue",
-        "job: \"tests/cleanup\", import_options: true, options: { env: \"PROD\", quiet: \"\" }",
+        "job: \"tests/cleanup\", import_options: true, options: { \"env\": \"PROD\", \"quiet\": \"\" }",
         "cron: \"0 30 06 ? * MON-FRI *\", syntax: quartz",
         "webhook: \"https://hooks.example.com/rundeck\"",
         "retries: 2",
@@ -297,12 +297,12 @@ echo TEST_OK]]></script><scriptargs>one two</scriptargs></command>
         "description: \"Waits for a login & prints TEST_OK\"",
         "targets: \"tag:mail and tag:prod\"",
         "parallelism: 4",
-        "delai: { description: \"seconds\", default: \"30\", required: true, regex: \"[0-9]+\" }",
+        "\"delai\": { description: \"seconds\", default: \"30\", required: true, regex: \"[0-9]+\" }",
         "allowed: [\"PROD\", \"TEST\"]",
         "secret: true",
         "script: \"#!/bin/sh\\necho TEST_OK\"",
         "args: [\"one\", \"two\"]",
-        "job: \"tests/cleanup\", import_options: true, options: { env: \"PROD\" }",
+        "job: \"tests/cleanup\", import_options: true, options: { \"env\": \"PROD\" }",
         "cron: \"0 30 06 ? * MON-FRI *\", syntax: quartz",
         "mail: { to: [\"ops@example.com\"], attach_log: true }",
         "retries: 1",
@@ -319,4 +319,75 @@ echo TEST_OK]]></script><scriptargs>one two</scriptargs></command>
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("export.xml:3:"), "{err}");
+}
+
+/// Regression (security review 2026-12-07): a Rundeck group with `..` wrote a job file
+/// outside the project's jobs folder (over `ordo.yaml` with `--force`), and a
+/// `nodeThreadcount` holding a new line added `run_as: root` to the job.
+#[test]
+fn an_import_writes_only_under_jobs_and_only_typed_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("jobs")).unwrap();
+    std::fs::write(p.join("ordo.yaml"), "# the project's settings\n").unwrap();
+    let import = |name: &str, text: &str, force: bool| {
+        std::fs::write(p.join(name), text).unwrap();
+        let file = p.join(name).display().to_string();
+        let mut args = vec!["import", "rundeck", file.as_str()];
+        if force {
+            args.push("--force");
+        }
+        controller(p, &args)
+    };
+    let climbing =
+        "- name: ordo\n  group: '..'\n  sequence: { commands: [ { exec: 'echo pwned' } ] }\n";
+    let (code, out, err) = import("up.yaml", climbing, true);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("job `ordo`") && err.contains("`..`"), "{err}");
+    assert!(err.contains("up.yaml:1:3"), "the position: {err}");
+    assert_eq!(
+        std::fs::read_to_string(p.join("ordo.yaml")).unwrap(),
+        "# the project's settings\n",
+        "ordo.yaml untouched"
+    );
+    let deep = "- name: x\n  group: a/../../..\n  sequence: { commands: [ { exec: 'true' } ] }\n";
+    assert_eq!(import("deep.yaml", deep, true).0, 2);
+    // A link inside jobs/ to a folder outside: refused before anything is written.
+    std::os::unix::fs::symlink("/tmp", p.join("jobs/out")).unwrap();
+    let linked = "- name: x\n  group: out\n  sequence: { commands: [ { exec: 'true' } ] }\n";
+    let (code, _, err) = import("linked.yaml", linked, true);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("outside the jobs folder"), "{err}");
+    assert!(
+        !std::path::Path::new("/tmp/x.yaml").exists() || {
+            // Another test's file is not ours to judge; ours was never written.
+            !std::fs::read_to_string("/tmp/x.yaml")
+                .unwrap_or_default()
+                .contains("Imported from Rundeck")
+        }
+    );
+    // Numbers are numbers: text with a new line is refused with the job's name.
+    let injected = "- name: inj\n  nodeThreadcount: \"4\\nrun_as: root\"\n  sequence: { commands: [ { exec: 'id' } ] }\n";
+    let (code, out, err) = import("inj.yaml", injected, false);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("job `inj`: nodeThreadcount") && err.contains("not a whole number"),
+        "{err}"
+    );
+    let retry =
+        "- name: r\n  retry: \"${option.n}\"\n  sequence: { commands: [ { exec: 'id' } ] }\n";
+    let (code, _, err) = import("retry.yaml", retry, false);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("job `r`: retry"), "{err}");
+    assert!(!p.join("jobs/inj.yaml").exists() && !p.join("jobs/r.yaml").exists());
+    // A clean one is written, its numbers as numbers.
+    let fine = "- name: ok\n  nodeThreadcount: '8'\n  retry: { retry: '2', delay: 30s }\n  sequence: { commands: [ { exec: 'true' } ] }\n";
+    let (code, out, err) = import("fine.yaml", fine, false);
+    assert_eq!(code, 0, "{out}{err}");
+    let job = std::fs::read_to_string(p.join("jobs/ok.yaml")).unwrap();
+    assert!(
+        job.contains("parallelism: 8\n") && job.contains("retries: 2"),
+        "{job}"
+    );
+    assert!(out.contains("retry delay `30s`"), "{out}");
 }

@@ -119,10 +119,14 @@ pub fn run(cli: &Cli, cmd: &ImportCmd) -> anyhow::Result<i32> {
         ordo_jobs::rundeck::import_yaml(&text, file)
     }
     .map_err(|d| BadInput(d.to_string()))?;
+    // Every path is checked before anything is written.
+    std::fs::create_dir_all(&cfg.jobs)?;
+    let root = std::fs::canonicalize(&cfg.jobs)
+        .map_err(|e| BadInput(format!("{}: {e}", cfg.jobs.display())))?;
     let mut written = Vec::new();
     for j in &jobs {
-        let path = cfg.jobs.join(format!("{}.yaml", j.name));
-        if path.exists() && !force {
+        let path = under_jobs(&root, &j.name)?;
+        if std::fs::symlink_metadata(&path).is_ok() && !force {
             return Err(BadInput(format!(
                 "{} exists: nothing was written (--force replaces it)",
                 path.display()
@@ -135,8 +139,11 @@ pub fn run(cli: &Cli, cmd: &ImportCmd) -> anyhow::Result<i32> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
+        // Checked again once its folders exist (a link made meanwhile is refused).
+        under_jobs(&root, &j.name)?;
         let header = format!("# Imported from Rundeck ({}).\n", file.display());
-        std::fs::write(path, format!("{header}{}", j.text))?;
+        write_no_follow(path, format!("{header}{}", j.text).as_bytes())
+            .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
         say!("{} -> {}", j.name, path.display());
         for n in &j.notes {
             say!("    note: {n}");
@@ -157,4 +164,55 @@ pub fn run(cli: &Cli, cmd: &ImportCmd) -> anyhow::Result<i32> {
         written.len()
     );
     Ok(EXIT_OK)
+}
+
+/// The file of job `name` under the jobs folder `root` (canonical): every segment a plain
+/// name, no link on the way or at the end, the result inside `root`.
+fn under_jobs(root: &std::path::Path, name: &str) -> Result<PathBuf, BadInput> {
+    let outside = || {
+        BadInput(format!(
+            "job `{name}`: its file would be outside the jobs folder {}: nothing was written",
+            root.display()
+        ))
+    };
+    let rel = std::path::Path::new(name);
+    if !rel
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(outside());
+    }
+    let path = root.join(format!("{name}.yaml"));
+    // The deepest folder that exists must be inside `root` once links are resolved.
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if d.exists() {
+            let real = std::fs::canonicalize(d).map_err(|_| outside())?;
+            if !real.starts_with(root) {
+                return Err(outside());
+            }
+            break;
+        }
+        dir = d.parent();
+    }
+    if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(BadInput(format!(
+            "{} is a link: nothing was written",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+/// Writes `data` to `path`, never through a link (`O_NOFOLLOW`).
+fn write_no_follow(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    f.write_all(data)
 }

@@ -52,9 +52,54 @@ fn import_tree(doc: &Node, mut d: Diagnostics) -> Result<Vec<Imported>, Diagnost
             d.error(j.pos, "a job without a name".to_string());
             continue;
         };
-        out.push(convert(j, &name));
+        match convert(j, &name) {
+            Ok(imported) => out.push(imported),
+            Err(e) => d.error(j.pos, format!("job `{name}`: {e}")),
+        }
     }
     if d.is_empty() { Ok(out) } else { Err(d) }
+}
+
+/// A Rundeck name made safe as a path segment: letters, digits, `-`, `_`, `.`; anything
+/// else becomes `_`.
+fn safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// `group/name` as an ordo job name, which is also its file's path under `jobs/`: a
+/// segment `.` or `..` (which would climb out of `jobs/`) is refused.
+fn job_name(group: &str, name: &str) -> Result<String, String> {
+    let segments: Vec<String> = group
+        .split('/')
+        .filter(|g| !g.is_empty())
+        .map(safe)
+        .chain([safe(name)])
+        .collect();
+    if let Some(bad) = segments
+        .iter()
+        .find(|s| *s == "." || *s == ".." || s.is_empty())
+    {
+        return Err(format!(
+            "group or name segment `{bad}`: a job is a file under jobs/, and `.`, `..` or an empty name would put it elsewhere"
+        ));
+    }
+    Ok(segments.join("/"))
+}
+
+/// A whole number Rundeck wrote as text (`nodeThreadcount: '4'`), written as a number;
+/// anything else (a template, a new line and more YAML) is refused.
+fn number(what: &str, v: &str) -> Result<u32, String> {
+    v.trim()
+        .parse::<u32>()
+        .map_err(|_| format!("{what} `{}` is not a whole number", v.escape_debug()))
 }
 
 const KNOWN: &[&str] = &[
@@ -80,27 +125,10 @@ const KNOWN: &[&str] = &[
     "plugins",
 ];
 
-fn convert(j: &Node, name: &str) -> Imported {
+fn convert(j: &Node, name: &str) -> Result<Imported, String> {
     let mut notes = Vec::new();
     let group = text(j, "group").unwrap_or_default();
-    let safe = |s: &str| {
-        s.chars()
-            .map(|c| {
-                if c.is_alphanumeric() || "-_.".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect::<String>()
-    };
-    let full = group
-        .split('/')
-        .filter(|g| !g.is_empty())
-        .map(safe)
-        .chain([safe(name)])
-        .collect::<Vec<_>>()
-        .join("/");
+    let full = job_name(&group, name)?;
     let mut y = String::new();
     for k in keys(j) {
         if !KNOWN.contains(&k.as_str()) {
@@ -121,7 +149,8 @@ fn convert(j: &Node, name: &str) -> Imported {
         }
     }
     if let Some(n) = text(j, "nodeThreadcount") {
-        y.push_str(&format!("parallelism: {}\n", n.trim()));
+        let n = number("nodeThreadcount", &n)?.max(1);
+        y.push_str(&format!("parallelism: {n}\n"));
     }
     if let Some(t) = text(j, "timeout") {
         y.push_str(&format!("timeout: {}\n", q(t.trim())));
@@ -192,13 +221,28 @@ fn convert(j: &Node, name: &str) -> Imported {
                 "option `{oname}`: file options have no ordo equivalent: imported as a string"
             ));
         }
-        y.push_str(&format!("  {}: {{ {} }}\n", safe(&oname), f.join(", ")));
+        y.push_str(&format!("  {}: {{ {} }}\n", q(&safe(&oname)), f.join(", ")));
     }
     let seq = get(j, "sequence");
     if seq.is_some_and(|s| text(s, "keepgoing").is_some_and(|v| v == "true")) {
         y.push_str("on_failure: continue\n");
     }
-    let retry = text(j, "retry").filter(|r| r.trim() != "0");
+    // `retry: 2`, or `retry: {retry: 2, delay: 30s}`.
+    let retry = match get(j, "retry") {
+        Some(r) if matches!(r.kind, Kind::Map(_)) => {
+            if let Some(delay) = text(r, "delay") {
+                notes.push(format!(
+                    "retry delay `{delay}`: ordo retries a step at once: left out"
+                ));
+            }
+            text(r, "retry")
+        }
+        _ => text(j, "retry"),
+    };
+    let retry = retry
+        .map(|r| number("retry", &r))
+        .transpose()?
+        .filter(|r| *r > 0);
     y.push_str("steps:\n");
     let mut steps = 0;
     for (i, c) in items(seq.and_then(|s| get(s, "commands")))
@@ -222,13 +266,7 @@ fn convert(j: &Node, name: &str) -> Imported {
         } else if let Some(r) = get(c, "jobref") {
             let jn = text(r, "name").unwrap_or_default();
             let jg = text(r, "group").unwrap_or_default();
-            let target = jg
-                .split('/')
-                .filter(|g| !g.is_empty())
-                .map(safe)
-                .chain([safe(&jn)])
-                .collect::<Vec<_>>()
-                .join("/");
+            let target = job_name(&jg, &jn).map_err(|e| format!("step {}: {e}", i + 1))?;
             s.push(format!("job: {}", q(&target)));
             if flag(r, "importOptions") {
                 s.push("import_options: true".into());
@@ -250,7 +288,7 @@ fn convert(j: &Node, name: &str) -> Imported {
                 s.push(format!(
                     "options: {{ {} }}",
                     args.iter()
-                        .map(|(k, v)| format!("{}: {}", safe(k), q(v)))
+                        .map(|(k, v)| format!("{}: {}", q(&safe(k)), q(v)))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ));
@@ -269,8 +307,8 @@ fn convert(j: &Node, name: &str) -> Imported {
             let words: Vec<String> = a.split_whitespace().map(q).collect();
             s.push(format!("args: [{}]", words.join(", ")));
         }
-        if let Some(r) = &retry {
-            s.push(format!("retries: {}", r.trim()));
+        if let Some(r) = retry {
+            s.push(format!("retries: {r}"));
         }
         if get(c, "errorhandler").is_some() {
             notes.push(format!(
@@ -327,9 +365,9 @@ fn convert(j: &Node, name: &str) -> Imported {
         y.push_str(&notify.join("\n"));
         y.push('\n');
     }
-    Imported {
+    Ok(Imported {
         name: full,
         text: y,
         notes,
-    }
+    })
 }
