@@ -22,6 +22,9 @@ pub struct Effective {
 /// [`privileged`]).
 pub fn effective_user(cfg: &AgentConfig, run_as: &str) -> Result<Effective, SpawnError> {
     let own = own_user();
+    if !run_as.is_empty() && ordo_proto::shell::check_user_name(run_as).is_err() {
+        return Err(SpawnError::NotAllowed(run_as.to_string()));
+    }
     let name = if run_as.is_empty() {
         own.clone()
     } else {

@@ -485,3 +485,49 @@ fn hostile_job_files_are_refused_by_name() {
     let run = controller(dir.path(), &["run", "hello", "--no-progress"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 }
+
+/// Regression (security review 2026-12-07): a `run_as` taken from an option reached `su`
+/// and `sudo` as given, so `-c…` or `#0` was read as an option or a uid. The expanded
+/// user must be a user name, checked before anything runs (on every start: `run` and
+/// `plan` here, the API and schedules through the same plan).
+#[test]
+fn a_run_as_from_an_option_must_be_a_user_name() {
+    let dir = project(
+        "servers:\n  s1: { transport: local, attributes: { acct: '--session-command=id' } }\n",
+        &[
+            (
+                "as",
+                "targets: all\noptions:\n  who: { default: '' }\nrun_as: { user: \"${option.who}\", method: su }\nsteps:\n  - command: touch ran-${option.who}\n",
+            ),
+            (
+                "by-attr",
+                "targets: all\nrun_as: \"${node.attr.acct}\"\nsteps:\n  - command: 'true'\n",
+            ),
+        ],
+    );
+    for who in ["-c id", "#0", "--login", "a b", "root;id"] {
+        let opt = format!("who={who}");
+        for verb in ["run", "plan"] {
+            let r = controller(dir.path(), &[verb, "as", "--opt", &opt]);
+            assert_eq!(r.code, 2, "{verb} {who}: {}{}", r.stdout, r.stderr);
+            assert!(
+                r.stderr.contains("run_as") && r.stderr.contains("is not a user name"),
+                "{verb} {who}: {}",
+                r.stderr
+            );
+        }
+    }
+    let r = controller(dir.path(), &["run", "by-attr", "--no-progress"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("server s1: run_as"), "{}", r.stderr);
+    // Nothing ran.
+    let ran: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("ran-"))
+        .collect();
+    assert!(ran.is_empty(), "{ran:?}");
+    // An empty user is the login user: it runs.
+    let r = controller(dir.path(), &["run", "as", "--no-progress"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}

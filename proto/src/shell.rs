@@ -7,7 +7,8 @@
 //! 2. **step**: reads the environment block from stdin (so option values, secrets
 //!    included, never appear on a command line or on disk), changes directory and `exec`s
 //!    the script with its arguments;
-//! 3. **user switch** (`as_user`): `sudo -n -u`, `su -` or `sudo -n su -`;
+//! 3. **user switch** (`as_user`): `sudo -n -u`, `su -l … -- USER` or `sudo -n su -l … --
+//!    USER`, the user a checked name ([`check_user_name`]);
 //! 4. **pid marker**: the shell prints its pid first, so a cancelled command's process
 //!    group and session can be killed;
 //! 5. **collect**: expands the collect globs, skips links and files over the size limit,
@@ -20,9 +21,9 @@
 pub enum SwitchMethod {
     /// `sudo -n -H -u USER`.
     Sudo,
-    /// `su - USER` (the login user must be root).
+    /// `su -l … -- USER` (the login user must be root).
     Su,
-    /// `sudo -n su - USER`.
+    /// `sudo -n su -l … -- USER`.
     SudoSu,
 }
 
@@ -126,21 +127,47 @@ pub fn as_user_then(inner: &str, run_as: Option<&RunAsSpec>, then: &str, marker:
     )
 }
 
+/// Is `name` a user name a switch may take? Letters, digits, `_`, `.`, `-`, starting
+/// with a letter, a digit or `_` (never `-`, which `su` and `sudo` would read as an
+/// option, nor `#`, which is a uid to sudo), an optional `$` at the end (machine
+/// accounts), 1 to 64 characters.
+pub fn check_user_name(name: &str) -> Result<(), String> {
+    let body = name.strip_suffix('$').unwrap_or(name);
+    let ok = !body.is_empty()
+        && name.len() <= 64
+        && body
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not a user name (letters, digits, `_`, `.`, `-`, not starting with `-`; 64 characters at most)",
+            name.escape_debug()
+        ))
+    }
+}
+
 fn switch_user(inner: &str, run_as: Option<&RunAsSpec>) -> String {
     let sh = format!("/bin/sh -c {} {ARGV0}", quote(inner));
     match run_as {
         None => sh,
         Some(r) => match r.method {
             SwitchMethod::Sudo => format!("sudo -n -H -u {} -- {sh}", quote(&r.user)),
+            // `--` before the user: whatever it is, never an option of su.
             SwitchMethod::Su => format!(
-                "su - {} -s /bin/sh -c {}",
-                quote(&r.user),
-                quote(&format!("exec {sh}"))
+                "su -l -s /bin/sh -c {} -- {}",
+                quote(&format!("exec {sh}")),
+                quote(&r.user)
             ),
             SwitchMethod::SudoSu => format!(
-                "sudo -n su - {} -s /bin/sh -c {}",
-                quote(&r.user),
-                quote(&format!("exec {sh}"))
+                "sudo -n -- su -l -s /bin/sh -c {} -- {}",
+                quote(&format!("exec {sh}")),
+                quote(&r.user)
             ),
         },
     }

@@ -182,6 +182,7 @@ impl NodeRun<'_> {
         if user.is_empty() || (user == session.login_user() && spec.method != RunAsMethod::SudoSu) {
             return Ok(None);
         }
+        ordo_proto::shell::check_user_name(&user).map_err(|e| format!("run_as: {e}"))?;
         let method = match spec.method {
             RunAsMethod::Sudo => SwitchMethod::Sudo,
             RunAsMethod::Su => SwitchMethod::Su,

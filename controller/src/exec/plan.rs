@@ -68,6 +68,7 @@ impl Plan {
                 inv.nodes.len()
             )));
         }
+        check_run_as(&job, &nodes, launch)?;
         Ok(Plan {
             targets: targets_text(&job, launch.limit.as_deref()),
             job,
@@ -80,6 +81,36 @@ impl Plan {
     pub fn at_once(&self) -> usize {
         self.parallelism.min(self.nodes.len()).max(1)
     }
+}
+
+/// Every `run_as` that can be expanded before the run (from the options and each server's
+/// attributes; one from a `wait_for` match is checked when it is known) must be a user
+/// name: a value chosen by whoever starts the run never reaches `su` or `sudo` as an
+/// option.
+fn check_run_as(job: &Job, nodes: &[Node], launch: &Launch) -> Result<(), BadInput> {
+    let specs = job
+        .run_as
+        .iter()
+        .chain(job.steps.iter().filter_map(|s| s.run_as.as_ref()));
+    for spec in specs {
+        for node in nodes {
+            let cx = ordo_jobs::Context::execution(&launch.options.values, &job.name, "", None)
+                .on_node(node);
+            let Ok(user) = spec.user.expand(&cx) else {
+                continue;
+            };
+            if user.is_empty() {
+                continue;
+            }
+            if let Err(e) = ordo_proto::shell::check_user_name(&user) {
+                return Err(BadInput(launch.options.mask(&format!(
+                    "job {}: server {}: run_as: {e}",
+                    job.name, node.name
+                ))));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The filter a run of `job` uses, as recorded with the execution.

@@ -193,3 +193,35 @@ fn kill_never_targets_everything() {
     assert!(cmd.contains("; /bin/sh -c 'kill -TERM -4242 "), "{cmd}");
     assert!(!cmd.contains("/usr/bin/kill"));
 }
+
+#[test]
+fn a_switch_takes_only_a_user_name_and_never_as_an_option() {
+    for ok in ["User_DollarU", "ops", "svc-batch.1", "_x", "WS01$", "1abc"] {
+        assert!(check_user_name(ok).is_ok(), "{ok}");
+    }
+    for bad in [
+        "",
+        "-c",
+        "--login",
+        "#0",
+        "a b",
+        "root;id",
+        "x\ny",
+        "$",
+        &"a".repeat(65),
+    ] {
+        assert!(check_user_name(bad).is_err(), "{bad:?}");
+    }
+    let r = |method| RunAsSpec {
+        user: "dollar".into(),
+        method,
+    };
+    let su = as_user("id", Some(&r(SwitchMethod::Su)));
+    assert!(su.ends_with(" -- dollar"), "{su}");
+    assert!(su.starts_with("exec su -l -s /bin/sh -c "), "{su}");
+    let sudo_su = as_user("id", Some(&r(SwitchMethod::SudoSu)));
+    assert!(
+        sudo_su.starts_with("exec sudo -n -- su -l ") && sudo_su.ends_with(" -- dollar"),
+        "{sudo_su}"
+    );
+}
