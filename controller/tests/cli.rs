@@ -531,3 +531,38 @@ fn a_run_as_from_an_option_must_be_a_user_name() {
     let r = controller(dir.path(), &["run", "as", "--no-progress"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
+
+/// Regression (security review 2026-12-07): a `wait_for` pattern was logged expanded,
+/// its values regex-escaped, so a secret with a `.` or `*` in it reached the log in a
+/// form the masking did not know.
+#[test]
+fn a_secret_in_a_wait_pattern_never_reaches_the_log() {
+    let dir = project(
+        "servers:\n  s1: { transport: local }\n",
+        &[(
+            "waits",
+            "targets: all\noptions:\n  tok: { secret: true, required: true }\nsteps:\n  - wait_for: { command: \"echo 'token a.b*c+d'; echo other\", pattern: 'token ${option.tok}x', within: 1s }\n",
+        )],
+    );
+    let secret = "a.b*c+d";
+    let r = controller_env(
+        dir.path(),
+        &["run", "waits", "--no-progress"],
+        &[("ORDO_OPT_TOK", secret)],
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let log = controller(dir.path(), &["executions", "log", "latest"]);
+    let all = format!("{}{}{}", r.stdout, r.stderr, log.stdout);
+    assert!(
+        all.contains("for a line matching /token ${option.tok}x/"),
+        "the pattern as written: {all}"
+    );
+    assert!(
+        all.contains("before a line matched /token ${option.tok}x/"),
+        "{all}"
+    );
+    for form in [secret, r"a\.b\*c\+d"] {
+        assert!(!all.contains(form), "`{form}` in {all}");
+    }
+    assert!(all.contains("token ****"), "the line read, masked: {all}");
+}

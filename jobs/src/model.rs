@@ -355,14 +355,96 @@ impl OptionValues {
             .collect()
     }
 
-    /// Replaces every secret value in `text` by `****`.
+    /// Replaces every secret value in `text` by `****`, in the forms a log may show it:
+    /// as given, regex-escaped (a `wait_for` pattern), shell-quoted (`'\''` for a quote)
+    /// and JSON-escaped; longest first. A secret of 1 or 2 characters is masked where it
+    /// stands alone (not inside a longer word), so that masking it leaves the log
+    /// readable.
     pub fn mask(&self, text: &str) -> String {
-        let mut out = text.to_string();
+        let mut forms: Vec<String> = Vec::new();
         for k in &self.secrets {
-            if let Some(v) = self.values.get(k).filter(|v| v.len() >= 3) {
-                out = out.replace(v.as_str(), "****");
-            }
+            let Some(v) = self.values.get(k).filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            forms.push(v.clone());
+            forms.push(regex::escape(v));
+            forms.push(v.replace('\'', r"'\''"));
+            forms.push(
+                v.replace('\\', r"\\")
+                    .replace('"', r#"\""#)
+                    .replace('\n', r"\n")
+                    .replace('\t', r"\t"),
+            );
+        }
+        forms.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+        forms.dedup();
+        let mut out = text.to_string();
+        for f in &forms {
+            out = if f.chars().count() >= 3 {
+                out.replace(f.as_str(), "****")
+            } else {
+                replace_alone(&out, f)
+            };
         }
         out
+    }
+}
+
+/// `text` with each occurrence of `needle` that is not part of a longer word (no letter
+/// or digit just before or after it) replaced by `****`.
+fn replace_alone(text: &str, needle: &str) -> String {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(needle) {
+        let before = if i > 0 {
+            rest[..i].chars().last()
+        } else {
+            out.chars().last()
+        };
+        let after = rest[i + needle.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if word(before) || word(after) {
+            out.push_str(needle);
+        } else {
+            out.push_str("****");
+        }
+        rest = &rest[i + needle.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(v: &str) -> OptionValues {
+        OptionValues {
+            values: BTreeMap::from([("pw".to_string(), v.to_string())]),
+            secrets: vec!["pw".into()],
+        }
+    }
+
+    #[test]
+    fn a_secret_is_masked_in_every_form_a_log_shows_it() {
+        let s = secret("p4ss.w*rd'x");
+        let regex = regex::escape("p4ss.w*rd'x");
+        for text in [
+            "raw p4ss.w*rd'x".to_string(),
+            format!("no line matched /{regex}/"),
+            r"echo 'p4ss.w*rd'\''x'".to_string(),
+        ] {
+            let m = s.mask(&text);
+            assert!(!m.contains("p4ss"), "{text} -> {m}");
+        }
+        assert_eq!(
+            secret(r#"a"b\c"#).mask(r#"{"v":"a\"b\\c"}"#),
+            r#"{"v":"****"}"#
+        );
+        // Short secrets: masked where they stand alone, not inside other words.
+        let s = secret("42");
+        assert_eq!(s.mask("code 42, not 1420"), "code ****, not 1420");
+        assert_eq!(secret("abc").mask("xabcx"), "x****x");
     }
 }

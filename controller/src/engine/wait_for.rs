@@ -26,6 +26,8 @@ const REGEX_SIZE: usize = 1 << 20;
 /// A `wait_for` step as it runs on one server.
 pub(super) struct WaitPlan {
     regex: Regex,
+    /// The pattern as the job writes it (its template), for messages.
+    shown: String,
     within: Duration,
     /// What is read, for messages: the file's path or `the command's output`.
     what: String,
@@ -65,10 +67,19 @@ impl NodeRun<'_> {
             .pattern
             .expand_regex(&cx)
             .map_err(|e| format!("wait_for: pattern: {e}"))?;
+        // Logs and errors show the pattern as written (its template), never expanded: the
+        // values in it may be secrets.
+        let shown = w.pattern.source().to_string();
         let regex = RegexBuilder::new(&text)
             .size_limit(REGEX_SIZE)
             .build()
-            .map_err(|e| format!("wait_for: pattern `{text}`: {e}"))?;
+            .map_err(|e| {
+                let why = match e {
+                    regex::Error::CompiledTooBig(_) => "too large once expanded",
+                    _ => "not a regular expression once expanded",
+                };
+                format!("wait_for: pattern /{shown}/: {why}")
+            })?;
         let within = w
             .within
             .expand(&cx)
@@ -85,6 +96,7 @@ impl NodeRun<'_> {
         };
         Ok(WaitPlan {
             regex,
+            shown,
             within,
             what,
         })
@@ -110,8 +122,7 @@ impl NodeRun<'_> {
             false,
             format!(
                 "wait_for: waiting up to {wait} for a line matching /{}/ in {}",
-                plan.regex.as_str(),
-                plan.what
+                plan.shown, plan.what
             ),
         )
         .await;
@@ -178,13 +189,11 @@ impl NodeRun<'_> {
             (_, _) if self.req.cancel.is_cancelled() => return StepOutcome::Cancelled,
             (Some(Stop::Within), _) => format!(
                 "no line matched /{}/ in {} within {wait}",
-                plan.regex.as_str(),
-                plan.what
+                plan.shown, plan.what
             ),
             (None, Ok(st)) => format!(
                 "{} ended ({st}) before a line matched /{}/",
-                plan.what,
-                plan.regex.as_str()
+                plan.what, plan.shown
             ),
             (None, Err(e @ TransportError::Refused { .. })) => {
                 return StepOutcome::Refused(e.to_string());
