@@ -19,6 +19,7 @@ const LAYERS: &[&str] = &[
     "collect",
     "transport",
     "pki",
+    "webhook",
     "mail",
     "archive",
     "project",

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::Env;
 use crate::clock::now_ms;
 use crate::store::{AlertEventRow, ExecutionStatus, NotificationRow};
+use crate::webhook::{Reach, Webhook};
 
 /// Without `late:` in the job, a `late` notification fires past twice the usual duration.
 const DEFAULT_LATE_FACTOR: f64 = 2.0;
@@ -258,41 +259,16 @@ impl Notifier {
             "cause": exec.as_ref().map(|e| e.cause.clone()),
             "controller": self.env.instance,
         });
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| e.to_string())?;
-        let mut last = String::new();
-        for attempt in 0..3u32 {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
-            }
-            let mut req = client.post(url).json(&body);
-            for (k, v) in headers {
-                req = req.header(k, v);
-            }
-            match req.send().await {
-                Ok(r) if r.status().is_success() => return Ok(format!("HTTP {}", r.status())),
-                Ok(r) if r.status().is_client_error() => {
-                    return Err(format!("HTTP {} (not retried)", r.status()));
-                }
-                Ok(r) => last = format!("HTTP {}", r.status()),
-                Err(e) => last = without_url(&e),
-            }
-        }
-        Err(format!("{last} (after 3 attempts)"))
+        // A job file's URL: its authors own the project (an internal relay is usual).
+        let hook = Webhook {
+            url,
+            headers,
+            timeout,
+            attempts: 3,
+            reach: Reach::Any,
+        };
+        crate::webhook::post(&hook, &body).await
     }
-}
-
-fn without_url(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(inner) = src {
-        s.push_str(&format!(": {inner}"));
-        src = inner.source();
-    }
-    s
 }
 
 /// `factor` times the mean of the recent durations (ms), once there are at least 3.
