@@ -327,6 +327,45 @@ fn the_vip_job_mails_an_archive_only_its_keys_open() {
         wrong.stderr
     );
     assert!(!dir.join("x.tgz").exists(), "nothing half-written");
+
+    // Tamper-evident (AuthEnvelopedData, AES-256-GCM): one byte changed in the encrypted
+    // content, and neither OpenSSL nor ordo gives anything out.
+    let asn1 = sh(&dir, "openssl asn1parse -inform DER -in mailed.p7m");
+    assert!(
+        String::from_utf8_lossy(&asn1.stdout).contains("id-smime-ct-authEnvelopedData"),
+        "{}",
+        String::from_utf8_lossy(&asn1.stdout)
+    );
+    let mut changed = att_bytes.clone();
+    let at = changed.len() - 40;
+    changed[at] ^= 0x01;
+    std::fs::write(dir.join("changed.p7m"), &changed).unwrap();
+    let refused = sh(
+        &dir,
+        "openssl cms -decrypt -inform DER -in changed.p7m -inkey alice.key -recip alice.pem -out changed.tgz",
+    );
+    assert!(!refused.status.success(), "openssl refuses a changed file");
+    let pem_with_cert = format!(
+        "{}{}",
+        std::fs::read_to_string(dir.join("alice.key")).unwrap(),
+        std::fs::read_to_string(dir.join("alice.pem")).unwrap()
+    );
+    std::fs::write(dir.join("alice-both.pem"), pem_with_cert).unwrap();
+    let tampered = p.controller(&[
+        "decrypt",
+        dir.join("changed.p7m").to_str().unwrap(),
+        "--key",
+        dir.join("alice-both.pem").to_str().unwrap(),
+        "--out",
+        dir.join("changed-ordo.tgz").to_str().unwrap(),
+    ]);
+    assert_eq!(tampered.code, 2, "{}{}", tampered.stdout, tampered.stderr);
+    assert!(
+        tampered.stderr.contains("changed after it was encrypted"),
+        "{}",
+        tampered.stderr
+    );
+    assert!(!dir.join("changed-ordo.tgz").exists(), "nothing written");
     let _ = std::fs::remove_file(&marker);
 }
 

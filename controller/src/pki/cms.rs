@@ -1,6 +1,7 @@
-//! Encrypted results: CMS EnvelopedData (RFC 5652, `.p7m`) for the holders of
-//! certificates, as `openssl cms -decrypt -inform DER` reads it: AES-256-CBC content, RSA
-//! recipients by RSA-OAEP (SHA-256), EC recipients by ECDH key agreement. Also the key
+//! Encrypted results: CMS AuthEnvelopedData (RFC 5083, `.p7m`) for the holders of
+//! certificates, as `openssl cms -decrypt -inform DER` of OpenSSL 3 reads it: AES-256-GCM
+//! content (RFC 5084), so a changed byte fails to decrypt instead of giving altered
+//! content; RSA recipients by RSA-OAEP (SHA-256), EC recipients by ECDH key agreement. Also the key
 //! pairs the controller makes for their owners (only the certificate is kept).
 //! OpenSSL (Debian's libssl) does the cryptography; this file only chooses.
 
@@ -174,7 +175,7 @@ pub fn gmt(ms: i64) -> String {
 /// buffers, which stop near 1.5 GiB).
 pub const MAX_CONTENT: u64 = 1 << 30;
 
-/// `data` as CMS EnvelopedData (DER) for every certificate in `to`.
+/// `data` as CMS AuthEnvelopedData (DER, AES-256-GCM) for every certificate in `to`.
 #[allow(unsafe_code)]
 pub fn encrypt(data: &[u8], to: &[X509]) -> Result<Vec<u8>, CmsError> {
     if to.is_empty() {
@@ -202,7 +203,7 @@ pub fn encrypt(data: &[u8], to: &[X509]) -> Result<Vec<u8>, CmsError> {
         let raw = openssl_sys::CMS_encrypt(
             ptr::null_mut(),
             input,
-            openssl_sys::EVP_aes_256_cbc(),
+            openssl_sys::EVP_aes_256_gcm(),
             flags,
         );
         if raw.is_null() {
@@ -303,11 +304,39 @@ pub fn decrypt(p7m: &[u8], key: &PKey<Private>, cert: Option<&X509>) -> Result<V
         CmsContentInfo::from_der(p7m)
     }
     .map_err(|_| CmsError::Bad("not a CMS file (.p7m)".into()))?;
-    let plain = match cert {
-        Some(c) => cms.decrypt(key, c),
-        None => cms.decrypt_without_cert_check(key),
-    };
-    plain.map_err(|_| CmsError::Bad("this key is not one of the file's recipients".into()))
+    const CHANGED: &str = "the file was changed after it was encrypted (its authentication tag does not match): nothing of it is trusted";
+    match cert {
+        Some(c) => cms.decrypt(key, c).map_err(|_| {
+            CmsError::Bad(if names_recipient(p7m, c) && same_key(key, c) {
+                CHANGED.into()
+            } else {
+                "this key is not one of the file's recipients".into()
+            })
+        }),
+        None => cms.decrypt_without_cert_check(key).map_err(|_| {
+            CmsError::Bad(
+                "this key is not one of the file's recipients, or the file was changed after it was encrypted (give the key's certificate too to tell which)".into(),
+            )
+        }),
+    }
+}
+
+/// Does the file name `cert` as a recipient (its issuer and serial number, as OpenSSL
+/// writes recipients)? Only to word an error: nothing is trusted from it.
+fn names_recipient(p7m: &[u8], cert: &X509) -> bool {
+    let issuer = cert.issuer_name().to_der().unwrap_or_default();
+    let serial = cert
+        .serial_number()
+        .to_bn()
+        .map(|b| b.to_vec())
+        .unwrap_or_default();
+    let has = |needle: &[u8]| !needle.is_empty() && p7m.windows(needle.len()).any(|w| w == needle);
+    has(&issuer) && has(&serial)
+}
+
+/// Is `key` the private half of `cert`'s public key?
+fn same_key(key: &PKey<Private>, cert: &X509) -> bool {
+    cert.public_key().is_ok_and(|p| key.public_eq(&p))
 }
 
 /// Which key pair `generate` makes.
@@ -385,4 +414,33 @@ pub fn to_pem(key: &PKey<Private>, cert: &X509, passphrase: &str) -> Result<Vec<
     )?;
     out.extend(cert.to_pem()?);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_are_authenticated_and_a_change_is_told_apart() {
+        let (key, cert) = generate("holder", 10, KeyKind::Rsa3072).unwrap();
+        let (other_key, other) = generate("other", 10, KeyKind::EcP256).unwrap();
+        let der = encrypt(b"hello archive", &[cert.clone()]).unwrap();
+        // AuthEnvelopedData (RFC 5083), AES-256-GCM (RFC 5084).
+        let text = String::from_utf8_lossy(&der).to_string();
+        let oid = [
+            0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x01, 0x17,
+        ];
+        assert!(der.windows(oid.len()).any(|w| w == oid), "{text}");
+        assert_eq!(decrypt(&der, &key, Some(&cert)).unwrap(), b"hello archive");
+        for at in [der.len() - 20, der.len() - 40] {
+            let mut bad = der.clone();
+            bad[at] ^= 1;
+            let e = decrypt(&bad, &key, Some(&cert)).unwrap_err().to_string();
+            assert!(e.contains("changed after it was encrypted"), "{e}");
+        }
+        let e = decrypt(&der, &other_key, Some(&other))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not one of the file's recipients"), "{e}");
+    }
 }
