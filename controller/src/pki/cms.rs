@@ -424,7 +424,7 @@ mod tests {
     fn results_are_authenticated_and_a_change_is_told_apart() {
         let (key, cert) = generate("holder", 10, KeyKind::Rsa3072).unwrap();
         let (other_key, other) = generate("other", 10, KeyKind::EcP256).unwrap();
-        let der = encrypt(b"hello archive", &[cert.clone()]).unwrap();
+        let der = encrypt(b"hello archive", std::slice::from_ref(&cert)).unwrap();
         // AuthEnvelopedData (RFC 5083), AES-256-GCM (RFC 5084).
         let text = String::from_utf8_lossy(&der).to_string();
         let oid = [
