@@ -900,3 +900,57 @@ fn a_managed_administrator_stays_in_its_lane() {
     let r = root.get("/api/v1/users/zed");
     assert_eq!(r.json["manager"], "root", "{}", r.text);
 }
+
+/// Regression (security review 2026-12-07): viewing a job ran its `values_from` command
+/// each time on the blocking threads that also check passwords, so a viewer reloading a
+/// job whose command is slow stalled every login. Values are now read on their own pool
+/// (two at a time), cached, and a slow command leaves the page with "unavailable".
+#[test]
+fn a_slow_values_command_never_stalls_a_login() {
+    let smtp = SmtpServer::start();
+    let p = project(&smtp, "1s");
+    let marker = format!("ordo-slow-values-{}", free_port());
+    p.write(
+        "jobs/tests/slow.yaml",
+        &format!(
+            "targets: all\noptions:\n  env: {{ values_from: {{ command: [/bin/sh, -c, 'sleep 50 # {marker}'], timeout: 60s }} }}\nsteps:\n  - command: 'true'\n"
+        ),
+    );
+    p.add_user("vic", "viewer", &["--projects", "tests"]);
+    p.add_user("alice", "operator", &["--projects", "tests"]);
+    let (_serve, api) = start(&p);
+    let vic = api.token(&p.token("vic"));
+    // A viewer opens the job 24 times at once.
+    let views: Vec<_> = (0..24)
+        .map(|_| {
+            let vic = vic.clone();
+            std::thread::spawn(move || vic.get("/api/v1/jobs/tests/slow"))
+        })
+        .collect();
+    // Meanwhile a login goes through (curl gives up after 30 s).
+    let r = login(&api, "alice", PASSWORD);
+    assert_eq!(r.status, 202, "a login while the views wait: {}", r.text);
+    for v in views {
+        let r = v.join().unwrap();
+        assert_eq!(r.status, 200, "{}", r.text);
+        let opt = &r.json["options"][0];
+        assert!(
+            opt["values_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("has not answered yet")),
+            "{}",
+            r.text
+        );
+    }
+    // One command at a time for that option, whatever the number of views.
+    let running = sh(&format!(
+        "pgrep -fc '^/bin/sh -c sleep 50 # {marker}' || true"
+    ));
+    assert!(
+        running.trim().parse::<u32>().unwrap_or(0) <= 1,
+        "{running} values commands running"
+    );
+    sh(&format!(
+        "pkill -f '^/bin/sh -c sleep 50 # {marker}' || true"
+    ));
+}

@@ -19,6 +19,7 @@ pub mod record;
 mod report;
 mod retry;
 mod transfer_phase;
+pub mod values;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -120,9 +121,9 @@ pub async fn execute(
     Ok(outcome)
 }
 
-/// A job's option values checked and completed, off the async workers when an option
-/// reads its allowed values from a file or a command (`values_from`: up to 60 s), so a
-/// slow command never holds the scheduler or the API; at once otherwise.
+/// A job's option values checked and completed; when an option reads its allowed values
+/// from a file or a command (`values_from`: up to 60 s), on the values' own pool (see
+/// [`values`]), so a slow command never holds the scheduler, the API or a login.
 pub async fn resolve_options(
     job: &Job,
     given: Vec<(String, String)>,
@@ -131,7 +132,7 @@ pub async fn resolve_options(
         return ordo_jobs::resolve_options(job, &given);
     }
     let job = job.clone();
-    tokio::task::spawn_blocking(move || ordo_jobs::resolve_options(&job, &given))
+    values::on_pool(move || ordo_jobs::resolve_options(&job, &given))
         .await
-        .unwrap_or_else(|e| Err(vec![format!("the option values could not be read: {e}")]))
+        .unwrap_or_else(|| Err(vec!["the option values could not be read".into()]))
 }

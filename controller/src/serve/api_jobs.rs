@@ -19,6 +19,7 @@ use super::error::{ApiError, ApiResult};
 use super::guard::Caller;
 use crate::auth::project_of;
 use crate::clock::now_ms;
+use crate::exec::values::Shown;
 use crate::exec::{Launch, execution_id};
 
 type Shared = State<Arc<Server>>;
@@ -73,15 +74,19 @@ pub async fn schedules(State(s): Shared, c: Caller) -> ApiResult<Json<Value>> {
     ))
 }
 
-fn options_json(job: &Job, values: &[Result<Vec<String>, String>]) -> Vec<Value> {
+fn options_json(job: &Job, values: &[Shown]) -> Vec<Value> {
     job.options
         .iter()
         .zip(values)
         .map(|(o, values)| {
+            let (allowed, error) = match values {
+                Shown::Values(v) => (Some(v), None),
+                Shown::Unavailable(e) => (None, Some(e)),
+            };
             json!({
                 "name": o.name, "description": o.description, "type": o.kind.as_str(),
                 "required": o.required, "default": if o.secret { None } else { o.default.clone() },
-                "allowed": values.as_ref().ok(), "values_error": values.as_ref().err(), "regex": o.regex.as_ref().map(|r| r.as_str()),
+                "allowed": allowed, "values_error": error, "regex": o.regex.as_ref().map(|r| r.as_str()),
                 "secret": o.secret, "min": o.min, "max": o.max, "delimiter": o.delimiter,
             })
         })
@@ -124,7 +129,7 @@ pub async fn list(State(s): Shared, c: Caller, Query(q): Query<ListQuery>) -> Js
 
 pub async fn show(State(s): Shared, c: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     let job = readable(&s, &c, &name)?;
-    let values = values_now(job.clone()).await;
+    let values = s.option_values.shown(&job).await;
     let env = s.env();
     // The servers it would run on now, as `controller plan` shows them.
     let targets: Vec<String> =
@@ -150,13 +155,6 @@ pub async fn resolve(
     given: Vec<(String, String)>,
 ) -> ApiResult<Result<ordo_jobs::OptionValues, Vec<String>>> {
     Ok(crate::exec::resolve_options(&job, given).await)
-}
-
-/// Every option's allowed values now (empty: any value), or why they cannot be read.
-pub async fn values_now(job: Arc<Job>) -> Vec<Result<Vec<String>, String>> {
-    tokio::task::spawn_blocking(move || job.options.iter().map(ordo_jobs::option_values).collect())
-        .await
-        .unwrap_or_default()
 }
 
 /// Option values from JSON: strings as they are, numbers and booleans as their text.

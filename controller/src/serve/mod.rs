@@ -53,6 +53,8 @@ pub struct Server {
     tasks: TaskTracker,
     /// Live logs (SSE) open, per account.
     streams: Mutex<HashMap<String, usize>>,
+    /// Options' values from files and commands, as pages show them.
+    pub option_values: crate::exec::values::ValuesCache,
 }
 
 impl Server {
@@ -182,6 +184,7 @@ pub async fn run(
         leader: std::sync::atomic::AtomicBool::new(false),
         tasks: TaskTracker::new(),
         streams: Mutex::new(HashMap::new()),
+        option_values: Default::default(),
     });
     server.sweep().await;
     let stop = CancellationToken::new();

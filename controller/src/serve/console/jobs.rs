@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::executions::{ExecLine, exec_lines};
 use super::page::{Chrome, Page, PageResult, Posted, render, see, url_encode};
 use crate::auth::project_of;
+use crate::exec::values::Shown;
 use crate::exec::{Launch, execution_id};
 use crate::serve::Server;
 use crate::serve::error::ApiError;
@@ -214,7 +215,7 @@ struct JobPage {
 
 fn option_fields(
     job: &Job,
-    values: &[Result<Vec<String>, String>],
+    values: &[Shown],
     given: &[(String, String)],
     errors: &[(String, String)],
 ) -> Vec<OptionField> {
@@ -241,8 +242,8 @@ fn option_fields(
                 help.push_str(&format!(" (must match {})", r.as_str()));
             }
             let listed = match values {
-                Ok(v) => v.clone(),
-                Err(e) => {
+                Shown::Values(v) => v.clone(),
+                Shown::Unavailable(e) => {
                     help.push_str(&format!(" ({e})"));
                     Vec::new()
                 }
@@ -301,7 +302,7 @@ async fn job_page(
     let servers = crate::exec::Plan::new(&env.inventory, job.clone(), &Launch::default())
         .map(|pl| pl.nodes.iter().map(|n| n.name.clone()).collect())
         .unwrap_or_default();
-    let values = crate::serve::api_jobs::values_now(job.clone()).await;
+    let values = s.option_values.shown(&job).await;
     let recent = s.store.list_executions(Some(&job.name), 50).await?;
     let recent: Vec<_> = recent
         .into_iter()
