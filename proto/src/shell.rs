@@ -174,9 +174,24 @@ fn switch_user(inner: &str, run_as: Option<&RunAsSpec>) -> String {
 }
 
 /// Prefixes a command with the pid marker (see [`PID_MARKER`]): the shell that reads the
-/// command prints its pid on stderr first.
+/// command prints its pid on stderr first, and its start time (field 22 of
+/// `/proc/<pid>/stat`, read by the shell itself: no process more), so that a later kill
+/// can tell it from another process given the same pid.
 pub fn with_pid_marker(command: &str) -> String {
-    format!("printf '\\036ordo-pid %s\\n' $$ >&2; {command}")
+    format!(
+        "ordo_st=; read -r ordo_st < /proc/$$/stat 2>/dev/null; set -- $ordo_st; printf '\\036ordo-pid %s %s\\n' $$ \"${{22:-}}\" >&2; set --; {command}"
+    )
+}
+
+/// What the pid marker line says: the pid, and its start time when the server told it.
+pub fn parse_pid_marker(rest: &str) -> Option<(u32, String)> {
+    let mut words = rest.split_whitespace();
+    let pid = words.next()?.parse().ok()?;
+    let start = words
+        .next()
+        .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_default();
+    Some((pid, start.to_string()))
 }
 
 /// Makes the per-run folder and unpacks the scripts' tar (sent on stdin) into it.
@@ -367,11 +382,31 @@ pub fn cleanup_command(run_dir: &str) -> String {
 /// with, no root needed), then the login user's own (the shell that started the step); a
 /// login user allowed root (`sudo -n`) is the fallback when the first is refused.
 pub fn kill_command(pid: u32, grace_secs: u32, run_as: Option<&str>) -> Option<String> {
-    if pid <= 1 {
+    kill_command_started(pid, "", grace_secs, run_as)
+}
+
+/// [`kill_command`] for a process recorded earlier (a run whose controller died): when a
+/// process `pid` lives with another start time than `start`, the pid was given to
+/// another process and nothing is signalled. (While any process of the group or session
+/// lives, Linux gives its id to no new process: a leader gone is no reuse.)
+pub fn kill_command_started(
+    pid: u32,
+    start: &str,
+    grace_secs: u32,
+    run_as: Option<&str>,
+) -> Option<String> {
+    if pid <= 1 || !start.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
+    let guard = if start.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "if [ -r /proc/{pid}/stat ]; then read -r st < /proc/{pid}/stat; set -- $st; [ \"${{22:-}}\" = {start} ] || exit 0; fi; "
+        )
+    };
     let script = quote(&format!(
-        "kill -TERM -{pid} 2>/dev/null; pkill -TERM -s {pid} 2>/dev/null; \
+        "{guard}kill -TERM -{pid} 2>/dev/null; pkill -TERM -s {pid} 2>/dev/null; \
          i=0; while [ $i -lt {grace_secs} ] && {{ kill -0 -{pid} 2>/dev/null || pgrep -s {pid} >/dev/null 2>&1; }}; do sleep 1; i=$((i+1)); done; \
          kill -KILL -{pid} 2>/dev/null; pkill -KILL -s {pid} 2>/dev/null; exit 0"
     ));

@@ -297,11 +297,13 @@ fn option_values_are_data_never_code(kind: Kind) {
 on_every_transport!(option_values_are_data_never_code);
 
 /// A `controller run` killed outright (SIGKILL: no chance to clean up) reads as
-/// `interrupted` in the history at once, not `running` for ever.
-#[test]
-fn a_killed_run_reads_as_interrupted() {
-    let s = OneServer::start(Kind::Local);
-    let marker = format!("ordo-killed-{}", std::process::id());
+/// `interrupted` in the history at once, not `running` for ever; and what it left running
+/// is stopped: a local step by its watchdog at once, an agent's by the agent when the
+/// connection drops, an SSH server's by the next `run` (regression, security review
+/// 2026-12-07: the steps went on).
+fn a_killed_run_reads_as_interrupted_and_leaves_nothing_running(kind: Kind) {
+    let s = OneServer::start(kind);
+    let marker = format!("ordo-killed-{}-{}", kind.tag(), std::process::id());
     s.p.write(
         "jobs/long.yaml",
         &format!("targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - script: |\n      sh -c 'sleep 3401; echo {marker}' &\n      sleep 3402\n"),
@@ -316,11 +318,23 @@ fn a_killed_run_reads_as_interrupted() {
             .expect_code(0)
             .stdout;
     assert!(show.contains("status    interrupted"), "{show}");
-    // What the killed controller left running is its own business no more: stop it here.
-    ordo_tests::sh(&format!(
-        "pkill -KILL -u {RUN_AS_USER} -f '^sleep 340[12]$' || true"
-    ));
-    // Restarted, the operator completes the work: the interrupted server runs again.
+    let gone = |when: &str| {
+        ordo_tests::wait_until(
+            &format!("the killed run's processes to stop ({when})"),
+            Duration::from_secs(30),
+            || processes(RUN_AS_USER, &marker).is_empty(),
+        )
+    };
+    if kind == Kind::Ssh {
+        // sshd does not stop a command whose connection went away: it is still there
+        // until a controller stops it.
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(!processes(RUN_AS_USER, &marker).is_empty());
+    } else {
+        gone("by the watchdog or the agent");
+    }
+    // Restarted, the operator completes the work: the interrupted server runs again (and
+    // over SSH, that run stops what the killed one left).
     s.p.write(
         "jobs/long.yaml",
         &format!("targets: all\nrun_as: {RUN_AS_USER}\nsteps:\n  - command: echo completed\n"),
@@ -331,7 +345,10 @@ fn a_killed_run_reads_as_interrupted() {
         "{}",
         retry.stdout
     );
+    gone("by the next run");
 }
+
+on_every_transport!(a_killed_run_reads_as_interrupted_and_leaves_nothing_running);
 
 /// A secret option never shows on a command line, on the server or on the controller:
 /// every `/proc/*/cmdline` is read while the step runs (it uses the secret in its command,

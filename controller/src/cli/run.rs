@@ -67,9 +67,16 @@ pub(super) async fn run_in_foreground(
     if let Err(e) = instance::sweep(&env.store, dead_after).await {
         tracing::warn!("cannot check for interrupted executions: {e}");
     }
+    // What runs killed outright left on their servers is stopped beside this run.
+    let reaping = {
+        let env = env.clone();
+        tokio::spawn(async move { exec::reap::stop_leftovers(&env).await })
+    };
     let cancel = CancellationToken::new();
     tokio::spawn(stop_on_signals(cancel.clone()));
     let outcome = exec::execute(env.clone(), job, launch, cancel).await;
+    // A server that does not answer is left for the next run or `serve` (it is recorded).
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), reaping).await;
     me.retire().await;
     env.store.close().await;
     let outcome = outcome?;

@@ -150,6 +150,16 @@ pub enum Event {
         node: String,
         files: usize,
     },
+    /// A step's process group on its server (SSH and local), to stop if this controller
+    /// dies before the step ends.
+    Running {
+        node: String,
+        pid: u32,
+        start: String,
+        kill_as: Option<String>,
+        /// Run on the controller's own host (the local transport).
+        local: bool,
+    },
     /// An agent answered its health check on connection.
     AgentSeen(crate::transport::agent::AgentSeen),
     NodeDone(Box<NodeResult>),

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::{Event, NodeResult, NodeStatus, RunRequest};
 use crate::clock::now_ms;
-use crate::transport::{Session, TransportError};
+use crate::transport::{ExecEvent, Session, TransportError};
 
 pub(super) struct NodeRun<'a> {
     pub(super) req: &'a RunRequest,
@@ -189,6 +189,27 @@ impl NodeRun<'_> {
             RunAsMethod::SudoSu => SwitchMethod::SudoSu,
         };
         Ok(Some(RunAsSpec { user, method }))
+    }
+
+    /// Records the process group a step runs in (see [`Event::Running`]).
+    pub(super) async fn running(&self, session: &Session, ev: ExecEvent) {
+        if let ExecEvent::Started {
+            pid,
+            start,
+            kill_as,
+        } = ev
+        {
+            let _ = self
+                .events
+                .send(Event::Running {
+                    node: self.node.name.clone(),
+                    pid,
+                    start,
+                    kill_as,
+                    local: matches!(session, Session::Local(_)),
+                })
+                .await;
+        }
     }
 
     pub(super) async fn line(&self, step: usize, stderr: bool, line: String) {

@@ -117,6 +117,10 @@ impl NodeRun<'_> {
                 let (pieces, stderr) = match &ev {
                     ExecEvent::Stdout(b) => (out.push(b), false),
                     ExecEvent::Stderr(b) => (err.push(b), true),
+                    ExecEvent::Started { .. } => {
+                        self.running(session, ev).await;
+                        continue;
+                    }
                 };
                 if out.found() {
                     done.cancel();

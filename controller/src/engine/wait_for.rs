@@ -156,6 +156,10 @@ impl NodeRun<'_> {
                         let (lines, stderr) = match &ev {
                             ExecEvent::Stdout(b) => (out.push(b), false),
                             ExecEvent::Stderr(b) => (err.push(b), true),
+                            ExecEvent::Started { .. } => {
+                                self.running(session, ev).await;
+                                continue;
+                            }
                         };
                         if let Some(f) = self.scan(plan, lines, stderr, &mut last) {
                             found = Some(f);

@@ -15,6 +15,7 @@ pub mod notify;
 mod phases;
 pub mod plan;
 mod prepare;
+pub mod reap;
 pub mod record;
 mod report;
 mod retry;

@@ -7,7 +7,7 @@ use crate::clock::now_ms;
 use crate::engine::{Event, NodeResult};
 use crate::output::Terminal;
 use crate::store::retry::write_retrying;
-use crate::store::{AgentRow, Batch, CollectedFile, LogLine, NodeRow, Store};
+use crate::store::{AgentRow, Batch, CollectedFile, LogLine, NodeRow, RunningGroup, Store};
 use crate::transport::agent::AgentSeen;
 
 /// Everything is written in one transaction per tick (250 ms), or sooner when 1,000
@@ -81,6 +81,30 @@ pub(super) async fn observe(
                 batch.progress.push((node, step as i64, now_ms()));
             }
             Event::AgentSeen(a) => batch.agents.push(agent_row(a)),
+            // Written at once, not with the next batch: a controller killed in between
+            // would leave it unknown.
+            Event::Running {
+                node,
+                pid,
+                start,
+                kill_as,
+                local,
+            } => {
+                let g = RunningGroup {
+                    execution_id: id.clone(),
+                    node,
+                    pid: i64::from(pid),
+                    start_time: start,
+                    kill_as: kill_as.unwrap_or_default(),
+                    host: if local {
+                        crate::project::hostname()
+                    } else {
+                        String::new()
+                    },
+                    tries: 0,
+                };
+                write_retrying("the run's output", || store.record_group(&g)).await?;
+            }
             Event::NodeDone(r) => {
                 let files: Vec<CollectedFile> = r
                     .files

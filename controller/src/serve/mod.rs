@@ -55,6 +55,8 @@ pub struct Server {
     streams: Mutex<HashMap<String, usize>>,
     /// Options' values from files and commands, as pages show them.
     pub option_values: crate::exec::values::ValuesCache,
+    /// A pass stopping what interrupted runs left running is going on.
+    reaping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Server {
@@ -109,6 +111,15 @@ impl Server {
                 }
             }
             Err(e) => tracing::warn!("sweep: {e}"),
+        }
+        // What they left running on their servers is stopped in the background (servers
+        // may be slow to answer), one pass at a time.
+        if !self.reaping.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let (env, reaping) = (env.clone(), self.reaping.clone());
+            self.tasks.spawn(async move {
+                exec::reap::stop_leftovers(&env).await;
+                reaping.store(false, std::sync::atomic::Ordering::SeqCst);
+            });
         }
         if self.is_leader() {
             let alive_since = crate::clock::now_ms() - dead_after.as_millis() as i64;
@@ -185,6 +196,7 @@ pub async fn run(
         tasks: TaskTracker::new(),
         streams: Mutex::new(HashMap::new()),
         option_values: Default::default(),
+        reaping: Default::default(),
     });
     server.sweep().await;
     let stop = CancellationToken::new();

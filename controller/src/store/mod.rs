@@ -10,6 +10,7 @@ mod accounts;
 mod alerts;
 mod executions;
 mod filter;
+mod groups;
 mod keys;
 mod records;
 pub mod retry;
@@ -22,6 +23,7 @@ pub use accounts::{TokenRow, UserRow};
 pub use alerts::{AlertEventRow, AlertRuleRow, AlertSettingsRow, OutboxRow};
 pub use executions::{ExecutionRow, NodeRow};
 pub use filter::{ExecFilter, Scope};
+pub use groups::RunningGroup;
 pub use keys::KeyRow;
 pub use records::{AgentRow, Batch, CollectedFile, LogLine};
 pub use serve::{FireRow, NotificationRow};
@@ -41,6 +43,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../../migrations/0008_alerts.sql")),
     (9, include_str!("../../migrations/0009_keys.sql")),
     (10, include_str!("../../migrations/0010_lanes.sql")),
+    (11, include_str!("../../migrations/0011_running_groups.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -175,6 +175,12 @@ impl Store {
         for (n, files) in &b.done {
             upsert_node_tx(&mut tx, n).await?;
             insert_files_tx(&mut tx, execution_id, files).await?;
+            // The server is done: nothing of it is left to stop.
+            sqlx::query("DELETE FROM running_groups WHERE execution_id = $1 AND node = $2")
+                .bind(execution_id)
+                .bind(&n.node)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())

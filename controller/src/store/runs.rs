@@ -185,6 +185,7 @@ impl Store {
             "collected_files",
             "node_results",
             "notifications",
+            "running_groups",
         ] {
             sqlx::query(AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE execution_id = $1"

@@ -280,6 +280,7 @@ impl Source {
                                 }
                             }
                             ExecEvent::Stderr(b) => err.extend_from_slice(&b),
+                            ExecEvent::Started { .. } => {}
                         }
                     }
                     (err, failed)

@@ -6,11 +6,20 @@ use std::fmt;
 use bytes::Bytes;
 use ordo_proto::shell;
 
-/// A chunk of a command's output.
+/// A chunk of a command's output, or (shell transports) the process group it runs in.
 #[derive(Debug, Clone)]
 pub enum ExecEvent {
     Stdout(Bytes),
     Stderr(Bytes),
+    /// The command's process group and session leader on the server: its pid, its start
+    /// time (field 22 of `/proc/<pid>/stat`, empty when unknown) and the user its processes
+    /// are signalled as (none: the login user). What a later controller stops if this one
+    /// dies before the command ends.
+    Started {
+        pid: u32,
+        start: String,
+        kill_as: Option<String>,
+    },
 }
 
 /// What `fetch` sends back.

@@ -48,6 +48,7 @@ impl LocalSession {
             .process_group(0)
             .kill_on_drop(true)
             .spawn()?;
+        let watchdog = child.id().and_then(|pgid| watchdog(pgid).ok());
         let mut child_in = child.stdin.take().expect("piped");
         let mut child_out = child.stdout.take().expect("piped");
         let mut child_err = child.stderr.take().expect("piped");
@@ -86,7 +87,7 @@ impl LocalSession {
             );
             child.wait().await
         };
-        tokio::select! {
+        let result = tokio::select! {
             status = work => {
                 let status = status?;
                 Ok(match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
@@ -96,8 +97,37 @@ impl LocalSession {
                 })
             }
             _ = cancel.cancelled() => Err(TransportError::Cancelled),
+        };
+        // The step is over (or stopped by the caller): the watchdog goes first, so that
+        // closing its pipe signals nothing.
+        if let Some((mut w, pipe)) = watchdog {
+            let _ = w.start_kill();
+            let _ = w.wait().await;
+            drop(pipe);
         }
+        result
     }
+}
+
+/// A watchdog for a local step's process group: a small shell reading a pipe this
+/// process holds. If this controller dies (even by SIGKILL), the kernel closes the pipe,
+/// the read returns, and the group is stopped (TERM, then KILL after 2 s): local steps
+/// never outlive their controller. (`PR_SET_PDEATHSIG` would reach only the first
+/// process, and fires when the spawning thread ends.)
+fn watchdog(pgid: u32) -> std::io::Result<(tokio::process::Child, tokio::process::ChildStdin)> {
+    let mut w = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(r#"read -r _; kill -TERM "-$ORDO_PGID" 2>/dev/null; sleep 2; kill -KILL "-$ORDO_PGID" 2>/dev/null"#)
+        .env("ORDO_PGID", pgid.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Not in the step's group: it outlives the group it stops.
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()?;
+    let pipe = w.stdin.take().expect("piped");
+    Ok((w, pipe))
 }
 
 /// The user this process runs as, by name when the system knows it.

@@ -161,6 +161,10 @@ impl Session {
     ) -> Result<ExitStatus, TransportError> {
         let (tx, mut rx) = mpsc::channel::<ExecEvent>(64);
         let mut pid: Option<u32> = None;
+        // As root (the login user is root, or `su`) no switch is needed to signal.
+        let kill_as = run_as
+            .filter(|_| self.login_user() != "root")
+            .map(|r| r.user.clone());
         let run = async move {
             let tx = tx;
             self.raw_exec(full, stdin, None, &tx, cancel).await
@@ -183,7 +187,17 @@ impl Session {
                         let all = head.take().unwrap_or_default();
                         let line = String::from_utf8_lossy(&all[..nl]);
                         match line.strip_prefix(shell::PID_MARKER) {
-                            Some(p) => pid = p.trim().parse().ok(),
+                            Some(p) => {
+                                if let Some((p, start)) = shell::parse_pid_marker(p) {
+                                    pid = Some(p);
+                                    let started = ExecEvent::Started {
+                                        pid: p,
+                                        start,
+                                        kill_as: kill_as.clone(),
+                                    };
+                                    let _ = out.send(started).await;
+                                }
+                            }
                             None => {
                                 let _ = out
                                     .send(ExecEvent::Stderr(Bytes::copy_from_slice(&all[..=nl])))
@@ -204,7 +218,6 @@ impl Session {
         };
         let (result, ()) = tokio::join!(run, forward);
         if let Err(TransportError::Cancelled) = &result {
-            // As root (the login user is root, or `su`) no switch is needed.
             let user = run_as
                 .filter(|_| self.login_user() != "root")
                 .map(|r| r.user.as_str());
@@ -295,6 +308,7 @@ impl Session {
                         let _ = out.send(FetchEvent::Tar(b)).await;
                     }
                     ExecEvent::Stderr(b) => lines.extend(notes.push(&b)),
+                    ExecEvent::Started { .. } => {}
                 }
             }
             lines.extend(notes.finish());
@@ -360,6 +374,7 @@ async fn exec_collect_as(
             match ev {
                 ExecEvent::Stdout(b) => o.extend_from_slice(&b),
                 ExecEvent::Stderr(b) => e.extend_from_slice(&b),
+                ExecEvent::Started { .. } => {}
             }
         }
         (o, e)

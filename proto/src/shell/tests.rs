@@ -225,3 +225,37 @@ fn a_switch_takes_only_a_user_name_and_never_as_an_option() {
         "{sudo_su}"
     );
 }
+
+#[test]
+fn a_recorded_group_is_stopped_only_while_its_pid_is_the_same_process() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new("setsid")
+        .args(["/bin/sh", "-c", &with_pid_marker("sleep 30")])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let (pid, start) = parse_pid_marker(line.strip_prefix(PID_MARKER).unwrap()).unwrap();
+    assert_eq!(pid, child.id());
+    assert!(
+        !start.is_empty() && start.bytes().all(|b| b.is_ascii_digit()),
+        "{line}"
+    );
+    // Another start time: another process with that pid; nothing is signalled.
+    let other = kill_command_started(pid, "1", 0, None).unwrap();
+    assert!(sh(&other).status.success());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "killed on a stranger's start time"
+    );
+    // Its own start time: the group is stopped.
+    let own = kill_command_started(pid, &start, 1, None).unwrap();
+    assert!(sh(&own).status.success());
+    let st = child.wait().unwrap();
+    assert!(!st.success(), "{st:?}");
+    assert_eq!(kill_command_started(pid, "1; rm -rf /", 0, None), None);
+}
