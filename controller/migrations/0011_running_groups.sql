@@ -14,3 +14,7 @@ CREATE TABLE IF NOT EXISTS running_groups (
     next_try_at   BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (execution_id, node)
 );
+
+-- How a session was opened (`password and mailed code`, `sso`): a session a tenant's
+-- front-end opened (SSO) makes no API token.
+ALTER TABLE sessions ADD COLUMN how TEXT NOT NULL DEFAULT '';

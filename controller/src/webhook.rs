@@ -99,13 +99,27 @@ async fn public_target(
         .map_err(|e| format!("{host}: {e}"))?
         .collect();
     let first = *addrs.first().ok_or_else(|| format!("{host}: no address"))?;
-    if let Some(bad) = addrs.iter().find(|a| !global_unicast(a.ip())) {
+    // The address itself is not said: account holders read this error, and should not
+    // learn the controller's network from it.
+    if addrs.iter().any(|a| !global_unicast(a.ip())) {
         return Err(format!(
-            "{host} resolves to {} (not a public address): refused; an administrator may allow it in serve: alerts: webhook_hosts",
-            bad.ip()
+            "{host} is not a public address: refused; an administrator may allow it in serve: alerts: webhook_hosts"
         ));
     }
     Ok(Some((bare, first)))
+}
+
+/// A webhook's URL as logs and the history show it: scheme, host and port, never the
+/// path, query or user part (where tokens go).
+pub fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{}://{h}:{p}/…", u.scheme()),
+            (Some(h), None) => format!("{}://{h}/…", u.scheme()),
+            _ => "(a URL without a host)".into(),
+        },
+        Err(_) => "(not a URL)".into(),
+    }
 }
 
 /// A global unicast address. IPv4: not `0/8`, private, loopback, link-local, shared
@@ -160,6 +174,15 @@ fn without_url(e: reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shown_url_keeps_no_token() {
+        assert_eq!(
+            shown_url("https://u:p@hooks.example.com:8443/T0/B1/secret?key=x"),
+            "https://hooks.example.com:8443/…"
+        );
+        assert_eq!(shown_url("http://h/x"), "http://h/…");
+    }
 
     #[test]
     fn only_global_unicast_addresses_pass() {

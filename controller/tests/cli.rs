@@ -566,3 +566,35 @@ fn a_secret_in_a_wait_pattern_never_reaches_the_log() {
     }
     assert!(all.contains("token ****"), "the line read, masked: {all}");
 }
+
+/// `users add` with no terminal to ask the password on (a script, cron, `ssh` without
+/// `-t`) and no `--password-stdin` says what to do instead of an OS error.
+#[test]
+fn users_add_without_a_terminal_says_to_use_password_stdin() {
+    let dir = project("servers:\n  s1: { transport: local }\n", &[]);
+    let out = Command::new("setsid")
+        .arg(env!("CARGO_BIN_EXE_controller"))
+        .arg("-C")
+        .arg(dir.path())
+        .args([
+            "users",
+            "add",
+            "zed",
+            "--role",
+            "viewer",
+            "--email",
+            "zed@example.com",
+        ])
+        .env_remove("ORDO_PROJECT")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no terminal to ask the password on")
+            && stderr.contains("--password-stdin"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("os error"), "{stderr}");
+}

@@ -391,3 +391,69 @@ fn an_import_writes_only_under_jobs_and_only_typed_values() {
     );
     assert!(out.contains("retry delay `30s`"), "{out}");
 }
+
+/// Found by an attacker's review (2026-12-08): `ssh-port` was written unquoted (`"22,
+/// transport: local"` moved the server onto the controller), the inventory written
+/// through a link, a Rundeck filter value `web1|all` read as `web1 or all`, and two jobs
+/// mapping to one file overwrote each other.
+#[test]
+fn node_sources_and_filters_are_data_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("jobs")).unwrap();
+    std::fs::write(
+        p.join("nodes.yaml"),
+        "web1: { hostname: 10.0.0.5, ssh-port: '22, transport: local' }\n",
+    )
+    .unwrap();
+    let nodes = p.join("nodes.yaml").display().to_string();
+    let out = p.join("inv.yaml").display().to_string();
+    let (code, _, err) = controller(p, &["import", "rundeck-nodes", &nodes, "--out", &out]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("ssh-port") && err.contains("not a port number"),
+        "{err}"
+    );
+    assert!(!p.join("inv.yaml").exists());
+    // A link where the inventory goes: refused, the link's target untouched.
+    std::fs::write(
+        p.join("nodes.yaml"),
+        "web1: { hostname: 10.0.0.5, ssh-port: '2222' }\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(p.join("elsewhere"), p.join("inv.yaml")).unwrap();
+    let (code, _, err) = controller(
+        p,
+        &["import", "rundeck-nodes", &nodes, "--out", &out, "--force"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is a link"), "{err}");
+    assert!(!p.join("elsewhere").exists());
+    std::fs::remove_file(p.join("inv.yaml")).unwrap();
+    let (code, _, err) = controller(p, &["import", "rundeck-nodes", &nodes, "--out", &out]);
+    assert_eq!(code, 0, "{err}");
+    let inv = std::fs::read_to_string(p.join("inv.yaml")).unwrap();
+    assert!(inv.contains("port: 2222 "), "{inv}");
+    // A filter value is one value.
+    std::fs::write(
+        p.join("jobs.yaml"),
+        "- name: narrow\n  nodefilters: { filter: 'name: web1|all' }\n  sequence: { commands: [ { exec: 'true' } ] }\n",
+    )
+    .unwrap();
+    let jobs = p.join("jobs.yaml").display().to_string();
+    let (code, out, err) = controller(p, &["import", "rundeck", &jobs]);
+    assert_eq!(code, 0, "{out}{err}");
+    let job = std::fs::read_to_string(p.join("jobs/narrow.yaml")).unwrap();
+    assert!(job.contains(r#"targets: "\"name:web1|all\"""#), "{job}");
+    // Two jobs becoming one file: refused, nothing written.
+    std::fs::write(
+        p.join("twice.yaml"),
+        "- name: a b\n  sequence: { commands: [ { exec: 'true' } ] }\n- name: a_b\n  sequence: { commands: [ { exec: 'true' } ] }\n",
+    )
+    .unwrap();
+    let twice = p.join("twice.yaml").display().to_string();
+    let (code, _, err) = controller(p, &["import", "rundeck", &twice]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("two jobs of the export become `a_b`"), "{err}");
+    assert!(!p.join("jobs/a_b.yaml").exists());
+}

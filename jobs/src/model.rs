@@ -337,6 +337,8 @@ pub struct MailSpec {
 pub struct OptionValues {
     pub values: BTreeMap<String, String>,
     pub secrets: Vec<String>,
+    /// The values of multi-valued secrets, each masked on its own too.
+    pub secret_parts: Vec<String>,
 }
 
 impl OptionValues {
@@ -356,17 +358,35 @@ impl OptionValues {
     }
 
     /// Replaces every secret value in `text` by `****`, in the forms a log may show it:
-    /// as given, regex-escaped (a `wait_for` pattern), shell-quoted (`'\''` for a quote)
-    /// and JSON-escaped; longest first. A secret of 1 or 2 characters is masked where it
+    /// as given, line by line (a key), each value of a multi-valued secret, URL-encoded,
+    /// regex-escaped (a `wait_for` pattern), shell-quoted (`'\''` for a quote) and
+    /// JSON-escaped; longest first. A secret of 1 or 2 characters is masked where it
     /// stands alone (not inside a longer word), so that masking it leaves the log
     /// readable.
     pub fn mask(&self, text: &str) -> String {
         let mut forms: Vec<String> = Vec::new();
-        for k in &self.secrets {
-            let Some(v) = self.values.get(k).filter(|v| !v.is_empty()) else {
-                continue;
-            };
+        let whole = self
+            .secrets
+            .iter()
+            .filter_map(|k| self.values.get(k))
+            .filter(|v| !v.is_empty());
+        // A secret of several lines (a key) shows line by line in a log.
+        let lines = whole
+            .clone()
+            .flat_map(|v| {
+                v.lines()
+                    .filter(|l| l.trim().len() >= 3)
+                    .map(str::to_string)
+            })
+            .collect::<Vec<_>>();
+        let all = whole
+            .cloned()
+            .chain(lines)
+            .chain(self.secret_parts.iter().cloned())
+            .collect::<Vec<_>>();
+        for v in &all {
             forms.push(v.clone());
+            forms.push(url_encoded(v));
             forms.push(regex::escape(v));
             forms.push(v.replace('\'', r"'\''"));
             forms.push(
@@ -388,6 +408,19 @@ impl OptionValues {
         }
         out
     }
+}
+
+/// `v` percent-encoded as in a URL (a secret in a query string that a tool logs).
+fn url_encoded(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// `text` with each occurrence of `needle` that is not part of a longer word (no letter
@@ -423,6 +456,7 @@ mod tests {
         OptionValues {
             values: BTreeMap::from([("pw".to_string(), v.to_string())]),
             secrets: vec!["pw".into()],
+            ..OptionValues::default()
         }
     }
 
@@ -446,5 +480,12 @@ mod tests {
         let s = secret("42");
         assert_eq!(s.mask("code 42, not 1420"), "code ****, not 1420");
         assert_eq!(secret("abc").mask("xabcx"), "x****x");
+        // A key's lines one by one, a value URL-encoded.
+        let key = secret("-----BEGIN KEY-----\nMIIBVwIBADANBgkq\n-----END KEY-----");
+        assert_eq!(key.mask("line: MIIBVwIBADANBgkq"), "line: ****");
+        assert_eq!(
+            secret("a b&c").mask("GET /x?pw=a%20b%26c"),
+            "GET /x?pw=****"
+        );
     }
 }

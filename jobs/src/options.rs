@@ -43,6 +43,11 @@ pub fn resolve_options(job: &Job, given: &[(String, String)]) -> Result<OptionVa
         }
         if opt.secret {
             out.secrets.push(opt.name.clone());
+            // Each value of a multi-valued secret may be printed on its own.
+            if let Some(d) = opt.delimiter.as_deref().filter(|d| !d.is_empty()) {
+                out.secret_parts
+                    .extend(value.split(d).filter(|p| p.len() >= 3).map(str::to_string));
+            }
         }
         out.values.insert(opt.name.clone(), value);
     }

@@ -174,24 +174,36 @@ fn switch_user(inner: &str, run_as: Option<&RunAsSpec>) -> String {
 }
 
 /// Prefixes a command with the pid marker (see [`PID_MARKER`]): the shell that reads the
-/// command prints its pid on stderr first, and its start time (field 22 of
-/// `/proc/<pid>/stat`, read by the shell itself: no process more), so that a later kill
-/// can tell it from another process given the same pid.
+/// command prints its pid on stderr first, with its start time (field 22 of
+/// `/proc/<pid>/stat`, taken after the `(comm)` field, which may hold spaces) and the
+/// machine's boot ID, read by the shell itself (no process more): a later kill tells the
+/// process from another given the same pid, or from before a reboot.
 pub fn with_pid_marker(command: &str) -> String {
     format!(
-        "ordo_st=; read -r ordo_st < /proc/$$/stat 2>/dev/null; set -- $ordo_st; printf '\\036ordo-pid %s %s\\n' $$ \"${{22:-}}\" >&2; set --; {command}"
+        "ordo_st=; ordo_b=; read -r ordo_st < /proc/$$/stat 2>/dev/null; read -r ordo_b < /proc/sys/kernel/random/boot_id 2>/dev/null; ordo_st=${{ordo_st##*) }}; set -f; set -- $ordo_st; set +f; printf '\\036ordo-pid %s %s %s\\n' $$ \"${{20:-}}\" \"$ordo_b\" >&2; set --; unset ordo_st ordo_b; {command}"
     )
 }
 
-/// What the pid marker line says: the pid, and its start time when the server told it.
+/// The highest pid Linux gives.
+const PID_MAX: u32 = 4_194_304;
+
+/// What the pid marker line says: the pid, and `START BOOT` (its start time and the boot
+/// ID) when the server told them (empty otherwise).
 pub fn parse_pid_marker(rest: &str) -> Option<(u32, String)> {
     let mut words = rest.split_whitespace();
-    let pid = words.next()?.parse().ok()?;
+    let pid: u32 = words.next()?.parse().ok().filter(|p| *p <= PID_MAX)?;
     let start = words
         .next()
-        .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
-        .unwrap_or_default();
-    Some((pid, start.to_string()))
+        .filter(|s| s.bytes().all(|b| b.is_ascii_digit()));
+    let boot = words
+        .next()
+        .filter(|b| b.len() <= 64 && b.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-'));
+    let started = match (start, boot) {
+        (Some(s), Some(b)) => format!("{s} {b}"),
+        (Some(s), None) => s.to_string(),
+        _ => String::new(),
+    };
+    Some((pid, started))
 }
 
 /// Makes the per-run folder and unpacks the scripts' tar (sent on stdin) into it.
@@ -385,38 +397,59 @@ pub fn kill_command(pid: u32, grace_secs: u32, run_as: Option<&str>) -> Option<S
     kill_command_started(pid, "", grace_secs, run_as)
 }
 
-/// [`kill_command`] for a process recorded earlier (a run whose controller died): when a
-/// process `pid` lives with another start time than `start`, the pid was given to
-/// another process and nothing is signalled. (While any process of the group or session
-/// lives, Linux gives its id to no new process: a leader gone is no reuse.)
+/// [`kill_command`] for a process recorded earlier (a run whose controller died), with
+/// what the marker said (`START BOOT`, see [`parse_pid_marker`]): after a reboot nothing is
+/// signalled, and when a process `pid` lives with another start time the pid was given to
+/// another process and nothing is signalled either. (While any process of the group or
+/// session lives, Linux gives its id to no new process: a leader gone is no reuse.)
 pub fn kill_command_started(
     pid: u32,
-    start: &str,
+    started: &str,
     grace_secs: u32,
     run_as: Option<&str>,
 ) -> Option<String> {
-    if pid <= 1 || !start.bytes().all(|b| b.is_ascii_digit()) {
+    let mut words = started.split_whitespace();
+    let start = words.next().unwrap_or_default();
+    let boot = words.next().unwrap_or_default();
+    let ok = pid > 1
+        && pid <= PID_MAX
+        && start.bytes().all(|b| b.is_ascii_digit())
+        && boot.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+        && words.next().is_none();
+    if !ok {
         return None;
     }
-    let guard = if start.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "if [ -r /proc/{pid}/stat ]; then read -r st < /proc/{pid}/stat; set -- $st; [ \"${{22:-}}\" = {start} ] || exit 0; fi; "
-        )
-    };
+    let mut guard = String::new();
+    if !boot.is_empty() {
+        guard.push_str(&format!(
+            "b=; read -r b < /proc/sys/kernel/random/boot_id 2>/dev/null; [ \"$b\" = {boot} ] || exit 0; "
+        ));
+    }
+    if !start.is_empty() {
+        guard.push_str(&format!(
+            "if [ -r /proc/{pid}/stat ]; then read -r st < /proc/{pid}/stat; st=${{st##*) }}; set -f; set -- $st; set +f; [ \"${{20:-}}\" = {start} ] || exit 0; fi; "
+        ));
+    }
+    Some(group_kill(pid, &guard, grace_secs, run_as))
+}
+
+/// The script that stops `pid`'s process group, its session and every process below it
+/// (`su -c` starts the command in a session of its own), TERM then KILL after
+/// `grace_secs`, after `guard`.
+fn group_kill(pid: u32, guard: &str, grace_secs: u32, run_as: Option<&str>) -> String {
     let script = quote(&format!(
-        "{guard}kill -TERM -{pid} 2>/dev/null; pkill -TERM -s {pid} 2>/dev/null; \
+        "{guard}d() {{ for c in $(pgrep -P \"$1\" 2>/dev/null); do d \"$c\"; echo \"$c\"; done; }}; t=$(d {pid}); \
+         kill -TERM -{pid} 2>/dev/null; pkill -TERM -s {pid} 2>/dev/null; [ -z \"$t\" ] || kill -TERM $t 2>/dev/null; \
          i=0; while [ $i -lt {grace_secs} ] && {{ kill -0 -{pid} 2>/dev/null || pgrep -s {pid} >/dev/null 2>&1; }}; do sleep 1; i=$((i+1)); done; \
-         kill -KILL -{pid} 2>/dev/null; pkill -KILL -s {pid} 2>/dev/null; exit 0"
+         kill -KILL -{pid} 2>/dev/null; pkill -KILL -s {pid} 2>/dev/null; [ -z \"$t\" ] || kill -KILL $t 2>/dev/null; exit 0"
     ));
-    Some(match run_as {
+    match run_as {
         Some(user) => format!(
             "sudo -n -u {u} /bin/sh -c {script} 2>/dev/null || sudo -n /bin/sh -c {script} 2>/dev/null; /bin/sh -c {script}",
             u = quote(user)
         ),
         None => format!("/bin/sh -c {script}"),
-    })
+    }
 }
 
 #[cfg(test)]

@@ -220,9 +220,12 @@ fn failed_logins_wait_longer_each_time_even_across_a_restart() {
     let (_serve, api) = start(&p);
     let r = login(&api, "alice", PASSWORD);
     assert_eq!(r.status, 429, "the wait survives a restart: {}", r.text);
-    // An unknown account answers as a wrong password does (and waits the same).
+    // An unknown account answers as a wrong password does, and waits the same (found by
+    // an attacker's review: a wait only for known names told which names exist).
     let r = login(&api, "nobody", "whatever it is");
     assert_eq!(r.json["error"]["message"], "wrong user name or password");
+    let r = login(&api, "nobody", "whatever it is");
+    assert_eq!((r.status, r.code()), (429, "too_many_tries"), "{}", r.text);
     // Regression (security review 2026-12-07): someone else's wrong password locked the
     // holder out. From another client (127.0.0.2), alice logs in at once.
     let r = login(&api.from_address("127.0.0.2"), "alice", PASSWORD);
@@ -347,8 +350,16 @@ fn sso_and_wsse_log_tenants_in_once_and_never_admins() {
 
     // SSO: the token opens a session at once (the front-end checked the user).
     let token = sso_token("eve", 0);
-    let r = login(&api, "eve", &token);
+    let jar = p.path().join("sso-cookies");
+    let r = login(&api.cookies(&jar), "eve", &token);
     assert_eq!(r.status, 200, "{}", r.text);
+    // ... but a session a tenant's front-end opened makes no lasting API token.
+    let csrf = r.json["csrf"].as_str().unwrap_or_default().to_string();
+    let t = api
+        .cookies(&jar)
+        .header(&format!("X-CSRF-Token: {csrf}"))
+        .post("/api/v1/tokens", r#"{"expires": "365d"}"#);
+    assert_eq!((t.status, t.code()), (403, "forbidden"), "{}", t.text);
     assert!(
         r.header("set-cookie")
             .is_some_and(|c| c.contains("__Host-ordo_session="))
@@ -825,6 +836,8 @@ fn a_managed_administrator_stays_in_its_lane() {
     assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.text);
     let r = sub.post("/api/v1/tokens", r#"{"user": "zed", "label": "ci"}"#);
     assert_eq!(r.status, 201, "{}", r.text);
+    let zed_token = r.json["token"].as_str().unwrap().to_string();
+    assert_eq!(api.token(&zed_token).get("/api/v1/me").status, 200);
 
     // The audit log: its own lane only; the top administrator reads it all.
     let r = sub.get("/api/v1/audit?limit=1000");
@@ -886,6 +899,50 @@ fn a_managed_administrator_stays_in_its_lane() {
         })
     });
 
+    // A key added on the command line belongs to no account (an account made under the
+    // system user's name owns nothing).
+    certificate(&p, "clikey");
+    p.controller(&[
+        "keys",
+        "add",
+        "cli-key",
+        "--cert",
+        p.path().join("clikey.pem").to_str().unwrap(),
+    ])
+    .expect_code(0);
+    let r = sub.call("DELETE", "/api/v1/keys/cli-key", None);
+    assert_eq!((r.status, r.code()), (403, "forbidden"), "{}", r.text);
+
+    // Promoted by a top administrator, zed leaves sub's lane: the token sub made for it
+    // stops working, and sub no longer reads its audit entries.
+    let r = patch(&root, "zed", r#"{"top": true}"#);
+    assert_eq!(
+        (r.status, r.json["manager"].as_str()),
+        (200, Some("root")),
+        "{}",
+        r.text
+    );
+    assert_eq!(api.token(&zed_token).get("/api/v1/me").status, 401);
+    let zed = api.token(&p.token("zed"));
+    assert_eq!(zed.get("/api/v1/users").status, 200);
+    let r = sub.get("/api/v1/audit?limit=1000");
+    assert!(
+        r.json["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|row| row["account"] != "zed"),
+        "{}",
+        r.text
+    );
+    let r = patch(&root, "zed", r#"{"top": false}"#);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = sub.post(
+        "/api/v1/users",
+        &account("yul", "operator", serde_json::json!({})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+
     // The last top administrator cannot stand down; deleting an administrator hands its
     // accounts to the one who deletes it.
     let r = patch(&root, "root", r#"{"top": false}"#);
@@ -897,7 +954,7 @@ fn a_managed_administrator_stays_in_its_lane() {
         "{}",
         r.text
     );
-    let r = root.get("/api/v1/users/zed");
+    let r = root.get("/api/v1/users/yul");
     assert_eq!(r.json["manager"], "root", "{}", r.text);
 }
 

@@ -183,6 +183,11 @@ pub async fn change(
         }
         what.push(if t { "top administrator" } else { "not top" }.to_string());
         after.top = t;
+        // A new top administrator's manager is the one who made it: its former manager
+        // keeps nothing of it (its lane of the audit log, say).
+        if t && !a.who.is_cli() {
+            after.manager = Some(a.who.name.clone());
+        }
     }
     if after.role != Role::Admin.as_str() {
         after.top = false;
@@ -224,6 +229,18 @@ pub async fn delete(
         .filter(|u| u.manager.as_deref() == Some(name))
         .map(|u| u.name.as_str())
         .collect();
+    // Its secondaries become primaries: only those of the caller's lane may.
+    let foreign: Vec<&str> = all
+        .iter()
+        .filter(|u| u.primary_user.as_deref() == Some(name) && !a.who.manages(u))
+        .map(|u| u.name.as_str())
+        .collect();
+    if !foreign.is_empty() {
+        return Err(ActionError::Forbidden(format!(
+            "{name} is the primary account of {}, which another administrator manages: they must be moved first",
+            foreign.join(", ")
+        )));
+    }
     let heir = match hand_to {
         Some(h) => {
             may_give_to(store, a, h).await?;
@@ -235,6 +252,12 @@ pub async fn delete(
     let heir = heir.filter(|h| h != name);
     let heir = match heir {
         Some(h) => match all.iter().find(|u| u.name == h) {
+            Some(u) if u.manager.as_deref() == Some(name) && !managed.is_empty() => {
+                return Err(ActionError::invalid(
+                    "hand_to",
+                    format!("`{h}` is managed by {name}: choose an administrator above it"),
+                ));
+            }
             Some(u) if u.role == Role::Admin.as_str() => h,
             _ => {
                 return Err(ActionError::invalid(

@@ -35,9 +35,18 @@ pub async fn list(cx: &KeysCx<'_>, a: &Actor) -> ActionResult<Vec<KeyRow>> {
     Ok(cx.store.keys().await?)
 }
 
-/// Did `a` add this key (the account behind its `added_by`)?
-fn own(a: &Actor, k: &KeyRow) -> bool {
-    account_of(&k.added_by) == a.who.name && !a.who.is_cli()
+/// Did `a` add this key? Its `added_by` names `a`'s account, not the command line, and
+/// the key was added since that account exists (an account made later under the name of
+/// a deleted one, or of the system user, owns nothing).
+async fn own(cx: &KeysCx<'_>, a: &Actor, k: &KeyRow) -> ActionResult<bool> {
+    if a.who.is_cli() || k.added_by.ends_with(" (cli)") || account_of(&k.added_by) != a.who.name {
+        return Ok(false);
+    }
+    Ok(cx
+        .store
+        .user(&a.who.name)
+        .await?
+        .is_some_and(|u| u.created_at <= k.added_at))
 }
 
 async fn existing(cx: &KeysCx<'_>, name: &str) -> ActionResult<KeyRow> {
@@ -135,7 +144,7 @@ pub async fn edit(
     let backup_changes = backup.is_some_and(|b| b != before.backup);
     if before.backup || backup_changes {
         a.require_top("changing a backup key")?;
-    } else if !own(a, &before) {
+    } else if !own(cx, a, &before).await? {
         a.require_top("changing a key someone else added")?;
     }
     let k = keys::edit(cx.store, &cx.users, name, rename, backup).await?;
@@ -158,7 +167,7 @@ pub async fn delete(cx: &KeysCx<'_>, a: &Actor, name: &str, force: bool) -> Acti
     let k = existing(cx, name).await?;
     if k.backup {
         a.require_top("deleting a backup key")?;
-    } else if !own(a, &k) {
+    } else if !own(cx, a, &k).await? {
         a.require_top("deleting a key someone else added")?;
     }
     keys::delete(cx.store, &cx.users, name, force).await?;

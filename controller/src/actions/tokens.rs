@@ -58,9 +58,10 @@ pub struct NewToken {
 
 /// A new token: its row and its text, to show once.
 pub async fn create(store: &Store, a: &Actor, t: NewToken) -> ActionResult<(TokenRow, String)> {
-    if !matches!(a.who.via, Via::Session { .. } | Via::Cli) {
+    if !matches!(a.who.via, Via::Session { sso: false, .. } | Via::Cli) {
         return Err(ActionError::Forbidden(
-            "tokens are created from a logged-in session or with `controller tokens create`".into(),
+            "tokens are created from a session opened with a password and a mailed code, or with `controller tokens create` (not through a tenant's SSO or WSSE)"
+                .into(),
         ));
     }
     let user = t.user.unwrap_or_else(|| a.who.name.clone());

@@ -202,8 +202,12 @@ pub async fn deliver_due(
             }
         }
         if let Err(e) = &sent {
+            let shown = match address.split_once(':') {
+                Some(("webhook", url)) => format!("webhook:{}", crate::webhook::shown_url(url)),
+                _ => address.clone(),
+            };
             tracing::warn!(
-                address,
+                address = shown,
                 alerts = items.len(),
                 "alerts not delivered, offered again later: {e}"
             );

@@ -46,6 +46,7 @@ pub async fn session(
         Via::Session {
             id_hash,
             csrf: s.csrf,
+            sso: s.how == "sso",
         },
     )
     .await

@@ -141,9 +141,9 @@ async fn count_failure(
 }
 
 /// One more wrong password: this account waits from this address, `failures x
-/// backoff`; the address waits once past its free failures. An unknown name counts for
-/// the address only, and is not written to the audit log by name (it is often a
-/// password typed in the wrong field).
+/// backoff`; the address waits once past its free failures. An unknown name waits the
+/// same (nothing tells it from a known one), and is not written to the audit log by name
+/// (it is often a password typed in the wrong field).
 async fn failed(
     store: &Store,
     cfg: &ProjectConfig,
@@ -154,9 +154,8 @@ async fn failed(
 ) -> AuthResult<()> {
     let step = cfg.serve.auth.login_backoff.as_millis() as i64;
     let [pair, addr] = subjects(user, address);
-    if known {
-        count_failure(store, &pair, 0, step, now).await?;
-    }
+    // Counted for an unknown name too: a wait must not tell which names exist.
+    count_failure(store, &pair, 0, step, now).await?;
     count_failure(store, &addr, ADDRESS_FREE_FAILURES, step, now).await?;
     let target = if known { user } else { "(unknown account)" };
     audit(store, target, address, "login.failed", target, "").await;
@@ -376,6 +375,7 @@ async fn open_session(
             created_at: now,
             seen_at: now,
             ended_at: None,
+            how: how.to_string(),
         })
         .await?;
     audit(store, &u.name, address, "login", &u.name, how).await;

@@ -49,7 +49,12 @@ impl Role {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Via {
     /// A console session (cookie); state-changing requests also carry its CSRF token.
-    Session { id_hash: String, csrf: String },
+    /// `sso`: opened by a tenant's front-end with an SSO token.
+    Session {
+        id_hash: String,
+        csrf: String,
+        sso: bool,
+    },
     /// A personal API token (`Authorization: Bearer`).
     Token(String),
     /// A tenant's integration (`X-WSSE`).

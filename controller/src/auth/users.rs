@@ -156,9 +156,10 @@ pub async fn get(store: &Store, name: &str) -> AuthResult<UserRow> {
         .ok_or_else(|| invalid("user", format!("no account `{name}`")))
 }
 
-/// Saves a changed account; a new password, a disabled account or a changed role (or
-/// top administrator's standing) ends its sessions and deletes its pending logins, and a
-/// new password also revokes its API tokens.
+/// Saves a changed account. A new password, a disabled account, a changed role, top
+/// standing, manager or tenant ends its sessions and deletes its pending logins; the
+/// same changes but a disable also revoke its API tokens (whoever had the old password,
+/// or managed it before, may have made some).
 pub async fn save(store: &Store, before: &UserRow, mut after: UserRow) -> AuthResult<UserRow> {
     check_email(&after.email)?;
     Role::parse(&after.role)?;
@@ -168,17 +169,18 @@ pub async fn save(store: &Store, before: &UserRow, mut after: UserRow) -> AuthRe
     check_links(store, &after).await?;
     after.changed_at = now_ms();
     store.update_user(&after).await?;
-    if after.password != before.password
-        || after.disabled
+    let standing = after.password != before.password
         || after.role != before.role
         || after.top != before.top
-    {
+        || after.manager != before.manager
+        || after.tenant != before.tenant;
+    if standing || after.disabled {
         store
             .end_sessions("", &after.name, after.changed_at)
             .await?;
         store.delete_login_codes(&after.name).await?;
     }
-    if after.password != before.password {
+    if standing {
         store
             .revoke_tokens_of(&after.name, after.changed_at)
             .await?;

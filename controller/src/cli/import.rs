@@ -81,15 +81,23 @@ fn nodes(
     let (inventory, notes) =
         ordo_jobs::rundeck::import_nodes(&text, file).map_err(|d| BadInput(d.to_string()))?;
     let path = out.cloned().unwrap_or_else(|| cfg.inventory.clone());
-    if path.exists() && !force {
-        return Err(BadInput(format!(
-            "{} exists: nothing was written (--force replaces it)",
-            path.display()
-        ))
-        .into());
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(
+                BadInput(format!("{} is a link: nothing was written", path.display())).into(),
+            );
+        }
+        Ok(_) if !force => {
+            return Err(BadInput(format!(
+                "{} exists: nothing was written (--force replaces it)",
+                path.display()
+            ))
+            .into());
+        }
+        _ => {}
     }
-    let header = format!("# Imported from Rundeck ({}).\n", file.display());
-    std::fs::write(&path, format!("{header}{inventory}"))?;
+    write_no_follow(&path, format!("{}{inventory}", header(file)).as_bytes())
+        .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
     for n in &notes {
         say!("note: {n}");
     }
@@ -124,7 +132,15 @@ pub fn run(cli: &Cli, cmd: &ImportCmd) -> anyhow::Result<i32> {
     let root = std::fs::canonicalize(&cfg.jobs)
         .map_err(|e| BadInput(format!("{}: {e}", cfg.jobs.display())))?;
     let mut written = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for j in &jobs {
+        if !seen.insert(j.name.to_lowercase()) {
+            return Err(BadInput(format!(
+                "two jobs of the export become `{}` (names that differ only by characters ordo replaces, or by case): nothing was written",
+                j.name
+            ))
+            .into());
+        }
         let path = under_jobs(&root, &j.name)?;
         if std::fs::symlink_metadata(&path).is_ok() && !force {
             return Err(BadInput(format!(
@@ -141,8 +157,7 @@ pub fn run(cli: &Cli, cmd: &ImportCmd) -> anyhow::Result<i32> {
         }
         // Checked again once its folders exist (a link made meanwhile is refused).
         under_jobs(&root, &j.name)?;
-        let header = format!("# Imported from Rundeck ({}).\n", file.display());
-        write_no_follow(path, format!("{header}{}", j.text).as_bytes())
+        write_no_follow(path, format!("{}{}", header(file), j.text).as_bytes())
             .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
         say!("{} -> {}", j.name, path.display());
         for n in &j.notes {
@@ -202,6 +217,15 @@ fn under_jobs(root: &std::path::Path, name: &str) -> Result<PathBuf, BadInput> {
         )));
     }
     Ok(path)
+}
+
+/// The first line of a written file: where it came from (the name escaped: a file name
+/// with a new line would be YAML of its own).
+fn header(file: &std::path::Path) -> String {
+    format!(
+        "# Imported from Rundeck ({}).\n",
+        file.display().to_string().escape_debug()
+    )
 }
 
 /// Writes `data` to `path`, never through a link (`O_NOFOLLOW`).

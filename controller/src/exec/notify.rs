@@ -135,7 +135,8 @@ impl Notifier {
                     timeout,
                 } => (
                     "webhook",
-                    url.clone(),
+                    // Never the path or query (where tokens go) in the log or the history.
+                    crate::webhook::shown_url(url),
                     self.webhook(event, status, url, headers, *timeout).await,
                 ),
             };

@@ -66,6 +66,18 @@ async fn stop_one(env: &Env, host: &str, g: RunningGroup) -> bool {
         // Another controller's own machine: its pids mean nothing here.
         return false;
     }
+    if g.start_time.is_empty() {
+        // A server that did not tell the start time (no /proc): a pid alone could be
+        // another process's by now, so nothing is signalled.
+        tracing::warn!(
+            execution = id,
+            node = server,
+            "what this interrupted run left running (process group {}) cannot be told from other processes on this server: stop it by hand",
+            g.pid
+        );
+        let _ = env.store.forget_group(id, server).await;
+        return false;
+    }
     let kill_as = Some(g.kill_as.as_str()).filter(|k| !k.is_empty());
     let Some(kill) = u32::try_from(g.pid)
         .ok()

@@ -50,11 +50,19 @@ pub async fn current(
     (u, bound): (&UserRow, bool),
 ) -> ApiResult<(AlertConfig, Vec<String>, Option<AlertPolicy>)> {
     let env = s.env();
-    let policy = alerts::policy_for(&env.cfg, u);
+    let mut policy = alerts::policy_for(&env.cfg, u);
     let config = alerts::load(&s.store, u, &policy).await?;
     let mut projects = alerts::projects_of(u, &env.jobs);
     if who.name != u.name && !who.is_admin() {
         projects.retain(|p| who.projects.iter().any(|g| crate::auth::grant_covers(g, p)));
+        // A primary sets its secondary's rules in the projects both see, never where the
+        // secondary's alerts go nor whether it gets them: those would carry alerts about
+        // projects the primary may not read.
+        for field in ["mails", "webhook", "active"] {
+            if policy.mode(field) == FieldMode::Editable {
+                policy.fields.insert(field.to_string(), FieldMode::Locked);
+            }
+        }
     }
     Ok((config, projects, bound.then_some(policy)))
 }

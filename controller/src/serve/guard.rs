@@ -93,7 +93,11 @@ fn client_behind(
         if !is_trusted(&client) {
             break;
         }
-        match hop.parse::<std::net::IpAddr>() {
+        // `ip`, or `ip:port` / `[v6]:port` as some proxies write it.
+        let ip = hop
+            .parse::<std::net::IpAddr>()
+            .or_else(|_| hop.parse::<SocketAddr>().map(|a| a.ip()));
+        match ip {
             Ok(ip) => client = ip.to_canonical(),
             Err(_) => break,
         }
@@ -208,6 +212,15 @@ mod tests {
         assert_eq!(
             client_behind(ip("10.0.8.1"), Vec::new(), &nets),
             ip("10.0.8.1")
+        );
+        // With a port, as some proxies write it.
+        assert_eq!(
+            client_behind(ip("10.0.8.1"), hops("192.0.2.7:51000"), &nets),
+            ip("192.0.2.7")
+        );
+        assert_eq!(
+            client_behind(ip("10.0.8.1"), hops("[2001:db8::7]:443"), &nets),
+            ip("2001:db8::7")
         );
         // IPv4 in IPv6 is IPv4.
         assert_eq!(

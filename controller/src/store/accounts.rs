@@ -168,6 +168,18 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        // Its audit entries and sent alerts stay, as a deleted account's: an account made
+        // later under the same name does not inherit them.
+        for sql in [
+            "UPDATE audit SET account = $1 WHERE account = $2",
+            "UPDATE alert_outbox SET account = $1 WHERE account = $2",
+        ] {
+            sqlx::query(sql)
+                .bind(format!("{name} (deleted)"))
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("UPDATE executions SET account = $1 WHERE account = $2")
             .bind(format!("{name} (deleted)"))
             .bind(name)

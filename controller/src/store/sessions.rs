@@ -27,6 +27,8 @@ pub struct SessionRow {
     pub created_at: i64,
     pub seen_at: i64,
     pub ended_at: Option<i64>,
+    /// How it was opened: `password and mailed code`, `sso`.
+    pub how: String,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -160,19 +162,20 @@ impl Store {
     }
 
     pub async fn insert_session(&self, s: &SessionRow) -> StoreResult<()> {
-        sqlx::query("INSERT INTO sessions (id_hash, user_name, csrf, created_at, seen_at) VALUES ($1, $2, $3, $4, $5)")
+        sqlx::query("INSERT INTO sessions (id_hash, user_name, csrf, created_at, seen_at, how) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&s.id_hash)
             .bind(&s.user_name)
             .bind(&s.csrf)
             .bind(s.created_at)
             .bind(s.seen_at)
+            .bind(&s.how)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
     pub async fn session(&self, id_hash: &str) -> StoreResult<Option<SessionRow>> {
-        let row = sqlx::query("SELECT id_hash, user_name, csrf, created_at, seen_at, ended_at FROM sessions WHERE id_hash = $1")
+        let row = sqlx::query("SELECT id_hash, user_name, csrf, created_at, seen_at, ended_at, how FROM sessions WHERE id_hash = $1")
             .bind(id_hash)
             .fetch_optional(&self.pool)
             .await?;
@@ -183,6 +186,7 @@ impl Store {
             created_at: r.get(3),
             seen_at: r.get(4),
             ended_at: r.get(5),
+            how: r.get(6),
         }))
     }
 
@@ -292,7 +296,7 @@ impl Store {
     /// The newest audit entries, optionally of one actor, one action, or only those of
     /// the accounts one administrator manages.
     pub async fn audit(&self, f: &AuditFilter<'_>) -> StoreResult<Vec<AuditRow>> {
-        let rows = sqlx::query("SELECT id, at, actor, address, action, target, detail, account FROM audit WHERE ($1 = '' OR actor = $1 OR account = $1) AND ($2 = '' OR action = $2) AND ($3 = '' OR account = $3 OR account IN (SELECT name FROM users WHERE manager = $3)) ORDER BY at DESC, id DESC LIMIT $4")
+        let rows = sqlx::query("SELECT id, at, actor, address, action, target, detail, account FROM audit WHERE ($1 = '' OR actor = $1 OR account = $1) AND ($2 = '' OR action = $2) AND ($3 = '' OR account = $3 OR account IN (SELECT name FROM users WHERE manager = $3 AND top_admin = 0)) ORDER BY at DESC, id DESC LIMIT $4")
             .bind(f.actor.unwrap_or(""))
             .bind(f.action.unwrap_or(""))
             .bind(f.managed_by.unwrap_or(""))

@@ -55,7 +55,20 @@ pub fn import_nodes(
             port = port.or(p);
         }
         if let Some(p) = port {
-            f.push(format!("port: {}", p.trim()));
+            // A number, written as one: text here would be YAML of its own.
+            match p.trim().parse::<u16>() {
+                Ok(p) if p > 0 => f.push(format!("port: {p}")),
+                _ => {
+                    d.error(
+                        n.pos,
+                        format!(
+                            "node `{name}`: ssh-port `{}` is not a port number",
+                            p.escape_debug()
+                        ),
+                    );
+                    continue;
+                }
+            }
         }
         if let Some(u) = text(n, "username").filter(|u| !u.contains("${")) {
             f.push(format!("user: {}", q(&u)));
@@ -82,6 +95,9 @@ pub fn import_nodes(
             f.push(format!("attributes: {{ {} }}", attrs.join(", ")));
         }
         out.push_str(&format!("  {}: {{ {} }}\n", q(&name), f.join(", ")));
+    }
+    if !d.is_empty() {
+        return Err(d);
     }
     Ok((out, notes))
 }

@@ -62,6 +62,24 @@ pub(super) fn items(n: Option<&Node>) -> Vec<&Node> {
     }
 }
 
+/// One term of an ordo filter, quoted when it holds anything the filter language reads
+/// (a Rundeck value such as `web1|all`, a regex, is one value, never `web1 or all`);
+/// none when it holds both kinds of quotes.
+fn filter_word(term: &str) -> Option<String> {
+    let plain = term
+        .chars()
+        .all(|c| c.is_alphanumeric() || "_.:=*?/-[]@+".contains(c));
+    if plain && !matches!(term, "and" | "AND" | "or" | "OR" | "not" | "NOT" | "all") {
+        Some(term.to_string())
+    } else if !term.contains('"') {
+        Some(format!("\"{term}\""))
+    } else if !term.contains('\'') {
+        Some(format!("'{term}'"))
+    } else {
+        None
+    }
+}
+
 /// A Rundeck node filter (`tags: web+prod name: a,b !hostname: x`) as an ordo filter.
 pub fn node_filter(filter: &str, notes: &mut Vec<String>) -> String {
     let mut terms = Vec::new();
@@ -85,20 +103,27 @@ pub fn node_filter(filter: &str, notes: &mut Vec<String>) -> String {
         }
         let value = value.replace(".*", "*");
         let one = |v: &str| match key.as_str() {
-            "name" | "nodename" => format!("name:{v}"),
-            "hostname" => format!("host:{v}"),
+            "name" | "nodename" => filter_word(&format!("name:{v}")),
+            "hostname" => filter_word(&format!("host:{v}")),
             "tags" => v
                 .split('+')
-                .map(|t| format!("tag:{t}"))
-                .collect::<Vec<_>>()
-                .join(" and "),
-            other => format!("attr.{other}={v}"),
+                .map(|t| filter_word(&format!("tag:{t}")))
+                .collect::<Option<Vec<_>>>()
+                .map(|t| t.join(" and ")),
+            other => filter_word(&format!("attr.{other}={v}")),
         };
-        let alts: Vec<String> = value
-            .split(',')
-            .filter(|v| !v.is_empty())
-            .map(one)
-            .collect();
+        let mut alts: Vec<String> = Vec::new();
+        for v in value.split(',').filter(|v| !v.is_empty()) {
+            match one(v) {
+                Some(t) => alts.push(t),
+                None => notes.push(format!(
+                    "node filter `{key}: {v}`: holds both kinds of quotes: left out"
+                )),
+            }
+        }
+        if alts.is_empty() {
+            continue;
+        }
         let term = if alts.len() == 1 {
             alts[0].clone()
         } else {

@@ -187,10 +187,11 @@ fn kill_never_targets_everything() {
     let cmd = kill_command(4242, 2, Some("User_DollarU")).unwrap();
     // As the run-as user first (no root needed), then as the login user.
     assert!(
-        cmd.starts_with("sudo -n -u User_DollarU /bin/sh -c 'kill -TERM -4242 "),
+        cmd.starts_with("sudo -n -u User_DollarU /bin/sh -c '"),
         "{cmd}"
     );
-    assert!(cmd.contains("; /bin/sh -c 'kill -TERM -4242 "), "{cmd}");
+    assert!(cmd.contains("kill -TERM -4242 "), "{cmd}");
+    assert!(cmd.contains("; /bin/sh -c '"), "{cmd}");
     assert!(!cmd.contains("/usr/bin/kill"));
 }
 
@@ -238,24 +239,30 @@ fn a_recorded_group_is_stopped_only_while_its_pid_is_the_same_process() {
     std::io::BufReader::new(child.stderr.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let (pid, start) = parse_pid_marker(line.strip_prefix(PID_MARKER).unwrap()).unwrap();
+    let (pid, started) = parse_pid_marker(line.strip_prefix(PID_MARKER).unwrap()).unwrap();
     assert_eq!(pid, child.id());
-    assert!(
-        !start.is_empty() && start.bytes().all(|b| b.is_ascii_digit()),
-        "{line}"
+    let (start, boot) = started.split_once(' ').expect("start time and boot ID");
+    assert!(start.bytes().all(|b| b.is_ascii_digit()), "{line}");
+    assert_eq!(
+        boot,
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .unwrap()
+            .trim()
     );
-    // Another start time: another process with that pid; nothing is signalled.
-    let other = kill_command_started(pid, "1", 0, None).unwrap();
-    assert!(sh(&other).status.success());
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "killed on a stranger's start time"
-    );
+    // Another start time (another process with that pid), or another boot: nothing is
+    // signalled.
+    for stranger in [format!("1 {boot}"), format!("{start} 0000-1111")] {
+        let other = kill_command_started(pid, &stranger, 0, None).unwrap();
+        assert!(sh(&other).status.success());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(child.try_wait().unwrap().is_none(), "killed for {stranger}");
+    }
     // Its own start time: the group is stopped.
-    let own = kill_command_started(pid, &start, 1, None).unwrap();
+    let own = kill_command_started(pid, &started, 1, None).unwrap();
     assert!(sh(&own).status.success());
     let st = child.wait().unwrap();
     assert!(!st.success(), "{st:?}");
     assert_eq!(kill_command_started(pid, "1; rm -rf /", 0, None), None);
+    assert_eq!(kill_command_started(pid, "1 2 3", 0, None), None);
+    assert_eq!(parse_pid_marker("99999999 1 b"), None);
 }
