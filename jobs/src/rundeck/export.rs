@@ -183,13 +183,13 @@ pub fn export_yaml(jobs: &[&Job]) -> (String, Vec<String>) {
                     let (source, start) = match &w.source {
                         crate::WaitSource::File(f) => (
                             format!(
-                                "tail -n {} -F -- '{}'",
+                                "tail -n {} -F -- {}",
                                 if w.from == crate::WaitFrom::Start {
                                     "+1"
                                 } else {
                                     "0"
                                 },
-                                f.source()
+                                sh_word(f.source())
                             ),
                             "",
                         ),
@@ -197,9 +197,9 @@ pub fn export_yaml(jobs: &[&Job]) -> (String, Vec<String>) {
                     };
                     let end = if start.is_empty() { "" } else { " )" };
                     let line = format!(
-                        "timeout {} {start}{source}{end} | grep -m 1 -E -- '{}'",
-                        w.within.source(),
-                        w.pattern.source()
+                        "timeout {} {start}{source}{end} | grep -m 1 -E -- {}",
+                        sh_word(w.within.source()),
+                        sh_word(w.pattern.source())
                     );
                     y.push_str(&format!("    - exec: {}\n", q(&line)));
                     n.push(format!("step {}: wait_for has no Rundeck equivalent: exported as a `timeout ... | grep -m 1 -E` command (grep's pattern syntax, no named groups, no ${{step.N.match}})", i + 1));
@@ -303,4 +303,9 @@ pub fn export_yaml(jobs: &[&Job]) -> (String, Vec<String>) {
         notes.extend(n.into_iter().map(|m| format!("{}: {m}", job.name)));
     }
     (y, notes)
+}
+
+/// `s` as one single-quoted shell word (a `'` in it closes, escapes and reopens).
+fn sh_word(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
 }
