@@ -15,7 +15,6 @@ pub mod alerts;
 pub mod archive;
 pub mod auth;
 pub mod cli;
-pub mod clock;
 pub mod collect;
 pub mod engine;
 pub mod exec;
@@ -24,7 +23,10 @@ pub mod output;
 pub mod pki;
 pub mod project;
 pub mod serve;
-pub mod store;
 pub mod transfer;
 pub mod transport;
 pub mod webhook;
+
+/// The history (its own crate: sqlx only), under the names the controller has always used.
+pub use ordo_store as store;
+pub use ordo_store::clock;

@@ -1,10 +1,15 @@
-//! Execution history: SQLite by default, PostgreSQL on the same code path (sqlx Any).
+//! ordo's history: executions and their logs, accounts, sessions, alerts, transfers and
+//! keys, in SQLite by default or PostgreSQL on the same code path (sqlx Any), with the
+//! migrations of both and the clock every time is read from. Nothing here knows the
+//! project's files or the network: the controller calls it.
 
 use std::path::Path;
 
 use sqlx::any::AnyPoolOptions;
 // Dynamic SQL here is only constants composed in code; values are always bound.
 use sqlx::{AnyPool, AssertSqlSafe, Row};
+
+pub mod clock;
 
 mod accounts;
 mod alerts;
@@ -33,17 +38,17 @@ pub use transfer::{TRANSFER_STATUSES, TransferRow};
 
 /// Schema steps, applied in order once each (recorded in `schema_version`).
 const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../../migrations/0001_executions.sql")),
-    (2, include_str!("../../migrations/0002_agents.sql")),
-    (3, include_str!("../../migrations/0003_serve.sql")),
-    (4, include_str!("../../migrations/0004_transfers.sql")),
-    (5, include_str!("../../migrations/0005_accounts.sql")),
-    (6, include_str!("../../migrations/0006_switches.sql")),
-    (7, include_str!("../../migrations/0007_groups.sql")),
-    (8, include_str!("../../migrations/0008_alerts.sql")),
-    (9, include_str!("../../migrations/0009_keys.sql")),
-    (10, include_str!("../../migrations/0010_lanes.sql")),
-    (11, include_str!("../../migrations/0011_running_groups.sql")),
+    (1, include_str!("../migrations/0001_executions.sql")),
+    (2, include_str!("../migrations/0002_agents.sql")),
+    (3, include_str!("../migrations/0003_serve.sql")),
+    (4, include_str!("../migrations/0004_transfers.sql")),
+    (5, include_str!("../migrations/0005_accounts.sql")),
+    (6, include_str!("../migrations/0006_switches.sql")),
+    (7, include_str!("../migrations/0007_groups.sql")),
+    (8, include_str!("../migrations/0008_alerts.sql")),
+    (9, include_str!("../migrations/0009_keys.sql")),
+    (10, include_str!("../migrations/0010_lanes.sql")),
+    (11, include_str!("../migrations/0011_running_groups.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
