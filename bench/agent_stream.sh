@@ -5,7 +5,7 @@
 set -euo pipefail
 SIZE=${1:-1073741824}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release -q -p ordo-controller -p ordo-agent --manifest-path "$ROOT/Cargo.toml"
+cargo build --release -q -p ordo-cli -p ordo-agent --manifest-path "$ROOT/Cargo.toml"
 C=$ROOT/target/release/controller
 A=$ROOT/target/release/agent
 W=$(mktemp -d /var/tmp/ordo-bench-stream.XXXXXX)

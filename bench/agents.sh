@@ -21,7 +21,7 @@ API=127.0.0.1:$((BASE - 1))
 RESULTS=$ROOT/bench/results-agents-$N.txt
 log() { printf '%s\n' "$*" >&2; }
 
-cargo build --release -q -p ordo-controller -p ordo-agent --manifest-path "$ROOT/Cargo.toml"
+cargo build --release -q -p ordo-cli -p ordo-agent --manifest-path "$ROOT/Cargo.toml"
 C=$ROOT/target/release/controller
 A=$ROOT/target/release/agent
 id ordorunner >/dev/null 2>&1 || useradd --create-home --shell /bin/sh ordorunner

@@ -7,7 +7,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
 export N=${1:-1000} LINES=${2:-100}
-cargo build --release -q -p ordo-controller --manifest-path "$ROOT/Cargo.toml"
+cargo build --release -q -p ordo-cli --manifest-path "$ROOT/Cargo.toml"
 out=$(cargo test --release -q -p ordo-tests --manifest-path "$ROOT/Cargo.toml" \
   --test e2e console_bench -- --ignored --nocapture 2>/dev/null | grep -E '^(# console|run:|browser|execution page|finished|controller:)')
 { echo "$out" | head -1; echo "#   $(date -u +%F) $(nproc) cores, $(uname -r)"; echo "$out" | tail -n +2; } \

@@ -34,7 +34,7 @@ log() { printf '%s\n' "$*" >&2; }
 command -v parallel-ssh >/dev/null && command -v perf >/dev/null && command -v bc >/dev/null ||
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pssh openssh-server sudo time linux-perf bc >/dev/null
 python3 -c 'import ansible' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check ansible-core
-cargo build --release -q -p ordo-controller --manifest-path "$ROOT/Cargo.toml"
+cargo build --release -q -p ordo-cli --manifest-path "$ROOT/Cargo.toml"
 CONTROLLER=${CONTROLLER:-$ROOT/target/release/controller}  # CONTROLLER=path: compare another build
 
 # --- users -------------------------------------------------------------------------------

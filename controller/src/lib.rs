@@ -1,8 +1,11 @@
-//! ordo's controller: runs jobs across a fleet over SSH or locally, collects, archives,
-//! mails and records every execution.
+//! ordo's controller: runs jobs across a fleet over SSH, agents or locally, collects,
+//! archives, mails and records every execution; schedules them (`serve`), and holds the
+//! actions accounts, keys and runs go through. Its history is `ordo-store`; its web side
+//! (API and console) is `ordo-web`; its command line and binary are `ordo-cli`.
 
 /// Prints a line on stdout. A closed stdout (`controller run ... | head`) is not an error:
 /// `println!` would panic and stop a run half way; the run goes on and is recorded.
+#[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
@@ -14,7 +17,6 @@ pub mod actions;
 pub mod alerts;
 pub mod archive;
 pub mod auth;
-pub mod cli;
 pub mod collect;
 pub mod engine;
 pub mod exec;

@@ -1,6 +1,4 @@
-//! The `controller` binary and library on this machine alone (local transport, files,
-//! OpenSSL), as one test binary.
-mod cli;
+//! The controller library on this machine alone (OpenSSL's CMS, the layering of its
+//! modules), as one test binary. The `controller` binary's own tests are in `cli/tests`.
 mod cms;
-mod import;
 mod layers;

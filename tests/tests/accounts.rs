@@ -605,7 +605,7 @@ fn no_route_answers_without_credentials_and_the_openapi_document_lists_every_rou
     let (_serve, api) = start(&p);
     let forged = api.header("Cookie: __Host-ordo_session=0123456789abcdef");
     let bad_bearer = api.token("ordo_0123456789abcdef_0123");
-    for (method, path, public, _) in ordo_controller::serve::api::ROUTES {
+    for (method, path, public, _) in ordo_web::api::ROUTES {
         let path = path
             .replace("{*name}", "tests/hello")
             .replace(['{', '}'], "");
@@ -631,7 +631,7 @@ fn no_route_answers_without_credentials_and_the_openapi_document_lists_every_rou
         for method in ops.as_object().unwrap().keys() {
             let route = path.replace("{name}", "{*name}");
             assert!(
-                ordo_controller::serve::api::ROUTES
+                ordo_web::api::ROUTES
                     .iter()
                     .any(|(m, p, _, _)| m == method && (*p == route || *p == path.as_str())),
                 "{method} {path} is documented but not served"
@@ -639,7 +639,7 @@ fn no_route_answers_without_credentials_and_the_openapi_document_lists_every_rou
             listed += 1;
         }
     }
-    assert_eq!(listed, ordo_controller::serve::api::ROUTES.len());
+    assert_eq!(listed, ordo_web::api::ROUTES.len());
 
     // Plain HTTP only on loopback.
     let out = p.controller(&[

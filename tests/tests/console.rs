@@ -350,7 +350,7 @@ fn a_viewer_cannot_run_and_forged_posts_are_refused() {
 
     // Without a session every page but the login's sends to the login page.
     let anon = s.api.clone();
-    for (method, path, public) in ordo_controller::serve::console::ROUTES {
+    for (method, path, public) in ordo_web::console::ROUTES {
         if *public {
             continue;
         }

@@ -57,7 +57,7 @@ fn serve_runs_in_process_answers_the_api_reloads_and_stops() {
         let instance = me.id.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut listening = ordo_controller::serve::http::listening(&cfg, addr, true).unwrap();
+        let mut listening = ordo_web::http::listening(&cfg, addr, true).unwrap();
         // 30 s in production; short here to see a slow client cut.
         listening.header_timeout = Duration::from_secs(1);
         let new = ordo_controller::auth::users::NewUser {
@@ -83,7 +83,7 @@ fn serve_runs_in_process_answers_the_api_reloads_and_stops() {
         let served = tokio::spawn(ordo_controller::serve::run(
             env,
             me,
-            Some((listener, listening)),
+            Some(ordo_web::front_door(listener, listening)),
             reloads,
             async {
                 let _ = stop_rx.await;

@@ -3,18 +3,6 @@
 //! fires schedules and file triggers, starts queued fires and purges old history. Job and
 //! inventory files are reloaded on SIGHUP or `POST /api/v1/reload`, all or nothing.
 
-pub mod api;
-pub(crate) mod api_admin;
-pub(crate) mod api_alerts;
-mod api_executions;
-mod api_fleet;
-mod api_jobs;
-mod api_keys;
-mod api_login;
-pub mod console;
-pub mod error;
-pub mod guard;
-pub mod http;
 mod key_expiry;
 mod owed;
 mod retention;
@@ -51,10 +39,6 @@ pub struct Server {
     pub cancel: CancellationToken,
     leader: std::sync::atomic::AtomicBool,
     tasks: TaskTracker,
-    /// Live logs (SSE) open, per account.
-    streams: Mutex<HashMap<String, usize>>,
-    /// Options' values from files and commands, as pages show them.
-    pub option_values: crate::exec::values::ValuesCache,
     /// A pass stopping what interrupted runs left running is going on.
     reaping: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -173,14 +157,22 @@ impl Server {
     }
 }
 
+/// What serves HTTP beside the scheduler (the API and the console: `ordo-web`), started
+/// with the shared state and a token that asks it to stop.
+pub type FrontDoor = Box<
+    dyn FnOnce(Arc<Server>, CancellationToken) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
+        + Send,
+>;
+
 /// Runs until `shutdown` resolves: the scheduler, the file triggers, the heartbeat, and
-/// the HTTP API on `listener`; each message on `reloads` rereads the jobs and inventory.
+/// the `front` door (HTTP), if any; each message on `reloads` rereads the jobs and
+/// inventory.
 /// On shutdown the scheduler stops first, then running executions are aborted (30 s at
 /// most), then this instance leaves the database. Signals are the caller's (`cli/serve.rs`).
 pub async fn run(
     env: Arc<Env>,
     me: Instance,
-    listener: Option<(tokio::net::TcpListener, http::Listening)>,
+    front: Option<FrontDoor>,
     mut reloads: mpsc::Receiver<()>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -194,21 +186,13 @@ pub async fn run(
         cancel: CancellationToken::new(),
         leader: std::sync::atomic::AtomicBool::new(false),
         tasks: TaskTracker::new(),
-        streams: Mutex::new(HashMap::new()),
-        option_values: Default::default(),
         reaping: Default::default(),
     });
     server.sweep().await;
     let stop = CancellationToken::new();
     let background = TaskTracker::new();
-    if let Some((listener, listening)) = listener {
-        let scheme = if listening.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        tracing::info!("API on {scheme}://{}", listener.local_addr()?);
-        background.spawn(api::run(server.clone(), listener, listening, stop.clone()));
+    if let Some(front) = front {
+        background.spawn(front(server.clone(), stop.clone()));
     }
     // Another controller's runs are interrupted once it has been silent `dead_after`.
     let (s, st) = (server.clone(), stop.clone());

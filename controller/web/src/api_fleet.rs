@@ -8,14 +8,14 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Server;
+use super::Web;
 use super::api::Body;
 use super::error::{ApiError, ApiResult};
 use super::guard::Caller;
 use crate::auth::Role;
 use crate::clock::now_ms;
 
-type Shared = State<Arc<Server>>;
+type Shared = State<Arc<Web>>;
 
 pub async fn agents(State(s): Shared, c: Caller) -> ApiResult<Json<Value>> {
     if c.who.role < Role::Operator {

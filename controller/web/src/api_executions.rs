@@ -16,16 +16,16 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Server;
+use super::Web;
 use super::api_jobs::recorded_options;
 use super::error::{ApiError, ApiResult};
 use super::guard::Caller;
 use crate::store::{ExecFilter, ExecutionRow, LogLine, Scope};
 
-type Shared = State<Arc<Server>>;
+type Shared = State<Arc<Web>>;
 
 /// The execution `id` (or a unique prefix), if the caller may see it.
-pub async fn visible(s: &Server, c: &Caller, id: &str) -> ApiResult<ExecutionRow> {
+pub async fn visible(s: &Web, c: &Caller, id: &str) -> ApiResult<ExecutionRow> {
     if id.is_empty() || id.len() > 100 {
         return Err(ApiError::field("id", "1 to 100 characters"));
     }
@@ -205,7 +205,7 @@ const STREAM_LIFE: Duration = Duration::from_secs(300);
 const BATCH: i64 = 2000;
 
 /// Counts an account's open streams; the count drops with it.
-struct StreamSlot(Arc<Server>, String);
+struct StreamSlot(Arc<Web>, String);
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {

@@ -8,14 +8,14 @@ use askama::Template;
 use axum::extract::{Path, State};
 
 use super::page::{Chrome, Page, PageResult, Posted, render, see};
+use crate::Web;
 use crate::actions::accounts::{self, AccountChange, NewAccount};
 use crate::actions::{self, ActionError};
 use crate::auth::Role;
 use crate::clock::{now_ms, zoned_time};
-use crate::serve::Server;
-use crate::serve::error::ApiError;
+use crate::error::ApiError;
 
-type Shared = State<Arc<Server>>;
+type Shared = State<Arc<Web>>;
 
 #[derive(Template)]
 #[template(path = "table.html")]
@@ -187,7 +187,7 @@ struct UsersPage {
     top: bool,
 }
 
-async fn users_page(s: &Server, p: &Page, error: String) -> PageResult {
+async fn users_page(s: &Web, p: &Page, error: String) -> PageResult {
     let users = accounts::list(&s.store, &p.actor())
         .await?
         .into_iter()

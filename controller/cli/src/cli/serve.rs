@@ -23,14 +23,15 @@ pub struct ServeArgs {
 pub async fn serve(cli: &Cli, a: &ServeArgs) -> anyhow::Result<i32> {
     let loaded = Loaded::all(super::config(cli)?)?;
     let listen = a.listen.clone().or(loaded.cfg.serve.listen.clone());
-    let listener = match listen {
+    // The API and the console (ordo-web), when an address is given.
+    let front = match listen {
         Some(text) => {
-            let (addr, plain) = crate::serve::http::parse_listen(&text);
+            let (addr, plain) = ordo_web::http::parse_listen(&text);
             let l = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| BadInput(format!("serve: cannot listen on {addr}: {e}")))?;
-            let listening = crate::serve::http::listening(&loaded.cfg, l.local_addr()?, plain)?;
-            Some((l, listening))
+            let listening = ordo_web::http::listening(&loaded.cfg, l.local_addr()?, plain)?;
+            Some(ordo_web::front_door(l, listening))
         }
         None => None,
     };
@@ -50,7 +51,7 @@ pub async fn serve(cli: &Cli, a: &ServeArgs) -> anyhow::Result<i32> {
             _ = term.recv() => {}
         }
     };
-    crate::serve::run(env, me, listener, reloads, shutdown).await?;
+    crate::serve::run(env, me, front, reloads, shutdown).await?;
     Ok(EXIT_OK)
 }
 

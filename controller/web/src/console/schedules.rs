@@ -7,11 +7,11 @@ use axum::extract::{Path, State};
 
 use super::jobs::{readable, schedule_text};
 use super::page::{Chrome, Page, PageResult, Posted, render, see};
+use crate::Web;
 use crate::clock::{now_ms, zoned_time};
-use crate::serve::Server;
-use crate::serve::error::ApiError;
+use crate::error::ApiError;
 
-type Shared = State<Arc<Server>>;
+type Shared = State<Arc<Web>>;
 
 pub struct ScheduleLine {
     pub job: String,

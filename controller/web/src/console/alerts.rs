@@ -11,13 +11,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::page::{Chrome, Page, PageResult, Posted, render, see, url_encode};
+use crate::Web;
 use crate::alerts::change::{self, Mode};
 use crate::alerts::{self, AlertConfig, RULE_TYPES, describe};
+use crate::api_alerts::{current, store_change, target};
 use crate::project::settings::{AlertPolicy, FieldMode};
-use crate::serve::Server;
-use crate::serve::api_alerts::{current, store_change, target};
 
-type Shared = State<Arc<Server>>;
+type Shared = State<Arc<Web>>;
 
 /// How a field shows for this caller.
 #[derive(Clone, Copy, Default)]

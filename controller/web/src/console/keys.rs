@@ -11,14 +11,14 @@ use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 
 use super::page::{Chrome, Page, PageResult, Posted, render, see};
+use crate::Web;
 use crate::actions::{self, ActionError};
+use crate::api_keys::{cx, users};
 use crate::clock::now_ms;
 use crate::pki::cms::{KeyKind, gmt};
 use crate::pki::keys;
-use crate::serve::Server;
-use crate::serve::api_keys::{cx, users};
 
-type Shared = State<Arc<Server>>;
+type Shared = State<Arc<Web>>;
 
 pub struct KeyLine {
     pub name: String,
@@ -48,7 +48,7 @@ struct KeysPage {
     top: bool,
 }
 
-async fn page(s: &Server, p: &Page, error: String) -> PageResult {
+async fn page(s: &Web, p: &Page, error: String) -> PageResult {
     let env = s.env();
     let now = now_ms();
     let (mut personal, mut backup) = (Vec::new(), Vec::new());
@@ -106,7 +106,7 @@ pub async fn list(State(s): Shared, p: Page) -> PageResult {
 
 /// An action's refusal of the form's input comes back on the page; anything else is an
 /// error page.
-async fn again(s: &Server, p: &Page, e: ActionError) -> PageResult {
+async fn again(s: &Web, p: &Page, e: ActionError) -> PageResult {
     match e {
         ActionError::Invalid { .. } | ActionError::Conflict(_) => page(s, p, e.to_string()).await,
         e => Err(e.into()),

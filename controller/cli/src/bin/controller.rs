@@ -1,7 +1,7 @@
 //! `controller`: parse arguments, set up logging, run, exit with the run's code.
 
 use clap::Parser;
-use ordo_controller::cli::{self, BadInput, EXIT_BAD_INPUT, EXIT_ERROR};
+use ordo_cli::cli::{self, BadInput, EXIT_BAD_INPUT, EXIT_ERROR};
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -66,7 +66,7 @@ fn outbox(project: &Path) -> Vec<PathBuf> {
 fn quickstart_runs_end_to_end_and_mails_to_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart"),
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart"),
         dir.path(),
     );
     let run = controller(dir.path(), &["run", "vip-collect", "--no-progress"]);

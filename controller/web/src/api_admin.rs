@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Server;
+use super::Web;
 use super::api::Body;
 use super::error::{ApiError, ApiResult};
 use super::guard::Caller;
@@ -19,7 +19,7 @@ use crate::actions::accounts::{self, AccountChange, NewAccount};
 use crate::actions::tokens::{self, NewToken};
 use crate::store::{TokenRow, UserRow};
 
-type Shared = State<Arc<Server>>;
+type Shared = State<Arc<Web>>;
 
 pub fn user_json(u: &UserRow) -> Value {
     json!({

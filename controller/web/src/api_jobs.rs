@@ -13,7 +13,7 @@ use ordo_jobs::Job;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Server;
+use super::Web;
 use super::api::OptBody;
 use super::error::{ApiError, ApiResult};
 use super::guard::Caller;
@@ -22,17 +22,17 @@ use crate::clock::now_ms;
 use crate::exec::values::Shown;
 use crate::exec::{Launch, execution_id};
 
-type Shared = State<Arc<Server>>;
+type Shared = State<Arc<Web>>;
 
 /// The job `name`, if the caller may read it (else "no job", as if it did not exist).
-pub fn readable(s: &Server, c: &Caller, name: &str) -> ApiResult<Arc<Job>> {
+pub fn readable(s: &Web, c: &Caller, name: &str) -> ApiResult<Arc<Job>> {
     match s.env().jobs.get(name) {
         Some(j) if c.who.can_read_job(name) => Ok(j.clone()),
         _ => Err(ApiError::NotFound(format!("no job named `{name}`"))),
     }
 }
 
-fn runnable(s: &Server, c: &Caller, name: &str) -> ApiResult<Arc<Job>> {
+fn runnable(s: &Web, c: &Caller, name: &str) -> ApiResult<Arc<Job>> {
     let job = readable(s, c, name)?;
     if !c.who.can_run_job(name) {
         return Err(ApiError::Forbidden(format!(
@@ -222,7 +222,7 @@ pub async fn run(
     start(&s, &c, job, launch).await
 }
 
-async fn start(s: &Arc<Server>, c: &Caller, job: Arc<Job>, launch: Launch) -> ApiResult<Response> {
+async fn start(s: &Arc<Web>, c: &Caller, job: Arc<Job>, launch: Launch) -> ApiResult<Response> {
     crate::exec::Plan::new(&s.env().inventory, job.clone(), &launch)?;
     let id = launch.id.clone().unwrap_or_default();
     let action = if launch.retry_of.is_some() {
@@ -233,7 +233,7 @@ async fn start(s: &Arc<Server>, c: &Caller, job: Arc<Job>, launch: Launch) -> Ap
     let options = serde_json::to_string(&launch.options.masked()).unwrap_or_default();
     c.audit(s, action, &format!("{} {id}", job.name), &options)
         .await;
-    s.spawn_execution(job, launch);
+    s.server.spawn_execution(job, launch);
     Ok((StatusCode::ACCEPTED, Json(json!({"execution": id}))).into_response())
 }
 

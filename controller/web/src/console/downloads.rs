@@ -8,15 +8,15 @@ use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 
 use super::page::{Page, PageResult};
-use crate::serve::Server;
-use crate::serve::api_executions::visible;
-use crate::serve::error::ApiError;
+use crate::Web;
+use crate::api_executions::visible;
+use crate::error::ApiError;
 
-type Shared = State<Arc<Server>>;
+type Shared = State<Arc<Web>>;
 
 /// The execution's archive (the API's download, for a browser's session).
 pub async fn archive(State(s): Shared, p: Page, Path(id): Path<String>) -> PageResult {
-    Ok(crate::serve::api_executions::archive(State(s), p.caller(), Path(id)).await?)
+    Ok(crate::api_executions::archive(State(s), p.caller(), Path(id)).await?)
 }
 
 /// One collected file, by its place in the execution's list; only files under the data

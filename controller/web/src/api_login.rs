@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Server;
+use super::Web;
 use super::api::Body;
 use super::error::ApiResult;
 use super::guard::{Caller, Client, set_session_cookie};
@@ -19,7 +19,7 @@ use crate::auth::login::{self, NewSession, Started};
 use crate::auth::{Via, audit};
 use crate::clock::now_ms;
 
-type Shared = State<Arc<Server>>;
+type Shared = State<Arc<Web>>;
 
 #[derive(Deserialize)]
 pub struct Credentials {
@@ -34,7 +34,7 @@ pub struct Code {
     code: String,
 }
 
-fn session_response(s: &Server, n: NewSession) -> Response {
+fn session_response(s: &Web, n: NewSession) -> Response {
     let max_age = s.env().cfg.serve.auth.session_max.as_secs();
     let mut r = Json(json!({"user": n.user, "csrf": n.csrf})).into_response();
     set_session_cookie(&mut r, &n.cookie, max_age);

@@ -7,12 +7,12 @@ use askama::Template;
 use axum::extract::{Path, State};
 
 use super::page::{Chrome, Page, PageResult, Posted, render, see, url_encode};
+use crate::Web;
 use crate::actions::ActionError;
 use crate::actions::tokens::{self, NewToken};
 use crate::clock::{now_ms, zoned_time};
-use crate::serve::Server;
 
-type Shared = State<Arc<Server>>;
+type Shared = State<Arc<Web>>;
 
 pub struct TokenLine {
     pub id: String,
@@ -35,7 +35,7 @@ struct TokensPage {
     once: String,
 }
 
-async fn tokens_page(s: &Server, p: &Page, shown: String, error: String) -> PageResult {
+async fn tokens_page(s: &Web, p: &Page, shown: String, error: String) -> PageResult {
     let tz = s.env().cfg.serve.timezone;
     let now = now_ms();
     let when = |t: Option<i64>| t.map(|t| zoned_time(t, tz)).unwrap_or_else(|| "-".into());

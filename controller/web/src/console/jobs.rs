@@ -11,13 +11,13 @@ use serde::Deserialize;
 
 use super::executions::{ExecLine, exec_lines};
 use super::page::{Chrome, Page, PageResult, Posted, render, see, url_encode};
+use crate::Web;
 use crate::auth::project_of;
+use crate::error::ApiError;
 use crate::exec::values::Shown;
 use crate::exec::{Launch, execution_id};
-use crate::serve::Server;
-use crate::serve::error::ApiError;
 
-type Shared = State<Arc<Server>>;
+type Shared = State<Arc<Web>>;
 
 /// The longest project readme shown.
 const MAX_README: u64 = 64 * 1024;
@@ -290,7 +290,7 @@ fn option_fields(
 }
 
 async fn job_page(
-    s: &Server,
+    s: &Web,
     p: &Page,
     job: Arc<Job>,
     given: &[(String, String)],
@@ -332,8 +332,8 @@ async fn job_page(
     }))
 }
 
-pub(super) fn readable(s: &Server, p: &Page, name: &str) -> Result<Arc<Job>, ApiError> {
-    crate::serve::api_jobs::readable(s, &p.caller(), name)
+pub(super) fn readable(s: &Web, p: &Page, name: &str) -> Result<Arc<Job>, ApiError> {
+    crate::api_jobs::readable(s, &p.caller(), name)
 }
 
 pub async fn job(State(s): Shared, p: Page, Path(name): Path<String>) -> PageResult {
@@ -357,7 +357,7 @@ pub async fn run(State(s): Shared, Path(name): Path<String>, f: Posted) -> PageR
         .filter(|(k, v)| !v.is_empty() || job.options.iter().any(|o| &o.name == k && o.required))
         .collect();
     let limit = f.text("limit");
-    let options = match crate::serve::api_jobs::resolve(job.clone(), given.clone()).await? {
+    let options = match crate::api_jobs::resolve(job.clone(), given.clone()).await? {
         Ok(o) => o,
         Err(errs) => {
             let fields: Vec<(String, String)> = errs
@@ -392,6 +392,6 @@ pub async fn run(State(s): Shared, Path(name): Path<String>, f: Posted) -> PageR
     p.caller()
         .audit(&s, "run", &format!("{} {id}", job.name), &options)
         .await;
-    s.spawn_execution(job, launch);
+    s.server.spawn_execution(job, launch);
     Ok(see(&format!("/executions/{}", url_encode(&id))))
 }

@@ -10,11 +10,11 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
+use crate::Web;
 use crate::auth::{self, Principal, Role, Via};
 use crate::clock::now_ms;
-use crate::serve::Server;
-use crate::serve::error::ApiError;
-use crate::serve::guard::{SESSION_COOKIE, address, cookie};
+use crate::error::ApiError;
+use crate::guard::{SESSION_COOKIE, address, cookie};
 
 /// The header of every page: who is logged in, and the token its forms carry.
 #[derive(Default, Clone)]
@@ -55,8 +55,8 @@ impl Page {
     }
 
     /// As the API sees it (same rules, same helpers).
-    pub fn caller(&self) -> crate::serve::guard::Caller {
-        crate::serve::guard::Caller(self.actor())
+    pub fn caller(&self) -> crate::guard::Caller {
+        crate::guard::Caller(self.actor())
     }
 }
 
@@ -82,10 +82,10 @@ pub fn url_encode(s: &str) -> String {
         .collect()
 }
 
-impl FromRequestParts<Arc<Server>> for Page {
+impl FromRequestParts<Arc<Web>> for Page {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, s: &Arc<Server>) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, s: &Arc<Web>) -> Result<Self, Response> {
         let Some(c) = cookie(parts, SESSION_COOKIE) else {
             return Err(to_login(parts));
         };
@@ -126,10 +126,10 @@ impl Posted {
     }
 }
 
-impl FromRequest<Arc<Server>> for Posted {
+impl FromRequest<Arc<Web>> for Posted {
     type Rejection = Response;
 
-    async fn from_request(req: Request, s: &Arc<Server>) -> Result<Self, Response> {
+    async fn from_request(req: Request, s: &Arc<Web>) -> Result<Self, Response> {
         let (mut parts, body) = req.into_parts();
         let page = Page::from_request_parts(&mut parts, s).await?;
         let req = Request::from_parts(parts, body);

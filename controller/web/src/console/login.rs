@@ -9,13 +9,13 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::page::{Chrome, Posted, render, see};
+use crate::Web;
 use crate::auth::AuthError;
 use crate::auth::login::{self, NewSession, Started};
 use crate::clock::now_ms;
-use crate::serve::Server;
-use crate::serve::guard::{Client, set_session_cookie};
+use crate::guard::{Client, set_session_cookie};
 
-type Shared = State<Arc<Server>>;
+type Shared = State<Arc<Web>>;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -113,7 +113,7 @@ pub struct LoginForm {
     next: String,
 }
 
-fn logged_in(s: &Server, n: NewSession, next: &str) -> Response {
+fn logged_in(s: &Web, n: NewSession, next: &str) -> Response {
     let max_age = s.env().cfg.serve.auth.session_max.as_secs();
     let mut r = see(&safe_next(next));
     set_session_cookie(&mut r, &n.cookie, max_age);

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
-use super::Server;
+use super::Web;
 use super::api::Body;
 use super::error::{ApiError, ApiResult};
 use super::guard::Caller;
@@ -17,12 +17,12 @@ use crate::alerts::{self, AlertConfig};
 use crate::project::settings::{AlertPolicy, FieldMode};
 use crate::store::UserRow;
 
-type Shared = State<Arc<Server>>;
+type Shared = State<Arc<Web>>;
 
 /// The account `name` (`me`: the caller) and whether the caller is bound by the policy
 /// (not an administrator: the account itself or its primary); not found when the caller
 /// may not see it.
-pub async fn target(s: &Server, c: &Caller, name: &str) -> ApiResult<(UserRow, bool)> {
+pub async fn target(s: &Web, c: &Caller, name: &str) -> ApiResult<(UserRow, bool)> {
     let name = if name == "me" {
         c.who.name.as_str()
     } else {
@@ -45,7 +45,7 @@ pub async fn target(s: &Server, c: &Caller, name: &str) -> ApiResult<(UserRow, b
 /// The configuration, the projects the caller may set rules for (the account's; for its
 /// primary, those both may read), and the policy that binds the caller.
 pub async fn current(
-    s: &Server,
+    s: &Web,
     who: &crate::auth::Principal,
     (u, bound): (&UserRow, bool),
 ) -> ApiResult<(AlertConfig, Vec<String>, Option<AlertPolicy>)> {
@@ -114,7 +114,7 @@ async fn save(
 }
 
 /// Writes a changed configuration, stamped with who changed it and when.
-pub async fn store_change(s: &Server, who: &str, mut next: AlertConfig) -> ApiResult<AlertConfig> {
+pub async fn store_change(s: &Web, who: &str, mut next: AlertConfig) -> ApiResult<AlertConfig> {
     next.settings.changed_by = who.to_string();
     next.settings.changed_at = crate::clock::now_ms();
     s.store.save_alerts(&next.settings, &next.rules).await?;

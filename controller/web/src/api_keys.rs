@@ -11,7 +11,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Server;
+use super::Web;
 use super::api::Body;
 use super::error::{ApiError, ApiResult};
 use super::guard::Caller;
@@ -21,7 +21,7 @@ use crate::pki::cms::{KeyKind, gmt};
 use crate::pki::keys;
 use crate::store::KeyRow;
 
-type Shared = State<Arc<Server>>;
+type Shared = State<Arc<Web>>;
 
 /// What names keys in the loaded project.
 pub fn users(env: &crate::project::Env) -> keys::Users<'_> {
@@ -43,7 +43,7 @@ pub fn key_json(k: &KeyRow, jobs: &keys::Users<'_>, now: i64) -> Value {
 }
 
 /// What key actions need, from the loaded project.
-pub fn cx<'a>(s: &'a Server, env: &'a crate::project::Env) -> KeysCx<'a> {
+pub fn cx<'a>(s: &'a Web, env: &'a crate::project::Env) -> KeysCx<'a> {
     KeysCx {
         store: &s.store,
         users: users(env),

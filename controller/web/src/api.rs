@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::Server;
+use super::Web;
 use super::api_admin as admin;
 use super::api_alerts as alerts;
 use super::api_executions as execs;
@@ -28,7 +28,7 @@ use crate::clock::now_ms;
 /// The largest request body accepted (options, accounts: small JSON).
 pub const MAX_BODY: usize = 64 * 1024;
 
-type Shared = State<Arc<Server>>;
+type Shared = State<Arc<Web>>;
 
 macro_rules! api_routes {
     ($( $method:ident $path:literal $handler:path, $public:literal, $summary:literal; )*) => {
@@ -38,7 +38,7 @@ macro_rules! api_routes {
             $( (stringify!($method), $path, $public, $summary), )*
         ];
 
-        fn routes() -> Router<Arc<Server>> {
+        fn routes() -> Router<Arc<Web>> {
             Router::new() $( .route($path, $method($handler)) )*
         }
     };
@@ -88,7 +88,7 @@ api_routes! {
 }
 
 /// The whole application: the routes, the body limit, the Host/Origin guard and headers.
-pub fn app(server: Arc<Server>, l: Listening) -> Router {
+pub fn app(server: Arc<Web>, l: Listening) -> Router {
     routes()
         .merge(super::console::routes())
         .fallback(|| async { ApiError::NotFound("no such API route".into()) })
@@ -98,7 +98,7 @@ pub fn app(server: Arc<Server>, l: Listening) -> Router {
 }
 
 pub async fn run(
-    server: Arc<Server>,
+    server: Arc<Web>,
     listener: tokio::net::TcpListener,
     l: Listening,
     stop: CancellationToken,

@@ -10,14 +10,14 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 
 use super::page::{Chrome, Page, PageResult, Posted, render, see, url_encode};
+use crate::Web;
+use crate::api_executions::{status_label, visible};
 use crate::clock::zoned_time;
+use crate::error::ApiError;
 use crate::exec::{Launch, execution_id};
-use crate::serve::Server;
-use crate::serve::api_executions::{status_label, visible};
-use crate::serve::error::ApiError;
 use crate::store::{ExecFilter, ExecutionRow, ExecutionStatus, Scope};
 
-type Shared = State<Arc<Server>>;
+type Shared = State<Arc<Web>>;
 
 /// The most log lines a page shows at once (the rest: the API's log).
 const PAGE_LINES: usize = 5000;
@@ -346,7 +346,7 @@ pub async fn abort(State(s): Shared, Path(id): Path<String>, f: Posted) -> PageR
 pub async fn retry(State(s): Shared, Path(id): Path<String>, f: Posted) -> PageResult {
     let c = f.page.caller();
     let e = visible(&s, &c, &id).await?;
-    let job = crate::serve::api_jobs::readable(&s, &c, &e.job)?;
+    let job = crate::api_jobs::readable(&s, &c, &e.job)?;
     if !c.who.can_run_job(&e.job) {
         return Err(ApiError::Forbidden(format!("{} may not run `{}`", c.who.name, e.job)).into());
     }
@@ -371,6 +371,6 @@ pub async fn retry(State(s): Shared, Path(id): Path<String>, f: Posted) -> PageR
         &format!("of {}", e.id),
     )
     .await;
-    s.spawn_execution(job, launch);
+    s.server.spawn_execution(job, launch);
     Ok(see(&format!("/executions/{}", url_encode(&new_id))))
 }

@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 
-use super::Server;
+use super::Web;
 use super::error::ApiError;
 use crate::actions::Actor;
 use crate::auth::{self, Via};
@@ -34,7 +34,7 @@ impl std::ops::Deref for Caller {
 }
 
 impl Caller {
-    pub async fn audit(&self, s: &Server, action: &str, target: &str, detail: &str) {
+    pub async fn audit(&self, s: &Web, action: &str, target: &str, detail: &str) {
         self.0.audit(&s.store, action, target, detail).await;
     }
 }
@@ -116,10 +116,10 @@ pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
         .find_map(|c| c.trim().strip_prefix(name)?.strip_prefix('='))
 }
 
-impl FromRequestParts<Arc<Server>> for Caller {
+impl FromRequestParts<Arc<Web>> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, s: &Arc<Server>) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, s: &Arc<Web>) -> Result<Self, ApiError> {
         let env = s.env();
         let cfg = &env.cfg.serve.auth;
         let now = now_ms();
@@ -169,10 +169,10 @@ impl FromRequestParts<Arc<Server>> for Caller {
 /// The client's address, for the handlers that need no credentials (the login steps).
 pub struct Client(pub String);
 
-impl FromRequestParts<Arc<Server>> for Client {
+impl FromRequestParts<Arc<Web>> for Client {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, s: &Arc<Server>) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, s: &Arc<Web>) -> Result<Self, ApiError> {
         Ok(Client(address(
             parts,
             &s.env().cfg.serve.auth.trusted_proxies,

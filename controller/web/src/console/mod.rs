@@ -21,7 +21,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::Server;
+use super::Web;
 
 macro_rules! console_routes {
     ($( $method:ident $path:literal $handler:path, $public:literal; )*) => {
@@ -29,7 +29,7 @@ macro_rules! console_routes {
         /// (the login pages and the two static files only).
         pub const ROUTES: &[(&str, &str, bool)] = &[ $( (stringify!($method), $path, $public), )* ];
 
-        pub fn routes() -> Router<Arc<Server>> {
+        pub fn routes() -> Router<Arc<Web>> {
             Router::new() $( .route($path, $method($handler)) )*
         }
     };
@@ -87,14 +87,14 @@ fn asset(bytes: &'static [u8], content_type: &'static str) -> Response {
 
 async fn css() -> Response {
     asset(
-        include_bytes!("../../../assets/console.css"),
+        include_bytes!("../../assets/console.css"),
         "text/css; charset=utf-8",
     )
 }
 
 async fn js() -> Response {
     asset(
-        include_bytes!("../../../assets/console.js"),
+        include_bytes!("../../assets/console.js"),
         "text/javascript; charset=utf-8",
     )
 }
