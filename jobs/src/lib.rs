@@ -17,7 +17,7 @@ mod wait_model;
 use std::path::{Path, PathBuf};
 
 pub use model::*;
-pub use options::{check_value, option_values, resolve_options};
+pub use options::{OptionError, OptionErrors, check_value, option_values, resolve_options};
 pub use ordo_inventory::{Diagnostic, Diagnostics, Pos};
 pub use parse::{load_profiles, parse_job};
 pub use schedule::{Missed, Overlap, Schedule};

@@ -2,9 +2,49 @@
 
 use crate::model::{Job, OptionType, OptionValues};
 
+/// One problem with a value given for a run: the option it is about, and the whole
+/// message (which names it too: `option `x`: ...`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct OptionError {
+    pub option: String,
+    pub message: String,
+}
+
+/// Every problem with the values given for a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OptionErrors(pub Vec<OptionError>);
+
+impl OptionErrors {
+    /// The messages, joined by `sep`.
+    pub fn join(&self, sep: &str) -> String {
+        self.0
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>()
+            .join(sep)
+    }
+}
+
+impl std::fmt::Display for OptionErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.join("\n"))
+    }
+}
+
+fn error(option: &str, message: String) -> OptionError {
+    OptionError {
+        option: option.to_string(),
+        message,
+    }
+}
+
 /// Validates `given` (`--opt k=v` pairs, in order) against the job's options and fills in
 /// defaults. Every problem is returned, each naming the option.
-pub fn resolve_options(job: &Job, given: &[(String, String)]) -> Result<OptionValues, Vec<String>> {
+pub fn resolve_options(
+    job: &Job,
+    given: &[(String, String)],
+) -> Result<OptionValues, OptionErrors> {
     let mut errors = Vec::new();
     let mut out = OptionValues::default();
     for (k, _) in given {
@@ -15,9 +55,12 @@ pub fn resolve_options(job: &Job, given: &[(String, String)]) -> Result<OptionVa
             } else {
                 format!("its options are: {}", known.join(", "))
             };
-            errors.push(format!(
-                "option `{k}`: job `{}` has no such option ({list})",
-                job.name
+            errors.push(error(
+                k,
+                format!(
+                    "option `{k}`: job `{}` has no such option ({list})",
+                    job.name
+                ),
             ));
         }
     }
@@ -30,15 +73,18 @@ pub fn resolve_options(job: &Job, given: &[(String, String)]) -> Result<OptionVa
             .or_else(|| opt.default.clone());
         let Some(value) = value else {
             if opt.required {
-                errors.push(format!(
-                    "option `{}` is required (give it with --opt {}=VALUE)",
-                    opt.name, opt.name
+                errors.push(error(
+                    &opt.name,
+                    format!(
+                        "option `{}` is required (give it with --opt {}=VALUE)",
+                        opt.name, opt.name
+                    ),
                 ));
             }
             continue;
         };
         if let Err(e) = check_value(opt, &value) {
-            errors.push(format!("option `{}`: {e}", opt.name));
+            errors.push(error(&opt.name, format!("option `{}`: {e}", opt.name)));
             continue;
         }
         if opt.secret {
@@ -54,7 +100,7 @@ pub fn resolve_options(job: &Job, given: &[(String, String)]) -> Result<OptionVa
     if errors.is_empty() {
         Ok(out)
     } else {
-        Err(errors)
+        Err(OptionErrors(errors))
     }
 }
 

@@ -26,7 +26,7 @@ fn errors(given: &[(&str, &str)]) -> Vec<String> {
         .collect();
     match resolve_options(&job, &given) {
         Ok(_) => Vec::new(),
-        Err(e) => e,
+        Err(e) => e.0.into_iter().map(|e| e.message).collect(),
     }
 }
 

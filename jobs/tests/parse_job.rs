@@ -151,8 +151,12 @@ fn option_values_are_checked_and_secrets_masked() {
         &given(&[("delay", "abc"), ("ip", "10.0.0"), ("colour", "red")]),
     )
     .unwrap_err();
+    // Each error names its option, as a field the API and the console show it under.
+    let options: Vec<&str> = errs.0.iter().map(|e| e.option.as_str()).collect();
+    assert_eq!(options, ["colour", "delay", "token", "ip"]);
+    let messages: Vec<String> = errs.0.iter().map(|e| e.to_string()).collect();
     assert_eq!(
-        errs,
+        messages,
         vec![
             "option `colour`: job `vip` has no such option (its options are: environment, delay, token, ip)",
             "option `delay`: `abc` is not an integer",

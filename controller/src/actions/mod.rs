@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod keys;
+pub mod runs;
 pub mod tokens;
 
 use crate::auth::{self, AuthError, Principal};
@@ -31,9 +32,17 @@ pub enum ActionError {
     /// Allowed to nobody in the caller's place.
     #[error("{0}")]
     Forbidden(String),
-    /// Refused as things stand (a key in use, the last top administrator).
+    /// Refused as things stand (a key in use, the last top administrator, a run that
+    /// already ended).
     #[error("{0}")]
     Conflict(String),
+    /// A run's option values, each problem naming its option.
+    #[error("{0}")]
+    Options(ordo_jobs::OptionErrors),
+    /// A run that cannot start as asked (no server matches, a bad `--limit`, a `run_as`
+    /// that is not a user name, an execution still running).
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error(transparent)]

@@ -128,12 +128,17 @@ pub async fn execute(
 pub async fn resolve_options(
     job: &Job,
     given: Vec<(String, String)>,
-) -> Result<OptionValues, Vec<String>> {
+) -> Result<OptionValues, ordo_jobs::OptionErrors> {
     if job.options.iter().all(|o| o.values_from.is_none()) {
         return ordo_jobs::resolve_options(job, &given);
     }
     let job = job.clone();
     values::on_pool(move || ordo_jobs::resolve_options(&job, &given))
         .await
-        .unwrap_or_else(|| Err(vec!["the option values could not be read".into()]))
+        .unwrap_or_else(|| {
+            Err(ordo_jobs::OptionErrors(vec![ordo_jobs::OptionError {
+                option: String::new(),
+                message: "the option values could not be read".into(),
+            }]))
+        })
 }

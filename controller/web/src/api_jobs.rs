@@ -17,10 +17,11 @@ use super::Web;
 use super::api::OptBody;
 use super::error::{ApiError, ApiResult};
 use super::guard::Caller;
+use crate::actions::runs::{self, Admitted, StartRun};
 use crate::auth::project_of;
 use crate::clock::now_ms;
+use crate::exec::Launch;
 use crate::exec::values::Shown;
-use crate::exec::{Launch, execution_id};
 
 type Shared = State<Arc<Web>>;
 
@@ -30,18 +31,6 @@ pub fn readable(s: &Web, c: &Caller, name: &str) -> ApiResult<Arc<Job>> {
         Some(j) if c.who.can_read_job(name) => Ok(j.clone()),
         _ => Err(ApiError::NotFound(format!("no job named `{name}`"))),
     }
-}
-
-fn runnable(s: &Web, c: &Caller, name: &str) -> ApiResult<Arc<Job>> {
-    let job = readable(s, c, name)?;
-    if !c.who.can_run_job(name) {
-        return Err(ApiError::Forbidden(format!(
-            "{} ({}) may not run `{name}`",
-            c.who.name,
-            c.who.role.as_str()
-        )));
-    }
-    Ok(job)
 }
 
 pub async fn schedules(State(s): Shared, c: Caller) -> ApiResult<Json<Value>> {
@@ -148,15 +137,6 @@ pub async fn show(State(s): Shared, c: Caller, Path(name): Path<String>) -> ApiR
     })))
 }
 
-/// Checks option values off the async workers: an option's values may come from a file or
-/// a command on the controller (`values_from`).
-pub async fn resolve(
-    job: Arc<Job>,
-    given: Vec<(String, String)>,
-) -> ApiResult<Result<ordo_jobs::OptionValues, Vec<String>>> {
-    Ok(crate::exec::resolve_options(&job, given).await)
-}
-
 /// Option values from JSON: strings as they are, numbers and booleans as their text.
 fn given(options: Option<&Value>) -> ApiResult<Vec<(String, String)>> {
     let Some(v) = options else {
@@ -177,21 +157,6 @@ fn given(options: Option<&Value>) -> ApiResult<Vec<(String, String)>> {
         .collect()
 }
 
-/// Option errors, each naming its option (`option `x`: ...`) as the field.
-fn option_errors(errs: Vec<String>) -> ApiError {
-    let fields: Vec<(String, String)> = errs
-        .into_iter()
-        .map(|e| {
-            let name = e
-                .strip_prefix("option `")
-                .and_then(|r| r.split('`').next())
-                .map_or("options".to_string(), |n| format!("options.{n}"));
-            (name, e)
-        })
-        .collect();
-    ApiError::Fields(fields)
-}
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RunBody {
@@ -206,35 +171,21 @@ pub async fn run(
     Path(name): Path<String>,
     OptBody(b): OptBody<RunBody>,
 ) -> ApiResult<Response> {
-    let job = runnable(&s, &c, &name)?;
-    let options = resolve(job.clone(), given(b.options.as_ref())?)
-        .await?
-        .map_err(option_errors)?;
-    let launch = Launch {
-        id: Some(execution_id()),
-        options,
+    let req = StartRun {
+        job: name,
+        options: given(b.options.as_ref())?,
         limit: b.limit,
         cause: "api".into(),
-        started_by: c.who.label(),
-        account: c.who.name.clone(),
-        ..Launch::default()
     };
-    start(&s, &c, job, launch).await
+    let admitted = runs::start(&s.env(), &c, req, Launch::default()).await?;
+    Ok(started(&s, admitted))
 }
 
-async fn start(s: &Arc<Web>, c: &Caller, job: Arc<Job>, launch: Launch) -> ApiResult<Response> {
-    crate::exec::Plan::new(&s.env().inventory, job.clone(), &launch)?;
-    let id = launch.id.clone().unwrap_or_default();
-    let action = if launch.retry_of.is_some() {
-        "retry"
-    } else {
-        "run"
-    };
-    let options = serde_json::to_string(&launch.options.masked()).unwrap_or_default();
-    c.audit(s, action, &format!("{} {id}", job.name), &options)
-        .await;
-    s.server.spawn_execution(job, launch);
-    Ok((StatusCode::ACCEPTED, Json(json!({"execution": id}))).into_response())
+/// Hands an admitted run to `serve`: 202 and its id.
+fn started(s: &Web, admitted: Admitted) -> Response {
+    let id = admitted.id().to_string();
+    s.server.spawn_execution(admitted.job, admitted.launch);
+    (StatusCode::ACCEPTED, Json(json!({"execution": id}))).into_response()
 }
 
 #[derive(Deserialize, Default)]
@@ -251,25 +202,17 @@ pub async fn retry(
     Path(id): Path<String>,
     OptBody(b): OptBody<RetryBody>,
 ) -> ApiResult<Response> {
-    let e = super::api_executions::visible(&s, &c, &id).await?;
-    let job = runnable(&s, &c, &e.job)?;
-    let nodes = s.store.nodes(&e.id).await?;
-    let children = s.store.children(&e.id).await?;
-    let launch = crate::exec::retry_launch(
-        &job,
-        &e,
-        (&nodes, &children),
+    let overrides = given(b.options.as_ref())?;
+    let admitted = runs::retry(
+        &s.env(),
+        &c,
+        &id,
         b.failed_only,
-        &given(b.options.as_ref())?,
+        &overrides,
+        Launch::default(),
     )
     .await?;
-    let launch = Launch {
-        id: Some(execution_id()),
-        started_by: c.who.label(),
-        account: c.who.name.clone(),
-        ..launch
-    };
-    start(&s, &c, job, launch).await
+    Ok(started(&s, admitted))
 }
 
 /// Recorded options as JSON (secrets are masked when recorded).
@@ -282,19 +225,6 @@ pub fn recorded_options(text: &str) -> Value {
 /// Stops a running execution, on whichever controller runs it (the remote processes are
 /// killed as on a timeout); the run ends `aborted`.
 pub async fn abort(State(s): Shared, c: Caller, Path(id): Path<String>) -> ApiResult<Response> {
-    let e = super::api_executions::visible(&s, &c, &id).await?;
-    runnable(&s, &c, &e.job)?;
-    if !e.status.is_running() {
-        return Err(ApiError::Conflict(format!(
-            "execution {} is not running: it ended {}",
-            e.id, e.status
-        )));
-    }
-    s.store
-        .request_abort(&e.id, &c.who.label(), now_ms())
-        .await?;
-    crate::project::instance::abort_here(&e.id);
-    c.audit(&s, "abort", &format!("{} {}", e.job, e.id), "")
-        .await;
+    let e = runs::abort(&s.store, &c, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"aborting": e.id}))).into_response())
 }

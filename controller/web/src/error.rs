@@ -170,6 +170,20 @@ impl From<ActionError> for ApiError {
             ActionError::Invalid { field, message } => ApiError::Field { field, message },
             ActionError::Forbidden(m) => ApiError::Forbidden(m),
             ActionError::Conflict(m) => ApiError::Conflict(m),
+            ActionError::Options(errs) => ApiError::Fields(
+                errs.0
+                    .into_iter()
+                    .map(|e| {
+                        let field = if e.option.is_empty() {
+                            "options".to_string()
+                        } else {
+                            format!("options.{}", e.option)
+                        };
+                        (field, e.message)
+                    })
+                    .collect(),
+            ),
+            ActionError::Refused(m) => ApiError::BadRequest(m),
             ActionError::Auth(a) => a.into(),
             ActionError::Store(s) => s.into(),
             ActionError::Internal(e) => ApiError::Internal(e),

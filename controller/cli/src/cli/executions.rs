@@ -222,13 +222,10 @@ pub async fn run(cli: &Cli, cmd: &ExecutionsCmd) -> anyhow::Result<i32> {
             no_progress,
         } => {
             let e = store.find_execution(id).await?;
-            let nodes = store.nodes(&e.id).await?;
-            let children = store.children(&e.id).await?;
             store.close().await;
             return super::executions_act::retry(
                 cfg,
                 e,
-                (nodes, children),
                 *failed_only,
                 opts,
                 (*accept_new_host_keys, *no_mail, *no_progress),

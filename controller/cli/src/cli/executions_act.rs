@@ -1,64 +1,44 @@
-//! `controller executions retry|abort`: acting on a recorded execution.
+//! `controller executions retry|abort`: acting on a recorded execution, through the same
+//! actions as the API and the console.
 
-use super::{BadInput, EXIT_OK};
-use crate::project::ProjectConfig;
-use crate::store::ExecutionRow;
+use super::EXIT_OK;
+use super::run::Admit;
+use crate::actions::{Actor, runs};
+use crate::exec::Launch;
+use crate::project::{Loaded, ProjectConfig};
+use crate::store::{ExecutionRow, Store};
 
 /// `executions retry`: the recorded job, options and servers, run again in the foreground.
 pub(super) async fn retry(
     cfg: ProjectConfig,
     e: ExecutionRow,
-    (nodes, children): (Vec<crate::store::NodeRow>, Vec<ExecutionRow>),
     failed_only: bool,
     opts: &super::opts::OptArgs,
     (accept_new_host_keys, no_mail, no_progress): (bool, bool, bool),
 ) -> anyhow::Result<i32> {
-    let (loaded, job) = crate::project::Loaded::for_job(cfg, &e.job)?;
+    let (loaded, job) = Loaded::for_job(cfg, &e.job)?;
     let overrides = opts.given(&job)?;
-    let launch =
-        crate::exec::retry_launch(&job, &e, (&nodes, &children), failed_only, &overrides).await?;
-    let servers = launch.only_nodes.clone().unwrap_or_default();
-    match launch.resume_from {
-        Some(i) => say!(
-            "retrying execution {} ({}) from {}: the members before it succeeded",
-            e.id,
-            e.status,
-            job.steps[i].label(i)
-        ),
-        None => say!(
-            "retrying execution {} ({}) on {} server(s): {}",
-            e.id,
-            e.status,
-            servers.len(),
-            servers.join(", ")
-        ),
-    }
-    let launch = crate::exec::Launch {
+    let base = Launch {
         accept_new_host_keys,
         no_mail,
-        started_by: crate::transport::current_user(),
         terminal: true,
         progress: !no_progress,
-        ..launch
+        ..Launch::default()
     };
-    super::run::run_in_foreground(loaded, job, launch).await
+    let admit = Admit::Retry {
+        id: e.id,
+        failed_only,
+        overrides,
+        base,
+    };
+    super::run::run_in_foreground(loaded, admit).await
 }
 
 /// `executions abort`: asks, then waits (a minute at most) for the run to end.
-pub(super) async fn abort(store: &crate::store::Store, id: &str) -> anyhow::Result<i32> {
-    let e = store.find_execution(id).await?;
-    if !e.status.is_running() {
-        return Err(BadInput(format!(
-            "execution {} is not running: it ended {}",
-            e.id, e.status
-        ))
-        .into());
-    }
-    let me = format!("{} (cli)", crate::transport::current_user());
-    store
-        .request_abort(&e.id, &me, crate::clock::now_ms())
-        .await?;
-    crate::auth::audit(store, &me, "", "abort", &format!("{} {}", e.job, e.id), "").await;
+pub(super) async fn abort(store: &Store, id: &str) -> anyhow::Result<i32> {
+    let e = runs::abort(store, &Actor::cli(), id)
+        .await
+        .map_err(super::action_error)?;
     say!(
         "abort of {} ({}) asked to controller {}",
         e.id,

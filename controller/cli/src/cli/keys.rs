@@ -149,7 +149,7 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
                     ActionError::Invalid { ref field, .. } if field == "cert" => {
                         BadInput(format!("{e} ({})", cert.display())).into()
                     }
-                    e => bad(e),
+                    e => super::action_error(e),
                 })?;
             say!(
                 "key {name} added: CN={}, {}, expires {}",
@@ -168,7 +168,7 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
             unsure(rename.is_none(), " before renaming")?;
             let k = actions::keys::edit(&cx, &me, name, rename.as_deref(), *backup)
                 .await
-                .map_err(bad)?;
+                .map_err(super::action_error)?;
             say!(
                 "key {}: {}",
                 k.name,
@@ -180,22 +180,13 @@ pub async fn run(cli: &Cli, c: &KeysCmd) -> anyhow::Result<i32> {
             unsure(*force, ", or --force")?;
             actions::keys::delete(&cx, &me, name, *force)
                 .await
-                .map_err(bad)?;
+                .map_err(super::action_error)?;
             say!("key {name} deleted");
             Ok(EXIT_OK)
         }
     };
     store.close().await;
     r
-}
-
-/// An action's error as the command line says it.
-fn bad(e: ActionError) -> anyhow::Error {
-    match e {
-        ActionError::Store(s) => s.into(),
-        ActionError::Internal(e) => e,
-        other => BadInput(other.to_string()).into(),
-    }
 }
 
 async fn generate(cx: &KeysCx<'_>, a: &GenerateArgs, me: &Actor) -> anyhow::Result<i32> {
@@ -235,7 +226,7 @@ async fn generate(cx: &KeysCx<'_>, a: &GenerateArgs, me: &Actor) -> anyhow::Resu
             if !matches!(&e, ActionError::Invalid { field, .. } if field == "out") {
                 let _ = std::fs::remove_file(&a.out);
             }
-            return Err(bad(e));
+            return Err(super::action_error(e));
         }
     };
     say!(
@@ -263,7 +254,10 @@ async fn list(cx: &KeysCx<'_>, me: &Actor) -> anyhow::Result<i32> {
         "EXPIRES (GMT)",
         "USED BY",
     ]);
-    for k in actions::keys::list(cx, me).await.map_err(bad)? {
+    for k in actions::keys::list(cx, me)
+        .await
+        .map_err(super::action_error)?
+    {
         let expires = if k.not_after <= now {
             format!("{} (expired)", gmt(k.not_after))
         } else if k.not_after - now < crate::pki::keys::EXPIRY_WARNING_DAYS * 86_400_000 {

@@ -30,6 +30,17 @@ pub const EXIT_ERROR: i32 = 3;
 
 pub use crate::project::BadInput;
 
+/// An action's refusal as the command line says it: bad input (exit 2) with its message;
+/// a database error or anything else as an error (exit 3).
+pub(crate) fn action_error(e: crate::actions::ActionError) -> anyhow::Error {
+    use crate::actions::ActionError;
+    match e {
+        ActionError::Store(s) | ActionError::Auth(crate::auth::AuthError::Store(s)) => s.into(),
+        ActionError::Internal(e) => e,
+        other => BadInput(other.to_string()).into(),
+    }
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "controller",

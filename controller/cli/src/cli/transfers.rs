@@ -195,13 +195,17 @@ async fn resend(
     let mut code = EXIT_OK;
     for name in scenarios {
         let (loaded, job) = crate::project::Loaded::for_job(cfg.clone(), &name)?;
-        let launch = crate::exec::Launch {
+        let req = crate::actions::runs::StartRun {
+            job: job.name.clone(),
             cause: "resend".into(),
-            started_by: crate::transport::current_user(),
+            ..Default::default()
+        };
+        let base = crate::exec::Launch {
             terminal: true,
             ..crate::exec::Launch::default()
         };
-        code = code.max(super::run::run_in_foreground(loaded, job, launch).await?);
+        let admit = super::run::Admit::Start(req, base);
+        code = code.max(super::run::run_in_foreground(loaded, admit).await?);
     }
     Ok(code)
 }

@@ -8,8 +8,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use super::{BadInput, Cli, EXIT_OK};
 use crate::actions::accounts::{self, AccountChange, NewAccount};
 use crate::actions::tokens::{self, NewToken};
-use crate::actions::{self, ActionError, Actor};
-use crate::auth::AuthError;
+use crate::actions::{self, Actor};
 use crate::clock::{local_time, now_ms};
 use crate::store::Store;
 
@@ -129,14 +128,6 @@ pub struct AuditArgs {
     pub last: i64,
 }
 
-fn bad(e: ActionError) -> anyhow::Error {
-    match e {
-        ActionError::Store(s) | ActionError::Auth(AuthError::Store(s)) => s.into(),
-        ActionError::Internal(e) => e,
-        other => BadInput(other.to_string()).into(),
-    }
-}
-
 async fn store(cli: &Cli) -> anyhow::Result<Store> {
     let cfg = super::config(cli)?;
     crate::project::private_data_dir(&cfg)?;
@@ -194,7 +185,9 @@ pub async fn users(cli: &Cli, cmd: &UsersCmd) -> anyhow::Result<i32> {
                 tenant: a.tenant.clone(),
                 top: a.top || (a.role == "admin" && a.manager.is_none()),
             };
-            let u = accounts::add(&store, &me, new).await.map_err(bad)?;
+            let u = accounts::add(&store, &me, new)
+                .await
+                .map_err(super::action_error)?;
             let top = if u.top { ", top administrator" } else { "" };
             say!("account {} added ({}{top})", u.name, u.role);
         }
@@ -204,7 +197,10 @@ pub async fn users(cli: &Cli, cmd: &UsersCmd) -> anyhow::Result<i32> {
             t.set_header([
                 "name", "role", "email", "projects", "primary", "manager", "tenant", "state",
             ]);
-            for u in accounts::list(&store, &me).await.map_err(bad)? {
+            for u in accounts::list(&store, &me)
+                .await
+                .map_err(super::action_error)?
+            {
                 t.add_row([
                     u.name,
                     if u.top {
@@ -223,7 +219,9 @@ pub async fn users(cli: &Cli, cmd: &UsersCmd) -> anyhow::Result<i32> {
             say!("{t}");
         }
         UsersCmd::Show { name } => {
-            let u = accounts::get(&store, &me, name).await.map_err(bad)?;
+            let u = accounts::get(&store, &me, name)
+                .await
+                .map_err(super::action_error)?;
             say!(
                 "name:      {}\nrole:      {}{}\nemail:     {}\nprojects:  {}\nprimary:   {}\nmanager:   {}\ntenant:    {}\nstate:     {}\ncreated:   {}\nchanged:   {}",
                 u.name,
@@ -244,14 +242,16 @@ pub async fn users(cli: &Cli, cmd: &UsersCmd) -> anyhow::Result<i32> {
             password_stdin,
         } => {
             // The account first: no password asked for a name that does not exist.
-            accounts::get(&store, &me, name).await.map_err(bad)?;
+            accounts::get(&store, &me, name)
+                .await
+                .map_err(super::action_error)?;
             let change = AccountChange {
                 password: Some(read_password(*password_stdin)?),
                 ..AccountChange::default()
             };
             accounts::change(&store, &me, name, change)
                 .await
-                .map_err(bad)?;
+                .map_err(super::action_error)?;
             say!("password of {name} changed; its sessions ended");
         }
         UsersCmd::Disable { name } | UsersCmd::Enable { name } => {
@@ -262,14 +262,14 @@ pub async fn users(cli: &Cli, cmd: &UsersCmd) -> anyhow::Result<i32> {
             };
             accounts::change(&store, &me, name, change)
                 .await
-                .map_err(bad)?;
+                .map_err(super::action_error)?;
             let what = if disabled { "disabled" } else { "enabled" };
             say!("account {name} {what}");
         }
         UsersCmd::Delete { name, hand_to } => {
             let heir = accounts::delete(&store, &me, name, hand_to.as_deref())
                 .await
-                .map_err(bad)?;
+                .map_err(super::action_error)?;
             let to = if heir.is_empty() {
                 String::new()
             } else {
@@ -289,7 +289,7 @@ pub async fn users(cli: &Cli, cmd: &UsersCmd) -> anyhow::Result<i32> {
             };
             let u = accounts::change(&store, &me, &r.name, change)
                 .await
-                .map_err(bad)?;
+                .map_err(super::action_error)?;
             say!(
                 "account {}: {}{}, projects {}",
                 u.name,
@@ -322,7 +322,9 @@ pub async fn tokens(cli: &Cli, cmd: &TokensCmd) -> anyhow::Result<i32> {
                 label: label.clone(),
                 valid_for,
             };
-            let (row, shown) = tokens::create(&store, &me, t).await.map_err(bad)?;
+            let (row, shown) = tokens::create(&store, &me, t)
+                .await
+                .map_err(super::action_error)?;
             eprintln!(
                 "token {} for {user}{}: shown once, keep it safe",
                 row.id,
@@ -347,7 +349,7 @@ pub async fn tokens(cli: &Cli, cmd: &TokensCmd) -> anyhow::Result<i32> {
             ]);
             for r in tokens::list(&store, &me, user.as_deref())
                 .await
-                .map_err(bad)?
+                .map_err(super::action_error)?
             {
                 let state = if r.revoked_at.is_some() {
                     "revoked"
@@ -370,7 +372,9 @@ pub async fn tokens(cli: &Cli, cmd: &TokensCmd) -> anyhow::Result<i32> {
             say!("{t}");
         }
         TokensCmd::Revoke { id } => {
-            tokens::revoke(&store, &me, id).await.map_err(bad)?;
+            tokens::revoke(&store, &me, id)
+                .await
+                .map_err(super::action_error)?;
             say!("token {id} revoked");
         }
     }
@@ -391,7 +395,7 @@ pub async fn audit_log(cli: &Cli, a: &AuditArgs) -> anyhow::Result<i32> {
         a.last,
     )
     .await
-    .map_err(bad)?;
+    .map_err(super::action_error)?;
     for r in rows {
         t.add_row([
             local_time(r.at),

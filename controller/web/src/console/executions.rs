@@ -11,10 +11,11 @@ use serde::Deserialize;
 
 use super::page::{Chrome, Page, PageResult, Posted, render, see, url_encode};
 use crate::Web;
+use crate::actions::runs;
 use crate::api_executions::{status_label, visible};
 use crate::clock::zoned_time;
 use crate::error::ApiError;
-use crate::exec::{Launch, execution_id};
+use crate::exec::Launch;
 use crate::store::{ExecFilter, ExecutionRow, ExecutionStatus, Scope};
 
 type Shared = State<Arc<Web>>;
@@ -325,52 +326,22 @@ pub async fn show(State(s): Shared, p: Page, Path(id): Path<String>) -> PageResu
 }
 
 pub async fn abort(State(s): Shared, Path(id): Path<String>, f: Posted) -> PageResult {
-    let c = f.page.caller();
-    let e = visible(&s, &c, &id).await?;
-    if !c.who.can_run_job(&e.job) {
-        return Err(ApiError::Forbidden(format!("{} may not abort it", c.who.name)).into());
-    }
-    if !e.status.is_running() {
-        let ended = format!("execution {} is not running: it ended {}", e.id, e.status);
-        return Err(ApiError::Conflict(ended).into());
-    }
-    s.store
-        .request_abort(&e.id, &c.who.name, crate::clock::now_ms())
-        .await?;
-    crate::project::instance::abort_here(&e.id);
-    c.audit(&s, "abort", &format!("{} {}", e.job, e.id), "")
-        .await;
+    let e = runs::abort(&s.store, &f.page.actor(), &id).await?;
     Ok(see(&format!("/executions/{}", url_encode(&e.id))))
 }
 
 pub async fn retry(State(s): Shared, Path(id): Path<String>, f: Posted) -> PageResult {
-    let c = f.page.caller();
-    let e = visible(&s, &c, &id).await?;
-    let job = crate::api_jobs::readable(&s, &c, &e.job)?;
-    if !c.who.can_run_job(&e.job) {
-        return Err(ApiError::Forbidden(format!("{} may not run `{}`", c.who.name, e.job)).into());
-    }
-    let nodes = s.store.nodes(&e.id).await?;
-    let children = s.store.children(&e.id).await?;
     let failed_only = f.get("failed_only") == Some("true");
-    let launch = crate::exec::retry_launch(&job, &e, (&nodes, &children), failed_only, &[])
-        .await
-        .map_err(ApiError::from)?;
-    let launch = Launch {
-        id: Some(execution_id()),
-        started_by: c.who.name.clone() + " (console)",
-        account: c.who.name.clone(),
-        ..launch
-    };
-    crate::exec::Plan::new(&s.env().inventory, job.clone(), &launch).map_err(ApiError::from)?;
-    let new_id = launch.id.clone().unwrap_or_default();
-    c.audit(
-        &s,
-        "retry",
-        &format!("{} {new_id}", job.name),
-        &format!("of {}", e.id),
+    let admitted = runs::retry(
+        &s.env(),
+        &f.page.actor(),
+        &id,
+        failed_only,
+        &[],
+        Launch::default(),
     )
-    .await;
-    s.server.spawn_execution(job, launch);
+    .await?;
+    let new_id = admitted.id().to_string();
+    s.server.spawn_execution(admitted.job, admitted.launch);
     Ok(see(&format!("/executions/{}", url_encode(&new_id))))
 }

@@ -12,10 +12,12 @@ use serde::Deserialize;
 use super::executions::{ExecLine, exec_lines};
 use super::page::{Chrome, Page, PageResult, Posted, render, see, url_encode};
 use crate::Web;
+use crate::actions::ActionError;
+use crate::actions::runs::{self, StartRun};
 use crate::auth::project_of;
 use crate::error::ApiError;
+use crate::exec::Launch;
 use crate::exec::values::Shown;
-use crate::exec::{Launch, execution_id};
 
 type Shared = State<Arc<Web>>;
 
@@ -341,14 +343,11 @@ pub async fn job(State(s): Shared, p: Page, Path(name): Path<String>) -> PageRes
     job_page(&s, &p, job, &[], &[], Default::default(), String::new()).await
 }
 
-/// The run form: options checked by the same code as `controller run`; errors shown next
-/// to their fields, the values kept (but secrets).
+/// The run form: admitted by the same action as the API and `controller run`; errors
+/// shown next to their fields, the values kept (but secrets).
 pub async fn run(State(s): Shared, Path(name): Path<String>, f: Posted) -> PageResult {
     let p = &f.page;
     let job = readable(&s, p, &name)?;
-    if !p.who.can_run_job(&name) {
-        return Err(ApiError::Forbidden(format!("{} may not run `{name}`", p.who.name)).into());
-    }
     let given: Vec<(String, String)> = f
         .fields
         .iter()
@@ -357,41 +356,27 @@ pub async fn run(State(s): Shared, Path(name): Path<String>, f: Posted) -> PageR
         .filter(|(k, v)| !v.is_empty() || job.options.iter().any(|o| &o.name == k && o.required))
         .collect();
     let limit = f.text("limit");
-    let options = match crate::api_jobs::resolve(job.clone(), given.clone()).await? {
-        Ok(o) => o,
-        Err(errs) => {
-            let fields: Vec<(String, String)> = errs
-                .into_iter()
-                .map(|e| {
-                    let name = e
-                        .strip_prefix("option `")
-                        .and_then(|r| r.split('`').next())
-                        .unwrap_or_default()
-                        .to_string();
-                    (name, e)
-                })
-                .collect();
-            let error = "Some values are not valid: see below.".to_string();
-            return job_page(&s, p, job, &given, &fields, (limit, String::new()), error).await;
-        }
-    };
-    let launch = Launch {
-        id: Some(execution_id()),
-        options,
+    let req = StartRun {
+        job: name,
+        options: given.clone(),
         limit: (!limit.is_empty()).then(|| limit.clone()),
         cause: "console".into(),
-        started_by: p.who.name.clone() + " (console)",
-        account: p.who.name.clone(),
-        ..Launch::default()
     };
-    if let Err(e) = crate::exec::Plan::new(&s.env().inventory, job.clone(), &launch) {
-        return job_page(&s, p, job, &given, &[], (limit, e.0), String::new()).await;
+    match runs::start(&s.env(), &p.actor(), req, Launch::default()).await {
+        Ok(admitted) => {
+            let id = admitted.id().to_string();
+            s.server.spawn_execution(admitted.job, admitted.launch);
+            Ok(see(&format!("/executions/{}", url_encode(&id))))
+        }
+        Err(ActionError::Options(errs)) => {
+            let fields: Vec<(String, String)> =
+                errs.0.into_iter().map(|e| (e.option, e.message)).collect();
+            let error = "Some values are not valid: see below.".to_string();
+            job_page(&s, p, job, &given, &fields, (limit, String::new()), error).await
+        }
+        Err(ActionError::Refused(why)) => {
+            job_page(&s, p, job, &given, &[], (limit, why), String::new()).await
+        }
+        Err(e) => Err(e.into()),
     }
-    let id = launch.id.clone().unwrap_or_default();
-    let options = serde_json::to_string(&launch.options.masked()).unwrap_or_default();
-    p.caller()
-        .audit(&s, "run", &format!("{} {id}", job.name), &options)
-        .await;
-    s.server.spawn_execution(job, launch);
-    Ok(see(&format!("/executions/{}", url_encode(&id))))
 }
