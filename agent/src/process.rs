@@ -24,6 +24,19 @@ pub enum SpawnError {
     Io(#[from] std::io::Error),
 }
 
+/// The gRPC status each refusal answers with (one map, for exec, fetch and upload).
+impl From<SpawnError> for tonic::Status {
+    fn from(e: SpawnError) -> Self {
+        match e {
+            SpawnError::NotAllowed(_) => tonic::Status::permission_denied(e.to_string()),
+            SpawnError::NoUser(_) | SpawnError::CannotSwitch(..) | SpawnError::Lookup(..) => {
+                tonic::Status::failed_precondition(e.to_string())
+            }
+            SpawnError::Io(_) => tonic::Status::internal(e.to_string()),
+        }
+    }
+}
+
 /// The user the agent runs as.
 pub fn own_user() -> String {
     User::from_uid(nix::unistd::geteuid())

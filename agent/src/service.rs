@@ -61,17 +61,7 @@ impl AgentService {
     /// The user a request runs as, checked against `allowed_users` (an empty `run_as` is
     /// the agent's own user, which must be allowed too).
     fn check_user(&self, run_as: &str) -> Result<policy::Effective, Status> {
-        policy::effective_user(&self.cfg, run_as).map_err(spawn_status)
-    }
-}
-
-pub(crate) fn spawn_status(e: SpawnError) -> Status {
-    match e {
-        SpawnError::NotAllowed(_) => Status::permission_denied(e.to_string()),
-        SpawnError::NoUser(_) | SpawnError::CannotSwitch(..) | SpawnError::Lookup(..) => {
-            Status::failed_precondition(e.to_string())
-        }
-        SpawnError::Io(_) => Status::internal(e.to_string()),
+        policy::effective_user(&self.cfg, run_as).map_err(Status::from)
     }
 }
 
@@ -141,14 +131,14 @@ impl Agent for AgentService {
             &env,
             Some(&start.workdir),
         )
-        .map_err(spawn_status)?;
+        .map_err(Status::from)?;
         let permit = self
             .limit
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| Status::unavailable("the agent is stopping"))?;
-        let mut child = cmd.spawn().map_err(|e| spawn_status(SpawnError::Io(e)))?;
+        let mut child = cmd.spawn().map_err(|e| Status::from(SpawnError::Io(e)))?;
         let leader = child.id().unwrap_or_default();
         self.groups.started(leader);
         let groups = self.groups.clone();
@@ -267,9 +257,9 @@ impl Agent for AgentService {
         }
         let script = ordo_proto::shell::collect_script(&req.patterns, req.max_file_size, None);
         let mut child = process::shell(&script, user.account.as_ref(), &[], None)
-            .map_err(spawn_status)?
+            .map_err(Status::from)?
             .spawn()
-            .map_err(|e| spawn_status(SpawnError::Io(e)))?;
+            .map_err(|e| Status::from(SpawnError::Io(e)))?;
         let leader = child.id().unwrap_or_default();
         self.groups.started(leader);
         let groups = self.groups.clone();

@@ -222,7 +222,7 @@ pub async fn receive(
     header: UploadHeader,
     mut input: Streaming<UploadInput>,
 ) -> Result<u64, Status> {
-    let user = policy::effective_user(cfg, &header.run_as).map_err(crate::service::spawn_status)?;
+    let user = policy::effective_user(cfg, &header.run_as).map_err(tonic::Status::from)?;
     // The account the policy checked; the agent's own when there is no switch.
     let account = match user.account {
         Some(u) => u,

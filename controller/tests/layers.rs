@@ -4,10 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-/// From the top (the command line) to the bottom (time). A module may use any module
-/// after it in this list, and itself.
+/// From the top (`serve`) to the bottom (the history and time, `ordo-store`). A module
+/// may use any module after it in this list, and itself.
 const LAYERS: &[&str] = &[
-    "cli",
     "serve",
     "actions",
     "alerts",
@@ -125,4 +124,145 @@ fn every_module_of_lib_rs_is_placed() {
             );
         }
     }
+}
+
+/// The file `crate::<path>` names, if it is one (`a/b.rs` or `a/b/mod.rs`; the crate's
+/// `lib.rs`, and a folder's `mod.rs`, hold what a folder shares and are left out).
+fn file_of(src: &Path, path: &[String]) -> Option<PathBuf> {
+    for n in (1..=path.len()).rev() {
+        let rel: PathBuf = path[..n].iter().collect();
+        let file = src.join(&rel).with_extension("rs");
+        if file.is_file() {
+            return Some(file);
+        }
+        if src.join(&rel).join("mod.rs").is_file() {
+            return None;
+        }
+    }
+    None
+}
+
+/// The module path of a file (`a/b.rs` and `a/b/mod.rs` are `a::b`).
+fn module_path(src: &Path, file: &Path) -> Vec<String> {
+    let rel = file.strip_prefix(src).unwrap().with_extension("");
+    let mut parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.last().is_some_and(|l| l == "mod" || l == "lib") {
+        parts.pop();
+    }
+    parts
+}
+
+/// The files of the same crate that `file` names (`crate::a::b`, `super::x`, `self::x`).
+fn file_edges(src: &Path, file: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let here = module_path(src, file);
+    let mut out = Vec::new();
+    for (prefix, base) in [
+        ("crate::", Vec::new()),
+        ("super::", here[..here.len().saturating_sub(1)].to_vec()),
+        ("self::", here.clone()),
+    ] {
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find(prefix) {
+            // `super::super::x` and `a::super::x` are not followed (none are written).
+            let before = rest[..i].chars().last();
+            rest = &rest[i + prefix.len()..];
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            let words: Vec<String> = rest
+                .split("::")
+                .map(|w| {
+                    w.chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect::<String>()
+                })
+                .take_while(|w| !w.is_empty())
+                .collect();
+            let mut path = base.clone();
+            path.extend(words);
+            if let Some(f) = file_of(src, &path)
+                && f != file
+            {
+                out.push(f);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A circle of files that name each other, if there is one.
+fn a_circle(edges: &std::collections::BTreeMap<PathBuf, Vec<PathBuf>>) -> Option<Vec<PathBuf>> {
+    fn visit(
+        f: &PathBuf,
+        edges: &std::collections::BTreeMap<PathBuf, Vec<PathBuf>>,
+        path: &mut Vec<PathBuf>,
+        done: &mut std::collections::BTreeSet<PathBuf>,
+    ) -> Option<Vec<PathBuf>> {
+        if let Some(i) = path.iter().position(|p| p == f) {
+            return Some(path[i..].to_vec());
+        }
+        if done.contains(f) {
+            return None;
+        }
+        path.push(f.clone());
+        for g in edges.get(f).into_iter().flatten() {
+            if let Some(c) = visit(g, edges, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(f.clone());
+        None
+    }
+    let mut done = std::collections::BTreeSet::new();
+    for f in edges.keys() {
+        if let Some(c) = visit(f, edges, &mut Vec::new(), &mut done) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+/// No two files of a crate name each other, even through others: a shared type lives in
+/// its folder's `mod.rs` or a file of its own (files are cut by concept, not by size).
+#[test]
+fn no_file_circles_in_any_crate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut circles = Vec::new();
+    for krate in [
+        "controller/src",
+        "controller/web/src",
+        "controller/cli/src",
+        "controller/store/src",
+        "agent/src",
+        "jobs/src",
+        "inventory/src",
+        "proto/src",
+    ] {
+        let src = root.join(krate);
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        let edges: std::collections::BTreeMap<PathBuf, Vec<PathBuf>> = files
+            .iter()
+            .map(|f| (f.clone(), file_edges(&src, f)))
+            .collect();
+        if let Some(c) = a_circle(&edges) {
+            let names: Vec<String> = c
+                .iter()
+                .map(|f| f.strip_prefix(&root).unwrap_or(f).display().to_string())
+                .collect();
+            circles.push(names.join(" -> "));
+        }
+    }
+    assert!(
+        circles.is_empty(),
+        "files in a circle:\n{}",
+        circles.join("\n")
+    );
 }

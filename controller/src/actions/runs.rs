@@ -1,8 +1,9 @@
 //! Runs: start a job now, run a recorded execution again, abort one. Starting and
-//! retrying *admit* the run (who may run the job, the options, the plan: servers,
-//! `--limit`, `run_as`) and audit it; the caller then runs the [`Admitted`] run its way
-//! (the web hands it to `serve`, the command line runs it in the foreground). Every
-//! caller records the same `started_by` (the actor's label) and account.
+//! retrying check who may run the job and its options, then *admit* the run
+//! ([`exec::admit`]: the plan, scripts, keys, transports) and audit it; the caller runs the
+//! [`Admitted`] run its way (the web hands it to `serve`, the command line runs it in the
+//! foreground). Every caller records the same `started_by` (the actor's label) and
+//! account.
 
 use std::sync::Arc;
 
@@ -10,23 +11,9 @@ use ordo_jobs::Job;
 
 use super::{ActionError, ActionResult, Actor};
 use crate::clock::now_ms;
-use crate::exec::{Launch, Plan, execution_id, retry_launch};
+use crate::exec::{self, Admitted, Launch, execution_id, retry_launch};
 use crate::project::Env;
 use crate::store::{ExecutionRow, Store};
-
-/// A run every check has passed: what to run, and how.
-pub struct Admitted {
-    pub job: Arc<Job>,
-    pub launch: Launch,
-    /// The servers it runs on (none for a job of job steps only).
-    pub plan: Plan,
-}
-
-impl Admitted {
-    pub fn id(&self) -> &str {
-        self.launch.id.as_deref().unwrap_or_default()
-    }
-}
 
 /// A job the actor may read (else not found: jobs outside its projects do not exist for
 /// it) and run (else forbidden).
@@ -135,9 +122,11 @@ async fn admit(
         },
         ..launch
     };
-    let plan =
-        Plan::new(&env.inventory, job.clone(), &launch).map_err(|b| ActionError::Refused(b.0))?;
-    let id = launch.id.clone().unwrap_or_default();
+    let admitted = exec::admit(env, job, launch)
+        .await
+        .map_err(|b| ActionError::Refused(b.0))?;
+    let (job, launch) = (&admitted.job, &admitted.launch);
+    let id = admitted.id();
     let options = serde_json::to_string(&launch.options.masked()).unwrap_or_default();
     let detail = if note.is_empty() {
         options
@@ -146,7 +135,7 @@ async fn admit(
     };
     a.audit(&env.store, action, &format!("{} {id}", job.name), &detail)
         .await;
-    Ok(Admitted { job, launch, plan })
+    Ok(admitted)
 }
 
 /// Asks for a running execution to stop, on whichever controller runs it (the remote

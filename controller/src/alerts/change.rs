@@ -13,16 +13,7 @@ pub const MAX_PER_OPERATION: usize = 3;
 pub const MAX_FIELD: usize = 250;
 /// How many addresses an account keeps at most.
 pub const MAX_MAILS: usize = 10;
-/// A rule's delay, in days, is at most this.
-pub const MAX_DELAY: i64 = 99;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// The whole configuration: the switches, `mails` and `projects` are required.
-    Put,
-    /// Only what the body names.
-    Patch,
-}
+pub use super::{FieldErrors, MAX_DELAY, Mode};
 
 const KEYS: &[&str] = &[
     "active",
@@ -35,9 +26,6 @@ const KEYS: &[&str] = &[
     "webhook",
     "projects",
 ];
-
-/// Wrong fields: (field, message) each.
-pub type FieldErrors = Vec<(String, String)>;
 
 /// `current` changed by `body`. `domains` (`serve: alerts: mail_domains`) bounds the
 /// addresses added. `projects` are those the caller may set rules for;

@@ -16,6 +16,21 @@ use crate::auth::grant_covers;
 use crate::project::settings::{AlertPolicy, FieldMode};
 use crate::store::{AlertRuleRow, AlertSettingsRow, Store, StoreResult, UserRow};
 
+/// A rule's delay, in days, is at most this.
+pub const MAX_DELAY: i64 = 99;
+
+/// How a change applies (shared by the configuration and its rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The whole configuration: the switches, `mails` and `projects` are required.
+    Put,
+    /// Only what the body names.
+    Patch,
+}
+
+/// Wrong fields: (field, message) each.
+pub type FieldErrors = Vec<(String, String)>;
+
 /// A rule type, the events it stands for, and the source's message it maps to.
 pub struct RuleType {
     pub name: &'static str,

@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
-use super::change::{FieldErrors, MAX_DELAY, Mode};
 use super::rule_type;
+use super::{FieldErrors, MAX_DELAY, Mode};
 use crate::store::AlertRuleRow;
 
 /// `projects: [{project, rules: [{type, positive, active, delay}]}]`: PUT replaces every

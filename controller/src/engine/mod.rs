@@ -3,6 +3,7 @@
 
 mod collecting;
 mod node;
+mod step;
 mod step_exec;
 mod steps;
 mod wait_for;

@@ -2,14 +2,14 @@
 //! collect that may ride on the same command (shell transports, last step), and the
 //! judging of its outcome.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ordo_jobs::Step;
-use ordo_proto::shell::RunAsSpec;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::node::NodeRun;
+use super::step::{StepOutcome, StepRun};
 use super::wait_for::WaitPlan;
 use super::{Event, NodeStatus};
 use crate::collect::{self, CollectPlan, CollectSink};
@@ -26,48 +26,18 @@ pub(super) struct MergedCollect<'a> {
     pub(super) cleanup: Option<&'a str>,
 }
 
-pub(super) enum StepOutcome {
-    Exited(ExitStatus),
-    StepTimeout(Duration),
-    Cancelled,
-    /// The server refused the command (an agent's policy): it did not run.
-    Refused(String),
-    Lost(String),
-    /// A `wait_for` step saw no matching line: why.
-    NoMatch(String),
-}
-
-impl StepOutcome {
-    pub(super) fn describe(&self) -> String {
-        match self {
-            StepOutcome::Exited(st) => st.to_string(),
-            StepOutcome::StepTimeout(t) => {
-                format!("timed out after {}", humantime::format_duration(*t))
-            }
-            StepOutcome::Cancelled => "stopped".into(),
-            StepOutcome::Refused(e) => format!("refused: {e}"),
-            StepOutcome::Lost(e) => format!("connection lost: {e}"),
-            StepOutcome::NoMatch(e) => e.clone(),
-        }
-    }
-}
-
 impl NodeRun<'_> {
     /// Runs one step; a timeout or a stop cancels the exec, and the transport kills the
     /// step's whole process tree. With `merged`, the collect runs in the same command once
     /// the step succeeded (its outcome is then the step's success, and the collect is
     /// reported and recorded in `collected_with_step`).
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn run_step(
         &mut self,
         session: &Session,
-        step: usize,
-        command: &str,
-        env: &[(String, String)],
-        timeout: Option<Duration>,
-        run_as: Option<&RunAsSpec>,
+        run: &StepRun<'_>,
         merged: Option<MergedCollect<'_>>,
     ) -> StepOutcome {
+        let (step, timeout) = (run.number, run.timeout);
         let token = self.req.cancel.child_token();
         // Cancelled when the step is over (the command may still be collecting).
         let done = CancellationToken::new();
@@ -86,10 +56,10 @@ impl NodeRun<'_> {
                         cleanup: m.cleanup,
                     };
                     session
-                        .exec_then_collect(command, env, run_as, &collect, &m.marker, &tx, &token)
+                        .exec_then_collect(&run.cmd, &collect, &m.marker, &tx, &token)
                         .await
                 }
-                None => session.exec(command, env, run_as, &tx, &token).await,
+                None => session.exec(&run.cmd, &tx, &token).await,
             };
             done.cancel();
             finished.cancel();
@@ -248,19 +218,16 @@ impl NodeRun<'_> {
 }
 
 impl NodeRun<'_> {
-    /// Runs step `i`, again after a failure while it has retries left.
-    #[allow(clippy::too_many_arguments)]
+    /// Runs `step` as `run` says, again after a failure while it has retries left.
     pub(super) async fn attempts(
         &mut self,
         session: &Session,
-        i: usize,
         step: &Step,
-        command: &str,
-        vars: &[(String, String)],
-        run_as: Option<&RunAsSpec>,
+        run: &StepRun<'_>,
         run_dir: &str,
         (merged, wait): (&Option<(&CollectPlan, String)>, Option<&WaitPlan>),
     ) -> StepOutcome {
+        let i = run.number - 1;
         let mut attempt = 0;
         loop {
             let started = Instant::now();
@@ -274,23 +241,8 @@ impl NodeRun<'_> {
                         cleanup: Some(run_dir).filter(|_| self.uploaded),
                     });
             let outcome = match wait {
-                Some(plan) => {
-                    let t = step.timeout;
-                    self.run_wait(session, i + 1, command, vars, t, run_as, plan)
-                        .await
-                }
-                None => {
-                    self.run_step(
-                        session,
-                        i + 1,
-                        command,
-                        vars,
-                        step.timeout,
-                        run_as,
-                        with_collect,
-                    )
-                    .await
-                }
+                Some(plan) => self.run_wait(session, run, plan).await,
+                None => self.run_step(session, run, with_collect).await,
             };
             let _ = self
                 .events

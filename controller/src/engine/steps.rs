@@ -7,10 +7,11 @@ use ordo_jobs::{ShellVars, Step, StepAction, Template};
 use ordo_proto::shell::{self, RunAsSpec};
 
 use super::node::NodeRun;
+use super::step::StepRun;
 use super::wait_for::{WaitPlan, follow_text};
 use super::{Event, NodeStatus};
 use crate::collect::CollectPlan;
-use crate::transport::{Session, TransportError};
+use crate::transport::{Command, Session, TransportError};
 
 /// One server's scripts: plain shell text runs inline (`sh -c TEXT`: no upload, no run
 /// folder, one command fewer on the server); the rest is uploaded into the run folder.
@@ -85,17 +86,17 @@ impl NodeRun<'_> {
                     step: i + 1,
                 })
                 .await;
+            let run = StepRun {
+                number: i + 1,
+                cmd: Command {
+                    text: &command,
+                    env: &env.vars,
+                    run_as: run_as.as_ref(),
+                },
+                timeout: step.timeout,
+            };
             let outcome = self
-                .attempts(
-                    session,
-                    i,
-                    step,
-                    &command,
-                    &env.vars,
-                    run_as.as_ref(),
-                    run_dir,
-                    (&merged, wait.as_ref()),
-                )
+                .attempts(session, step, &run, run_dir, (&merged, wait.as_ref()))
                 .await;
             if !self.judge(i, step, outcome).await {
                 return false;

@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use ordo_jobs::template::Var;
 use ordo_jobs::{WaitFor, WaitFrom, WaitSource};
-use ordo_proto::shell::RunAsSpec;
 use regex::{Regex, RegexBuilder};
 use tokio::sync::mpsc;
 
 use super::node::NodeRun;
-use super::step_exec::StepOutcome;
+use super::step::{StepOutcome, StepRun};
 use crate::transport::lines::LineSplitter;
 use crate::transport::{ExecEvent, ExitStatus, Session, TransportError};
 
@@ -105,17 +104,13 @@ impl NodeRun<'_> {
     /// Runs a `wait_for` step: success at the first line of the command's standard output
     /// that matches (the line and its named groups are kept for the later steps);
     /// otherwise the last lines read are shown.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn run_wait(
         &mut self,
         session: &Session,
-        step: usize,
-        command: &str,
-        env: &[(String, String)],
-        timeout: Option<Duration>,
-        run_as: Option<&RunAsSpec>,
+        run: &StepRun<'_>,
         plan: &WaitPlan,
     ) -> StepOutcome {
+        let (step, timeout) = (run.number, run.timeout);
         let wait = humantime::format_duration(plan.within);
         self.line(
             step,
@@ -130,7 +125,7 @@ impl NodeRun<'_> {
         let (tx, mut rx) = mpsc::channel::<ExecEvent>(256);
         let exec = async {
             let tx = tx;
-            session.exec(command, env, run_as, &tx, &token).await
+            session.exec(&run.cmd, &tx, &token).await
         };
         let watch = async {
             let (mut out, mut err) = (LineSplitter::default(), LineSplitter::default());

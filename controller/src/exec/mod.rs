@@ -5,10 +5,11 @@
 //! into phases: the server steps before a job step finish on every server, then the other
 //! job runs once (a child execution), then the next server steps start.
 //!
-//! [`execute`] reads as its phases: [`Plan::new`] (which servers), `start` (rows, folders,
-//! the start notification), `run_phases` (transfer, server passes, job steps), `finish`
-//! (summaries, archive, mail, last row, notification), then the follow-ups.
+//! [`execute`] reads as its phases: [`admit`] (every check, the plan), `start` (rows,
+//! folders, the start notification), `run_phases` (transfer, server passes, job steps),
+//! `finish` (summaries, archive, mail, last row, notification), then the follow-ups.
 
+mod admit;
 mod chain;
 mod finish;
 pub mod notify;
@@ -29,9 +30,10 @@ use ordo_jobs::{Job, OptionValues};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::NodeResult;
-use crate::project::{BadInput, Env};
+use crate::project::Env;
 use crate::store::ExecutionStatus;
 
+pub use admit::{Admitted, admit};
 pub use plan::Plan;
 pub use prepare::{execution_id, record_refused};
 pub use report::summary_json;
@@ -91,26 +93,33 @@ impl Outcome {
     }
 }
 
-const MAX_DEPTH: u32 = 16;
-
-/// Runs `job` for `launch` and records everything; a `BadInput` error means nothing was
-/// started or recorded.
+/// Admits `job` for `launch` (see [`admit`]) and runs it; a `BadInput` error means
+/// nothing was started or recorded.
 pub async fn execute(
     env: Arc<Env>,
     job: Arc<Job>,
     launch: Launch,
     cancel: CancellationToken,
 ) -> anyhow::Result<Outcome> {
-    if launch.depth > MAX_DEPTH {
-        return Err(BadInput(format!(
-            "job {}: follow-ups and job steps nested deeper than {MAX_DEPTH}",
-            job.name
-        ))
-        .into());
-    }
-    let plan = Plan::new(&env.inventory, job, &launch)?;
-    let job = plan.job.clone();
-    let mut run = phases::Running::start(&env, plan, &launch).await?;
+    let admitted = admit(&env, job, launch).await?;
+    run_admitted(env, admitted, cancel).await
+}
+
+/// Runs an admitted run and records everything: its rows, its phases, its end, then its
+/// follow-ups.
+pub async fn run_admitted(
+    env: Arc<Env>,
+    admitted: Admitted,
+    cancel: CancellationToken,
+) -> anyhow::Result<Outcome> {
+    let Admitted {
+        job,
+        launch,
+        plan,
+        scripts,
+        transports,
+    } = admitted;
+    let mut run = phases::Running::start(&env, plan, &launch, scripts, transports).await?;
     // `executions abort`, the API and the console stop it through this token.
     let _abortable = crate::project::instance::abortable(&run.id, cancel.clone());
     run.run_phases(&cancel).await?;

@@ -12,7 +12,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::chain::{Phase, merge, phases, run_child};
 use super::notify::Notifier;
-use super::prepare::read_scripts;
 use super::{Launch, Plan, execution_id, record};
 use crate::engine::{self, Event, NodeResult, NodeStatus, RunRequest};
 use crate::output::{MemberLine, Terminal};
@@ -46,40 +45,15 @@ pub(super) struct Running<'a> {
 }
 
 impl<'a> Running<'a> {
-    /// Everything that may refuse bad input first (scripts, SSH keys, certificates),
-    /// then the folders and rows, then the start notification.
+    /// The folders and rows, then the start notification (what could refuse the run was
+    /// checked when it was admitted).
     pub(super) async fn start(
         env: &'a Arc<Env>,
         plan: Plan,
         launch: &'a Launch,
+        script_files: Vec<Option<Vec<u8>>>,
+        transports: Settings,
     ) -> anyhow::Result<Running<'a>> {
-        let script_files = read_scripts(&plan.job)?;
-        // An archive or a payload to encrypt to a key that is missing or expired: refused
-        // before anything runs or moves (the data would have nowhere safe to go).
-        let profile_keys = plan
-            .job
-            .transfer
-            .as_ref()
-            .and_then(|t| env.profiles.get(&t.profile))
-            .map(|p| p.encrypt.clone())
-            .unwrap_or_default();
-        for (keys, what) in [
-            (&plan.job.encrypt, "archive: encrypt"),
-            (&profile_keys, "profile: encrypt"),
-        ] {
-            if keys.is_empty() {
-                continue;
-            }
-            let names: Vec<&str> = keys.iter().map(|(n, _)| n.as_str()).collect();
-            crate::pki::keys::recipients(&env.store, &names, crate::clock::now_ms())
-                .await
-                .map_err(|e| crate::project::BadInput(format!("{what}: {e}")))?;
-        }
-        let transports = crate::transport::settings::for_nodes(
-            &env.cfg,
-            &plan.nodes,
-            launch.accept_new_host_keys,
-        )?;
         let id = launch.id.clone().unwrap_or_else(execution_id);
         let exec_dir = env.cfg.data_dir.join("executions").join(&id);
         std::fs::create_dir_all(&exec_dir)

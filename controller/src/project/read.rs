@@ -9,6 +9,34 @@ use ordo_jobs::units::parse_duration;
 
 use super::settings::*;
 
+impl ProjectConfig {
+    /// Reads `<root>/ordo.yaml` if it exists; defaults otherwise.
+    /// Paths come out absolute (the project folder is resolved first), so what is
+    /// recorded (archives, collected files) does not depend on the working folder.
+    pub fn load(root: &Path) -> Result<Self, Diagnostics> {
+        let root = &root
+            .canonicalize()
+            .or_else(|_| std::path::absolute(root))
+            .unwrap_or_else(|_| root.to_path_buf());
+        let file = root.join(CONFIG_FILE);
+        let mut d = Diagnostics::new(&file);
+        let text = match ordo_inventory::read_config(&file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                d.error(yaml::Pos::new(1, 1), format!("cannot read: {e}"));
+                return Err(d);
+            }
+        };
+        let Some(doc) = yaml::parse(&text, &mut d) else {
+            return Err(d);
+        };
+        let cfg = read(root, &doc, &mut d);
+        d.sort();
+        if d.is_empty() { Ok(cfg) } else { Err(d) }
+    }
+}
+
 pub(super) fn read(root: &Path, doc: &yaml::Node, d: &mut Diagnostics) -> ProjectConfig {
     let f = doc.fields(
         "ordo.yaml",

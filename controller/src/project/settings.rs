@@ -44,8 +44,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ordo_inventory::yaml::{self, Diagnostics};
-
 #[derive(Debug, Clone)]
 pub struct ProjectConfig {
     pub root: PathBuf,
@@ -335,34 +333,6 @@ pub struct MailConfig {
 }
 
 pub const CONFIG_FILE: &str = "ordo.yaml";
-
-impl ProjectConfig {
-    /// Reads `<root>/ordo.yaml` if it exists; defaults otherwise.
-    /// Paths come out absolute (the project folder is resolved first), so what is
-    /// recorded (archives, collected files) does not depend on the working folder.
-    pub fn load(root: &Path) -> Result<Self, Diagnostics> {
-        let root = &root
-            .canonicalize()
-            .or_else(|_| std::path::absolute(root))
-            .unwrap_or_else(|_| root.to_path_buf());
-        let file = root.join(CONFIG_FILE);
-        let mut d = Diagnostics::new(&file);
-        let text = match ordo_inventory::read_config(&file) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => {
-                d.error(yaml::Pos::new(1, 1), format!("cannot read: {e}"));
-                return Err(d);
-            }
-        };
-        let Some(doc) = yaml::parse(&text, &mut d) else {
-            return Err(d);
-        };
-        let cfg = super::read::read(root, &doc, &mut d);
-        d.sort();
-        if d.is_empty() { Ok(cfg) } else { Err(d) }
-    }
-}
 
 pub(super) fn home() -> PathBuf {
     std::env::var_os("HOME")

@@ -3,6 +3,7 @@
 //! fires schedules and file triggers, starts queued fires and purges old history. Job and
 //! inventory files are reloaded on SIGHUP or `POST /api/v1/reload`, all or nothing.
 
+mod fire;
 mod key_expiry;
 mod owed;
 mod retention;
@@ -120,19 +121,42 @@ impl Server {
 
     /// Starts an execution in the background; `done` runs once it ended.
     pub fn spawn_execution(self: &Arc<Self>, job: Arc<Job>, launch: Launch) {
+        let (name, record) = (job.name.clone(), launch.clone());
+        let env = self.env();
+        let cancel = self.cancel.child_token();
+        self.spawn_run(name, record, async move {
+            exec::execute(env, job, launch, cancel).await
+        });
+    }
+
+    /// Runs an admitted run (checked and audited by an action) here, in the background.
+    pub fn spawn_admitted(self: &Arc<Self>, admitted: exec::Admitted) {
+        let (name, record) = (admitted.job.name.clone(), admitted.launch.clone());
+        let env = self.env();
+        let cancel = self.cancel.child_token();
+        self.spawn_run(name, record, async move {
+            exec::run_admitted(env, admitted, cancel).await
+        });
+    }
+
+    /// Counts the run as running here while `run` goes on; a refusal is recorded (the
+    /// history shows why it did not start), anything else logged.
+    fn spawn_run(
+        self: &Arc<Self>,
+        name: String,
+        launch: Launch,
+        run: impl Future<Output = anyhow::Result<exec::Outcome>> + Send + 'static,
+    ) {
         let me = self.clone();
-        let name = job.name.clone();
         *me.running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .entry(name.clone())
             .or_default() += 1;
         let env = self.env();
-        let cancel = self.cancel.child_token();
         self.tasks.spawn(async move {
             let label = launch.id.clone().unwrap_or_default();
-            let result = exec::execute(env.clone(), job, launch.clone(), cancel).await;
-            if let Err(e) = result {
+            if let Err(e) = run.await {
                 match e.downcast_ref::<crate::project::BadInput>() {
                     Some(b) => {
                         tracing::error!(job = %name, execution = %label, "not started: {b}");

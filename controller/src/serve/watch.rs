@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Server;
-use super::scheduler::decide;
+use super::fire::{Fire, decide};
 use crate::clock::now_ms;
 
 /// A scan even without inotify events, in case one was lost.
@@ -164,19 +164,16 @@ async fn watch_job(server: Arc<Server>, job: Arc<Job>, stop: CancellationToken) 
                             .await
                             .map(|q| q.iter().any(|f| f.job == job.name))
                             .unwrap_or(false);
-                        match decide(
-                            &server,
-                            &job,
+                        let fire = Fire {
                             key,
-                            "watch",
-                            now_ms(),
+                            kind: "watch",
+                            due_at: now_ms(),
                             given,
-                            None,
+                            note: None,
                             overlap,
-                            queued,
-                        )
-                        .await
-                        {
+                            queued_before: queued,
+                        };
+                        match decide(&server, &job, fire).await {
                             Ok(()) => {
                                 decided.insert((path.clone(), *v));
                                 pending.remove(path);

@@ -12,14 +12,9 @@ use russh_sftp::client::SftpSession;
 use russh_sftp::protocol::OpenFlags;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+use super::Deposited;
 use super::files::Piece;
 use crate::transport::{SshSession, SshSettings};
-
-/// Where a piece ended up, and a note for the log (resumed at byte N...).
-pub struct Deposited {
-    pub remote: String,
-    pub note: Option<String>,
-}
 
 /// An open connection to the partner, reused for every file of a run.
 pub enum Link {

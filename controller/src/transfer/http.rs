@@ -3,7 +3,7 @@
 
 use ordo_jobs::transfer::{HttpMethod, Profile, Protocol};
 
-use super::deposit::Deposited;
+use super::Deposited;
 use super::files::Piece;
 
 /// Deposits one piece over HTTP(S).

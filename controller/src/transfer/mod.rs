@@ -14,6 +14,7 @@
 mod deadlines;
 mod deliver;
 mod deposit;
+
 pub mod files;
 mod http;
 mod log;
@@ -31,6 +32,12 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::now_ms;
 use crate::project::Env;
 use crate::store::TransferRow;
+
+/// Where a piece ended up at the partner, and a note for the log (resumed at byte N...).
+pub struct Deposited {
+    pub remote: String,
+    pub note: Option<String>,
+}
 
 pub use deadlines::due_for_ack_check;
 

@@ -255,8 +255,9 @@ impl Source {
                 let limit = COMMAND_TIMEOUT + Duration::from_secs(size / (100 * 1024));
                 let run = async move {
                     let tx = tx;
+                    let command = crate::transport::Command::plain(&cmd);
                     tokio::select! {
-                        r = session.exec(&cmd, &[], None, &tx, &stop) => r,
+                        r = session.exec(&command, &tx, &stop) => r,
                         _ = tokio::time::sleep(limit) => {
                             stop.cancel();
                             Err(crate::transport::TransportError::Io(std::io::Error::other(format!(

@@ -33,6 +33,26 @@ pub enum FetchEvent {
     Note(String),
 }
 
+/// A command for a server: its shell script text, its environment (never on a command
+/// line: stdin or the agent's request), and whom it runs as.
+#[derive(Debug, Clone, Copy)]
+pub struct Command<'a> {
+    pub text: &'a str,
+    pub env: &'a [(String, String)],
+    pub run_as: Option<&'a shell::RunAsSpec>,
+}
+
+impl<'a> Command<'a> {
+    /// `text` as the login user, without variables.
+    pub fn plain(text: &'a str) -> Command<'a> {
+        Command {
+            text,
+            env: &[],
+            run_as: None,
+        }
+    }
+}
+
 /// What to collect after a step, for [`Session::exec_then_collect`].
 pub struct CollectRequest<'a> {
     pub patterns: &'a [String],

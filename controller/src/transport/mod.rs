@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 pub use agent::AgentSession;
 pub use agent_settings::AgentSettings;
 pub use error::TransportError;
-pub use events::{CollectRequest, ExecEvent, ExitStatus, FetchEvent, collect_note};
+pub use events::{CollectRequest, Command, ExecEvent, ExitStatus, FetchEvent, collect_note};
 pub use local::{LocalSession, current_user};
 pub use ssh::{SshSession, SshSettings};
 
@@ -74,27 +74,26 @@ impl Session {
         }
     }
 
-    /// Runs `command` (shell script text) as `run_as`, writes `stdin` then EOF, streams
-    /// output into `out`. When `cancel` fires, the command's whole process tree is stopped
-    /// and `Cancelled` returned.
+    /// Runs `cmd` (shell script text, its environment, as its user), streams output
+    /// into `out`. When `cancel` fires, the command's whole process tree is stopped and
+    /// `Cancelled` returned.
     pub async fn exec(
         &self,
-        command: &str,
-        env: &[(String, String)],
-        run_as: Option<&RunAsSpec>,
+        cmd: &Command<'_>,
         out: &mpsc::Sender<ExecEvent>,
         cancel: &CancellationToken,
     ) -> Result<ExitStatus, TransportError> {
         match self {
             // The agent sets the variables itself; the shells read them from stdin.
             Session::Agent(a) => {
-                let user = run_as.map(|r| r.user.as_str());
-                a.exec(command, env, Bytes::new(), user, out, cancel).await
+                let user = cmd.run_as.map(|r| r.user.as_str());
+                a.exec(cmd.text, cmd.env, Bytes::new(), user, out, cancel)
+                    .await
             }
             _ => {
-                let stdin = Bytes::from(shell::env_block(env));
-                let full = shell::with_pid_marker(&shell::as_user(command, run_as));
-                self.shell_exec(&full, stdin, run_as, out, cancel).await
+                let stdin = Bytes::from(shell::env_block(cmd.env));
+                let full = shell::with_pid_marker(&shell::as_user(cmd.text, cmd.run_as));
+                self.shell_exec(&full, stdin, cmd.run_as, out, cancel).await
             }
         }
     }
@@ -110,12 +109,9 @@ impl Session {
     /// removes that folder. The collect's output follows `marker` (see
     /// [`shell::as_user_then`]): the caller splits the stream there and knows from it
     /// whether the collect ran. Shell transports only (see `collects_with_step`).
-    #[allow(clippy::too_many_arguments)]
     pub async fn exec_then_collect(
         &self,
-        command: &str,
-        env: &[(String, String)],
-        run_as: Option<&RunAsSpec>,
+        cmd: &Command<'_>,
         collect: &CollectRequest<'_>,
         marker: &str,
         out: &mpsc::Sender<ExecEvent>,
@@ -126,9 +122,10 @@ impl Session {
             collect.max_file_size,
             collect.cleanup.map(shell::cleanup_command).as_deref(),
         );
-        let full = shell::with_pid_marker(&shell::as_user_then(command, run_as, &then, marker));
-        let stdin = Bytes::from(shell::env_block(env));
-        self.shell_exec(&full, stdin, run_as, out, cancel).await
+        let full =
+            shell::with_pid_marker(&shell::as_user_then(cmd.text, cmd.run_as, &then, marker));
+        let stdin = Bytes::from(shell::env_block(cmd.env));
+        self.shell_exec(&full, stdin, cmd.run_as, out, cancel).await
     }
 
     /// A plain command over SSH or locally, as the login user.
@@ -297,7 +294,11 @@ impl Session {
         let command = shell::collect_script(patterns, max_file_size, then.as_deref());
         let run = async move {
             let tx = tx;
-            self.exec(&command, &[], run_as, &tx, cancel).await
+            let cmd = Command {
+                run_as,
+                ..Command::plain(&command)
+            };
+            self.exec(&cmd, &tx, cancel).await
         };
         let route = async {
             let mut notes = lines::LineSplitter::default();

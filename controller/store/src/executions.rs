@@ -1,10 +1,10 @@
-//! Executions and their servers' rows: started, finished, listed, found by ID or prefix.
+//! Executions: started, finished, listed, found by ID or prefix (their servers' rows are
+//! `nodes.rs`).
 
 use sqlx::any::AnyRow;
 // Dynamic SQL here is only constants composed in code; values are always bound.
 use sqlx::{AssertSqlSafe, Row};
 
-use super::records::upsert_node_tx;
 use super::{ExecutionStatus, Store, StoreError, StoreResult};
 
 #[derive(Debug, Clone, Default)]
@@ -39,22 +39,6 @@ pub struct ExecutionRow {
     pub resumed_from: Option<i64>,
     /// A run of a job marked `test: true` (alerts only accounts that want test runs).
     pub test: bool,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct NodeRow {
-    pub execution_id: String,
-    pub node: String,
-    pub host: String,
-    pub transport: String,
-    pub status: String,
-    pub exit_code: Option<i64>,
-    pub step_reached: i64,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
-    pub files: i64,
-    pub bytes: i64,
-    pub error: Option<String>,
 }
 
 impl Store {
@@ -97,13 +81,6 @@ impl Store {
         .bind(e.error.clone())
         .execute(&self.pool)
         .await?;
-        Ok(())
-    }
-
-    pub async fn upsert_node(&self, n: &NodeRow) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        upsert_node_tx(&mut tx, n).await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -183,41 +160,6 @@ impl Store {
             1 => Ok(found[0].clone()),
             _ => Err(StoreError::Ambiguous(key.to_string())),
         }
-    }
-
-    /// (servers, servers done) of an execution: its progress.
-    pub async fn node_counts(&self, execution_id: &str) -> StoreResult<(i64, i64)> {
-        let r = sqlx::query("SELECT COUNT(*), COALESCE(SUM(CASE WHEN status IN ('pending', 'running') THEN 0 ELSE 1 END), 0) FROM node_results WHERE execution_id = $1")
-            .bind(execution_id)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok((r.get(0), r.get(1)))
-    }
-
-    pub async fn nodes(&self, execution_id: &str) -> StoreResult<Vec<NodeRow>> {
-        let rows = sqlx::query(
-            "SELECT execution_id, node, host, transport, status, exit_code, step_reached, started_at, finished_at, files, bytes, error FROM node_results WHERE execution_id = $1 ORDER BY node",
-        )
-        .bind(execution_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| NodeRow {
-                execution_id: r.get(0),
-                node: r.get(1),
-                host: r.get(2),
-                transport: r.get(3),
-                status: r.get(4),
-                exit_code: r.get::<Option<i32>, _>(5).map(i64::from),
-                step_reached: i64::from(r.get::<i32, _>(6)),
-                started_at: r.get(7),
-                finished_at: r.get(8),
-                files: i64::from(r.get::<i32, _>(9)),
-                bytes: r.get(10),
-                error: r.get(11),
-            })
-            .collect())
     }
 }
 

@@ -4,6 +4,7 @@
 // Dynamic SQL here is only constants composed in code; values are always bound.
 use sqlx::{AssertSqlSafe, Row};
 
+use super::nodes::upsert_node_tx;
 use super::{NodeRow, Store, StoreResult, Tx};
 
 #[derive(Debug, Clone)]
@@ -51,32 +52,6 @@ impl Batch {
             && self.agents.is_empty()
             && self.done.is_empty()
     }
-}
-
-pub(super) async fn upsert_node_tx(tx: &mut Tx<'_>, n: &NodeRow) -> StoreResult<()> {
-    sqlx::query("DELETE FROM node_results WHERE execution_id = $1 AND node = $2")
-        .bind(&n.execution_id)
-        .bind(&n.node)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO node_results (execution_id, node, host, transport, status, exit_code, step_reached, started_at, finished_at, files, bytes, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(&n.execution_id)
-    .bind(&n.node)
-    .bind(&n.host)
-    .bind(&n.transport)
-    .bind(&n.status)
-    .bind(n.exit_code)
-    .bind(n.step_reached)
-    .bind(n.started_at)
-    .bind(n.finished_at)
-    .bind(n.files)
-    .bind(n.bytes)
-    .bind(n.error.clone())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 async fn insert_logs_tx(tx: &mut Tx<'_>, execution_id: &str, lines: &[LogLine]) -> StoreResult<()> {
@@ -167,7 +142,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         insert_logs_tx(&mut tx, execution_id, &b.logs).await?;
         for (node, step, ts) in &b.progress {
-            super::runs::node_progress_tx(&mut tx, execution_id, node, *step, *ts).await?;
+            super::nodes::node_progress_tx(&mut tx, execution_id, node, *step, *ts).await?;
         }
         for a in &b.agents {
             upsert_agent_tx(&mut tx, a).await?;

@@ -3,6 +3,7 @@
 
 use sqlx::{AssertSqlSafe, Row};
 
+use super::nodes::node_progress_tx;
 use super::{ExecutionRow, ExecutionStatus, NodeRow, NotificationRow, Store, StoreResult};
 
 impl Store {
@@ -221,21 +222,4 @@ impl Store {
             .rows_affected();
         Ok(n)
     }
-}
-
-pub(super) async fn node_progress_tx(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    execution_id: &str,
-    node: &str,
-    step_reached: i64,
-    now: i64,
-) -> StoreResult<()> {
-    sqlx::query("UPDATE node_results SET status = 'running', step_reached = CASE WHEN step_reached > $3 THEN step_reached ELSE $3 END, started_at = COALESCE(started_at, $4) WHERE execution_id = $1 AND node = $2")
-        .bind(execution_id)
-        .bind(node)
-        .bind(step_reached)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }

@@ -5,10 +5,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -21,12 +20,10 @@ use super::api_jobs as jobs;
 use super::api_keys as keys;
 use super::api_login as login;
 use super::error::{ApiError, ApiResult};
+use super::extract::MAX_BODY;
 use super::guard::Caller;
 use super::http::{self, Listening};
 use crate::clock::now_ms;
-
-/// The largest request body accepted (options, accounts: small JSON).
-pub const MAX_BODY: usize = 64 * 1024;
 
 type Shared = State<Arc<Web>>;
 
@@ -104,51 +101,6 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     http::serve(app(server, l.clone()), listener, l, stop).await
-}
-
-/// A JSON body whose errors answer in the API's error shape.
-pub struct Body<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Body(v)),
-            Err(e) => Err(ApiError::BadRequest(format!(
-                "request body: {}",
-                e.body_text()
-            ))),
-        }
-    }
-}
-
-/// A JSON body that may be left out (then every field takes its default).
-pub struct OptBody<T>(pub T);
-
-impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptBody<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let empty = req
-            .headers()
-            .get(axum::http::header::CONTENT_LENGTH)
-            .is_some_and(|l| l.as_bytes() == b"0")
-            || (req
-                .headers()
-                .get(axum::http::header::CONTENT_TYPE)
-                .is_none()
-                && req
-                    .headers()
-                    .get(axum::http::header::CONTENT_LENGTH)
-                    .is_none());
-        if empty {
-            return Ok(OptBody(T::default()));
-        }
-        Body::<T>::from_request(req, state)
-            .await
-            .map(|Body(v)| OptBody(v))
-    }
 }
 
 async fn health(State(s): Shared, _c: Caller) -> Json<Value> {

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Web;
-use super::api::Body;
 use super::error::{ApiError, ApiResult};
+use super::extract::Body;
 use super::guard::Caller;
 use crate::actions;
 use crate::actions::accounts::{self, AccountChange, NewAccount};
@@ -214,7 +214,7 @@ pub async fn audit(
     c: Caller,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Value>> {
-    let limit = super::api_executions::number("limit", q.limit.as_deref(), 1..=1000, 100)?;
+    let limit = super::extract::number("limit", q.limit.as_deref(), 1..=1000, 100)?;
     let rows =
         actions::audit::read(&s.store, &c, q.actor.as_deref(), q.action.as_deref(), limit).await?;
     Ok(Json(json!({"audit": rows})))

@@ -9,8 +9,8 @@ use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
 use super::Web;
-use super::api::Body;
 use super::error::{ApiError, ApiResult};
+use super::extract::Body;
 use super::guard::Caller;
 use crate::alerts::change::{self, Mode};
 use crate::alerts::{self, AlertConfig};

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use super::Web;
 use super::api_jobs::recorded_options;
 use super::error::{ApiError, ApiResult};
+use super::extract::number;
 use super::guard::Caller;
 use crate::store::{ExecFilter, ExecutionRow, LogLine, Scope};
 
@@ -59,23 +60,6 @@ pub struct ListQuery {
     until: Option<String>,
     limit: Option<String>,
     page: Option<String>,
-}
-
-pub fn number(
-    field: &str,
-    v: Option<&str>,
-    range: std::ops::RangeInclusive<i64>,
-    default: i64,
-) -> ApiResult<i64> {
-    match v {
-        None => Ok(default),
-        Some(t) => t.parse().ok().filter(|n| range.contains(n)).ok_or_else(|| {
-            ApiError::field(
-                field,
-                format!("`{t}`: a number from {} to {}", range.start(), range.end()),
-            )
-        }),
-    }
 }
 
 fn time(field: &str, v: Option<&str>) -> ApiResult<Option<i64>> {

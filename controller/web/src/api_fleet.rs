@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Web;
-use super::api::Body;
 use super::error::{ApiError, ApiResult};
+use super::extract::Body;
 use super::guard::Caller;
 use crate::auth::Role;
 use crate::clock::now_ms;
@@ -51,7 +51,7 @@ pub async fn transfers(
     c: Caller,
     Query(q): Query<TransfersQuery>,
 ) -> ApiResult<Json<Value>> {
-    let limit = super::api_executions::number("limit", q.limit.as_deref(), 1..=1000, 100)?;
+    let limit = super::extract::number("limit", q.limit.as_deref(), 1..=1000, 100)?;
     if let Some(sc) = &q.scenario
         && !c.who.can_read_job(sc)
     {

@@ -14,12 +14,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Web;
-use super::api::OptBody;
 use super::error::{ApiError, ApiResult};
+use super::extract::OptBody;
 use super::guard::Caller;
-use crate::actions::runs::{self, Admitted, StartRun};
+use crate::actions::runs::{self, StartRun};
 use crate::auth::project_of;
 use crate::clock::now_ms;
+use crate::exec::Admitted;
 use crate::exec::Launch;
 use crate::exec::values::Shown;
 
@@ -184,7 +185,7 @@ pub async fn run(
 /// Hands an admitted run to `serve`: 202 and its id.
 fn started(s: &Web, admitted: Admitted) -> Response {
     let id = admitted.id().to_string();
-    s.server.spawn_execution(admitted.job, admitted.launch);
+    s.server.spawn_admitted(admitted);
     (StatusCode::ACCEPTED, Json(json!({"execution": id}))).into_response()
 }
 

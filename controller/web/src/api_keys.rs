@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Web;
-use super::api::Body;
 use super::error::{ApiError, ApiResult};
+use super::extract::Body;
 use super::guard::Caller;
 use crate::actions::{self, keys::KeysCx};
 use crate::clock::now_ms;

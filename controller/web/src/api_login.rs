@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Web;
-use super::api::Body;
 use super::error::ApiResult;
+use super::extract::Body;
 use super::guard::{Caller, Client, set_session_cookie};
 use crate::auth::login::{self, NewSession, Started};
 use crate::auth::{Via, audit};

@@ -197,14 +197,14 @@ pub async fn guard(State(l): State<Listening>, req: Request, next: Next) -> Resp
     // the body was read ends the HTTP/2 stream early, which some clients (curl) report
     // as an error instead of showing the answer.
     let (parts, body) = req.into_parts();
-    let read = axum::body::to_bytes(body, super::api::MAX_BODY);
+    let read = axum::body::to_bytes(body, super::extract::MAX_BODY);
     let mut r = match (tokio::time::timeout(BODY_TIMEOUT, read).await, refusal) {
         (Ok(Ok(_)), Some(e)) => e.into_response(),
         (Ok(Ok(bytes)), None) => {
             next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
                 .await
         }
-        (Ok(Err(_)), _) => ApiError::TooLarge(super::api::MAX_BODY).into_response(),
+        (Ok(Err(_)), _) => ApiError::TooLarge(super::extract::MAX_BODY).into_response(),
         (Err(_), _) => {
             ApiError::BadRequest("the request body did not arrive in time".into()).into_response()
         }

@@ -14,6 +14,7 @@ mod api_keys;
 mod api_login;
 pub mod console;
 pub mod error;
+pub mod extract;
 pub mod guard;
 pub mod http;
 

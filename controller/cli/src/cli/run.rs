@@ -7,7 +7,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{BadInput, Cli, EXIT_FAILED, EXIT_OK};
 use crate::actions::Actor;
-use crate::actions::runs::{self, Admitted, StartRun};
+use crate::actions::runs::{self, StartRun};
+use crate::exec::Admitted;
 use crate::exec::{self, Launch, Plan};
 use crate::project::instance;
 use crate::project::{Env, Loaded};
@@ -119,7 +120,7 @@ pub(super) async fn run_in_foreground(loaded: Loaded, admit: Admit) -> anyhow::R
     };
     let cancel = CancellationToken::new();
     tokio::spawn(stop_on_signals(cancel.clone()));
-    let outcome = exec::execute(env.clone(), admitted.job, admitted.launch, cancel).await;
+    let outcome = exec::run_admitted(env.clone(), admitted, cancel).await;
     // A server that does not answer is left for the next run or `serve` (it is recorded).
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), reaping).await;
     me.retire().await;

@@ -342,6 +342,6 @@ pub async fn retry(State(s): Shared, Path(id): Path<String>, f: Posted) -> PageR
     )
     .await?;
     let new_id = admitted.id().to_string();
-    s.server.spawn_execution(admitted.job, admitted.launch);
+    s.server.spawn_admitted(admitted);
     Ok(see(&format!("/executions/{}", url_encode(&new_id))))
 }

@@ -365,7 +365,7 @@ pub async fn run(State(s): Shared, Path(name): Path<String>, f: Posted) -> PageR
     match runs::start(&s.env(), &p.actor(), req, Launch::default()).await {
         Ok(admitted) => {
             let id = admitted.id().to_string();
-            s.server.spawn_execution(admitted.job, admitted.launch);
+            s.server.spawn_admitted(admitted);
             Ok(see(&format!("/executions/{}", url_encode(&id))))
         }
         Err(ActionError::Options(errs)) => {
