@@ -5,9 +5,11 @@
 //! thin message handlers).
 
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
 pub mod keys;
 pub mod runs;
+pub mod schedules;
 pub mod tokens;
 
 use crate::auth::{self, AuthError, Principal};
@@ -39,6 +41,9 @@ pub enum ActionError {
     /// A run's option values, each problem naming its option.
     #[error("{0}")]
     Options(ordo_jobs::OptionErrors),
+    /// Several inputs are wrong (an alert configuration): (field, message) each.
+    #[error("{}", .0.iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; "))]
+    Fields(Vec<(String, String)>),
     /// A run that cannot start as asked (no server matches, a bad `--limit`, a `run_as`
     /// that is not a user name, an execution still running).
     #[error("{0}")]

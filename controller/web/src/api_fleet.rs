@@ -142,25 +142,6 @@ pub async fn switch_schedule(
     Path(name): Path<String>,
     Body(b): Body<Switch>,
 ) -> ApiResult<Json<Value>> {
-    let job = super::api_jobs::readable(&s, &c, &name)?;
-    if !c.who.can_run_job(&name) {
-        return Err(ApiError::Forbidden(format!(
-            "{} ({}) may not change the schedule of `{name}`",
-            c.who.name,
-            c.who.role.as_str()
-        )));
-    }
-    if job.schedule.is_none() {
-        return Err(ApiError::field("job", format!("`{name}` has no schedule")));
-    }
-    s.store
-        .switch_schedule(&name, b.enabled, &c.who.name, now_ms())
-        .await?;
-    let what = if b.enabled {
-        "schedule.enable"
-    } else {
-        "schedule.disable"
-    };
-    c.audit(&s, what, &name, "").await;
+    crate::actions::schedules::switch(&s.env(), &c, &name, b.enabled).await?;
     Ok(Json(json!({ "job": name, "enabled": b.enabled })))
 }

@@ -184,6 +184,7 @@ impl From<ActionError> for ApiError {
                     .collect(),
             ),
             ActionError::Refused(m) => ApiError::BadRequest(m),
+            ActionError::Fields(f) => ApiError::Fields(f),
             ActionError::Auth(a) => a.into(),
             ActionError::Store(s) => s.into(),
             ActionError::Internal(e) => ApiError::Internal(e),

@@ -7,9 +7,11 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::{Value, json};
 
 use super::{BadInput, Cli, EXIT_OK};
-use crate::alerts::change::{self, Mode};
+use crate::actions::alerts::AlertsCx;
+use crate::actions::{self, ActionError, Actor};
+use crate::alerts::Mode;
 use crate::alerts::{self, AlertConfig};
-use crate::clock::{local_time, now_ms};
+use crate::clock::local_time;
 
 #[derive(Subcommand, Debug)]
 pub enum AlertsCmd {
@@ -69,27 +71,44 @@ pub async fn run(cli: &Cli, c: &AlertsCmd) -> anyhow::Result<i32> {
     let result = match c {
         AlertsCmd::Queue { account, last } => queue(&store, account.as_deref(), *last).await,
         AlertsCmd::Show { account, json } => {
-            let (u, config, projects) = load(&store, &cfg, account).await?;
-            print(&config, &projects, *json, &u.name);
+            let jobs = jobs(&cfg)?;
+            let cx = AlertsCx {
+                store: &store,
+                cfg: &cfg,
+                jobs: &jobs,
+            };
+            let o = actions::alerts::open(&cx, &Actor::cli(), account)
+                .await
+                .map_err(super::action_error)?;
+            print(&o.config, &o.projects, *json, &o.account.name);
             Ok(EXIT_OK)
         }
         AlertsCmd::Set(a) => {
-            let (u, config, projects) = load(&store, &cfg, &a.account).await?;
-            let domains = &cfg.serve.alerts.mail_domains;
-            let next = change::apply(&config, &body(a)?, Mode::Patch, &projects, None, domains)
-                .map_err(|errs| {
+            let jobs = jobs(&cfg)?;
+            let cx = AlertsCx {
+                store: &store,
+                cfg: &cfg,
+                jobs: &jobs,
+            };
+            let me = Actor::cli();
+            let o = actions::alerts::open(&cx, &me, &a.account)
+                .await
+                .map_err(super::action_error)?;
+            let next = match actions::alerts::change(&cx, &me, &o, &body(a)?, Mode::Patch).await {
+                Ok(n) => n,
+                Err(ActionError::Fields(errs)) => {
                     let lines: Vec<String> =
                         errs.iter().map(|(f, m)| format!("{f}: {m}")).collect();
-                    BadInput(format!("alerts of {}:\n{}", u.name, lines.join("\n")))
-                })?;
-            let mut next = next;
-            let me = format!("{} (cli)", crate::transport::current_user());
-            next.settings.changed_by = me.clone();
-            next.settings.changed_at = now_ms();
-            store.save_alerts(&next.settings, &next.rules).await?;
-            let detail = alerts::summary(&next);
-            crate::auth::audit(&store, &me, "", "alerts", &u.name, &detail).await;
-            print(&next, &projects, false, &u.name);
+                    return Err(BadInput(format!(
+                        "alerts of {}:\n{}",
+                        o.account.name,
+                        lines.join("\n")
+                    ))
+                    .into());
+                }
+                Err(e) => return Err(super::action_error(e)),
+            };
+            print(&next, &o.projects, false, &o.account.name);
             Ok(EXIT_OK)
         }
     };
@@ -97,19 +116,9 @@ pub async fn run(cli: &Cli, c: &AlertsCmd) -> anyhow::Result<i32> {
     result
 }
 
-async fn load(
-    store: &crate::store::Store,
-    cfg: &crate::project::ProjectConfig,
-    account: &str,
-) -> anyhow::Result<(crate::store::UserRow, AlertConfig, Vec<String>)> {
-    let u = store
-        .user(account)
-        .await?
-        .ok_or_else(|| BadInput(format!("no account `{account}`")))?;
-    let jobs = ordo_jobs::load_all(&cfg.jobs).map_err(|e| BadInput(e.to_string()))?;
-    let config = alerts::load(store, &u, &alerts::policy_for(cfg, &u)).await?;
-    let projects = alerts::projects_of(&u, &jobs);
-    Ok((u, config, projects))
+/// The project's jobs (the projects an account has rules for).
+fn jobs(cfg: &crate::project::ProjectConfig) -> anyhow::Result<ordo_jobs::JobSet> {
+    Ok(ordo_jobs::load_all(&cfg.jobs).map_err(|e| BadInput(e.to_string()))?)
 }
 
 /// The command's flags as the API's PATCH body.

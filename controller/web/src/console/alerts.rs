@@ -12,9 +12,10 @@ use serde_json::{Value, json};
 
 use super::page::{Chrome, Page, PageResult, Posted, render, see, url_encode};
 use crate::Web;
-use crate::alerts::change::{self, Mode};
-use crate::alerts::{self, AlertConfig, RULE_TYPES, describe};
-use crate::api_alerts::{current, store_change, target};
+use crate::actions::{self, ActionError};
+use crate::alerts::Mode;
+use crate::alerts::{AlertConfig, RULE_TYPES, describe};
+use crate::api_alerts::cx;
 use crate::project::settings::{AlertPolicy, FieldMode};
 
 type Shared = State<Arc<Web>>;
@@ -82,36 +83,25 @@ pub async fn show(
     Path(account): Path<String>,
     q: Query<Saved>,
 ) -> PageResult {
-    let c = p.caller();
-    let (u, bound) = target(&s, &c, &account).await?;
-    let (config, projects, policy) = current(&s, &c.who, (&u, bound)).await?;
-    let mut page = view(&p, &config, &projects, policy.as_ref());
+    let env = s.env();
+    let o = actions::alerts::open(&cx(&s, &env), &p.actor(), &account).await?;
+    let mut page = view(&p, &o.config, &o.projects, o.policy.as_ref());
     page.saved = q.saved.is_some();
     Ok(render(&page))
 }
 
 pub async fn save(State(s): Shared, Path(account): Path<String>, f: Posted) -> PageResult {
-    let c = f.page.caller();
-    let (u, bound) = target(&s, &c, &account).await?;
-    let (config, projects, policy) = current(&s, &c.who, (&u, bound)).await?;
-    let body = form_body(&f, &config, &projects, policy.as_ref());
-    let domains = &s.env().cfg.serve.alerts.mail_domains;
-    match change::apply(
-        &config,
-        &body,
-        Mode::Patch,
-        &projects,
-        policy.as_ref(),
-        domains,
-    ) {
-        Ok(next) => {
-            let saved = store_change(&s, &c.who.label(), next).await?;
-            c.audit(&s, "alerts", &u.name, &alerts::summary(&saved))
-                .await;
-            Ok(see(&format!("/alerts/{}?saved=1", url_encode(&u.name))))
-        }
-        Err(errors) => {
-            let mut page = view(&f.page, &config, &projects, policy.as_ref());
+    let env = s.env();
+    let (cx, actor) = (cx(&s, &env), f.page.actor());
+    let o = actions::alerts::open(&cx, &actor, &account).await?;
+    let body = form_body(&f, &o.config, &o.projects, o.policy.as_ref());
+    match actions::alerts::change(&cx, &actor, &o, &body, Mode::Patch).await {
+        Ok(_) => Ok(see(&format!(
+            "/alerts/{}?saved=1",
+            url_encode(&o.account.name)
+        ))),
+        Err(ActionError::Fields(errors)) => {
+            let mut page = view(&f.page, &o.config, &o.projects, o.policy.as_ref());
             page.errors = errors;
             page.add = f.text("mails_to_add");
             page.webhook = f.text("webhook");
@@ -119,6 +109,7 @@ pub async fn save(State(s): Shared, Path(account): Path<String>, f: Posted) -> P
             *r.status_mut() = axum::http::StatusCode::BAD_REQUEST;
             Ok(r.into_response())
         }
+        Err(e) => Err(e.into()),
     }
 }
 

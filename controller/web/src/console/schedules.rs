@@ -5,11 +5,10 @@ use std::sync::Arc;
 use askama::Template;
 use axum::extract::{Path, State};
 
-use super::jobs::{readable, schedule_text};
+use super::jobs::schedule_text;
 use super::page::{Chrome, Page, PageResult, Posted, render, see};
 use crate::Web;
 use crate::clock::{now_ms, zoned_time};
-use crate::error::ApiError;
 
 type Shared = State<Arc<Web>>;
 
@@ -71,20 +70,7 @@ pub async fn schedules(State(s): Shared, p: Page) -> PageResult {
 }
 
 pub async fn switch(State(s): Shared, Path(name): Path<String>, f: Posted) -> PageResult {
-    let p = &f.page;
-    let job = readable(&s, p, &name)?;
-    if !p.who.can_run_job(&name) || job.schedule.is_none() {
-        return Err(ApiError::Forbidden(format!("{} may not switch `{name}`", p.who.name)).into());
-    }
     let on = f.get("enabled") == Some("true");
-    s.store
-        .switch_schedule(&name, on, &p.who.name, now_ms())
-        .await?;
-    let what = if on {
-        "schedule.enable"
-    } else {
-        "schedule.disable"
-    };
-    p.caller().audit(&s, what, &name, "").await;
+    crate::actions::schedules::switch(&s.env(), &f.page.actor(), &name, on).await?;
     Ok(see("/schedules"))
 }
