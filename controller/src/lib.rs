@@ -18,15 +18,16 @@ pub mod alerts;
 pub mod archive;
 pub mod auth;
 pub mod collect;
-pub mod engine;
 pub mod exec;
+pub mod fanout;
 pub mod mail;
-pub mod output;
 pub mod pki;
+pub mod process;
 pub mod project;
 pub mod serve;
+pub mod session;
+pub mod terminal;
 pub mod transfer;
-pub mod transport;
 pub mod webhook;
 
 /// The history (its own crate: sqlx only), under the names the controller has always used.

@@ -7,23 +7,8 @@ use std::path::{Path, PathBuf};
 /// From the top (`serve`) to the bottom (the history and time, `ordo-store`). A module
 /// may use any module after it in this list, and itself.
 const LAYERS: &[&str] = &[
-    "serve",
-    "actions",
-    "alerts",
-    "auth",
-    "exec",
-    "output",
-    "transfer",
-    "engine",
-    "collect",
-    "transport",
-    "pki",
-    "webhook",
-    "mail",
-    "archive",
-    "project",
-    "store",
-    "clock",
+    "serve", "actions", "alerts", "auth", "exec", "terminal", "transfer", "fanout", "collect",
+    "session", "pki", "webhook", "mail", "archive", "project", "process", "store", "clock",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -9,5 +9,5 @@ pub mod cli;
 
 // The controller's modules, under the names these files have always used.
 pub(crate) use ordo_controller::{
-    actions, alerts, auth, clock, exec, pki, project, serve, store, transfer, transport,
+    actions, alerts, auth, clock, exec, pki, process, project, serve, session, store, transfer,
 };

@@ -71,7 +71,7 @@ impl Actor {
     /// The controller's command line, as the system user running it.
     pub fn cli() -> Actor {
         Actor {
-            who: Principal::cli(&crate::transport::current_user()),
+            who: Principal::cli(&crate::session::current_user()),
             address: String::new(),
         }
     }

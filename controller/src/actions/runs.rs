@@ -12,6 +12,7 @@ use ordo_jobs::Job;
 use super::{ActionError, ActionResult, Actor};
 use crate::clock::now_ms;
 use crate::exec::{self, Admitted, Launch, execution_id, retry_launch};
+use crate::process::Aborts;
 use crate::project::Env;
 use crate::store::{ExecutionRow, Store};
 
@@ -139,8 +140,14 @@ async fn admit(
 }
 
 /// Asks for a running execution to stop, on whichever controller runs it (the remote
-/// processes are killed as on a timeout); it ends `aborted`, recording who asked.
-pub async fn abort(store: &Store, a: &Actor, id: &str) -> ActionResult<ExecutionRow> {
+/// processes are killed as on a timeout); it ends `aborted`, recording who asked. `here`:
+/// what runs in this process (stopped at once; another controller sees the request).
+pub async fn abort(
+    store: &Store,
+    here: &Aborts,
+    a: &Actor,
+    id: &str,
+) -> ActionResult<ExecutionRow> {
     let e = visible(store, a, id).await?;
     if !a.who.can_run_job(&e.job) {
         return Err(ActionError::Forbidden(format!(
@@ -155,7 +162,7 @@ pub async fn abort(store: &Store, a: &Actor, id: &str) -> ActionResult<Execution
         )));
     }
     store.request_abort(&e.id, &a.who.label(), now_ms()).await?;
-    crate::project::instance::abort_here(&e.id);
+    here.abort_here(&e.id);
     a.audit(store, "abort", &format!("{} {}", e.job, e.id), "")
         .await;
     Ok(e)

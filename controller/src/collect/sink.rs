@@ -10,7 +10,7 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::sync::CancellationToken;
 
 use super::Unpacked;
-use crate::transport::FetchEvent;
+use crate::session::FetchEvent;
 
 /// Collect streams unpacked at once, in the whole process. Each holds a thread of the
 /// blocking pool (16 in the binary) for as long as its server sends, which over a slow

@@ -13,7 +13,7 @@ use ordo_jobs::Job;
 use super::prepare::read_scripts;
 use super::{Launch, Plan, execution_id};
 use crate::project::{BadInput, Env};
-use crate::transport::Settings;
+use crate::session::Settings;
 
 /// Follow-ups and job steps nested deeper than this are refused (cycles are refused at
 /// load; this is a guard).
@@ -68,7 +68,7 @@ pub async fn admit(env: &Env, job: Arc<Job>, mut launch: Launch) -> Result<Admit
             .map_err(|e| BadInput(format!("{what}: {e}")))?;
     }
     let transports =
-        crate::transport::settings::for_nodes(&env.cfg, &plan.nodes, launch.accept_new_host_keys)?;
+        crate::session::settings::for_nodes(&env.cfg, &plan.nodes, launch.accept_new_host_keys)?;
     Ok(Admitted {
         job,
         launch,

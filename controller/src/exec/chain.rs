@@ -7,7 +7,7 @@ use ordo_jobs::{Context, Job, JobRef, OptionValues, StepAction};
 use tokio_util::sync::CancellationToken;
 
 use super::{Env, Launch, Outcome, execute, record_refused};
-use crate::engine::NodeResult;
+use crate::fanout::NodeResult;
 use crate::project::BadInput;
 
 pub(super) enum Phase {

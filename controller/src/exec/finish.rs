@@ -7,9 +7,9 @@ use tokio_util::sync::CancellationToken;
 use super::phases::Running;
 use super::{Outcome, report};
 use crate::clock::now_ms;
-use crate::output::{members_table, summary_table};
 use crate::store::ExecutionStatus;
-use crate::store::retry::write_retrying;
+use crate::store::write_retry::write_retrying;
+use crate::terminal::{members_table, summary_table};
 
 impl Running<'_> {
     pub(super) async fn finish(mut self, cancel: &CancellationToken) -> anyhow::Result<Outcome> {

@@ -19,7 +19,7 @@ mod prepare;
 pub mod reap;
 pub mod record;
 mod report;
-mod retry;
+mod rerun;
 mod transfer_phase;
 pub mod values;
 
@@ -29,7 +29,7 @@ use std::sync::Arc;
 use ordo_jobs::{Job, OptionValues};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::NodeResult;
+use crate::fanout::NodeResult;
 use crate::project::Env;
 use crate::store::ExecutionStatus;
 
@@ -37,7 +37,7 @@ pub use admit::{Admitted, admit};
 pub use plan::Plan;
 pub use prepare::{execution_id, record_refused};
 pub use report::summary_json;
-pub use retry::{first_failed_member, group_progress, retry_launch};
+pub use rerun::{first_failed_member, group_progress, retry_launch};
 
 /// How an execution is asked for.
 #[derive(Debug, Clone, Default)]
@@ -121,7 +121,7 @@ pub async fn run_admitted(
     } = admitted;
     let mut run = phases::Running::start(&env, plan, &launch, scripts, transports).await?;
     // `executions abort`, the API and the console stop it through this token.
-    let _abortable = crate::project::instance::abortable(&run.id, cancel.clone());
+    let _abortable = env.aborts.register(&run.id, cancel.clone());
     run.run_phases(&cancel).await?;
     let outcome = run.finish(&cancel).await?;
     if launch.terminal {

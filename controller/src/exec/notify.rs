@@ -182,7 +182,7 @@ impl Notifier {
             self.job.description,
             self.id,
             event.as_str(),
-            crate::project::hostname()
+            crate::process::hostname()
         );
         let opts = self.options.masked();
         if !opts.is_empty() {

@@ -13,12 +13,12 @@ use tokio_util::sync::CancellationToken;
 use super::chain::{Phase, merge, phases, run_child};
 use super::notify::Notifier;
 use super::{Launch, Plan, execution_id, record};
-use crate::engine::{self, Event, NodeResult, NodeStatus, RunRequest};
-use crate::output::{MemberLine, Terminal};
+use crate::fanout::{self, Event, NodeResult, NodeStatus, RunRequest};
 use crate::project::Env;
-use crate::store::retry::write_retrying;
+use crate::session::Settings;
+use crate::store::write_retry::write_retrying;
 use crate::store::{ExecutionRow, ExecutionStatus, NodeRow, Store};
-use crate::transport::Settings;
+use crate::terminal::{MemberLine, Terminal};
 
 /// One execution between its first row and its last.
 pub(super) struct Running<'a> {
@@ -253,7 +253,7 @@ impl<'a> Running<'a> {
             self.id.clone(),
             term,
         ));
-        let results = engine::run(req.clone(), tx).await;
+        let results = fanout::run(req.clone(), tx).await;
         observer.await.context("the event recorder stopped")??;
         if req.timed_out.load(Ordering::SeqCst) {
             self.timed_out = true;

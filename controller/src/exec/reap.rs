@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
 use crate::project::Env;
+use crate::session::{Session, exec_collect};
 use crate::store::RunningGroup;
-use crate::transport::{Session, exec_collect};
 
 /// Groups handled per pass, and servers contacted at once.
 const PER_PASS: i64 = 500;
@@ -39,7 +39,7 @@ pub async fn stop_leftovers(env: &Env) -> usize {
     if rows.is_empty() {
         return 0;
     }
-    let host = crate::project::hostname();
+    let host = crate::process::hostname();
     let results = futures::stream::iter(rows)
         .map(|g| {
             let host = host.clone();
@@ -88,7 +88,7 @@ async fn stop_one(env: &Env, host: &str, g: RunningGroup) -> bool {
     };
     let attempt = async {
         let settings =
-            crate::transport::settings::for_nodes(&env.cfg, std::slice::from_ref(node), false)
+            crate::session::settings::for_nodes(&env.cfg, std::slice::from_ref(node), false)
                 .map_err(|e| e.0)?;
         let session = Session::connect(node, &settings)
             .await

@@ -4,11 +4,11 @@
 use tokio::sync::mpsc;
 
 use crate::clock::now_ms;
-use crate::engine::{Event, NodeResult};
-use crate::output::Terminal;
-use crate::store::retry::write_retrying;
+use crate::fanout::{Event, NodeResult};
+use crate::session::agent::AgentSeen;
+use crate::store::write_retry::write_retrying;
 use crate::store::{AgentRow, Batch, CollectedFile, LogLine, NodeRow, RunningGroup, Store};
-use crate::transport::agent::AgentSeen;
+use crate::terminal::Terminal;
 
 /// Everything is written in one transaction per tick (250 ms), or sooner when 1,000
 /// lines wait: a server's start, steps, result and files cost no write of their own.
@@ -97,7 +97,7 @@ pub(super) async fn observe(
                     start_time: start,
                     kill_as: kill_as.unwrap_or_default(),
                     host: if local {
-                        crate::project::hostname()
+                        crate::process::hostname()
                     } else {
                         String::new()
                     },

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ordo_jobs::{Context, Job};
 
 use super::Outcome;
-use crate::engine::NodeResult;
+use crate::fanout::NodeResult;
 use crate::mail;
 use crate::project::ProjectConfig;
 use crate::store::ExecutionStatus;
@@ -139,7 +139,7 @@ pub(super) async fn send_mail(
                 ordo_jobs::units::format_size(size),
                 ordo_jobs::units::format_size(spec.max_attachment_size),
                 p.display(),
-                crate::project::hostname()
+                crate::process::hostname()
             ));
         }
     }

@@ -127,7 +127,7 @@ impl Pki {
             })?;
         let key = KeyPair::generate().map_err(cert_err)?;
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(cert_err)?;
-        params.distinguished_name = name(&format!("ordo CA ({})", crate::project::hostname()));
+        params.distinguished_name = name(&format!("ordo CA ({})", crate::process::hostname()));
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,

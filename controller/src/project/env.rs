@@ -8,8 +8,8 @@ use ordo_inventory::Inventory;
 use ordo_jobs::transfer::Profile;
 use ordo_jobs::{Job, JobSet};
 
-use super::instance::Instance;
 use super::{BadInput, ProjectConfig};
+use crate::process::{Aborts, Instance};
 use crate::store::Store;
 
 /// The project's files, read and checked, before any database is opened.
@@ -73,29 +73,44 @@ pub struct Env {
     pub store: Store,
     /// This controller process: the owner of the executions it runs.
     pub instance: String,
+    /// The executions running in this process (kept across reloads: the process's own).
+    pub aborts: Arc<Aborts>,
 }
 
 impl Env {
-    pub fn new(loaded: Loaded, store: Store, instance: String) -> Env {
+    pub fn new(loaded: Loaded, store: Store, me: &Instance) -> Env {
         Env {
             cfg: loaded.cfg,
             inventory: loaded.inventory,
             jobs: loaded.jobs,
             profiles: loaded.profiles,
             store,
-            instance,
+            instance: me.id.clone(),
+            aborts: me.aborts.clone(),
+        }
+    }
+
+    /// The same process with the project's files read again.
+    pub fn reloaded(&self, loaded: Loaded) -> Env {
+        Env {
+            cfg: loaded.cfg,
+            inventory: loaded.inventory,
+            jobs: loaded.jobs,
+            profiles: loaded.profiles,
+            store: self.store.clone(),
+            instance: self.instance.clone(),
+            aborts: self.aborts.clone(),
         }
     }
 
     /// Creates the data folder, opens the history and registers this process as `role`
-    /// (the caller then sweeps: see [`super::instance::sweep`]).
+    /// (the caller then sweeps: see [`crate::process::sweep`]).
     pub async fn open(loaded: Loaded, role: &str) -> anyhow::Result<(Arc<Env>, Instance)> {
         let cfg = &loaded.cfg;
         super::private_data_dir(cfg)?;
         let store = Store::open(&super::database_url(cfg)).await?;
         super::private_database(cfg);
         let me = Instance::register(&store, role).await?;
-        let id = me.id.clone();
-        Ok((Arc::new(Env::new(loaded, store, id)), me))
+        Ok((Arc::new(Env::new(loaded, store, &me)), me))
     }
 }

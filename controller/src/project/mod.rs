@@ -3,7 +3,6 @@
 //! may use this one; it uses only the store below it.
 
 mod env;
-pub mod instance;
 mod read;
 mod read_alerts;
 mod read_serve;
@@ -19,7 +18,6 @@ use ordo_jobs::{Job, JobSet};
 pub use env::{Env, Loaded};
 pub use settings::{
     AuthSettings, CONFIG_FILE, MailConfig, ProjectConfig, SmtpConfig, SmtpTls, TenantKey, TlsFiles,
-    hostname,
 };
 
 /// Input the operator must fix: printed as is, exit code 2, HTTP 400.

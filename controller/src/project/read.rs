@@ -127,7 +127,7 @@ pub(super) fn read(root: &Path, doc: &yaml::Node, d: &mut Diagnostics) -> Projec
     }
 
     let mut mail = MailConfig {
-        from: format!("ordo@{}", hostname()),
+        from: format!("ordo@{}", crate::process::hostname()),
         outbox: data_dir.join("outbox"),
         smtp: None,
     };

@@ -350,11 +350,3 @@ pub fn resolve(root: &Path, p: &str) -> PathBuf {
         root.join(p)
     }
 }
-
-pub fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".to_string())
-}

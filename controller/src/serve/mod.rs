@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::exec::{self, Launch};
-use crate::project::instance::{self, Instance};
+use crate::process::{self as instance, Instance};
 use crate::project::{Env, Loaded};
 use crate::store::{ExecutionStatus, Store};
 
@@ -67,7 +67,7 @@ impl Server {
     pub fn reload(&self) -> Result<String, String> {
         let loaded = Loaded::all(self.env().cfg.clone()).map_err(|e| e.0)?;
         let summary = loaded.summary();
-        let env = Arc::new(Env::new(loaded, self.store.clone(), self.instance.clone()));
+        let env = Arc::new(self.env().reloaded(loaded));
         *self.env.write().unwrap_or_else(|e| e.into_inner()) = env;
         Ok(summary)
     }

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::Deposited;
 use super::files::Piece;
-use crate::transport::{SshSession, SshSettings};
+use crate::session::{SshSession, SshSettings};
 
 /// An open connection to the partner, reused for every file of a run.
 pub enum Link {

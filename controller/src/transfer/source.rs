@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::files::{self, Found};
 use crate::project::Env;
-use crate::transport::{ExecEvent, Session, exec_collect};
+use crate::session::{ExecEvent, Session, exec_collect};
 
 pub enum Source {
     Local,
@@ -39,7 +39,7 @@ async fn bounded(
     session: &Session,
     script: &str,
     cancel: &CancellationToken,
-) -> Result<(crate::transport::ExitStatus, Vec<u8>, Vec<u8>), String> {
+) -> Result<(crate::session::ExitStatus, Vec<u8>, Vec<u8>), String> {
     // The command's own token: cancelling it ends the command (an agent kills it; over
     // SSH the channel is closed).
     let stop = cancel.child_token();
@@ -85,7 +85,7 @@ impl Source {
             .ok_or_else(|| format!("server `{name}` is not in the inventory"))?
             .clone();
         let settings =
-            crate::transport::settings::for_nodes(&env.cfg, std::slice::from_ref(&node), false)
+            crate::session::settings::for_nodes(&env.cfg, std::slice::from_ref(&node), false)
                 .map_err(|e| e.0)?;
         let session = tokio::select! {
             s = Session::connect(&node, &settings) => s.map_err(|e| format!("{name}: {e}"))?,
@@ -255,12 +255,12 @@ impl Source {
                 let limit = COMMAND_TIMEOUT + Duration::from_secs(size / (100 * 1024));
                 let run = async move {
                     let tx = tx;
-                    let command = crate::transport::Command::plain(&cmd);
+                    let command = crate::session::Command::plain(&cmd);
                     tokio::select! {
                         r = session.exec(&command, &tx, &stop) => r,
                         _ = tokio::time::sleep(limit) => {
                             stop.cancel();
-                            Err(crate::transport::TransportError::Io(std::io::Error::other(format!(
+                            Err(crate::session::TransportError::Io(std::io::Error::other(format!(
                                 "copying {} took longer than {}",
                                 cmd.trim_start_matches("exec cat -- "),
                                 humantime::format_duration(limit)

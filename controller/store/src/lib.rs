@@ -19,12 +19,12 @@ mod groups;
 mod keys;
 mod nodes;
 mod records;
-pub mod retry;
 mod runs;
 mod serve;
 mod sessions;
 mod status;
 mod transfer;
+pub mod write_retry;
 pub use accounts::{TokenRow, UserRow};
 pub use alerts::{AlertEventRow, AlertRuleRow, AlertSettingsRow, OutboxRow};
 pub use executions::ExecutionRow;
@@ -113,7 +113,7 @@ impl Store {
         loop {
             match Self::open_once(url).await {
                 Err(e)
-                    if retry::transient(&e)
+                    if write_retry::transient(&e)
                         && started.elapsed() < std::time::Duration::from_secs(30) =>
                 {
                     tracing::debug!("database busy while opening ({e}): trying again");

@@ -226,6 +226,6 @@ pub fn recorded_options(text: &str) -> Value {
 /// Stops a running execution, on whichever controller runs it (the remote processes are
 /// killed as on a timeout); the run ends `aborted`.
 pub async fn abort(State(s): Shared, c: Caller, Path(id): Path<String>) -> ApiResult<Response> {
-    let e = runs::abort(&s.store, &c, &id).await?;
+    let e = runs::abort(&s.store, &s.env().aborts, &c, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"aborting": e.id}))).into_response())
 }

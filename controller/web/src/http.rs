@@ -66,7 +66,7 @@ pub fn host_names(cfg: &ProjectConfig, local: SocketAddr) -> Vec<String> {
         "localhost".to_string(),
         "127.0.0.1".to_string(),
         "::1".to_string(),
-        crate::project::hostname().to_ascii_lowercase(),
+        crate::process::hostname().to_ascii_lowercase(),
     ];
     if !local.ip().is_unspecified() {
         names.push(local.ip().to_string());

@@ -25,7 +25,9 @@ use ordo_controller::serve::{FrontDoor, Server};
 use tokio_util::sync::CancellationToken;
 
 // The controller's modules, under the names these files have always used.
-pub(crate) use ordo_controller::{actions, alerts, auth, clock, exec, pki, project, serve, store};
+pub(crate) use ordo_controller::{
+    actions, alerts, auth, clock, exec, pki, process, project, serve, store,
+};
 
 /// What the web side shares between requests: the controller's state, and its own.
 pub struct Web {

@@ -5,8 +5,8 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use ordo_inventory::Transport;
 
 use super::{Cli, EXIT_FAILED, EXIT_OK};
+use crate::session::Session;
 use crate::store::Store;
-use crate::transport::Session;
 
 #[derive(Subcommand, Debug)]
 pub enum AgentsCmd {
@@ -50,7 +50,7 @@ pub async fn run(cli: &Cli, cmd: &AgentsCmd) -> anyhow::Result<i32> {
         );
         return Ok(EXIT_OK);
     }
-    let settings = crate::transport::settings::for_nodes(&cfg, &nodes, false)?;
+    let settings = crate::session::settings::for_nodes(&cfg, &nodes, false)?;
     crate::project::private_data_dir(&cfg)?;
     let url = cfg
         .database
@@ -80,7 +80,7 @@ pub async fn run(cli: &Cli, cmd: &AgentsCmd) -> anyhow::Result<i32> {
         let addr = format!(
             "{}:{}",
             node.host,
-            node.port.unwrap_or(crate::transport::agent::DEFAULT_PORT)
+            node.port.unwrap_or(crate::session::agent::DEFAULT_PORT)
         );
         match result {
             Ok(Session::Agent(a)) => {

@@ -36,7 +36,7 @@ pub(super) async fn retry(
 
 /// `executions abort`: asks, then waits (a minute at most) for the run to end.
 pub(super) async fn abort(store: &Store, id: &str) -> anyhow::Result<i32> {
-    let e = runs::abort(store, &Actor::cli(), id)
+    let e = runs::abort(store, &Default::default(), &Actor::cli(), id)
         .await
         .map_err(super::action_error)?;
     say!(

@@ -172,7 +172,7 @@ pub(crate) async fn history(cfg: &ProjectConfig) -> anyhow::Result<Option<Store>
     }
     let store = Store::open(&crate::project::database_url(cfg)).await?;
     crate::project::private_database(cfg);
-    if let Err(e) = crate::project::instance::sweep(&store, cfg.serve.dead_after).await {
+    if let Err(e) = crate::process::sweep(&store, cfg.serve.dead_after).await {
         tracing::warn!("cannot check for interrupted executions: {e}");
     }
     Ok(Some(store))

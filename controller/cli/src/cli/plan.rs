@@ -66,7 +66,7 @@ fn print_plan(cfg: &ProjectConfig, plan: &Plan, opts: &OptionValues) {
             Transport::Agent => format!(
                 "{}:{}",
                 n.host,
-                n.port.unwrap_or(crate::transport::agent::DEFAULT_PORT)
+                n.port.unwrap_or(crate::session::agent::DEFAULT_PORT)
             ),
             Transport::Local => "this machine".into(),
         };
@@ -187,9 +187,9 @@ fn login_user(cfg: &ProjectConfig, n: &Node) -> String {
             .user
             .clone()
             .or_else(|| cfg.ssh.user.clone())
-            .unwrap_or_else(crate::transport::current_user),
+            .unwrap_or_else(crate::session::current_user),
         Transport::Agent => "(the agent's)".into(),
-        Transport::Local => crate::transport::current_user(),
+        Transport::Local => crate::session::current_user(),
     }
 }
 

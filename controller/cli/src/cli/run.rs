@@ -10,7 +10,7 @@ use crate::actions::Actor;
 use crate::actions::runs::{self, StartRun};
 use crate::exec::Admitted;
 use crate::exec::{self, Launch, Plan};
-use crate::project::instance;
+use crate::process as instance;
 use crate::project::{Env, Loaded};
 
 #[derive(Args, Debug)]

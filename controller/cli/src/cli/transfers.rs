@@ -166,7 +166,7 @@ async fn resend(
             say!("sending again {} ({}, {})", t.file_name, t.id, t.status);
             t.error = Some(format!(
                 "sent again at the request of {} (was {})",
-                crate::transport::current_user(),
+                crate::session::current_user(),
                 t.status
             ));
             t.status = "failed".into();

@@ -326,7 +326,7 @@ pub async fn show(State(s): Shared, p: Page, Path(id): Path<String>) -> PageResu
 }
 
 pub async fn abort(State(s): Shared, Path(id): Path<String>, f: Posted) -> PageResult {
-    let e = runs::abort(&s.store, &f.page.actor(), &id).await?;
+    let e = runs::abort(&s.store, &s.env().aborts, &f.page.actor(), &id).await?;
     Ok(see(&format!("/executions/{}", url_encode(&e.id))))
 }
 

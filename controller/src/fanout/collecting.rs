@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::Event;
 use super::node::NodeRun;
 use crate::collect::{self, CollectPlan, CollectSink, SinkReport};
-use crate::transport::{ExitStatus, FetchEvent, Session, TransportError};
+use crate::session::{ExitStatus, FetchEvent, Session, TransportError};
 
 impl NodeRun<'_> {
     /// The globs to collect, expanded for this server, and who reads them.

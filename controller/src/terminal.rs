@@ -8,7 +8,7 @@ use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::clock::{now_ms, time_of_day};
-use crate::engine::{Event, NodeResult};
+use crate::fanout::{Event, NodeResult};
 
 pub struct Terminal {
     bar: Option<ProgressBar>,

@@ -1,9 +1,10 @@
-//! This controller process as the database knows it: a row refreshed every few seconds.
-//! Executions name their owner; when an owner stops refreshing (or is a process of this
-//! host that no longer exists), its running executions are marked interrupted.
+//! This controller process (not the project): its row in the database, refreshed every few
+//! seconds (executions name their owner; when an owner stops refreshing, or is a process
+//! of this host that no longer exists, its running executions are marked interrupted);
+//! the executions it runs, each stoppable by an abort asked from anywhere; its host.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -16,43 +17,76 @@ pub const HEARTBEAT: Duration = Duration::from_secs(3);
 /// How often a controller looks for aborts asked for its executions.
 pub const ABORT_POLL: Duration = Duration::from_secs(1);
 
-/// The executions running in this process, each with the token that stops it.
-static RUNNING: std::sync::LazyLock<Mutex<HashMap<String, CancellationToken>>> =
-    std::sync::LazyLock::new(Default::default);
+/// The name of the host this process runs on.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
 
-/// While it lives, an abort asked for `id` (by any controller, through the database, or
-/// by [`abort_here`]) cancels `token`.
-pub struct Abortable(String);
+/// The executions running in this process, each with the token that stops it. Owned by
+/// the process's [`Instance`] and shared with its `Env`s (a reload keeps it).
+#[derive(Default)]
+pub struct Aborts {
+    // A std Mutex: held to insert, remove or clone a token, never across an await.
+    running: Mutex<HashMap<String, CancellationToken>>,
+}
 
-pub fn abortable(id: &str, token: CancellationToken) -> Abortable {
-    RUNNING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(id.to_string(), token);
-    Abortable(id.to_string())
+/// While it lives, an abort asked for its execution (by any controller, through the
+/// database, or by [`Aborts::abort_here`]) cancels its token.
+pub struct Abortable {
+    aborts: Arc<Aborts>,
+    id: String,
+}
+
+impl Aborts {
+    /// Registers execution `id` as running here, stopped by `token`.
+    pub fn register(self: &Arc<Self>, id: &str, token: CancellationToken) -> Abortable {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), token);
+        Abortable {
+            aborts: self.clone(),
+            id: id.to_string(),
+        }
+    }
+
+    /// Stops execution `id` if it runs in this process; false when it does not.
+    pub fn abort_here(&self, id: &str) -> bool {
+        let token = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned();
+        token.map(|t| t.cancel()).is_some()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
 }
 
 impl Drop for Abortable {
     fn drop(&mut self) {
-        RUNNING
+        self.aborts
+            .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.0);
+            .remove(&self.id);
     }
-}
-
-/// Stops execution `id` if it runs in this process; false when it does not.
-pub fn abort_here(id: &str) -> bool {
-    let token = RUNNING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(id)
-        .cloned();
-    token.map(|t| t.cancel()).is_some()
 }
 
 pub struct Instance {
     pub id: String,
+    /// What runs here, for aborts.
+    pub aborts: Arc<Aborts>,
     store: Store,
     stop: CancellationToken,
 }
@@ -63,7 +97,7 @@ impl Instance {
     /// process start: a container restarted with the same pid is another instance, and
     /// the runs of the one before it are swept as soon as it is seen dead.
     pub async fn register(store: &Store, role: &str) -> anyhow::Result<Instance> {
-        let host = crate::project::hostname();
+        let host = hostname();
         let pid = std::process::id();
         let start = start_ticks(pid).unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
         let id = format!("{host}:{pid}:{role}:{start}");
@@ -71,7 +105,9 @@ impl Instance {
             .heartbeat(&id, &host, i64::from(pid), role, now_ms())
             .await?;
         let stop = CancellationToken::new();
+        let aborts = Arc::new(Aborts::default());
         let (s, i, st, role) = (store.clone(), id.clone(), stop.clone(), role.to_string());
+        let a = aborts.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(HEARTBEAT);
             let mut poll = tokio::time::interval(ABORT_POLL);
@@ -82,13 +118,14 @@ impl Instance {
                             tracing::warn!("heartbeat: {e}");
                         }
                     }
-                    _ = poll.tick() => abort_requested(&s, &i).await,
+                    _ = poll.tick() => abort_requested(&s, &i, &a).await,
                     _ = st.cancelled() => break,
                 }
             }
         });
         Ok(Instance {
             id,
+            aborts,
             store: store.clone(),
             stop,
         })
@@ -102,14 +139,14 @@ impl Instance {
 }
 
 /// Stops the executions of this process someone asked to abort.
-async fn abort_requested(store: &Store, me: &str) {
-    if RUNNING.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+async fn abort_requested(store: &Store, me: &str, aborts: &Aborts) {
+    if aborts.is_empty() {
         return;
     }
     match store.aborts_for(me).await {
         Ok(asked) => {
             for (id, by) in asked {
-                if abort_here(&id) {
+                if aborts.abort_here(&id) {
                     tracing::warn!(execution = %id, "aborted by {by}");
                 }
             }
@@ -130,7 +167,7 @@ pub fn start_ticks(pid: u32) -> Option<String> {
 /// Owners that are processes of this host and no longer exist: their pid is gone, or is
 /// another process now (its start differs from the one in the instance id).
 pub fn dead_local_owners(known: &[(String, String, i64, String, i64)]) -> Vec<String> {
-    let host = crate::project::hostname();
+    let host = hostname();
     known
         .iter()
         .filter(|(id, h, pid, _, _)| {
@@ -174,7 +211,7 @@ mod tests {
 
     #[test]
     fn an_instance_is_dead_when_its_pid_is_gone_or_started_again() {
-        let host = crate::project::hostname();
+        let host = hostname();
         let me = std::process::id();
         let start = start_ticks(me).expect("this process's start");
         let row = |id: String, pid: u32| (id, host.clone(), i64::from(pid), "run".to_string(), 0);

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::{Event, NodeResult, NodeStatus, RunRequest};
 use crate::clock::now_ms;
-use crate::transport::{ExecEvent, Session, TransportError};
+use crate::session::{ExecEvent, Session, TransportError};
 
 pub(super) struct NodeRun<'a> {
     pub(super) req: &'a RunRequest,

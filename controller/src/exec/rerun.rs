@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use ordo_jobs::{Job, StepAction};
 
 use super::Launch;
-use crate::engine::NodeStatus;
+use crate::fanout::NodeStatus;
 use crate::project::BadInput;
 use crate::store::{ExecutionRow, NodeRow};
 

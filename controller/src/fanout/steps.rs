@@ -11,7 +11,7 @@ use super::step::StepRun;
 use super::wait_for::{WaitPlan, follow_text};
 use super::{Event, NodeStatus};
 use crate::collect::CollectPlan;
-use crate::transport::{Command, Session, TransportError};
+use crate::session::{Command, Session, TransportError};
 
 /// One server's scripts: plain shell text runs inline (`sh -c TEXT`: no upload, no run
 /// folder, one command fewer on the server); the rest is uploaded into the run folder.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::transport::{Command, ExitStatus};
+use crate::session::{Command, ExitStatus};
 
 /// How a step's command ended.
 pub(super) enum StepOutcome {

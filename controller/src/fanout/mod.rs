@@ -21,7 +21,7 @@ use tokio::task::{self, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::collect::Received;
-use crate::transport::Settings;
+use crate::session::Settings;
 
 /// Everything a run needs, prepared and validated.
 pub struct RunRequest {
@@ -162,7 +162,7 @@ pub enum Event {
         local: bool,
     },
     /// An agent answered its health check on connection.
-    AgentSeen(crate::transport::agent::AgentSeen),
+    AgentSeen(crate::session::agent::AgentSeen),
     NodeDone(Box<NodeResult>),
 }
 

@@ -13,8 +13,8 @@ use super::step::{StepOutcome, StepRun};
 use super::wait_for::WaitPlan;
 use super::{Event, NodeStatus};
 use crate::collect::{self, CollectPlan, CollectSink};
-use crate::transport::lines::{LineSplitter, MarkedLines, Piece};
-use crate::transport::{
+use crate::session::lines::{LineSplitter, MarkedLines, Piece};
+use crate::session::{
     CollectRequest, ExecEvent, ExitStatus, FetchEvent, Session, TransportError, collect_note,
 };
 

@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 
 use super::node::NodeRun;
 use super::step::{StepOutcome, StepRun};
-use crate::transport::lines::LineSplitter;
-use crate::transport::{ExecEvent, ExitStatus, Session, TransportError};
+use crate::session::lines::LineSplitter;
+use crate::session::{ExecEvent, ExitStatus, Session, TransportError};
 
 /// The environment variable that holds the followed file's path (never pasted in code).
 const FILE_VAR: &str = "ORDO_WAIT_FILE";
