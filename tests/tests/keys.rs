@@ -4,7 +4,7 @@
 //! `controller decrypt` with the PKCS#12); a key not among the recipients cannot; bad
 //! input named, nothing half-written.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ordo_tests::project::{Project, untar_gz};
@@ -74,7 +74,16 @@ fn the_vip_job_mails_an_archive_only_its_keys_open() {
         &dir,
         "openssl req -x509 -newkey rsa:2048 -nodes -keyout eve.key -out eve.pem -days 365 -subj /CN=Eve 2>/dev/null",
     );
+    keys_are_checked_when_added(&p, &dir);
+    let (exec_dir, p7m) = the_run_encrypts_and_mails_the_archive(&p, &dir);
+    every_recipient_and_only_them_opens_it(&p, &dir);
+    a_changed_file_decrypts_nowhere(&p, &dir);
+    assert!(exec_dir.join(&p7m).exists());
+    let _ = std::fs::remove_file(&marker);
+}
 
+/// Keys added, generated and refused; `check` names what a job needs.
+fn keys_are_checked_when_added(p: &Project, dir: &Path) {
     // Before any key exists, check names the job's missing key at its place.
     let check = p.controller(&["check"]).expect_code(2);
     assert!(
@@ -226,8 +235,12 @@ fn the_vip_job_mails_an_archive_only_its_keys_open() {
         "{}",
         inuse.stderr
     );
+}
 
-    // The run: the archive is encrypted to alice, bob and the backup key, and mailed.
+/// The run: the archive is encrypted to alice, bob and the backup key, and mailed; the
+/// mailed attachment is written to `mailed.p7m`. The execution's folder and the archive's
+/// name.
+fn the_run_encrypts_and_mails_the_archive(p: &Project, dir: &Path) -> (PathBuf, String) {
     let run = p
         .controller(&["run", "vip/collect", "--no-progress"])
         .expect_code(0);
@@ -271,6 +284,12 @@ fn the_vip_job_mails_an_archive_only_its_keys_open() {
         "the mailed file is the encrypted archive"
     );
     std::fs::write(dir.join("mailed.p7m"), &att_bytes).unwrap();
+    (exec_dir.clone(), p7m.clone())
+}
+
+/// alice, bob and the backup key open the same archive (OpenSSL, `controller decrypt`);
+/// eve, and a wrong passphrase, do not.
+fn every_recipient_and_only_them_opens_it(p: &Project, dir: &Path) {
     let mut plains = Vec::new();
     for key in ["alice.key", "bob.key"] {
         ok(
@@ -327,9 +346,12 @@ fn the_vip_job_mails_an_archive_only_its_keys_open() {
         wrong.stderr
     );
     assert!(!dir.join("x.tgz").exists(), "nothing half-written");
+}
 
-    // Tamper-evident (AuthEnvelopedData, AES-256-GCM): one byte changed in the encrypted
-    // content, and neither OpenSSL nor ordo gives anything out.
+/// Tamper-evident (AuthEnvelopedData, AES-256-GCM): one byte changed in the encrypted
+/// content, and neither OpenSSL nor ordo gives anything out.
+fn a_changed_file_decrypts_nowhere(p: &Project, dir: &Path) {
+    let att_bytes = std::fs::read(dir.join("mailed.p7m")).unwrap();
     let asn1 = sh(&dir, "openssl asn1parse -inform DER -in mailed.p7m");
     assert!(
         String::from_utf8_lossy(&asn1.stdout).contains("id-smime-ct-authEnvelopedData"),
@@ -366,7 +388,6 @@ fn the_vip_job_mails_an_archive_only_its_keys_open() {
         tampered.stderr
     );
     assert!(!dir.join("changed-ordo.tgz").exists(), "nothing written");
-    let _ = std::fs::remove_file(&marker);
 }
 
 /// The same through the API, for administrators only: the list, a certificate imported,
