@@ -160,7 +160,7 @@ fn keys_are_checked_when_added(p: &Project, dir: &Path) {
     }
 
     // Bad input: each named, nothing added.
-    expired_cert(&dir);
+    expired_cert(dir);
     let old = p
         .controller(&[
             "keys",
@@ -197,7 +197,7 @@ fn keys_are_checked_when_added(p: &Project, dir: &Path) {
         bad.stderr
     );
     ok(
-        &dir,
+        dir,
         "openssl req -x509 -newkey ed25519 -nodes -keyout ed.key -out ed.pem -days 30 -subj /CN=ed 2>/dev/null",
     );
     let ed = p
@@ -293,13 +293,13 @@ fn every_recipient_and_only_them_opens_it(p: &Project, dir: &Path) {
     let mut plains = Vec::new();
     for key in ["alice.key", "bob.key"] {
         ok(
-            &dir,
+            dir,
             &format!("openssl cms -decrypt -inform DER -in mailed.p7m -inkey {key} -out {key}.tgz"),
         );
         plains.push(std::fs::read(dir.join(format!("{key}.tgz"))).unwrap());
     }
     let refused = sh(
-        &dir,
+        dir,
         "openssl cms -decrypt -inform DER -in mailed.p7m -inkey eve.key -out eve.tgz",
     );
     assert!(!refused.status.success(), "eve is not a recipient");
@@ -352,7 +352,7 @@ fn every_recipient_and_only_them_opens_it(p: &Project, dir: &Path) {
 /// content, and neither OpenSSL nor ordo gives anything out.
 fn a_changed_file_decrypts_nowhere(p: &Project, dir: &Path) {
     let att_bytes = std::fs::read(dir.join("mailed.p7m")).unwrap();
-    let asn1 = sh(&dir, "openssl asn1parse -inform DER -in mailed.p7m");
+    let asn1 = sh(dir, "openssl asn1parse -inform DER -in mailed.p7m");
     assert!(
         String::from_utf8_lossy(&asn1.stdout).contains("id-smime-ct-authEnvelopedData"),
         "{}",
@@ -363,7 +363,7 @@ fn a_changed_file_decrypts_nowhere(p: &Project, dir: &Path) {
     changed[at] ^= 0x01;
     std::fs::write(dir.join("changed.p7m"), &changed).unwrap();
     let refused = sh(
-        &dir,
+        dir,
         "openssl cms -decrypt -inform DER -in changed.p7m -inkey alice.key -recip alice.pem -out changed.tgz",
     );
     assert!(!refused.status.success(), "openssl refuses a changed file");
