@@ -598,3 +598,28 @@ fn users_add_without_a_terminal_says_to_use_password_stdin() {
     );
     assert!(!stderr.contains("os error"), "{stderr}");
 }
+
+/// `plan` makes the checks a run makes on this machine's files before connecting: a
+/// private key that is not there is said by `plan`, after the plan, not first at `run`.
+#[test]
+fn plan_says_what_a_run_would_refuse() {
+    let dir = project(
+        "servers:\n  web1: { host: 127.0.0.1 }\n",
+        &[("j", "targets: all\nsteps:\n  - command: 'true'\n")],
+    );
+    std::fs::write(
+        dir.path().join("ordo.yaml"),
+        "ssh:\n  identity: [/nonexistent/id_ed25519]\n",
+    )
+    .unwrap();
+    let r = controller(dir.path(), &["plan", "j"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("web1"), "the plan is shown: {}", r.stdout);
+    assert!(
+        r.stderr.contains("a run would be refused") && r.stderr.contains("ssh"),
+        "{}",
+        r.stderr
+    );
+    let r = controller(dir.path(), &["run", "j", "--no-progress"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+}

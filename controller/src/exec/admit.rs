@@ -12,7 +12,7 @@ use ordo_jobs::Job;
 
 use super::prepare::read_scripts;
 use super::{Launch, Plan, execution_id};
-use crate::project::{BadInput, Env};
+use crate::project::{BadInput, Env, ProjectConfig};
 use crate::session::Settings;
 
 /// Follow-ups and job steps nested deeper than this are refused (cycles are refused at
@@ -46,7 +46,10 @@ pub async fn admit(env: &Env, job: Arc<Job>, mut launch: Launch) -> Result<Admit
     }
     launch.id.get_or_insert_with(execution_id);
     let plan = Plan::new(&env.inventory, job.clone(), &launch)?;
-    let scripts = read_scripts(&job)?;
+    let Readied {
+        scripts,
+        transports,
+    } = ready(&env.cfg, &plan, &launch)?;
     // An archive or a payload to encrypt to a key that is missing or expired: refused
     // before anything runs or moves (the data would have nowhere safe to go).
     let profile_keys = job
@@ -67,12 +70,29 @@ pub async fn admit(env: &Env, job: Arc<Job>, mut launch: Launch) -> Result<Admit
             .await
             .map_err(|e| BadInput(format!("{what}: {e}")))?;
     }
-    let transports =
-        crate::session::settings::for_nodes(&env.cfg, &plan.nodes, launch.accept_new_host_keys)?;
     Ok(Admitted {
         job,
         launch,
         plan,
+        scripts,
+        transports,
+    })
+}
+
+/// What a planned run reads from this machine's files: its script files and its
+/// transports' settings (SSH keys and known hosts, the agents' certificates).
+pub struct Readied {
+    pub(super) scripts: Vec<Option<Vec<u8>>>,
+    pub(super) transports: Settings,
+}
+
+/// The checks that need only the files, not the history: made by every run, and by
+/// `controller plan`, which says what a run would refuse without connecting anywhere.
+pub fn ready(cfg: &ProjectConfig, plan: &Plan, launch: &Launch) -> Result<Readied, BadInput> {
+    let scripts = read_scripts(&plan.job)?;
+    let transports =
+        crate::session::settings::for_nodes(cfg, &plan.nodes, launch.accept_new_host_keys)?;
+    Ok(Readied {
         scripts,
         transports,
     })

@@ -33,7 +33,7 @@ use crate::fanout::NodeResult;
 use crate::project::Env;
 use crate::store::ExecutionStatus;
 
-pub use admit::{Admitted, admit};
+pub use admit::{Admitted, Readied, admit, ready};
 pub use plan::Plan;
 pub use prepare::{execution_id, record_refused};
 pub use report::summary_json;

@@ -64,8 +64,8 @@ impl Server {
 
     /// Rereads the inventory and every job (ordo.yaml itself needs a restart); keeps the
     /// old set when anything is wrong. Returns a one-line summary, or every error.
-    pub fn reload(&self) -> Result<String, String> {
-        let loaded = Loaded::all(self.env().cfg.clone()).map_err(|e| e.0)?;
+    pub fn reload(&self) -> Result<String, crate::project::BadInput> {
+        let loaded = Loaded::all(self.env().cfg.clone())?;
         let summary = loaded.summary();
         let env = Arc::new(self.env().reloaded(loaded));
         *self.env.write().unwrap_or_else(|e| e.into_inner()) = env;

@@ -180,17 +180,6 @@ impl Store {
         Ok(r.get::<Option<i64>, _>(0).unwrap_or(0))
     }
 
-    pub async fn insert_files(
-        &self,
-        execution_id: &str,
-        files: &[CollectedFile],
-    ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        insert_files_tx(&mut tx, execution_id, files).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     pub async fn logs(&self, execution_id: &str, node: Option<&str>) -> StoreResult<Vec<LogLine>> {
         self.logs_after(execution_id, node, -1, i64::MAX).await
     }

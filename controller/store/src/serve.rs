@@ -53,10 +53,6 @@ fn fire_row(r: &sqlx::any::AnyRow) -> FireRow {
 }
 
 impl Store {
-    pub fn is_postgres(&self) -> bool {
-        self.postgres
-    }
-
     /// Announces (or refreshes) a controller process.
     pub async fn heartbeat(
         &self,

@@ -123,7 +123,7 @@ async fn reload(State(s): Shared, c: Caller) -> ApiResult<Json<Value>> {
         }
         Err(e) => {
             tracing::error!("reload refused (API), the previous jobs and inventory stay:\n{e}");
-            Err(ApiError::Unprocessable(e))
+            Err(ApiError::Unprocessable(e.to_string()))
         }
     }
 }

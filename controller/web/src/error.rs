@@ -192,18 +192,6 @@ impl From<ActionError> for ApiError {
     }
 }
 
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> Self {
-        match e.downcast::<BadInput>() {
-            Ok(b) => b.into(),
-            Err(e) => match e.downcast::<StoreError>() {
-                Ok(s) => s.into(),
-                Err(e) => ApiError::Internal(e),
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,10 +202,8 @@ mod tests {
         assert_eq!(not_found.status(), StatusCode::NOT_FOUND);
         let db: ApiError = StoreError::Sql(sqlx::Error::PoolTimedOut).into();
         assert_eq!(db.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let bad: ApiError = anyhow::Error::from(BadInput("no".into())).into();
+        let bad: ApiError = BadInput("no".into()).into();
         assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-        let wrapped: ApiError = anyhow::Error::from(StoreError::NotFound("y".into())).into();
-        assert_eq!(wrapped.status(), StatusCode::NOT_FOUND);
         let wait: ApiError = AuthError::Wait { seconds: 20 }.into();
         assert_eq!(wait.status(), StatusCode::TOO_MANY_REQUESTS);
         let r = wait.into_response();

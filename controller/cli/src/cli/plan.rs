@@ -40,6 +40,12 @@ pub fn run(cli: &Cli, a: &PlanArgs) -> anyhow::Result<i32> {
     };
     let plan = Plan::new(&inv, job, &launch)?;
     print_plan(&cfg, &plan, &launch.options);
+    // What a run would read here before connecting (script files, SSH keys, the agents'
+    // certificates): refused now rather than at `run`.
+    if let Err(e) = crate::exec::ready(&cfg, &plan, &launch) {
+        eprintln!("error: a run would be refused: {e}");
+        return Ok(super::EXIT_BAD_INPUT);
+    }
     Ok(EXIT_OK)
 }
 
