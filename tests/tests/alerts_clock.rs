@@ -109,12 +109,55 @@ async fn patch(store: &Store, cfg: &ProjectConfig, account: &str, body: serde_js
         .unwrap_or_else(|e| panic!("{account}: {e:?}"));
 }
 
-async fn suite(url: &str, cfg: &ProjectConfig, smtp: &SmtpServer, down_port: u16) {
-    let store = Store::open(url).await.unwrap();
-    user(&store, "ada", "admin", &[], None, None).await;
-    user(&store, "adam", "admin", &[], None, Some("ada")).await;
+/// The alert desk on a controlled clock: the store, the settings, the relay and the mails
+/// already read.
+struct Desk<'a> {
+    store: Store,
+    cfg: &'a ProjectConfig,
+    smtp: &'a SmtpServer,
+    seen: Vec<Vec<u8>>,
+}
+
+fn mail(to: &str, subject: &str) -> (String, String) {
+    (to.to_string(), subject.to_string())
+}
+
+impl Desk<'_> {
+    /// One fact, as a run or a transfer records it.
+    async fn fact(&self, id: &str, kind: &str, account: &str, at: i64) {
+        self.store
+            .record_alert_event(&event(id, kind, "vip/collect", account, at))
+            .await
+            .unwrap();
+    }
+
+    /// One delivery pass at `now`, as `serve` makes every few seconds.
+    async fn pass(&self, now: i64) -> deliver::Pass {
+        deliver::pass(&self.store, self.cfg, "test", now)
+            .await
+            .unwrap()
+    }
+
+    async fn patch(&self, account: &str, body: serde_json::Value) {
+        patch(&self.store, self.cfg, account, body).await;
+    }
+
+    /// The `n` mails not read yet, as (to, subject), sorted.
+    fn mails(&mut self, n: usize) -> Vec<(String, String)> {
+        new_mails(self.smtp, &mut self.seen, n)
+    }
+}
+
+/// Ada (top) and adam (managed by her) administer; alice (operator, vip and mandats,
+/// managed by adam) follows her secondary bob; carol only reads vip. Alice is alerted of a
+/// vip failure after 2 days, of every vip start, and of unacknowledged mandats transfers;
+/// bob of vip failures at once.
+async fn accounts_and_rules(d: &Desk<'_>) {
+    let store = &d.store;
+    user(store, "ada", "admin", &[], None, None).await;
+    user(store, "adam", "admin", &[], None, Some("ada")).await;
     user(
-        &store,
+        store,
         "alice",
         "operator",
         &["vip", "mandats"],
@@ -122,11 +165,9 @@ async fn suite(url: &str, cfg: &ProjectConfig, smtp: &SmtpServer, down_port: u16
         Some("adam"),
     )
     .await;
-    user(&store, "bob", "operator", &["vip"], Some("alice"), None).await;
-    user(&store, "carol", "viewer", &["vip"], None, None).await;
-    patch(
-        &store,
-        cfg,
+    user(store, "bob", "operator", &["vip"], Some("alice"), None).await;
+    user(store, "carol", "viewer", &["vip"], None, None).await;
+    d.patch(
         "alice",
         json!({
             "secondary_alerts": true, "mails": ["alice.ops@example.com"],
@@ -139,223 +180,129 @@ async fn suite(url: &str, cfg: &ProjectConfig, smtp: &SmtpServer, down_port: u16
         }),
     )
     .await;
-    patch(
-        &store,
-        cfg,
+    d.patch(
         "bob",
         json!({"projects": [{"project": "vip", "rules": [
         {"type": "job", "positive": false, "active": true, "delay": 0}]}]}),
     )
     .await;
-    let pass = |now: i64| {
-        let (store, cfg) = (store.clone(), cfg.clone());
-        async move { deliver::pass(&store, &cfg, "test", now).await.unwrap() }
-    };
-    let mut seen = Vec::new();
+}
 
-    // A failure, then a successful re-run within the 2 days: no alert.
-    store
-        .record_alert_event(&event(
-            "e1:job_failure",
-            "job_failure",
-            "vip/collect",
-            "alice",
-            T0,
-        ))
-        .await
-        .unwrap();
-    let p = pass(T0).await;
+/// A failure, then a successful re-run within the 2 days: no alert.
+async fn a_failure_fixed_within_the_delay_alerts_nobody(d: &mut Desk<'_>, t: i64) {
+    d.fact("e1:job_failure", "job_failure", "alice", t).await;
+    let p = d.pass(t).await;
     assert_eq!((p.queued, p.sent), (1, 0), "due in 2 days: {p:?}");
-    store
-        .record_alert_event(&event(
-            "e2:job_success",
-            "job_success",
-            "vip/collect",
-            "alice",
-            T0 + DAY,
-        ))
-        .await
-        .unwrap();
-    let p = pass(T0 + 2 * DAY + 1).await;
+    d.fact("e2:job_success", "job_success", "alice", t + DAY)
+        .await;
+    let p = d.pass(t + 2 * DAY + 1).await;
     assert_eq!((p.sent, p.cancelled), (0, 1), "{p:?}");
-    assert!(new_mails(smtp, &mut seen, 0).is_empty());
+    assert!(d.mails(0).is_empty());
+}
 
-    // A failure re-run successfully only after the delay: the alert goes, to alice's
-    // address only (her administrator does not get it without send_admin).
-    let t1 = T0 + 10 * DAY;
-    store
-        .record_alert_event(&event(
-            "e3:job_failure",
-            "job_failure",
-            "vip/collect",
-            "alice",
-            t1,
-        ))
-        .await
-        .unwrap();
-    pass(t1).await;
-    let p = pass(t1 + 2 * DAY).await;
+/// A failure re-run successfully only after the delay: the alert goes, to alice's address
+/// only (her administrator does not get it without send_admin).
+async fn a_failure_fixed_too_late_alerts_its_owner(d: &mut Desk<'_>, t: i64) {
+    d.fact("e3:job_failure", "job_failure", "alice", t).await;
+    d.pass(t).await;
+    let p = d.pass(t + 2 * DAY).await;
     assert_eq!(p.sent, 1, "{p:?}");
-    store
-        .record_alert_event(&event(
-            "e4:job_success",
-            "job_success",
-            "vip/collect",
-            "alice",
-            t1 + 3 * DAY,
-        ))
-        .await
-        .unwrap();
+    d.fact("e4:job_success", "job_success", "alice", t + 3 * DAY)
+        .await;
     assert_eq!(
-        new_mails(smtp, &mut seen, 1),
-        [(
-            "alice.ops@example.com".to_string(),
-            "[ordo] vip/collect failed".to_string()
-        )]
+        d.mails(1),
+        [mail("alice.ops@example.com", "[ordo] vip/collect failed")]
     );
+}
 
-    // With send_admin, her administrator (adam, who manages her) receives them too.
-    patch(&store, cfg, "alice", json!({"send_admin": true})).await;
-    let t2 = t1 + 10 * DAY;
-    store
-        .record_alert_event(&event(
-            "e5:job_start",
-            "job_start",
-            "vip/collect",
-            "alice",
-            t2,
-        ))
-        .await
-        .unwrap();
-    pass(t2).await;
+/// With send_admin, her administrator (adam, who manages her) receives them too.
+async fn send_admin_copies_the_administrator(d: &mut Desk<'_>, t: i64) {
+    d.patch("alice", json!({"send_admin": true})).await;
+    d.fact("e5:job_start", "job_start", "alice", t).await;
+    d.pass(t).await;
     assert_eq!(
-        new_mails(smtp, &mut seen, 2),
+        d.mails(2),
         [
-            (
-                "adam@example.com".to_string(),
-                "[ordo] vip/collect started".to_string()
-            ),
-            (
-                "alice.ops@example.com".to_string(),
-                "[ordo] vip/collect started".to_string()
-            )
+            mail("adam@example.com", "[ordo] vip/collect started"),
+            mail("alice.ops@example.com", "[ordo] vip/collect started"),
         ]
     );
+}
 
-    // A secondary's alert reaches its primary too (alice follows her secondaries).
-    store
-        .record_alert_event(&event(
-            "e6:job_failure",
-            "job_failure",
-            "vip/collect",
-            "bob",
-            t2 + 1,
-        ))
-        .await
-        .unwrap();
-    pass(t2 + 1).await;
+/// A secondary's alert reaches its primary too (alice follows her secondaries).
+async fn a_secondarys_alert_reaches_its_primary(d: &mut Desk<'_>, t: i64) {
+    d.fact("e6:job_failure", "job_failure", "bob", t).await;
+    d.pass(t).await;
     assert_eq!(
-        new_mails(smtp, &mut seen, 2),
+        d.mails(2),
         [
-            (
-                "alice.ops@example.com".to_string(),
-                "[ordo] vip/collect failed".to_string()
-            ),
-            (
-                "bob@example.com".to_string(),
-                "[ordo] vip/collect failed".to_string()
-            )
+            mail("alice.ops@example.com", "[ordo] vip/collect failed"),
+            mail("bob@example.com", "[ordo] vip/collect failed"),
         ]
     );
+}
 
-    // An account with alerts off gets nothing; nor do test runs without send_test.
-    patch(&store, cfg, "bob", json!({"active": false})).await;
-    store
-        .record_alert_event(&event(
-            "e7:job_failure",
-            "job_failure",
-            "vip/collect",
-            "bob",
-            t2 + 2,
-        ))
-        .await
-        .unwrap();
-    let mut test_run = event("e8:job_start", "job_start", "vip/collect", "alice", t2 + 2);
+/// An account with alerts off gets nothing; nor do test runs without send_test.
+async fn alerts_off_and_test_runs_send_nothing(d: &mut Desk<'_>, t: i64) {
+    d.patch("bob", json!({"active": false})).await;
+    d.fact("e7:job_failure", "job_failure", "bob", t).await;
+    let mut test_run = event("e8:job_start", "job_start", "vip/collect", "alice", t);
     test_run.test = true;
-    store.record_alert_event(&test_run).await.unwrap();
-    let p = pass(t2 + 2).await;
+    d.store.record_alert_event(&test_run).await.unwrap();
+    let p = d.pass(t).await;
     assert_eq!((p.queued, p.sent), (0, 0), "{p:?}");
-    patch(&store, cfg, "alice", json!({"send_admin": false})).await;
+    d.patch("alice", json!({"send_admin": false})).await;
+}
 
-    // Three at once: one mail.
-    let t3 = t2 + DAY;
+/// Three at once: one mail.
+async fn alerts_at_once_go_in_one_mail(d: &mut Desk<'_>, t: i64) {
     for i in 0..3 {
-        store
-            .record_alert_event(&event(
-                &format!("g{i}:job_start"),
-                "job_start",
-                "vip/collect",
-                "alice",
-                t3,
-            ))
-            .await
-            .unwrap();
+        d.fact(&format!("g{i}:job_start"), "job_start", "alice", t)
+            .await;
     }
-    let p = pass(t3).await;
+    let p = d.pass(t).await;
     assert_eq!(p.sent, 3, "{p:?}");
     assert_eq!(
-        new_mails(smtp, &mut seen, 1),
-        [(
-            "alice.ops@example.com".to_string(),
-            "[ordo] 3 alerts".to_string()
-        )]
+        d.mails(1),
+        [mail("alice.ops@example.com", "[ordo] 3 alerts")]
     );
+}
 
-    // A transfer not acknowledged in time, in a scenario no account started.
-    let t = TransferRow {
+/// A transfer not acknowledged in time, in a scenario no account started.
+async fn an_unacknowledged_transfer_alerts_its_project(d: &mut Desk<'_>, t: i64) {
+    let row = TransferRow {
         id: "tr1".into(),
         scenario: "mandats/send".into(),
         direction: "send".into(),
         execution_id: "x1".into(),
         file_name: "M0001.xml".into(),
         status: "unacknowledged".into(),
-        created_at: t3,
-        updated_at: t3 + 1,
+        created_at: t,
+        updated_at: t + 1,
         ..TransferRow::default()
     };
-    store.save_transfer(&t).await.unwrap();
-    store.save_transfer(&t).await.unwrap();
-    pass(t3 + 1).await;
+    d.store.save_transfer(&row).await.unwrap();
+    d.store.save_transfer(&row).await.unwrap();
+    d.pass(t + 1).await;
     assert_eq!(
-        new_mails(smtp, &mut seen, 1),
-        [(
-            "alice.ops@example.com".to_string(),
-            "[ordo] mandats/send: M0001.xml was not acknowledged in time".to_string()
+        d.mails(1),
+        [mail(
+            "alice.ops@example.com",
+            "[ordo] mandats/send: M0001.xml was not acknowledged in time"
         )]
     );
+}
 
-    // A webhook receives the same alerts as JSON, next to the mail.
+/// A webhook receives the same alerts as JSON, next to the mail; one to a private address
+/// the administrator did not allow is refused, with nothing sent there.
+async fn webhooks_get_json_and_only_where_allowed(d: &mut Desk<'_>, t: i64) {
     let hook = ordo_tests::webhook::WebhookServer::start();
-    patch(
-        &store,
-        cfg,
-        "alice",
-        json!({"webhook": hook.url("/alerts")}),
-    )
-    .await;
-    store
-        .record_alert_event(&event(
-            "w1:job_start",
-            "job_start",
-            "vip/collect",
-            "alice",
-            t3 + 2,
-        ))
-        .await
-        .unwrap();
-    let p = pass(t3 + 2).await;
+    d.patch("alice", json!({"webhook": hook.url("/alerts")}))
+        .await;
+    d.fact("w1:job_start", "job_start", "alice", t).await;
+    let p = d.pass(t).await;
     assert_eq!(p.sent, 2, "mail and webhook: {p:?}");
-    new_mails(smtp, &mut seen, 1);
+    d.mails(1);
     let got = hook.received();
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["path"], "/alerts");
@@ -363,33 +310,18 @@ async fn suite(url: &str, cfg: &ProjectConfig, smtp: &SmtpServer, down_port: u16
     assert_eq!(body["alerts"][0]["event"], "job_start", "{body}");
     assert_eq!(body["alerts"][0]["execution"], "w1");
     assert_eq!(body["alerts"][0]["account"], "alice");
-    // A webhook to a private address not allowed by the administrator: refused, with
-    // nothing sent there.
-    patch(
-        &store,
-        cfg,
-        "alice",
-        json!({"webhook": "http://10.255.255.1/hook"}),
-    )
-    .await;
-    store
-        .record_alert_event(&event(
-            "w2:job_start",
-            "job_start",
-            "vip/collect",
-            "alice",
-            t3 + 3,
-        ))
-        .await
-        .unwrap();
-    let p = pass(t3 + 3).await;
+
+    d.patch("alice", json!({"webhook": "http://10.255.255.1/hook"}))
+        .await;
+    d.fact("w2:job_start", "job_start", "alice", t + 1).await;
+    let p = d.pass(t + 1).await;
     assert_eq!(
         (p.sent, p.failed),
         (1, 1),
         "the mail goes, the webhook does not: {p:?}"
     );
-    new_mails(smtp, &mut seen, 1);
-    let q = store.alert_outbox(Some("alice"), 100).await.unwrap();
+    d.mails(1);
+    let q = d.store.alert_outbox(Some("alice"), 100).await.unwrap();
     let refused = q
         .iter()
         .find(|o| o.address.starts_with("webhook:http://10."))
@@ -402,24 +334,18 @@ async fn suite(url: &str, cfg: &ProjectConfig, smtp: &SmtpServer, down_port: u16
             .contains("not a public address"),
         "{refused:?}"
     );
-    patch(&store, cfg, "alice", json!({"webhook": ""})).await;
+    d.patch("alice", json!({"webhook": ""})).await;
+}
 
-    // A run nobody started alerts the primary accounts that may read its project, not a
-    // secondary (which sees only its own runs).
-    patch(&store, cfg, "bob", json!({"active": true})).await;
-    let t5 = t3 + 5 * DAY;
-    store
-        .record_alert_event(&event(
-            "u1:job_failure",
-            "job_failure",
-            "vip/collect",
-            "",
-            t5,
-        ))
-        .await
-        .unwrap();
-    pass(t5).await;
-    let q: Vec<String> = store
+/// A run nobody started alerts the primary accounts that may read its project, not a
+/// secondary (which sees only its own runs); her alerts switched off before the delay
+/// ends, the queued alert is dropped.
+async fn a_run_nobody_started_alerts_the_primaries(d: &mut Desk<'_>, t: i64) {
+    d.patch("bob", json!({"active": true})).await;
+    d.fact("u1:job_failure", "job_failure", "", t).await;
+    d.pass(t).await;
+    let q: Vec<String> = d
+        .store
         .alert_outbox(None, 500)
         .await
         .unwrap()
@@ -428,54 +354,62 @@ async fn suite(url: &str, cfg: &ProjectConfig, smtp: &SmtpServer, down_port: u16
         .map(|o| o.account)
         .collect();
     assert_eq!(q, ["alice"], "{q:?}");
-    // Her alerts switched off before the delay ends: the queued alert is dropped.
-    patch(&store, cfg, "alice", json!({"active": false})).await;
-    let p = pass(t5 + 2 * DAY).await;
+    d.patch("alice", json!({"active": false})).await;
+    let p = d.pass(t + 2 * DAY).await;
     assert_eq!((p.sent, p.cancelled), (0, 1), "{p:?}");
-    patch(&store, cfg, "alice", json!({"active": true})).await;
+    d.patch("alice", json!({"active": true})).await;
+}
 
-    // The relay is down: the alert waits, is offered again later, and goes once.
-    let mut down = cfg.clone();
+/// The relay is down: the alert waits, is offered again later, and goes once.
+async fn a_relay_down_delays_the_alert_which_goes_once(d: &Desk<'_>, t: i64, down_port: u16) {
+    let mut down = d.cfg.clone();
     if let Some(s) = down.mail.smtp.as_mut() {
         s.port = Some(down_port);
     }
-    let t4 = t3 + DAY;
-    store
-        .record_alert_event(&event(
-            "e9:job_start",
-            "job_start",
-            "vip/collect",
-            "alice",
-            t4,
-        ))
-        .await
-        .unwrap();
-    let p = deliver::pass(&store, &down, "test", t4).await.unwrap();
+    d.fact("e9:job_start", "job_start", "alice", t).await;
+    let pass = |now| deliver::pass(&d.store, &down, "test", now);
+    let p = pass(t).await.unwrap();
     assert_eq!((p.sent, p.failed), (0, 1), "{p:?}");
-    let p = deliver::pass(&store, &down, "test", t4 + 1000)
-        .await
-        .unwrap();
+    let p = pass(t + 1000).await.unwrap();
     assert_eq!(
         (p.sent, p.failed),
         (0, 0),
         "not offered again before its wait: {p:?}"
     );
     let relay = SmtpServer::start_on(down_port);
-    let p = deliver::pass(&store, &down, "test", t4 + 60_000)
-        .await
-        .unwrap();
+    let p = pass(t + 60_000).await.unwrap();
     assert_eq!(p.sent, 1, "{p:?}");
-    let p = deliver::pass(&store, &down, "test", t4 + 120_000)
-        .await
-        .unwrap();
+    let p = pass(t + 120_000).await.unwrap();
     assert_eq!(p, deliver::Pass::default(), "sent once");
     let late = relay.wait_for(1);
     assert_eq!(late.len(), 1);
     assert_eq!(to_and_subject(&late[0]).1, "[ordo] vip/collect started");
-    let queue = store.alert_outbox(Some("alice"), 100).await.unwrap();
+    let queue = d.store.alert_outbox(Some("alice"), 100).await.unwrap();
     let e9 = queue.iter().find(|o| o.event_id == "e9:job_start").unwrap();
     assert_eq!((e9.state.as_str(), e9.attempts), ("sent", 2));
-    store.close().await;
+}
+
+async fn suite(url: &str, cfg: &ProjectConfig, smtp: &SmtpServer, down_port: u16) {
+    let mut d = Desk {
+        store: Store::open(url).await.unwrap(),
+        cfg,
+        smtp,
+        seen: Vec::new(),
+    };
+    accounts_and_rules(&d).await;
+    let (t1, t2) = (T0 + 10 * DAY, T0 + 20 * DAY);
+    let t3 = t2 + DAY;
+    a_failure_fixed_within_the_delay_alerts_nobody(&mut d, T0).await;
+    a_failure_fixed_too_late_alerts_its_owner(&mut d, t1).await;
+    send_admin_copies_the_administrator(&mut d, t2).await;
+    a_secondarys_alert_reaches_its_primary(&mut d, t2 + 1).await;
+    alerts_off_and_test_runs_send_nothing(&mut d, t2 + 2).await;
+    alerts_at_once_go_in_one_mail(&mut d, t3).await;
+    an_unacknowledged_transfer_alerts_its_project(&mut d, t3).await;
+    webhooks_get_json_and_only_where_allowed(&mut d, t3 + 2).await;
+    a_run_nobody_started_alerts_the_primaries(&mut d, t3 + 5 * DAY).await;
+    a_relay_down_delays_the_alert_which_goes_once(&d, t3 + DAY, down_port).await;
+    d.store.close().await;
 }
 
 fn config(p: &Project, smtp: &SmtpServer) -> ProjectConfig {
