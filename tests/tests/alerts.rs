@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ordo_tests::api::{Api, Reply};
 use ordo_tests::postgres::Postgres;
-use ordo_tests::project::Project;
+use ordo_tests::project::{Project, Serve};
 use ordo_tests::smtp::SmtpServer;
 use ordo_tests::{free_port, wait_for_port};
 use serde_json::json;
@@ -47,7 +47,33 @@ fn has_field(r: &Reply, field: &str, text: &str) -> bool {
         .any(|(f, m)| f == field && m.contains(text))
 }
 
-fn scenario(database: Option<&str>) {
+/// A project with a failing vip job, `serve` on plain HTTP, and three callers: the
+/// administrator, alice and mallory (operators of vip). Alerts: send_admin hidden from
+/// the accounts, webhook locked, team@example.com pre-filled, test runs not alerted.
+struct Desk {
+    p: Project,
+    smtp: SmtpServer,
+    listen: String,
+    port: u16,
+    admin: Api,
+    alice: Api,
+    mallory: Api,
+}
+
+impl Desk {
+    /// Alice changes her own configuration.
+    fn patch(&self, body: serde_json::Value) -> Reply {
+        self.alice
+            .call("PATCH", "/api/v1/alerts/me", Some(&body.to_string()))
+    }
+
+    fn refused(&self, body: serde_json::Value, field: &str, text: &str) {
+        let r = self.patch(body);
+        assert!(has_field(&r, field, text), "{field}: {}", r.text);
+    }
+}
+
+fn desk(database: Option<&str>) -> (Desk, Serve) {
     let smtp = SmtpServer::start();
     let p = Project::new();
     let db = database.map_or(String::new(), |u| format!("database: {u}\n"));
@@ -73,14 +99,24 @@ fn scenario(database: Option<&str>) {
     p.add_user("mallory", "operator", &["--projects", "vip"]);
     let port = free_port();
     let listen = format!("http://127.0.0.1:{port}");
-    let mut serve = p.serve(&[], &["--listen", &listen]);
+    let serve = p.serve(&[], &["--listen", &listen]);
     wait_for_port(port, "serve");
-    let admin = Api::http(port).token(&admin);
-    let alice = Api::http(port).token(&p.token("alice"));
-    let mallory = Api::http(port).token(&p.token("mallory"));
+    let d = Desk {
+        admin: Api::http(port).token(&admin),
+        alice: Api::http(port).token(&p.token("alice")),
+        mallory: Api::http(port).token(&p.token("mallory")),
+        p,
+        smtp,
+        listen,
+        port,
+    };
+    (d, serve)
+}
 
-    // Her own, as she may see it: the hidden field is left out, the locked one shown.
-    let me = alice.get("/api/v1/alerts/me");
+/// Her own, as she may see it: the hidden field is left out, the locked one shown.
+/// Another account's: not found, as if it did not exist.
+fn she_reads_her_own_and_nobody_reads_hers(d: &Desk) -> serde_json::Value {
+    let me = d.alice.get("/api/v1/alerts/me");
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(me.json["account"], "alice");
     assert_eq!(me.json["active"], true);
@@ -92,102 +128,63 @@ fn scenario(database: Option<&str>) {
         json!([{"project": "vip", "rules": []}])
     );
     assert_eq!(me.json["mails"], json!(["team@example.com"]), "pre-filled");
-    // Another account's: not found, as if it did not exist.
-    assert_eq!(mallory.get("/api/v1/alerts/alice").status, 404);
-    assert_eq!(
-        mallory
-            .call(
-                "PATCH",
-                "/api/v1/alerts/alice",
-                Some(r#"{"active": false}"#)
-            )
-            .status,
-        404
+    assert_eq!(d.mallory.get("/api/v1/alerts/alice").status, 404);
+    let r = d.mallory.call(
+        "PATCH",
+        "/api/v1/alerts/alice",
+        Some(r#"{"active": false}"#),
     );
+    assert_eq!(r.status, 404);
+    me.json
+}
 
-    // Each wrong field, named.
-    let patch =
-        |body: serde_json::Value| alice.call("PATCH", "/api/v1/alerts/me", Some(&body.to_string()));
-    let r = patch(
+/// Each wrong field, named; none of them changes anything.
+fn each_wrong_field_is_named(d: &Desk, before: &serde_json::Value) {
+    d.refused(
         json!({"mails_to_add": ["a@example.com", "b@example.com", "c@example.com", "d@example.com"]}),
+        "mails_to_add",
+        "at most 3 addresses at a time",
     );
-    assert!(
-        has_field(&r, "mails_to_add", "at most 3 addresses at a time"),
-        "{}",
-        r.text
-    );
-    let r = patch(json!({"mails_to_add": "a@example.com; not an address"}));
-    assert!(
-        has_field(&r, "mails_to_add", "`not an address`: not a mail address"),
-        "{}",
-        r.text
+    d.refused(
+        json!({"mails_to_add": "a@example.com; not an address"}),
+        "mails_to_add",
+        "`not an address`: not a mail address",
     );
     let long = format!("{}@example.com", "x".repeat(240));
-    let r = patch(json!({"mails": [long]}));
-    assert!(
-        has_field(&r, "mails", "at most 250 characters"),
-        "{}",
-        r.text
+    d.refused(json!({"mails": [long]}), "mails", "at most 250 characters");
+    d.refused(json!({"active": "yes"}), "active", "a boolean");
+    d.refused(
+        json!({"send_admin": true}),
+        "send_admin",
+        "set by your administrator",
     );
-    let r = patch(json!({"active": "yes"}));
-    assert!(has_field(&r, "active", "a boolean"), "{}", r.text);
-    let r = patch(json!({"send_admin": true}));
-    assert!(
-        has_field(&r, "send_admin", "set by your administrator"),
-        "{}",
-        r.text
+    d.refused(
+        json!({"webhook": "https://hooks.example.com/x"}),
+        "webhook",
+        "set by your administrator",
     );
-    let r = patch(json!({"webhook": "https://hooks.example.com/x"}));
-    assert!(
-        has_field(&r, "webhook", "set by your administrator"),
-        "{}",
-        r.text
+    let rule = |r: serde_json::Value| json!({"projects": [{"project": "vip", "rules": [r]}]});
+    d.refused(
+        rule(json!({"type": "jobs", "positive": false, "active": true, "delay": 0})),
+        "projects[0].rules[0].type",
+        "`jobs` is not one of: job, job_start",
     );
-    let r = patch(
-        json!({"projects": [{"project": "vip", "rules": [{"type": "jobs", "positive": false, "active": true, "delay": 0}]}]}),
+    d.refused(
+        rule(json!({"type": "job", "positive": false, "active": true, "delay": 100})),
+        "projects[0].rules[0].delay",
+        "from 0 to 99",
     );
-    assert!(
-        has_field(
-            &r,
-            "projects[0].rules[0].type",
-            "`jobs` is not one of: job, job_start"
-        ),
-        "{}",
-        r.text
+    d.refused(
+        rule(json!({"type": "job_start", "positive": false, "active": true, "delay": 0})),
+        "projects[0].rules[0].positive",
+        "`job_start` has no negative event",
     );
-    let r = patch(
-        json!({"projects": [{"project": "vip", "rules": [{"type": "job", "positive": false, "active": true, "delay": 100}]}]}),
+    d.refused(
+        json!({"projects": [{"project": "ops", "rules": []}]}),
+        "projects[0].project",
+        "`ops` is not one of the account's projects",
     );
-    assert!(
-        has_field(&r, "projects[0].rules[0].delay", "from 0 to 99"),
-        "{}",
-        r.text
-    );
-    let r = patch(
-        json!({"projects": [{"project": "vip", "rules": [{"type": "job_start", "positive": false, "active": true, "delay": 0}]}]}),
-    );
-    assert!(
-        has_field(
-            &r,
-            "projects[0].rules[0].positive",
-            "`job_start` has no negative event"
-        ),
-        "{}",
-        r.text
-    );
-    let r = patch(json!({"projects": [{"project": "ops", "rules": []}]}));
-    assert!(
-        has_field(
-            &r,
-            "projects[0].project",
-            "`ops` is not one of the account's projects"
-        ),
-        "{}",
-        r.text
-    );
-    let r = patch(
-        json!({"projects": [{"project": "vip", "rules": [{"type": "job", "active": true}]}]}),
-    );
+    let r = d.patch(rule(json!({"type": "job", "active": true})));
     assert!(
         has_field(&r, "projects[0].rules[0].positive", "required"),
         "{}",
@@ -198,20 +195,21 @@ fn scenario(database: Option<&str>) {
         "{}",
         r.text
     );
-    let r = alice.call(
+    let r = d.alice.call(
         "PUT",
         "/api/v1/alerts/me",
         Some(r#"{"active": true, "mails": []}"#),
     );
     assert!(has_field(&r, "send_test", "required"), "{}", r.text);
     assert!(has_field(&r, "projects", "required"), "{}", r.text);
-    // Nothing of those changed anything.
-    assert_eq!(alice.get("/api/v1/alerts/me").json, me.json);
+    assert_eq!(&d.alice.get("/api/v1/alerts/me").json, before);
+}
 
-    // Replace, add, remove.
-    let r = patch(json!({"mails": ["one@example.com", "two@example.com"]}));
+/// Recipients replaced, added, removed; only the active rules are shown.
+fn she_replaces_adds_and_removes_recipients(d: &Desk) {
+    let r = d.patch(json!({"mails": ["one@example.com", "two@example.com"]}));
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = patch(
+    let r = d.patch(
         json!({"mails_to_add": "three@example.com, four@example.com", "mails_to_delete": ["one@example.com"]}),
     );
     assert_eq!(r.status, 200, "{}", r.text);
@@ -219,26 +217,27 @@ fn scenario(database: Option<&str>) {
         r.json["mails"],
         json!(["two@example.com", "three@example.com", "four@example.com"])
     );
-    let r = patch(json!({"mails_to_delete": ["nobody@example.com"]}));
-    assert!(
-        has_field(&r, "mails_to_delete", "is not a recipient"),
-        "{}",
-        r.text
+    d.refused(
+        json!({"mails_to_delete": ["nobody@example.com"]}),
+        "mails_to_delete",
+        "is not a recipient",
     );
-    let r = patch(
+    let r = d.patch(
         json!({"mails_to_delete": ["three@example.com", "four@example.com"],
         "projects": [{"project": "vip", "rules": [
             {"type": "job", "positive": false, "active": true, "delay": 0},
             {"type": "job_start", "positive": true, "active": false, "delay": 0}]}]}),
     );
     assert_eq!(r.status, 200, "{}", r.text);
-    // Only the active rules are shown.
     assert_eq!(
         r.json["projects"],
         json!([{"project": "vip", "rules": [{"type": "job", "positive": false, "active": true, "delay": 0}]}])
     );
-    // Her administrator may change what she may not, and sees every field.
-    let r = admin.call(
+}
+
+/// Her administrator may change what she may not, and sees every field.
+fn her_administrator_sets_the_hidden_field(d: &Desk) {
+    let r = d.admin.call(
         "PATCH",
         "/api/v1/alerts/alice",
         Some(r#"{"send_admin": true}"#),
@@ -246,13 +245,15 @@ fn scenario(database: Option<&str>) {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["send_admin"], true);
     assert!(r.json.get("fields").is_none());
+}
 
-    // Her run fails: serve mails the alert to her recipient and, with send_admin, to her
-    // administrator (the top one: nobody else manages her).
-    let run = alice.post("/api/v1/jobs/vip/nightly", "{}");
+/// Her run fails: serve mails the alert to her recipient and, with send_admin, to her
+/// administrator (the top one: nobody else manages her). Mallory's runs do not alert her.
+fn her_failed_run_is_mailed_and_mallorys_is_not(d: &Desk) {
+    let run = d.alice.post("/api/v1/jobs/vip/nightly", "{}");
     assert_eq!(run.status, 202, "{}", run.text);
     let id = run.json["execution"].as_str().unwrap().to_string();
-    let mails = smtp.wait_for(2);
+    let mails = d.smtp.wait_for(2);
     let mut to: Vec<String> = Vec::new();
     for mail in &mails {
         let m = mail.parsed();
@@ -271,29 +272,33 @@ fn scenario(database: Option<&str>) {
         "the alert recorded as sent",
         Duration::from_secs(10),
         || {
-            let q = alice.get("/api/v1/alerts/me/queue");
+            let q = d.alice.get("/api/v1/alerts/me/queue");
             q.json["alerts"][0]["state"] == "sent"
         },
     );
-    // Mallory's runs do not alert alice.
-    let r = mallory.post("/api/v1/jobs/vip/nightly", "{}");
+    let r = d.mallory.post("/api/v1/jobs/vip/nightly", "{}");
     assert_eq!(r.status, 202);
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(smtp.messages().len(), 2, "only alice's run alerted");
+    assert_eq!(d.smtp.messages().len(), 2, "only alice's run alerted");
+}
 
-    // The configuration outlives the process; the audit log says who changed it.
-    let before = admin.get("/api/v1/alerts/alice").json;
+/// The configuration outlives the process; the audit log says who changed it.
+fn the_configuration_outlives_a_restart(d: &Desk, mut serve: Serve) -> Serve {
+    let before = d.admin.get("/api/v1/alerts/alice").json;
     serve.stop();
-    let _again = p.serve(&[], &["--listen", &listen]);
-    wait_for_port(port, "serve again");
-    let after = admin.get("/api/v1/alerts/alice").json;
+    let again = d.p.serve(&[], &["--listen", &d.listen]);
+    wait_for_port(d.port, "serve again");
+    let after = d.admin.get("/api/v1/alerts/alice").json;
     assert_eq!(before, after);
     assert_eq!(after["mails"], json!(["two@example.com"]));
-    let audit = admin.get("/api/v1/audit?action=alerts");
+    let audit = d.admin.get("/api/v1/audit?action=alerts");
     assert!(audit.text.contains("alice"), "{}", audit.text);
+    again
+}
 
-    // The same from the command line, with the same checks.
-    let set = p.controller(&[
+/// The same from the command line, with the same checks.
+fn the_command_line_makes_the_same_checks(d: &Desk) {
+    let set = d.p.controller(&[
         "alerts",
         "set",
         "alice",
@@ -315,7 +320,7 @@ fn scenario(database: Option<&str>) {
         "{}",
         set.stderr
     );
-    p.controller(&[
+    d.p.controller(&[
         "alerts",
         "set",
         "alice",
@@ -325,24 +330,35 @@ fn scenario(database: Option<&str>) {
         "true",
     ])
     .expect_code(0);
-    let show = p
-        .controller(&["alerts", "show", "alice"])
-        .expect_code(0)
-        .stdout;
+    let show =
+        d.p.controller(&["alerts", "show", "alice"])
+            .expect_code(0)
+            .stdout;
     assert!(show.contains("send_test         true"), "{show}");
     assert!(
         show.lines()
             .any(|l| l.contains("vip") && l.contains("job_start") && l.contains("true")),
         "{show}"
     );
-    let queue = p
-        .controller(&["alerts", "queue", "alice"])
-        .expect_code(0)
-        .stdout;
+    let queue =
+        d.p.controller(&["alerts", "queue", "alice"])
+            .expect_code(0)
+            .stdout;
     assert!(
         queue.contains("mail:two@example.com") && queue.contains("sent"),
         "{queue}"
     );
+}
+
+fn scenario(database: Option<&str>) {
+    let (d, serve) = desk(database);
+    let me = she_reads_her_own_and_nobody_reads_hers(&d);
+    each_wrong_field_is_named(&d, &me);
+    she_replaces_adds_and_removes_recipients(&d);
+    her_administrator_sets_the_hidden_field(&d);
+    her_failed_run_is_mailed_and_mallorys_is_not(&d);
+    let _serve = the_configuration_outlives_a_restart(&d, serve);
+    the_command_line_makes_the_same_checks(&d);
 }
 
 #[test]
