@@ -35,13 +35,9 @@ fn node(id: &str, name: &str) -> NodeRow {
     }
 }
 
-async fn suite(url: &str) {
-    let store = Store::open(url).await.expect("open");
-    // Opening again (a second controller) finds the schema in place.
-    let again = Store::open(url).await.expect("open again");
-    again.close().await;
-
-    // An execution with two servers: pending rows first, progress, one result.
+/// An execution with two servers: pending rows first, progress, logs, one result; it
+/// counts as running while its controller is alive.
+async fn a_run_records_its_servers_and_logs(store: &Store) {
     let e = exec("e1", "nightly", "vip:1:serve", 1_000);
     store.insert_execution(&e).await.unwrap();
     store
@@ -76,9 +72,12 @@ async fn suite(url: &str) {
         .unwrap();
     assert_eq!(store.running_count("nightly", 900).await.unwrap(), 1);
     assert_eq!(store.running_count("nightly", 901).await.unwrap(), 0);
+}
 
-    // The controller that runs it stops refreshing: the run is marked interrupted, with
-    // what each server reached; a run of a live controller is left alone.
+/// The controller that runs it stops refreshing: the run is marked interrupted, with
+/// what each server reached; a run of a live controller is left alone. A known-dead owner
+/// is interrupted at once, whatever its heartbeat.
+async fn a_dead_controllers_runs_are_interrupted(store: &Store) {
     store
         .heartbeat("vip:1:serve", "vip", 1, "serve", 1_000)
         .await
@@ -111,15 +110,16 @@ async fn suite(url: &str) {
         store.find_execution("e2").await.unwrap().status,
         ExecutionStatus::Running
     );
-    // A known-dead owner is interrupted at once, whatever its heartbeat.
     let marked = store
         .interrupt_orphans(0, &["vip:2:serve".to_string()], 61_000)
         .await
         .unwrap();
     assert_eq!(marked.len(), 1);
     assert_eq!(store.controllers().await.unwrap().len(), 2);
+}
 
-    // A fire is decided once, whoever asks second.
+/// A fire is decided once, whoever asks second.
+async fn a_fire_is_decided_once(store: &Store) -> FireRow {
     let fire = FireRow {
         job: "nightly".into(),
         fire_key: "cron:5000".into(),
@@ -167,10 +167,13 @@ async fn suite(url: &str) {
     assert_eq!(last.decided_by, "a");
     assert_eq!(store.schedule_since("nightly", 7).await.unwrap(), 7);
     assert_eq!(store.schedule_since("nightly", 99).await.unwrap(), 7);
+    fire
+}
 
-    // A fire decided `ran` by a controller that died before starting it goes back to the
-    // queue; one whose run exists, or whose decider is alive, stays.
-    for (key, exec, by) in [
+/// A fire decided `ran` by a controller that died before starting it goes back to the
+/// queue; one whose run exists, or whose decider is alive, stays.
+async fn a_fire_lost_with_its_decider_is_queued_again(store: &Store, fire: &FireRow) {
+    for (key, run, by) in [
         ("cron:8000", "never-started", "ghost"),
         ("cron:9000", "e2", "ghost"),
         ("cron:10000", "starting", "vip:2:serve"),
@@ -180,7 +183,7 @@ async fn suite(url: &str) {
                 job: "lost".into(),
                 fire_key: key.into(),
                 decision: "ran".into(),
-                execution_id: Some(exec.into()),
+                execution_id: Some(run.into()),
                 decided_by: by.into(),
                 decided_at: 100,
                 ..fire.clone()
@@ -210,8 +213,10 @@ async fn suite(url: &str) {
     assert_eq!(by_key["cron:9000"].decision, "ran");
     assert_eq!(by_key["cron:10000"].decision, "ran");
     assert!(store.db_now().await.unwrap() > 1_700_000_000_000);
+}
 
-    // The lease: one holder at a time; taken over only once expired.
+/// The lease: one holder at a time; taken over only once expired.
+async fn the_lease_has_one_holder_at_a_time(store: &Store) {
     assert!(
         store
             .acquire_lease("scheduler", "a", 1_000, 2_000)
@@ -251,8 +256,10 @@ async fn suite(url: &str) {
             .await
             .unwrap()
     );
+}
 
-    // Notifications.
+/// A notification is kept with its run.
+async fn a_notification_is_kept_with_its_run(store: &Store) {
     store
         .record_notification(&NotificationRow {
             execution_id: "e1".into(),
@@ -267,8 +274,10 @@ async fn suite(url: &str) {
         .unwrap();
     let n = store.notifications("e1").await.unwrap();
     assert_eq!((n.len(), n[0].ok), (1, false));
+}
 
-    // Durations of successful runs; retention keeps the newest and the young.
+/// Durations of successful runs; retention keeps the newest and the young.
+async fn retention_keeps_the_newest_and_the_young(store: &Store) {
     for (i, started) in [10_000i64, 20_000, 30_000, 40_000].iter().enumerate() {
         let mut e = exec(&format!("r{i}"), "report", "x", *started);
         store.insert_execution(&e).await.unwrap();
@@ -295,9 +304,28 @@ async fn suite(url: &str) {
             .len(),
         2
     );
+}
+
+/// A run deleted takes its logs and notifications with it.
+async fn a_deleted_run_takes_its_logs_and_notifications(store: &Store) {
     store.delete_execution("e1").await.unwrap();
     assert!(store.logs("e1", None).await.unwrap().is_empty());
     assert!(store.notifications("e1").await.unwrap().is_empty());
+}
+
+async fn suite(url: &str) {
+    let store = Store::open(url).await.expect("open");
+    // Opening again (a second controller) finds the schema in place.
+    let again = Store::open(url).await.expect("open again");
+    again.close().await;
+    a_run_records_its_servers_and_logs(&store).await;
+    a_dead_controllers_runs_are_interrupted(&store).await;
+    let fire = a_fire_is_decided_once(&store).await;
+    a_fire_lost_with_its_decider_is_queued_again(&store, &fire).await;
+    the_lease_has_one_holder_at_a_time(&store).await;
+    a_notification_is_kept_with_its_run(&store).await;
+    retention_keeps_the_newest_and_the_young(&store).await;
+    a_deleted_run_takes_its_logs_and_notifications(&store).await;
     store.close().await;
 }
 
