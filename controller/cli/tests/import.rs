@@ -181,6 +181,19 @@ fn a_rundeck_node_source_becomes_an_inventory() {
         "targets: \"tag:mail and attr.dc=paris\"\nsteps: [{ command: true }]\n",
     )
     .unwrap();
+    // A key for the SSH servers: `plan` checks what a run would read on this machine.
+    let key = p.join("id_ed25519");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen (openssh-client)");
+    assert!(made.success());
+    std::fs::write(
+        p.join("ordo.yaml"),
+        format!("ssh:\n  identity: [{}]\n", key.display()),
+    )
+    .unwrap();
     let (code, out, err) = controller(p, &["plan", "t"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
