@@ -26,6 +26,22 @@ pub struct OptArgs {
     pub opt_files: Vec<String>,
 }
 
+/// Which run, as `run` and `plan` both take it: the job, its option values, and where and
+/// how fast.
+#[derive(Args, Debug)]
+pub struct JobArgs {
+    /// The job's name (its path under the jobs folder, without extension).
+    pub job: String,
+    #[command(flatten)]
+    pub opts: OptArgs,
+    /// Narrow the job's targets with another filter.
+    #[arg(short, long)]
+    pub limit: Option<String>,
+    /// Override the job's parallelism (servers at once).
+    #[arg(short, long)]
+    pub parallelism: Option<usize>,
+}
+
 impl OptArgs {
     /// Every value given, by every way, checked against the job's options.
     pub fn resolve(&self, job: &Job) -> Result<OptionValues, BadInput> {

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use clap::Args;
 use ordo_inventory::{Node, Transport};
 use ordo_jobs::{Context, Job, OptionValues, Step, StepAction};
 
@@ -10,19 +9,8 @@ use super::{Cli, EXIT_OK};
 use crate::exec::{Launch, Plan};
 use crate::project::ProjectConfig;
 
-#[derive(Args, Debug)]
-pub struct PlanArgs {
-    /// The job's name (its path under the jobs folder, without extension).
-    pub job: String,
-    #[command(flatten)]
-    pub opts: super::opts::OptArgs,
-    /// Narrow the job's targets with another filter.
-    #[arg(short, long)]
-    pub limit: Option<String>,
-    /// Override the job's parallelism (servers at once).
-    #[arg(short, long)]
-    pub parallelism: Option<usize>,
-}
+/// `plan` takes what `run` takes to choose the run.
+pub type PlanArgs = super::opts::JobArgs;
 
 pub fn run(cli: &Cli, a: &PlanArgs) -> anyhow::Result<i32> {
     let cfg = super::config(cli)?;

@@ -15,16 +15,8 @@ use crate::project::{Env, Loaded};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// The job's name (its path under the jobs folder, without extension).
-    pub job: String,
     #[command(flatten)]
-    pub opts: super::opts::OptArgs,
-    /// Narrow the job's targets with another filter.
-    #[arg(short, long)]
-    pub limit: Option<String>,
-    /// Override the job's parallelism (servers at once).
-    #[arg(short, long)]
-    pub parallelism: Option<usize>,
+    pub which: super::opts::JobArgs,
     /// Trust and record host keys not yet in known_hosts (a changed key is still refused).
     #[arg(long)]
     pub accept_new_host_keys: bool,
@@ -36,7 +28,8 @@ pub struct RunArgs {
     pub no_progress: bool,
 }
 
-pub async fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
+pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<i32> {
+    let a = &args.which;
     let (loaded, job) = Loaded::for_job(super::config(cli)?, &a.job)?;
     let given = a.opts.given(&job)?;
     // Bad input is refused before the history is touched (the action checks again, and
@@ -57,10 +50,10 @@ pub async fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
     };
     let base = Launch {
         parallelism: a.parallelism,
-        accept_new_host_keys: a.accept_new_host_keys,
-        no_mail: a.no_mail,
+        accept_new_host_keys: args.accept_new_host_keys,
+        no_mail: args.no_mail,
         terminal: true,
-        progress: !a.no_progress,
+        progress: !args.no_progress,
         ..Launch::default()
     };
     run_in_foreground(loaded, Admit::Start(req, base)).await
