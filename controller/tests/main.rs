@@ -1,4 +1,5 @@
-//! The controller library on this machine alone (OpenSSL's CMS, the layering of its
+//! The controller library on this machine alone (the actions, OpenSSL's CMS, the layering of its
 //! modules), as one test binary. The `controller` binary's own tests are in `cli/tests`.
+mod actions;
 mod cms;
 mod layers;
